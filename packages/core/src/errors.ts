@@ -1,0 +1,89 @@
+/**
+ * Error hierarchy shared by every tsd-peft package. Callers branch on the
+ * class (or on `code`); messages always name the offending file, tensor,
+ * shape or field so that a user can act without a debugger.
+ */
+
+/** Machine-readable error codes, one per subclass. */
+export type TsdErrorCode =
+  | 'TSD_ERROR'
+  | 'SAFETENSORS'
+  | 'ONNX'
+  | 'SHAPE'
+  | 'CONFIG'
+  | 'FIXTURE_MISSING'
+  | 'NON_FINITE';
+
+/** Where an error points: any of a file path, a tensor name or a shape. */
+export interface ErrorLocation {
+  file?: string;
+  tensor?: string;
+  shape?: readonly number[];
+}
+
+/** Base class of every error thrown on purpose by tsd-peft. */
+export class TsdError extends Error {
+  readonly code: TsdErrorCode;
+  readonly file?: string;
+  readonly tensor?: string;
+  readonly shape?: readonly number[];
+
+  constructor(message: string, location: ErrorLocation = {}, code: TsdErrorCode = 'TSD_ERROR', options?: { cause?: unknown }) {
+    super(formatMessage(message, location), options);
+    this.name = new.target.name;
+    this.code = code;
+    if (location.file !== undefined) this.file = location.file;
+    if (location.tensor !== undefined) this.tensor = location.tensor;
+    if (location.shape !== undefined) this.shape = location.shape;
+  }
+}
+
+function formatMessage(message: string, { file, tensor, shape }: ErrorLocation): string {
+  const where: string[] = [];
+  if (file !== undefined) where.push(`file ${file}`);
+  if (tensor !== undefined) where.push(`tensor ${tensor}`);
+  if (shape !== undefined) where.push(`shape [${shape.join(', ')}]`);
+  return where.length === 0 ? message : `${message} (${where.join(', ')})`;
+}
+
+/** A safetensors file or buffer is malformed or holds something we cannot read. */
+export class SafetensorsError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'SAFETENSORS', options);
+  }
+}
+
+/** An ONNX model is malformed, quantized where fp32 is needed, or lacks an expected node. */
+export class OnnxError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'ONNX', options);
+  }
+}
+
+/** Tensor shapes disagree, or a rank / direction count is out of range. */
+export class ShapeError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'SHAPE', options);
+  }
+}
+
+/** A configuration (adapter_config.json, config.json, CLI options) is invalid. */
+export class ConfigError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'CONFIG', options);
+  }
+}
+
+/** A test or bench fixture is missing from the fixtures folder. */
+export class FixtureMissingError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'FIXTURE_MISSING', options);
+  }
+}
+
+/** A NaN or Infinity appeared in a tensor, a loss or a gradient. */
+export class NonFiniteError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'NON_FINITE', options);
+  }
+}

@@ -1,0 +1,1 @@
+export { fixturesDir, fixturePath, hasFixture, FIXTURES_ENV } from './fixtures.js';

@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against sources, so a stale dist/ never hides a change.
+    alias: [
+      { find: /^@tsd-peft\/core\/node$/, replacement: src('./packages/core/src/node/index.ts') },
+      { find: /^@tsd-peft\/core$/, replacement: src('./packages/core/src/index.ts') },
+      { find: /^@tsd-peft\/tfjs$/, replacement: src('./packages/tfjs/src/index.ts') },
+      { find: /^@tsd-peft\/transformers$/, replacement: src('./packages/transformers/src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'tests/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+    reporters: ['default', 'json'],
+    outputFile: { json: '.tmp/vitest-results.json' },
+  },
+});
