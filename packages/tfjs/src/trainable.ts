@@ -1,0 +1,32 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** A float32 tensor as plain data, for checkpoints and exports. */
+export interface TensorData {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Everything a model contributes to a checkpoint besides optimizer state. */
+export interface ModelCheckpointState {
+  /** Named float32 tensors (adapter variables, frozen dash bases, residuals, …). */
+  tensors: Record<string, TensorData>;
+  /** JSON-serialisable extra state (e.g. which LoRA-Dash modules have launched). */
+  meta: Record<string, unknown>;
+}
+
+/**
+ * The contract between the trainer and whatever it trains (an adapter set, or
+ * full fine-tuning). The set of trainable variables may grow during training
+ * (LoRA-Dash adds `d` at launch); the trainer starts optimizer state for a
+ * variable the first time it sees it.
+ */
+export interface TrainableModel {
+  /** The variables to optimise, by stable name. Frozen weights are never listed. */
+  trainableVariables(): ReadonlyMap<string, tf.Variable>;
+  /** Called after each optimizer step with the number of completed steps (1-based). */
+  afterOptimizerStep?(completedSteps: number): void;
+  /** State to store in a checkpoint, beyond the trainable variables' values. */
+  checkpointState?(): ModelCheckpointState;
+  /** Restores {@link TrainableModel.checkpointState}; called before variables are restored. */
+  restoreCheckpointState?(state: ModelCheckpointState): void;
+}

@@ -1,0 +1,117 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Proof that users can install individual packages: pack each publishable
+ * package, install the tarballs into a fresh consumer project from the npm
+ * cache only (no registry), then import, type-check and run the bins.
+ */
+const repo = resolve(import.meta.dirname, '..');
+const packages = [
+  { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node'] },
+  { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs'] },
+  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers'] },
+  { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'] },
+];
+
+const work = mkdtempSync(join(tmpdir(), 'tsd-pack-'));
+const consumer = join(work, 'consumer');
+const npm = (args: string[], cwd: string) =>
+  execFileSync('npm', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // The consumer is a plain user project without our .npmrc.
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_audit: 'false', npm_config_fund: 'false' },
+  });
+
+describe('published packages', () => {
+  beforeAll(() => {
+    for (const { dir } of packages) {
+      if (!existsSync(join(repo, dir, 'dist', 'index.js'))) {
+        throw new Error(`${dir}/dist is missing: run \`npm run build\` (npm test builds first)`);
+      }
+    }
+    const tarballs = packages.map(({ dir }) => {
+      const out = npm(['pack', '--json', '--pack-destination', work], join(repo, dir));
+      const [info] = JSON.parse(out) as [{ filename: string }];
+      return join(work, info.filename);
+    });
+    mkdirSync(consumer);
+    writeFileSync(
+      join(consumer, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: {} }, null, 2),
+    );
+    // --offline: everything beyond our tarballs must come from the npm cache that `npm ci` filled.
+    npm(['install', '--offline', '--no-package-lock', ...tarballs], consumer);
+  }, 600_000);
+
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('tarballs hold dist and README only, with exports that resolve', () => {
+    for (const { name } of packages) {
+      const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules', name, 'package.json'), 'utf8')) as {
+        exports: Record<string, { types: string; import: string }>;
+      };
+      for (const target of Object.values(manifest.exports)) {
+        expect(existsSync(join(consumer, 'node_modules', name, target.import)), `${name} ${target.import}`).toBe(true);
+        expect(existsSync(join(consumer, 'node_modules', name, target.types)), `${name} ${target.types}`).toBe(true);
+      }
+      expect(existsSync(join(consumer, 'node_modules', name, 'src')), `${name} ships no src/`).toBe(false);
+    }
+  });
+
+  it('imports every entry point from Node ESM', () => {
+    const entries = packages.flatMap((p) => p.entries);
+    const script = entries.map((e, i) => `import * as m${i} from '${e}'; if (Object.keys(m${i}).length === 0) throw new Error('${e} exports nothing');`).join('\n');
+    writeFileSync(join(consumer, 'imports.mjs'), `${script}\nconsole.log('ok');\n`);
+    const out = execFileSync(process.execPath, ['imports.mjs'], { cwd: consumer, encoding: 'utf8' });
+    expect(out.trim()).toBe('ok');
+  });
+
+  it('type-checks a consumer against the published .d.ts', () => {
+    writeFileSync(
+      join(consumer, 'consumer.ts'),
+      [
+        "import { TsdError, Rng, matmul, matrix, type Matrix } from '@tsd-peft/core';",
+        "import { fixturesDir } from '@tsd-peft/core/node';",
+        "import type { LinearProvider, TrainableModel } from '@tsd-peft/tfjs';",
+        "import * as transformers from '@tsd-peft/transformers';",
+        'const a: Matrix = matrix(2, 2, new Float64Array([1, 2, 3, 4]));',
+        'const product: Matrix<Float64Array> = matmul(a, a);',
+        'const rng: Rng = Rng.fromSeed(1);',
+        'const dir: string = fixturesDir();',
+        'const err: TsdError = new TsdError("x", { file: dir });',
+        'export type Seams = [LinearProvider, TrainableModel];',
+        'export const used = [product, rng.nextFloat(), err.code, Object.keys(transformers)];',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+          lib: ['ES2022', 'DOM'],
+        },
+        files: ['consumer.ts'],
+      }),
+    );
+    const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: consumer, encoding: 'utf8', stdio: 'pipe' });
+  });
+
+  it.each(['tsd-peft', 'tsd-bench'])('runs `%s --help`', (bin) => {
+    const out = execFileSync(join(consumer, 'node_modules', '.bin', bin), ['--help'], { cwd: consumer, encoding: 'utf8' });
+    expect(out).toMatch(/usage/i);
+  });
+});
