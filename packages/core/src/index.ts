@@ -13,3 +13,78 @@ export type { Matrix, MatrixData } from './matrix.js';
 export { matmul, transpose, frobeniusNorm, maxAbsDiff } from './matrix-ops.js';
 export { Rng } from './random.js';
 export type { RngState } from './random.js';
+// --- svd ---
+export { svd } from './svd-exact.js';
+export type { SvdOptions } from './svd-exact.js';
+export type { SvdResult } from './svd-types.js';
+export { randomizedSvd } from './svd-randomized.js';
+export type { RandomizedSvdOptions } from './svd-randomized.js';
+export { SvdCache, defaultSvdCache, hashMatrix } from './svd-cache.js';
+export type { SvdCacheOptions } from './svd-cache.js';
+// --- tsd-math ---
+export { loraScalingFor, loraRank, validateLoraFactors } from './lora-factors.js';
+export type { LoraFactors, MatrixShape } from './lora-factors.js';
+export { changeRates, isLoraFactors } from './change-rates.js';
+export type { ChangeRates } from './change-rates.js';
+export { selectTaskSpecificDirections, dashBasis } from './tsd-selection.js';
+export type { DashBasis } from './tsd-selection.js';
+export { dashDelta, foldDashIntoLora, validateDash } from './dash.js';
+export type { DashTerm } from './dash.js';
+export { loraDelta, mergeLora, unmergeLora } from './merge.js';
+export { initLoraWeights } from './initializers.js';
+export type { LoraInitMethod, LoraInitEstimate, LoraInitOptions, LoraInitResult } from './initializers.js';
+export { toPlainLora } from './plain-lora-conversion.js';
+export type { PlainLoraSource } from './plain-lora-conversion.js';
+export { changeRateSpectrum, tsdOverlap, principalAngles } from './tsd-analysis.js';
+export type { SpectrumEntry } from './tsd-analysis.js';
+// --- formats ---
+export {
+  SAFETENSORS_DTYPES,
+  isSafetensorsDtype,
+  dtypeByteSize,
+  float16BitsToNumber,
+  numberToFloat16Bits,
+  bfloat16BitsToNumber,
+  numberToBfloat16Bits,
+  decodeFloat16,
+  decodeBfloat16,
+  decodeFloat32,
+  decodeFloat64,
+  decodeInt64,
+  encodeFloat16,
+  encodeBfloat16,
+  encodeFloat32,
+  encodeFloat64,
+  encodeInt64,
+} from './dtype.js';
+export type { SafetensorsDtype } from './dtype.js';
+export { parseSafetensors, serializeSafetensors, tensorToFloat32, float32Tensor, MAX_HEADER_BYTES } from './safetensors.js';
+export type { SafetensorsFile, SafetensorsTensor, SerializeSafetensorsOptions } from './safetensors.js';
+export { parseJsonDocument, dumpsPythonJson, formatPythonFloat, compareCodePoints } from './python-json.js';
+export type { JsonValue, JsonObject, JsonDocument, PythonJsonOptions } from './python-json.js';
+export {
+  PEFT_PREFIX,
+  weightName,
+  peftKey,
+  parsePeftKey,
+  nativeKey,
+  onnxMatMulNodeName,
+  moduleFromOnnxNodeName,
+} from './module-names.js';
+export type { LoraPart, PeftKeyParts } from './module-names.js';
+export {
+  createAdapterConfig,
+  parseAdapterConfig,
+  serializeAdapterConfig,
+  validateAdapterConfig,
+  matchPatternKey,
+  loraRankFor,
+  loraAlphaFor,
+  loraScaling,
+  isTargetModule,
+} from './peft-config.js';
+export type { LoraAdapterConfig, LoraBias } from './peft-config.js';
+export { parsePeftAdapter, serializePeftAdapter, createPeftAdapter, reconcileAdapterConfig } from './peft-adapter.js';
+export type { PeftAdapter, SerializedPeftAdapter, SerializePeftAdapterOptions, AdapterWeightsDtype } from './peft-adapter.js';
+export { serializeNativeAdapter, parseNativeAdapter, NATIVE_FORMAT_VERSION, NATIVE_METADATA_KEY } from './native-adapter.js';
+export type { NativeAdapter, NativeModuleState, DashState, InitResidual } from './native-adapter.js';

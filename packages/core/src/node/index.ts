@@ -1,1 +1,12 @@
 export { fixturesDir, fixturePath, hasFixture, FIXTURES_ENV } from './fixtures.js';
+// formats: atomic writes, safetensors files, PEFT and native adapter folders
+export { writeFileAtomic } from './atomic-write.js';
+export { readFileBytes, readSafetensorsFile, writeSafetensorsFile } from './safetensors-file.js';
+export {
+  loadPeftAdapter,
+  savePeftAdapter,
+  loadNativeAdapter,
+  saveNativeAdapter,
+  PEFT_CONFIG_FILE,
+  PEFT_WEIGHTS_FILE,
+} from './adapter-files.js';

@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { SafetensorsError, ShapeError } from './errors.js';
+import type { Matrix } from './matrix.js';
+import { nativeKey, peftKey } from './module-names.js';
+import {
+  NATIVE_METADATA_KEY,
+  parseNativeAdapter,
+  serializeNativeAdapter,
+  type NativeAdapter,
+  type NativeModuleState,
+} from './native-adapter.js';
+import { fixturePath } from './node/fixtures.js';
+import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors.js';
+
+const dir = ['reference', 'lora-dash-trajectory'];
+const load = (name: string) => parseSafetensors(new Uint8Array(readFileSync(fixturePath(...dir, name))), name);
+const launch = JSON.parse(readFileSync(fixturePath(...dir, 'launch.json'), 'utf8')) as {
+  modules: Record<string, { top_index: number[] }>;
+};
+
+function mat(t: SafetensorsTensor): Matrix<Float32Array> {
+  return { rows: t.shape[0] as number, cols: t.shape[1] as number, data: tensorToFloat32(t) };
+}
+
+/** The real 40-step LoRA-Dash run's final state, with its initialisation as the init residual. */
+function trajectoryAdapter(): NativeAdapter {
+  const final = load('final_lora_dash.safetensors');
+  const init = load('init_lora.safetensors');
+  const get = (file: typeof final, name: string) => file.tensors.get(name) as SafetensorsTensor;
+  const modules = new Map<string, NativeModuleState>();
+  for (const [module, { top_index }] of Object.entries(launch.modules)) {
+    modules.set(module, {
+      method: 'lora-dash',
+      factors: { A: mat(get(final, peftKey(module, 'lora_A'))), B: mat(get(final, peftKey(module, 'lora_B'))), scaling: 2 },
+      dash: {
+        launched: true,
+        U: mat(get(final, nativeKey(module, 'dash_U'))),
+        Vt: mat(get(final, nativeKey(module, 'dash_Vh'))),
+        d: tensorToFloat32(get(final, nativeKey(module, 'dash_d'))),
+        selected: top_index,
+      },
+      init: { A0: mat(get(init, peftKey(module, 'lora_A'))), B0: mat(get(init, peftKey(module, 'lora_B'))), scaling: 2 },
+    });
+  }
+  return { modules, baseModel: 'hf/stories260K', extra: { step: 40, rng: { words: [1, 2, 3, 4], spareNormal: null } } };
+}
+
+describe('native adapter round trip', () => {
+  test('the real LoRA-Dash trajectory state survives exactly (every float bit, indices, flags, extra JSON)', () => {
+    const adapter = trajectoryAdapter();
+    const bytes = serializeNativeAdapter(adapter);
+    const back = parseNativeAdapter(bytes, 'run.safetensors');
+    expect(back.modules.size).toBe(10);
+    expect(back).toEqual(adapter);
+    expect(back.modules.get('model.layers.0.self_attn.v_proj')?.dash).toMatchObject({ selected: [25, 17, 23, 28] });
+    // deterministic bytes: writing the parsed adapter again gives the same file
+    expect(serializeNativeAdapter(back)).toEqual(bytes);
+    // and the plain-LoRA part uses PEFT's names, bit-identical to the reference file
+    const raw = parseSafetensors(bytes);
+    const ref = load('final_lora_dash.safetensors');
+    const key = peftKey('model.layers.3.self_attn.q_proj', 'lora_B');
+    expect(raw.tensors.get(key)?.data).toEqual(ref.tensors.get(key)?.data);
+    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(1);
+  });
+
+  test('pre-launch dash state, plain LoRA modules and non-dyadic scalings', () => {
+    const A = { rows: 2, cols: 3, data: new Float32Array([1, 2, 3, 4, 5, 6]) };
+    const B = { rows: 4, cols: 2, data: new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) };
+    const adapter: NativeAdapter = {
+      modules: new Map<string, NativeModuleState>([
+        ['model.layers.0.mlp.up_proj', { method: 'lora-dash', factors: { A, B, scaling: 1 / 3 }, dash: { launched: false } }],
+        ['model.layers.0.mlp.down_proj', { method: 'lora', factors: { A, B, scaling: Math.SQRT2 } }],
+      ]),
+    };
+    expect(parseNativeAdapter(serializeNativeAdapter(adapter))).toEqual(adapter);
+  });
+});
+
+describe('malformed native files', () => {
+  const A = float32Tensor([2, 3], new Float32Array(6));
+  const B = float32Tensor([4, 2], new Float32Array(8));
+  const m = 'model.layers.0.mlp.up_proj';
+  const meta = (modules: unknown, version = 1) => ({ [NATIVE_METADATA_KEY]: JSON.stringify({ format_version: version, modules }) });
+  const base = { [peftKey(m, 'lora_A')]: A, [peftKey(m, 'lora_B')]: B };
+  const fail = (bytes: Uint8Array) => {
+    try {
+      parseNativeAdapter(bytes, 'native.safetensors');
+    } catch (e) {
+      return e as Error & { file?: string; tensor?: string };
+    }
+    throw new Error('expected a failure');
+  };
+
+  test('a plain PEFT file is not a native adapter', () => {
+    const e = fail(serializeSafetensors(base, { format: 'pt' }));
+    expect(e).toBeInstanceOf(SafetensorsError);
+    expect(e.file).toBe('native.safetensors');
+  });
+
+  test('a newer format_version is refused', () => {
+    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 'lora', scaling: 1 } }, 2))).message).toMatch(/newer/);
+  });
+
+  test('missing and stray tensors', () => {
+    const missing = fail(serializeSafetensors({ [peftKey(m, 'lora_A')]: A }, meta({ [m]: { method: 'lora', scaling: 1 } })));
+    expect(missing.tensor).toBe(peftKey(m, 'lora_B'));
+    const stray = fail(serializeSafetensors({ ...base, extra: A }, meta({ [m]: { method: 'lora', scaling: 1 } })));
+    expect(stray.tensor).toBe('extra');
+  });
+
+  test('dash shapes and selection must agree with the factors', () => {
+    const launched = { method: 'lora-dash', scaling: 1, dash: { launched: true, selected: [0, 1] } };
+    const dash = (U: number[], Vt: number[], s: number) => ({
+      ...base,
+      [nativeKey(m, 'dash_U')]: float32Tensor(U, new Float32Array(U[0]! * U[1]!)),
+      [nativeKey(m, 'dash_Vt')]: float32Tensor(Vt, new Float32Array(Vt[0]! * Vt[1]!)),
+      [nativeKey(m, 'dash_d')]: float32Tensor([s], new Float32Array(s)),
+    });
+    expect(parseNativeAdapter(serializeSafetensors(dash([4, 2], [2, 3], 2), meta({ [m]: launched }))).modules.get(m)?.dash).toMatchObject({ launched: true });
+    expect(fail(serializeSafetensors(dash([5, 2], [2, 3], 2), meta({ [m]: launched })))).toBeInstanceOf(ShapeError);
+    expect(fail(serializeSafetensors(dash([4, 2], [2, 2], 2), meta({ [m]: launched })))).toBeInstanceOf(ShapeError);
+    const wrongSel = { ...launched, dash: { launched: true, selected: [0, 1, 2] } };
+    expect(fail(serializeSafetensors(dash([4, 2], [2, 3], 2), meta({ [m]: wrongSel })))).toBeInstanceOf(ShapeError);
+  });
+
+  test('non-F32 data and bad metadata JSON', () => {
+    const half = { ...base, [peftKey(m, 'lora_A')]: { dtype: 'F16' as const, shape: [2, 3], data: new Uint8Array(12) } };
+    expect(fail(serializeSafetensors(half, meta({ [m]: { method: 'lora', scaling: 1 } }))).message).toMatch(/F32/);
+    expect(fail(serializeSafetensors(base, { [NATIVE_METADATA_KEY]: '{not json' }))).toBeInstanceOf(SafetensorsError);
+    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 7, scaling: 1 } })))).toBeInstanceOf(SafetensorsError);
+  });
+});
