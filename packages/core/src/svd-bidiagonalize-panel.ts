@@ -1,5 +1,6 @@
 import { makeReflector } from './svd-householder.js';
 import { gemmABt } from './svd-gemm.js';
+import { beginPanel, panelGemvN, panelGemvT } from './svd-wasm-kernels.js';
 
 /**
  * One panel of blocked Householder bidiagonalisation (LAPACK `dlabrd`; Dongarra,
@@ -26,6 +27,10 @@ export function reducePanel(
   const acc = new Float64Array(Math.max(m, n));
   const p = new Float64Array(nb);
   const q = new Float64Array(nb);
+  // The two big products of each step read the panel-start trailing matrix;
+  // with WebAssembly SIMD they run on one copy of it, else in the loops below.
+  const fast = beginPanel(a, n, i0, i0, m - i0, n - i0);
+  const vec = new Float64Array(Math.max(m, n));
   for (let i = 0; i < nb; i++) {
     const k = i0 + i;
     // 1. Bring column k (rows k..m−1) up to date: A[:,k] −= V·Y[k,:]ᵀ + X·U[k,:]ᵀ.
@@ -52,14 +57,36 @@ export function reducePanel(
     acc.fill(0, k + 1, n);
     p.fill(0, 0, i);
     q.fill(0, 0, i);
-    for (let t = k; t < m; t++) {
-      const vt = a[t * n + k] as number;
-      if (vt === 0) continue;
+    // acc = A[k:, k+1:]ᵀ·v, four rows per pass so acc is loaded and stored a quarter as often.
+    let t = fast ? m : k;
+    if (fast) {
+      for (let r = k; r < m; r++) vec[r - k] = a[r * n + k] as number;
+      panelGemvT(k, k + 1, vec, acc, k + 1);
+    }
+    for (; t + 3 < m; t += 4) {
+      const r0 = t * n;
+      const r1 = r0 + n;
+      const r2 = r1 + n;
+      const r3 = r2 + n;
+      const v0 = a[r0 + k] as number;
+      const v1 = a[r1 + k] as number;
+      const v2 = a[r2 + k] as number;
+      const v3 = a[r3 + k] as number;
+      for (let j = k + 1; j < n; j++) {
+        acc[j] = (acc[j] as number) + v0 * (a[r0 + j] as number) + v1 * (a[r1 + j] as number) + v2 * (a[r2 + j] as number) + v3 * (a[r3 + j] as number);
+      }
+    }
+    for (; t < m; t++) {
       const row = t * n;
+      const vt = a[row + k] as number;
       for (let j = k + 1; j < n; j++) acc[j] = (acc[j] as number) + vt * (a[row + j] as number);
+    }
+    for (let r = k; r < m; r++) {
+      const vt = a[r * n + k] as number;
+      if (vt === 0) continue;
       for (let c = 0; c < i; c++) {
-        p[c] = (p[c] as number) + (a[row + i0 + c] as number) * vt;
-        q[c] = (q[c] as number) + (X[t * nb + c] as number) * vt;
+        p[c] = (p[c] as number) + (a[r * n + i0 + c] as number) * vt;
+        q[c] = (q[c] as number) + (X[r * nb + c] as number) * vt;
       }
     }
     for (let c = 0; c < i; c++) {
@@ -103,10 +130,41 @@ export function reducePanel(
       for (let j = k + 1; j < n; j++) s += (a[urow + j] as number) * (a[rowK + j] as number);
       q[c] = s;
     }
+    // X[:, i] starts as A[k+1:, k+1:]·u, four rows per pass sharing the loads of u.
+    let r = fast ? m : k + 1;
+    if (fast && k + 1 < m) {
+      panelGemvN(k + 1, k + 1, a.subarray(rowK + k + 1, rowK + n), vec, 0);
+      for (let t2 = k + 1; t2 < m; t2++) X[t2 * nb + i] = vec[t2 - k - 1] as number;
+    }
+    for (; r + 3 < m; r += 4) {
+      const r0 = r * n;
+      const r1 = r0 + n;
+      const r2 = r1 + n;
+      const r3 = r2 + n;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let j = k + 1; j < n; j++) {
+        const uj = a[rowK + j] as number;
+        s0 += (a[r0 + j] as number) * uj;
+        s1 += (a[r1 + j] as number) * uj;
+        s2 += (a[r2 + j] as number) * uj;
+        s3 += (a[r3 + j] as number) * uj;
+      }
+      X[r * nb + i] = s0;
+      X[(r + 1) * nb + i] = s1;
+      X[(r + 2) * nb + i] = s2;
+      X[(r + 3) * nb + i] = s3;
+    }
+    for (; r < m; r++) {
+      let s = 0;
+      for (let j = k + 1; j < n; j++) s += (a[r * n + j] as number) * (a[rowK + j] as number);
+      X[r * nb + i] = s;
+    }
     for (let t = k + 1; t < m; t++) {
       const row = t * n;
-      let s = 0;
-      for (let j = k + 1; j < n; j++) s += (a[row + j] as number) * (a[rowK + j] as number);
+      let s = X[t * nb + i] as number;
       for (let c = 0; c <= i; c++) s -= (a[row + i0 + c] as number) * (p[c] as number);
       for (let c = 0; c < i; c++) s -= (X[t * nb + c] as number) * (q[c] as number);
       X[t * nb + i] = tp * s;

@@ -122,10 +122,41 @@ describe('svd: hard spectra', () => {
     expect(maxAbsSpectrumDiff(rr.S, Float64Array.from({ length: 30 }, (_, i) => (i < 10 ? 3 : i < 20 ? 1 : 0.5)))).toBeLessThan(1e-13);
   });
 
+  it('divide-and-conquer path (> 32 columns): repeated σ, zero matrix, duplicated columns', () => {
+    const spectrum = Float64Array.from({ length: 90 }, (_, i) => (i < 30 ? 3 : i < 60 ? 1 : 0));
+    const clustered = knownSpectrum(100, 90, spectrum, 13);
+    const rc = svd(clustered);
+    expectValidSvd(clustered, rc);
+    // Exact ties deflate (Gu & Eisenstat); the values stay at rounding distance.
+    expect(maxAbsSpectrumDiff(rc.S, spectrum)).toBeLessThan(1e-13);
+    const zero = { rows: 60, cols: 50, data: new Float64Array(3000) };
+    const rz = svd(zero);
+    expect(Array.from(rz.S).every((x) => x === 0)).toBe(true);
+    expect(orthonormalityError(rz.U)).toBeLessThanOrEqual(1e-14);
+    expect(orthonormalityError(rz.Vt, true)).toBeLessThanOrEqual(1e-14);
+    const dup = gaussianMatrix(70, 60, 21);
+    for (let i = 0; i < 70; i++) for (let j = 30; j < 60; j++) dup.data[i * 60 + j] = dup.data[i * 60 + j - 30] as number;
+    const rd = svd(dup);
+    expectValidSvd(dup, rd);
+    for (let i = 30; i < 60; i++) expect(rd.S[i] as number).toBeLessThan(1e-13 * (rd.S[0] as number));
+  });
+
+  it('blocked bidiagonalisation path (> 96 columns): 300×260 and 260×300 agree with the Gram eigenvalues', () => {
+    for (const [m, n] of [[300, 260], [260, 300]] as const) {
+      const a = gaussianMatrix(m, n, m + n);
+      const r = svd(a);
+      expectValidSvd(a, r);
+      // cond ≈ 30 for these shapes, so the Jacobi/Gram reference is good to ~1e-12.
+      expect(maxAbsSpectrumDiff(r.S, singularValuesViaGram(a))).toBeLessThanOrEqual(1e-9);
+    }
+  });
+
   it('graded and tiny-scaled matrices', () => {
-    const a = gaussianMatrix(25, 25, 11);
-    for (let i = 0; i < 25; i++) for (let j = 0; j < 25; j++) a.data[i * 25 + j] = (a.data[i * 25 + j] as number) * 10 ** (-i / 3);
-    expectValidSvd(a, svd(a));
+    for (const size of [25, 100]) {
+      const a = gaussianMatrix(size, size, 11);
+      for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) a.data[i * size + j] = (a.data[i * size + j] as number) * 10 ** (-i / 12);
+      expectValidSvd(a, svd(a));
+    }
     const tiny = gaussianMatrix(12, 9, 12);
     for (let i = 0; i < tiny.data.length; i++) tiny.data[i] = (tiny.data[i] as number) * 1e-150;
     expectValidSvd(tiny, svd(tiny));

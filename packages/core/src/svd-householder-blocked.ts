@@ -4,9 +4,9 @@ import { gemmABt } from './svd-gemm.js';
 const BLOCK = 32;
 
 /**
- * Where the Householder vectors of a bidiagonalisation live (see
- * `bidiagonalize`): vector j has an implicit 1 at position j + shift and its
- * tail from j + shift + 1, read with `entry(j, t)` for t > j + shift.
+ * Where the Householder vectors of a bidiagonalisation or LQ live: vector j has
+ * an implicit 1 at position j + shift and its tail from j + shift + 1, entry t
+ * stored at data[j·vectorStride + t·entryStride].
  */
 export interface ReflectorSet {
   /** Number of reflectors. */
@@ -16,17 +16,19 @@ export interface ReflectorSet {
   /** Offset of vector j's leading 1 from j: 0 for left, 1 for right reflectors. */
   readonly shift: number;
   readonly tau: Float64Array;
-  entry(j: number, t: number): number;
+  readonly data: Float64Array;
+  readonly vectorStride: number;
+  readonly entryStride: number;
 }
 
 /** Left reflectors of `bidiagonalize(a, m, n)`: vector j lies below the diagonal in column j. */
 export function leftReflectors(a: Float64Array, m: number, n: number, tau: Float64Array): ReflectorSet {
-  return { count: n, length: m, shift: 0, tau, entry: (j, t) => a[t * n + j] as number };
+  return { count: n, length: m, shift: 0, tau, data: a, vectorStride: 1, entryStride: n };
 }
 
 /** Right reflectors: vector j lies right of the superdiagonal in row j. */
 export function rightReflectors(a: Float64Array, n: number, tau: Float64Array): ReflectorSet {
-  return { count: Math.max(n - 2, 0), length: n, shift: 1, tau, entry: (j, t) => a[j * n + t] as number };
+  return { count: Math.max(n - 2, 0), length: n, shift: 1, tau, data: a, vectorStride: n, entryStride: 1 };
 }
 
 /**
@@ -37,36 +39,66 @@ export function rightReflectors(a: Float64Array, n: number, tau: Float64Array): 
  * is two matrix products per block instead of rank-1 updates.
  */
 export function applyReflectorsToRows(ct: Float64Array, rows: number, set: ReflectorSet): void {
-  const { count, length, shift, tau } = set;
+  const { count } = set;
   const lastBlock = Math.floor(Math.max(count - 1, 0) / BLOCK) * BLOCK;
   for (let j0 = lastBlock; j0 >= 0; j0 -= BLOCK) {
     const nb = Math.min(BLOCK, count - j0);
     if (nb <= 0) continue;
-    const start = j0 + shift; // first position any reflector of the block touches
-    const len = length - start;
-    // Yᵀ (nb × len) and Y (len × nb), both row-major.
-    const yT = new Float64Array(nb * len);
-    for (let a = 0; a < nb; a++) {
-      const lead = a; // position of reflector j0+a's leading 1, relative to start
-      yT[a * len + lead] = 1;
-      for (let t = lead + 1; t < len; t++) yT[a * len + t] = set.entry(j0 + a, start + t);
-    }
-    const y = new Float64Array(len * nb);
-    for (let a = 0; a < nb; a++) for (let t = a; t < len; t++) y[t * nb + a] = yT[a * len + t] as number;
-    const T = triangularFactor(yT, nb, len, tau, j0);
-    // Z = Ct[:, start:]·Y, then Z ← Z·Tᵀ, then Ct[:, start:] −= Z·Yᵀ.
-    const z = new Float64Array(rows * nb);
-    gemmABt(rows, nb, len, ct, start, length, yT, 0, len, z, 0, nb);
-    const zt = new Float64Array(rows * nb);
-    for (let r = 0; r < rows; r++) {
-      for (let a = 0; a < nb; a++) {
-        let sum = 0;
-        for (let b = a; b < nb; b++) sum += (z[r * nb + b] as number) * (T[a * nb + b] as number);
-        zt[r * nb + a] = sum;
-      }
-    }
-    gemmABt(rows, len, nb, zt, 0, nb, y, 0, nb, ct, start, length, true);
+    applyBlockToRows(ct, rows, set.length, buildBlock(set, j0, nb), true);
   }
+}
+
+/** A block of reflectors j0..j0+nb−1 in compact WY form, restricted to positions from `start`. */
+export interface WyBlock {
+  readonly start: number;
+  readonly len: number;
+  readonly nb: number;
+  /** Yᵀ, nb × len, row-major. */
+  readonly yT: Float64Array;
+  /** Y, len × nb, row-major. */
+  readonly y: Float64Array;
+  /** Upper-triangular T, nb × nb: H_{j0}···H_{j0+nb−1} = I − Y·T·Yᵀ. */
+  readonly T: Float64Array;
+}
+
+/** Gathers reflectors j0..j0+nb−1 of `set` into a {@link WyBlock}. */
+export function buildBlock(set: ReflectorSet, j0: number, nb: number): WyBlock {
+  const start = j0 + set.shift; // first position any reflector of the block touches
+  const len = set.length - start;
+  const yT = new Float64Array(nb * len);
+  for (let a = 0; a < nb; a++) {
+    yT[a * len + a] = 1; // reflector j0+a has its leading 1 at position a from start
+    const { data, entryStride } = set;
+    const base = (j0 + a) * set.vectorStride + start * entryStride;
+    for (let t = a + 1; t < len; t++) yT[a * len + t] = data[base + t * entryStride] as number;
+  }
+  const y = new Float64Array(len * nb);
+  for (let a = 0; a < nb; a++) for (let t = a; t < len; t++) y[t * nb + a] = yT[a * len + t] as number;
+  return { start, len, nb, yT, y, T: triangularFactor(yT, nb, len, set.tau, j0) };
+}
+
+/**
+ * Rows of C (rows × ldc, positions from block.start) times the block's product:
+ * C ← C·(I − Y·T·Yᵀ)ᵀ when `transposeT` (the reflectors in reverse order), else
+ * C ← C·(I − Y·T·Yᵀ). Two matrix products and a small triangular one.
+ */
+export function applyBlockToRows(c: Float64Array, rows: number, ldc: number, block: WyBlock, transposeT: boolean, rowOffset = 0): void {
+  const { start, len, nb, yT, y, T } = block;
+  if (rows <= 0) return;
+  const base = rowOffset * ldc + start;
+  // Z = C·Y, then Z ← Z·Tᵀ (or Z·T), then C −= Z·Yᵀ.
+  const z = new Float64Array(rows * nb);
+  gemmABt(rows, nb, len, c, base, ldc, yT, 0, len, z, 0, nb);
+  const zt = new Float64Array(rows * nb);
+  for (let r = 0; r < rows; r++) {
+    for (let a = 0; a < nb; a++) {
+      let sum = 0;
+      if (transposeT) for (let b = a; b < nb; b++) sum += (z[r * nb + b] as number) * (T[a * nb + b] as number);
+      else for (let b = 0; b <= a; b++) sum += (z[r * nb + b] as number) * (T[b * nb + a] as number);
+      zt[r * nb + a] = sum;
+    }
+  }
+  gemmABt(rows, len, nb, zt, 0, nb, y, 0, nb, c, base, ldc, true);
 }
 
 /**

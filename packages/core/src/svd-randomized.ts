@@ -1,8 +1,9 @@
 import { ConfigError, ShapeError } from './errors.js';
-import type { Matrix, MatrixData } from './matrix.js';
+import type { Matrix } from './matrix.js';
 import { Rng } from './random.js';
 import { svd } from './svd-exact.js';
 import { finishSvd, validateSvdInput } from './svd-finish.js';
+import { gemmABt, transposeBlock } from './svd-gemm.js';
 import type { SvdResult } from './svd-types.js';
 
 /** Options of {@link randomizedSvd}. */
@@ -52,17 +53,20 @@ export function randomizedSvd(a: Matrix, options: RandomizedSvdOptions): SvdResu
   // Ωᵀ (l×n): row j is the j-th Gaussian test vector.
   const omegaT = new Float64Array(l * n);
   for (let i = 0; i < omegaT.length; i++) omegaT[i] = rng.normal();
+  // A and Aᵀ in Float64 once, so every product below is one blocked kernel call.
+  const a64 = a.data instanceof Float64Array ? a.data : Float64Array.from(a.data);
+  const aT = transposeBlock(a64, 0, n, m, n);
   // Everything is kept transposed (one basis vector per contiguous row).
-  const qT = multiplyRows(a.data, m, n, omegaT, l); // (A·Ω)ᵀ, l×m
+  const qT = multiplyRows(a64, m, n, omegaT, l); // (A·Ω)ᵀ, l×m
   orthonormalizeRows(qT, l, m);
   for (let it = 0; it < power; it++) {
-    const zT = projectRows(a.data, m, n, qT, l); // (Aᵀ·Q)ᵀ, l×n
+    const zT = projectRows(aT, m, n, qT, l); // (Aᵀ·Q)ᵀ, l×n
     orthonormalizeRows(zT, l, n);
-    const yT = multiplyRows(a.data, m, n, zT, l);
+    const yT = multiplyRows(a64, m, n, zT, l);
     orthonormalizeRows(yT, l, m);
     qT.set(yT);
   }
-  const bT = projectRows(a.data, m, n, qT, l); // B = Qᵀ·A, l×n
+  const bT = projectRows(aT, m, n, qT, l); // B = Qᵀ·A, l×n
   const small = svd({ rows: l, cols: n, data: bT }, { name: `${name} (sketch)` });
   // U = Q·U_B, built as Uᵀ = U_Bᵀ·Qᵀ for the leading r columns.
   const uT = new Float64Array(rank * m);
@@ -99,33 +103,17 @@ function bottomTriplets(full: SvdResult, r: number): SvdResult {
   };
 }
 
-/** (A·X)ᵀ for A m×n and Xᵀ given as l×n rows: out[j, i] = A[i,:]·xⱼ (contiguous dots). */
-function multiplyRows(a: MatrixData, m: number, n: number, xT: Float64Array, l: number): Float64Array {
+/** (A·X)ᵀ for A m×n and Xᵀ given as l×n rows: out[j, i] = xⱼ·A[i,:]. */
+function multiplyRows(a: Float64Array, m: number, n: number, xT: Float64Array, l: number): Float64Array {
   const out = new Float64Array(l * m);
-  for (let i = 0; i < m; i++) {
-    const row = i * n;
-    for (let j = 0; j < l; j++) {
-      const xrow = j * n;
-      let s = 0;
-      for (let t = 0; t < n; t++) s += (a[row + t] as number) * (xT[xrow + t] as number);
-      out[j * m + i] = s;
-    }
-  }
+  gemmABt(l, m, n, xT, 0, n, a, 0, n, out, 0, m);
   return out;
 }
 
-/** (Aᵀ·Q)ᵀ = Qᵀ·A for A m×n and Qᵀ l×m: row j accumulates Σᵢ Qᵀ[j,i]·A[i,:]. */
-function projectRows(a: MatrixData, m: number, n: number, qT: Float64Array, l: number): Float64Array {
+/** (Aᵀ·Q)ᵀ = Qᵀ·A for Aᵀ (n×m) and Qᵀ (l×m): out[j, t] = qⱼ·Aᵀ[t,:]. */
+function projectRows(aT: Float64Array, m: number, n: number, qT: Float64Array, l: number): Float64Array {
   const out = new Float64Array(l * n);
-  for (let i = 0; i < m; i++) {
-    const row = i * n;
-    for (let j = 0; j < l; j++) {
-      const w = qT[j * m + i] as number;
-      if (w === 0) continue;
-      const orow = j * n;
-      for (let t = 0; t < n; t++) out[orow + t] = (out[orow + t] as number) + w * (a[row + t] as number);
-    }
-  }
+  gemmABt(l, n, m, qT, 0, m, aT, 0, m, out, 0, n);
   return out;
 }
 

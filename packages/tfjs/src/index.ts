@@ -1,1 +1,49 @@
-export {};
+// --- seams (linear.ts, trainable.ts)
+export type { LinearProvider } from './linear.js';
+export type { TensorData, ModelCheckpointState, TrainableModel } from './trainable.js';
+// --- trainer ---
+export { train } from './trainer/train.js';
+export type { TrainOptions, TrainResult, LossContext, CheckpointOptions, EvalOptions } from './trainer/train.js';
+export { AdamOptimizer, resolveAdamConfig } from './trainer/adam.js';
+export type { AdamConfig, ResolvedAdamConfig, AdamStateData, AdamVariableState } from './trainer/adam.js';
+export { constantLr, linearWarmupDecay, cosineWarmupDecay } from './trainer/schedules.js';
+export type { LrSchedule, WarmupDecayOptions } from './trainer/schedules.js';
+export { gradientNorms, globalNorm, scaleToMaxNorm, clipByGlobalNorm } from './trainer/clip.js';
+export { accumulateGradients } from './trainer/gradients.js';
+export type { StepGradients } from './trainer/gradients.js';
+export { indexedBatches, shuffledBatches } from './trainer/data-source.js';
+export type { DataSource, DataStep, JsonValue, ShuffleCursor, ShuffledBatchesOptions } from './trainer/data-source.js';
+export { encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_METADATA_KEY } from './trainer/checkpoint.js';
+export type { TrainerCheckpoint } from './trainer/checkpoint.js';
+export { directoryCheckpointStore, checkpointFileName } from './trainer/checkpoint-store.js';
+export type { CheckpointStore, StoredCheckpoint, DirectoryStoreOptions } from './trainer/checkpoint-store.js';
+export { ProgressMeter } from './trainer/progress.js';
+export type { ProgressEvent, EvalResult, EvalRecord } from './trainer/progress.js';
+export type { TrainerModel, OptimizerResetRequests } from './trainer/model-extensions.js';
+// --- adapters (backend setup, ops, variants, injection) ---
+export { setupBackend, installedWasmFolder } from './backend/setup.js';
+export type { BackendName, BackendOptions } from './backend/setup.js';
+export {
+  prefersExplicitTranspose,
+  transposeLast2,
+  batchMatMul,
+  matMulT,
+  matMul2d,
+  embeddingLookup,
+  scatterAddRows,
+  sliceAxis,
+  rotateHalf,
+  sumToShape,
+} from './backend/ops.js';
+export { installGradientFixes, batchMatMulGradConfig } from './backend/gradient-fixes.js';
+export { resolveAdapterConfig } from './adapter-config.js';
+export type { AdapterConfig, AdapterMethod, InitEstimate, ResolvedAdapterConfig } from './adapter-config.js';
+export { AdapterModel, injectAdapters } from './adapter-model.js';
+export { injectPeftAdapter } from './adapter-io.js';
+export type { PeftExportOptions, NativeExportOptions } from './adapter-io.js';
+export { FrozenWeight } from './frozen-weight.js';
+export { selectTargetModules, moduleOfWeight, compareModulePaths } from './target-modules.js';
+export { VARIANTS, variantFor } from './variants/registry.js';
+export { createDashVariant } from './variants/lora-dash.js';
+export type { DashState, DashLaunch } from './variants/lora-dash.js';
+export type { Variant, AnyVariant, ModuleContext, AdapterParts, TsdInfo } from './variants/variant.js';

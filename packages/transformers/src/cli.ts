@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-export {};
+import { main } from './cli/main.js';
+
+process.exitCode = await main(process.argv.slice(2));

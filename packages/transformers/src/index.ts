@@ -1,1 +1,71 @@
-export {};
+// --- onnx ---
+export {
+  exportForTransformersJs,
+  resolveAdapterUpdates,
+  EXPORT_MANIFEST,
+} from './export-transformers-js.js';
+export type {
+  ExportAdapterSource,
+  ExportForTransformersJsOptions,
+  ExportForTransformersJsResult,
+} from './export-transformers-js.js';
+export { readOnnxWeights, readOnnxWeightsFromBytes, readOnnxWeightsFromModel, resolveOnnxModelFile } from './onnx/read-weights.js';
+export type { OnnxWeight } from './onnx/read-weights.js';
+export { patchOnnxModel, toModuleUpdate } from './onnx/patch.js';
+export type { AdapterUpdates, ModuleUpdate, OnnxPatchOptions, OnnxPatchResult, PatchedModule } from './onnx/patch.js';
+export { parseOnnxModel, OnnxDataType } from './onnx/onnx-model.js';
+export type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './onnx/onnx-model.js';
+export { locateModuleWeight, indexGraph } from './onnx/locate-weight.js';
+export type { LocatedWeight, WeightLayout, GraphIndex } from './onnx/locate-weight.js';
+export { readTensorFloat32 } from './onnx/tensor-data.js';
+export type { ExternalDataReader, ExternalLocation, ExternalWrite } from './onnx/tensor-data.js';
+export { externalizeInitializers } from './onnx/external-data.js';
+export type { ExternalizeOptions, ExternalizedModel } from './onnx/external-data.js';
+export { fileExternalDataReader } from './onnx/node-io.js';
+export { applyEdits, chunksLength } from './onnx/splice.js';
+export type { ByteEdit, EnclosingField } from './onnx/splice.js';
+export { concatBytes } from './onnx/protobuf-wire.js';
+export { rewriteForRuntimeAdapters, parseRuntimeAdapterManifest, runtimeAdapterInputNames } from './onnx/runtime-adapters.js';
+export type { RuntimeAdapterManifest, RuntimeAdapterRewrite, RuntimeAdapterSlot } from './onnx/runtime-adapters.js';
+export { writeRuntimeAdapterModel, loadRuntimeAdapterManifest, allLinearModules, RUNTIME_ADAPTER_MANIFEST } from './onnx/runtime-adapters-folder.js';
+export type { WriteRuntimeAdapterModelOptions } from './onnx/runtime-adapters-folder.js';
+export { createAdapterSwitcher } from './onnx/adapter-switcher.js';
+export type { AdapterSwitcher, AdapterSwitcherOptions, RunnableSession, SessionHost, TensorFactory } from './onnx/adapter-switcher.js';
+// --- models (HF causal LM loading, TF.js replicas, tokenizer, generation) ---
+export { loadCausalLM, CausalLM } from './load-causal-lm.js';
+export type { LoadCausalLMOptions, CausalLMConfig, CausalLMSource, CausalLMGenerateResult, Prompt, WeightSourceKind } from './load-causal-lm.js';
+export { generate } from './generate.js';
+export type { ForwardFn, GenerateOptions, GenerateResult } from './generate.js';
+export { Tokenizer } from './tokenizer.js';
+export type { EncodeBatchOptions, EncodedBatch, PaddingSide } from './tokenizer.js';
+export { FrozenLinear } from './models/frozen-linear.js';
+export type { FrozenLinearOptions } from './models/frozen-linear.js';
+export { LlamaReplica, LLAMA_EMBEDDING } from './models/llama.js';
+export { parseLlamaConfig, LLAMA_FAMILY_TYPES } from './models/llama-config.js';
+export type { LlamaConfig, LlamaFamilyType, RopeScaling } from './models/llama-config.js';
+export { Gpt2Replica, GPT2_CONV1D_MODULES } from './models/gpt2.js';
+export { parseGpt2Config, GPT2_ACTIVATIONS } from './models/gpt2-config.js';
+export type { Gpt2Config, Gpt2Activation } from './models/gpt2-config.js';
+export { SUPPORTED_MODEL_TYPES, architectureFor, createReplica } from './models/registry.js';
+export type { ArchitectureSpec } from './models/registry.js';
+export type { CausalLMInputs, CausalLMReplica, IdMatrix, WeightMap } from './models/types.js';
+export type { RawConfig } from './models/config-fields.js';
+export { requireWeight, disposeWeights } from './models/weights.js';
+export { rmsNorm, layerNorm } from './models/norms.js';
+export { silu, geluTanh } from './models/activations.js';
+export { ropeInverseFrequencies, ropeTables, rotateHalfMatrix, applyRope, RopeCache } from './models/rope.js';
+export type { RopeAngles } from './models/rope.js';
+export { groupedQueryAttention, attentionBias, causalMaskData, CausalMaskCache, MASKED_SCORE } from './models/attention.js';
+export { LengthCache, CACHED_LENGTHS } from './models/length-cache.js';
+export { hubSource, localFolderSource, isHubModelId, remoteAllowed, offlineMissingError, writeAtomic } from './loaders/hub.js';
+export type { HubOptions, ModelFileSource } from './loaders/hub.js';
+export { loadModelConfig } from './loaders/config.js';
+export type { LoadedConfig } from './loaders/config.js';
+export { readSafetensorsWeights, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE } from './loaders/hf-folder.js';
+export type { SafetensorsWeights } from './loaders/hf-folder.js';
+export { readLlama2c, parseLlama2c, permuteRopeRows, llama2cConfig } from './loaders/llama2c.js';
+export type { Llama2cCheckpoint, Llama2cHeader } from './loaders/llama2c.js';
+export { readOnnxFolderWeights, DEFAULT_ONNX_FILE } from './loaders/onnx-folder.js';
+export type { OnnxFolderWeights } from './loaders/onnx-folder.js';
+export { buildWeightMap } from './loaders/weight-map.js';
+export type { BuildWeightMapOptions, BuiltWeights, StoredTensor } from './loaders/weight-map.js';

@@ -36,7 +36,8 @@ export function causalLmLoss(logits: tf.Tensor3D, inputIds: tf.Tensor2D, lossMas
  */
 export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
   const [rows, vocab] = logits.shape;
-  const lossFn = tf.customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
+  const lossFn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [z, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
     const targetIds = tf.cast(targets, 'int32');
     const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), targetIds);
     const count = tf.maximum(tf.sum(weights), 1);

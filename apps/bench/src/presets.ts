@@ -1,0 +1,98 @@
+import type { MethodName } from './report/schema.js';
+import { METHOD_NAMES } from './report/schema.js';
+import type { TaskName, TaskSizes } from './tasks/types.js';
+
+/** The presets `--preset` accepts. */
+export const PRESET_NAMES = ['quick', 'full', 'efficiency'] as const;
+/** A preset name. */
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/** Everything a preset fixes; CLI flags override single fields. */
+export interface Preset {
+  name: PresetName;
+  /** One line for `--help` and the report. */
+  summary: string;
+  tasks: TaskName[];
+  methods: MethodName[];
+  /** Ranks every method runs at (ignored when `pairs` is set). */
+  ranks: number[];
+  /** Explicit (method, r) pairs, for the efficiency comparison. */
+  pairs?: Array<{ method: MethodName; r: number }>;
+  seeds: number[];
+  steps: number;
+  lr: number;
+  /** LoRA-Dash launch step and LoRA-Init/TSD estimate length (Si et al. §4: a short pre-launch). */
+  t: number;
+  /** Number of task-specific directions. */
+  s: number;
+  batchSize: number;
+  evalEvery: number;
+  sizes: TaskSizes;
+  targetModules: string[];
+}
+
+/**
+ * quick: `npm run bench` with no arguments. Every method, 2 seeds, the real
+ * Shakespeare task (which also records TinyStories NLL, i.e. forgetting),
+ * sized to finish in about 5 minutes on 2 CPU cores with stories260K.
+ */
+const quick: Preset = {
+  name: 'quick',
+  summary: 'every method, 2 seeds, shakespeare (real data), 40 steps: about 5 minutes on 2 cores',
+  tasks: ['shakespeare'],
+  methods: [...METHOD_NAMES],
+  ranks: [8],
+  seeds: [0, 1],
+  steps: 40,
+  lr: 3e-3,
+  t: 10,
+  s: 4,
+  batchSize: 4,
+  evalEvery: 40,
+  sizes: { seqLen: 64, evalTokens: 2048, evalExamples: 100, trainExamples: 1000 },
+  targetModules: ['q_proj', 'v_proj'],
+};
+
+/** full: the complete comparison, every built-in task, 3 seeds, longer training. */
+const full: Preset = {
+  name: 'full',
+  summary: 'every method and built-in task, 3 seeds, 300 steps (hours on a CPU)',
+  tasks: ['shakespeare', 'tinystories-retention', 'sst2', 'addition', 'reversal'],
+  methods: [...METHOD_NAMES],
+  ranks: [8],
+  seeds: [0, 1, 2],
+  steps: 300,
+  lr: 3e-3,
+  t: 50,
+  s: 4,
+  batchSize: 8,
+  evalEvery: 50,
+  sizes: { seqLen: 64, evalTokens: 8192, evalExamples: 300, trainExamples: 4000 },
+  targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+};
+
+/** efficiency: LoRA-Dash at r/8 against LoRA at r (and LoRA at r/8 as the equal-budget control). */
+const efficiency: Preset = {
+  name: 'efficiency',
+  summary: 'LoRA-Dash at r/8 vs LoRA at r (r = 16), plus LoRA at r/8, 3 seeds, shakespeare',
+  tasks: ['shakespeare'],
+  methods: ['lora', 'lora-dash'],
+  ranks: [16],
+  pairs: [
+    { method: 'lora', r: 16 },
+    { method: 'lora-dash', r: 2 },
+    { method: 'lora', r: 2 },
+  ],
+  seeds: [0, 1, 2],
+  steps: 150,
+  lr: 3e-3,
+  t: 30,
+  s: 4,
+  batchSize: 4,
+  evalEvery: 50,
+  sizes: { seqLen: 64, evalTokens: 4096, evalExamples: 100, trainExamples: 1000 },
+  targetModules: ['q_proj', 'v_proj'],
+};
+
+/** Every preset by name. */
+export const PRESETS: Readonly<Record<PresetName, Preset>> = { quick, full, efficiency };

@@ -1,0 +1,79 @@
+import { fmt, fmtCi, fmtInt, summarize } from './aggregate.js';
+import type { ResultsFile } from './schema.js';
+import { judgeClaims } from './verdicts.js';
+
+/**
+ * `results.md`: per task, a table of the final and best primary metric (mean ±
+ * 95% Student-t CI over seeds), trainable parameters and time per run, then
+ * one verdict line per paper claim with the comparisons behind it. Failed runs
+ * are listed, never hidden.
+ */
+export function renderResultsMarkdown(results: ResultsFile): string {
+  const groups = summarize(results);
+  const lines: string[] = [];
+  const done = results.runs.filter((r) => r.status === 'done');
+  const first = done[0]?.config;
+  lines.push('# tsd-bench results', '');
+  lines.push(`- Model: \`${results.model.id}\` (${results.model.source}, ${fmtInt(results.model.parameters)} parameters)`);
+  lines.push(`- Preset: ${results.preset}; ${done.length} finished run(s), ${results.runs.length - done.length} failed; updated ${results.updatedAt}`);
+  if (first !== undefined) {
+    lines.push(
+      `- Training: ${first.steps} steps, batch ${first.batchSize} × ${first.seqLen} tokens, lr ${first.lr} (${first.optimizer}, ${first.schedule}), alpha ${first.alpha}, t ${first.t}, s ${first.s}, modules ${first.targetModules.join(', ')}`,
+    );
+  }
+  lines.push(`- Environment: Node ${results.environment.node}, ${results.environment.platform}, ${results.environment.cpus} CPU(s), backend ${results.environment.backend}`);
+  lines.push('- Intervals are 95% Student-t confidence intervals of the mean over seeds; "final" is the metric after the last step, "best" the best evaluation point.', '');
+
+  for (const task of results.tasks) {
+    const rows = groups.filter((g) => g.task === task.name);
+    if (rows.length === 0) continue;
+    const m = task.metric;
+    lines.push(`## ${task.name}: ${m.label} (${m.better} is better)`, '');
+    lines.push(`${m.description}. Evaluated on ${fmtInt(task.evalSize)} ${m.key.includes('nll') ? 'tokens' : 'examples'}.`);
+    const base = task.baseline[m.key];
+    if (typeof base === 'number') lines.push(`Base model before training: ${fmt(base)}.`);
+    lines.push('');
+    lines.push(`| method | r | seeds | final ${m.label} | best ${m.label} | trainable params | time/run (s) | tokens/s |`);
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const g of rows) {
+      const seeds = g.failed > 0 ? `${g.runs.length} (+${g.failed} failed)` : String(g.runs.length);
+      lines.push(
+        `| ${g.method} | ${g.method === 'full' ? '—' : g.r} | ${seeds} | ${fmtCi(g.final)} | ${fmtCi(g.best)} | ${fmtInt(g.trainableParams)} | ${fmt(g.wallTimeSec, 3)} | ${fmtInt(g.tokensPerSec)} |`,
+      );
+    }
+    lines.push('');
+  }
+
+  lines.push('## Paper claims', '');
+  lines.push(
+    'A comparison counts as "reproduced" or "not reproduced" only when the two 95% intervals do not overlap; a claim\'s line needs a strict majority of its comparisons and none the other way. These are small-scale checks on a tiny model, not a re-run of the paper.',
+    '',
+  );
+  for (const c of judgeClaims(results, groups)) {
+    lines.push(`- **${c.claim}** (paper: ${c.paper}): **${c.overall}**`);
+    for (const cmp of c.comparisons) lines.push(`  - ${cmp.task}: ${cmp.verdict} — ${cmp.detail}`);
+  }
+  const failed = results.runs.filter((r) => r.status === 'failed');
+  if (failed.length > 0) {
+    lines.push('', '## Failed runs', '');
+    for (const r of failed) lines.push(`- ${r.key}: ${r.error ?? 'unknown error'}`);
+  }
+  const secondaryTasks = results.tasks.filter((t) => t.secondary.length > 0 && groups.some((g) => g.task === t.name));
+  if (secondaryTasks.length > 0) {
+    lines.push('', '## Secondary metrics (final, mean over seeds)', '');
+    for (const t of secondaryTasks) {
+      lines.push(`| ${t.name} | ${t.secondary.map((s) => s.label).join(' | ')} |`, `|---|${t.secondary.map(() => '---:').join('|')}|`);
+      const baseRow = t.secondary.map((s) => fmt(t.baseline[s.key] ?? Number.NaN)).join(' | ');
+      lines.push(`| base model | ${baseRow} |`);
+      for (const g of groups.filter((x) => x.task === t.name)) {
+        const cells = t.secondary.map((s) => {
+          const xs = g.runs.map((r) => r.final[s.key]).filter((v): v is number => typeof v === 'number');
+          return fmt(xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+        });
+        lines.push(`| ${g.method} r${g.r} | ${cells.join(' | ')} |`);
+      }
+      lines.push('');
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

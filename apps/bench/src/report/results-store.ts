@@ -1,0 +1,41 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '@tsd-peft/core';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { renderReportHtml } from './report-html.js';
+import { renderResultsMarkdown } from './results-md.js';
+import type { ResultsFile } from './schema.js';
+import { validateResults } from './validate.js';
+
+/** File names inside `--out`. */
+export const RESULTS_JSON = 'results.json';
+export const RESULTS_MD = 'results.md';
+export const REPORT_HTML = 'report.html';
+
+/**
+ * Reads and validates `<dir>/results.json`; null when there is none. A file
+ * that is not valid JSON or not a v1 results file is an error (naming it),
+ * never silently replaced: it may hold hours of runs.
+ */
+export function loadResults(dir: string): ResultsFile | null {
+  const path = join(dir, RESULTS_JSON);
+  if (!existsSync(path)) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`results.json is not valid JSON (${(error as Error).message}); move it away or use another --out`, { file: path });
+  }
+  return validateResults(json, path);
+}
+
+/**
+ * Writes results.json, results.md and report.html, each atomically (temp file
+ * + rename), results.json first: an interrupted write leaves the previous
+ * complete file in place.
+ */
+export function saveResults(dir: string, results: ResultsFile): void {
+  writeFileAtomic(join(dir, RESULTS_JSON), `${JSON.stringify(results, null, 1)}\n`);
+  writeFileAtomic(join(dir, RESULTS_MD), renderResultsMarkdown(results));
+  writeFileAtomic(join(dir, REPORT_HTML), renderReportHtml(results));
+}

@@ -1,0 +1,174 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '@tsd-peft/core';
+import {
+  directoryCheckpointStore,
+  indexedBatches,
+  injectAdapters,
+  setupBackend,
+  train,
+  type AdapterMethod,
+  type BackendName,
+  type EvalResult,
+} from '@tsd-peft/tfjs';
+import { loadCausalLM } from '@tsd-peft/transformers';
+import type { BenchOptions } from '../args.js';
+import type { BenchBackend, TrainOutcome, TrainSpec } from '../bench-backend.js';
+import { resolveModel } from '../model/resolve-model.js';
+import { jsonNumber, type EvalPoint, type TsdRecord } from '../report/schema.js';
+import { makeBatchSchedule, type Batch } from '../tasks/batches.js';
+import { benchTokenizer } from './bench-tokenizer.js';
+import { maskedNextTokenLoss } from './lm-loss.js';
+import { scoringModelFor } from './tfjs-scoring.js';
+import { hasChangeRates, tsdRecordOf } from './tsd-record.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+
+/** Key under which an evaluation records its own duration (stripped from the metrics). */
+const EVAL_SECONDS = '__evalSeconds';
+
+/** Checkpoints per run: often enough that a kill loses little, rarely enough to cost nothing. */
+const CHECKPOINTS_PER_RUN = 4;
+
+function metricsOf(result: EvalResult): { metrics: Record<string, number | null>; seconds: number } {
+  const values = typeof result === 'number' ? { value: result } : result;
+  const metrics: Record<string, number | null> = {};
+  let seconds = 0;
+  for (const [k, v] of Object.entries(values)) {
+    if (k === EVAL_SECONDS) seconds = typeof v === 'number' ? v : 0;
+    else metrics[k] = jsonNumber(v as number);
+  }
+  return { metrics, seconds };
+}
+
+/**
+ * The real {@link BenchBackend}: sets up TF.js (`--backend` or the best
+ * available), resolves and loads the model with @tsd-peft/transformers, and
+ * trains each run with @tsd-peft/tfjs — adapters injected into the frozen
+ * weights (`full` trains every linear projection densely), Adam at a constant
+ * LR, the run's seeded data order, masked next-token cross-entropy,
+ * evaluations every `evalEvery` steps and after the last, and checkpoints that
+ * a re-run resumes bit for bit.
+ */
+export async function openTfjsBackend(o: BenchOptions, log: (line: string) => void): Promise<BenchBackend> {
+  const backendName = await setupBackend((o.backend ?? undefined) as BackendName | undefined);
+  const resolved = await resolveModel({ model: o.model, tokenizer: o.tokenizer });
+  log(`model: ${resolved.spec} (${resolved.source}), TF.js backend ${backendName}, ${cpus().length} CPU(s)`);
+  const lm = await loadCausalLM(resolved.spec, resolved.tokenizer === undefined ? {} : { tokenizer: resolved.tokenizer });
+  if (lm.tokenizer === null) {
+    lm.dispose();
+    throw new ConfigError('the model has no tokenizer.json; pass --tokenizer (a folder or a SentencePiece .model)', { file: resolved.spec });
+  }
+  const tokenizer = benchTokenizer(lm.tokenizer, lm.config.vocabSize);
+  let parameters = 0;
+  const seen = new Set<tf.Tensor>();
+  for (const t of lm.weights.values()) {
+    if (!seen.has(t)) parameters += t.size; // a tied head is the embedding tensor itself: count once
+    seen.add(t);
+  }
+
+  async function trainRun(spec: TrainSpec): Promise<TrainOutcome> {
+    const { config, task } = spec;
+    const adapter = injectAdapters(lm.weights, {
+      method: config.method as AdapterMethod,
+      r: Math.max(1, config.r),
+      alpha: config.alpha > 0 ? config.alpha : 2,
+      targetModules: config.method === 'full' ? 'all-linear' : config.targetModules,
+      seed: config.seed,
+      t: config.t,
+      s: config.s,
+    });
+    try {
+      const batchAt = makeBatchSchedule(task.train, {
+        batchSize: config.batchSize,
+        seqLen: config.seqLen,
+        steps: config.steps,
+        seed: config.seed,
+        padId: tokenizer.padId,
+      });
+      const scorer = scoringModelFor(lm, adapter, tokenizer.padId);
+      const store = directoryCheckpointStore(spec.checkpointDir);
+      const saved = await store.steps();
+      if (saved.length > 0) spec.onResume(Math.max(...saved));
+      let lastElapsed = Number.NaN;
+      // Change rates exist only in the session that launched LoRA-Dash (a restored launch has none),
+      // so the selection is captured right after launch and kept beside the checkpoints.
+      const tsdFile = join(spec.checkpointDir, 'tsd-selection.json');
+      let tsdAtLaunch: TsdRecord | undefined = existsSync(tsdFile) ? (JSON.parse(readFileSync(tsdFile, 'utf8')) as TsdRecord) : undefined;
+      const result = await train<Batch, number>({
+        model: adapter,
+        data: indexedBatches(batchAt, (b) => b.targetTokens),
+        steps: config.steps,
+        lr: config.lr,
+        optimizer: { type: 'adam' },
+        seed: config.seed,
+        lossFn: (batch) => {
+          const logits = lm.forward({ inputIds: batch.ids, attentionMask: batch.attentionMask }, adapter);
+          return maskedNextTokenLoss(logits, batch.ids, batch.lossMask);
+        },
+        checkpoint: { store, every: Math.max(1, Math.floor(config.steps / CHECKPOINTS_PER_RUN)) },
+        resume: true,
+        evaluate: {
+          every: config.evalEvery,
+          run: async () => {
+            spec.onPhase('eval');
+            const started = performance.now();
+            const metrics = await task.evaluate(scorer);
+            return { ...metrics, [EVAL_SECONDS]: (performance.now() - started) / 1000 };
+          },
+        },
+        onProgress: (event) => {
+          lastElapsed = event.elapsedSeconds;
+          if (!hasChangeRates(tsdAtLaunch)) {
+            const now = tsdRecordOf(adapter, config);
+            if (hasChangeRates(now)) {
+              tsdAtLaunch = now;
+              writeFileAtomic(tsdFile, JSON.stringify(now));
+            }
+          }
+          spec.onStep(event.step, event.loss);
+        },
+        ...(spec.signal === undefined ? {} : { signal: spec.signal }),
+      });
+      const evalHistory: EvalPoint[] = [];
+      let evalSeconds = 0;
+      let evalBeforeLast = 0;
+      for (const record of result.evalHistory) {
+        const { metrics, seconds } = metricsOf(record.result);
+        evalHistory.push({ step: record.step, metrics });
+        evalSeconds += seconds;
+        if (record.step < result.completedSteps) evalBeforeLast += seconds;
+      }
+      // The trainer's elapsed time (summed over resumed sessions) is read before the step's own evaluation.
+      const trainTimeSec = Number.isFinite(lastElapsed) ? Math.max(0, lastElapsed - evalBeforeLast) : 0;
+      let tokens = 0;
+      for (let i = 0; i < result.completedSteps; i++) tokens += batchAt(i).targetTokens;
+      const trainableParams = [...adapter.trainableVariables().values()].reduce((a, v) => a + v.size, 0);
+      const outcome: TrainOutcome = {
+        lossHistory: result.lossHistory,
+        evalHistory,
+        trainableParams,
+        trainTimeSec,
+        evalTimeSec: evalSeconds,
+        tokens,
+        resumedFromStep: result.resumedFromStep,
+        aborted: result.stopped === 'aborted',
+      };
+      const tsd = hasChangeRates(tsdAtLaunch) ? tsdAtLaunch : tsdRecordOf(adapter, config);
+      if (tsd !== undefined) outcome.tsd = tsd;
+      return outcome;
+    } finally {
+      adapter.dispose();
+    }
+  }
+
+  return {
+    model: { id: resolved.spec, source: resolved.source, parameters },
+    backendName,
+    tokenizer,
+    base: scoringModelFor(lm, lm.frozen, tokenizer.padId),
+    train: trainRun,
+    dispose: () => lm.dispose(),
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * WebAssembly SIMD kernels for the SVD's heavy loops: C = A·Bᵀ and the two
+ * matrix–vector products of blocked bidiagonalisation. The module is assembled
+ * at load time from instruction lists (svd-wasm-assembly.ts) — no binary blob,
+ * no build step. f64x2 arithmetic runs ~3× faster than V8's scalar code here
+ * (23 vs 7 GFlop/s for a 1024³ product); a 2×4 block of two-lane accumulators
+ * (8 + 3 live registers) fits x64's 16 vector registers. Operands are copied
+ * into the module's memory, padded with zeros to the block sizes; the copies
+ * are O(mk + nk + mn) against 2mnk flops. Every entry point reports when
+ * WebAssembly SIMD is missing so callers can use their JavaScript loops.
+ */
+
+import { assembleKernels } from './svd-wasm-assembly.js';
+
+interface Kernel {
+  memory: WebAssembly.Memory;
+  gemm: (m: number, n: number, k: number, a: number, b: number, c: number) => void;
+  gemvT: (rows: number, cols: number, a: number, ldaBytes: number, v: number, out: number) => void;
+  gemvN: (rows: number, cols: number, a: number, ldaBytes: number, u: number, out: number) => void;
+}
+
+let kernel: Kernel | null | undefined;
+let enabled = true;
+
+/**
+ * Turns the WebAssembly kernels off (every caller then takes its JavaScript
+ * path) or back on; for tests of the fallback and for comparisons.
+ */
+export function setWasmKernelsEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** True when the WebAssembly SIMD kernels are enabled and load on this runtime. */
+export function wasmKernelsAvailable(): boolean {
+  return loadKernel() !== null;
+}
+
+function loadKernel(): Kernel | null {
+  if (!enabled) return null;
+  if (kernel !== undefined) return kernel;
+  try {
+    const bytes = assembleKernels();
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory } });
+    kernel = {
+      memory,
+      gemm: instance.exports['gemm'] as Kernel['gemm'],
+      gemvT: instance.exports['gemvT'] as Kernel['gemvT'],
+      gemvN: instance.exports['gemvN'] as Kernel['gemvN'],
+    };
+  } catch {
+    kernel = null; // no WebAssembly SIMD here: callers fall back to JavaScript
+  }
+  return kernel;
+}
+
+/**
+ * C (m×n, stride ldc) = A·Bᵀ (or C − A·Bᵀ with `subtract`) through the SIMD
+ * kernel; A is m×k with row stride lda, Bᵀ n rows of length k with stride ldb.
+ * Returns false, touching nothing, when WebAssembly SIMD is unavailable.
+ */
+export function gemmABtWasm(
+  m: number,
+  n: number,
+  k: number,
+  a: Float64Array,
+  aOff: number,
+  lda: number,
+  b: Float64Array,
+  bOff: number,
+  ldb: number,
+  c: Float64Array,
+  cOff: number,
+  ldc: number,
+  subtract: boolean,
+): boolean {
+  const kern = loadKernel();
+  if (kern === null) return false;
+  const mp = m + (m & 1);
+  const np = (n + 3) & ~3;
+  const kp = k + (k & 1);
+  const aBase = 0;
+  const bBase = mp * kp;
+  const cBase = bBase + np * kp;
+  const bytes = (cBase + mp * np) * 8;
+  const have = kern.memory.buffer.byteLength;
+  if (bytes > have) kern.memory.grow(Math.ceil((bytes - have) / 65536));
+  const mem = new Float64Array(kern.memory.buffer);
+  copyPadded(a, aOff, lda, m, k, mem, aBase, mp, kp);
+  copyPadded(b, bOff, ldb, n, k, mem, bBase, np, kp);
+  kern.gemm(mp, np, kp, aBase * 8, bBase * 8, cBase * 8);
+  for (let i = 0; i < m; i++) {
+    const dst = cOff + i * ldc;
+    const src = cBase + i * np;
+    if (subtract) for (let j = 0; j < n; j++) c[dst + j] = (c[dst + j] as number) - (mem[src + j] as number);
+    else for (let j = 0; j < n; j++) c[dst + j] = mem[src + j] as number;
+  }
+  return true;
+}
+
+/** Copies rows×cols (stride ld) into `mem` as rowsPad×colsPad, zero-filling the padding. */
+function copyPadded(
+  src: Float64Array,
+  off: number,
+  ld: number,
+  rows: number,
+  cols: number,
+  mem: Float64Array,
+  base: number,
+  rowsPad: number,
+  colsPad: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    mem.set(src.subarray(off + r * ld, off + r * ld + cols), base + r * colsPad);
+    if (colsPad > cols) mem.fill(0, base + r * colsPad + cols, base + (r + 1) * colsPad);
+  }
+  if (rowsPad > rows) mem.fill(0, base + rows * colsPad, base + rowsPad * colsPad);
+}
+
+/** The panel copied by {@link beginPanel}: rows × ldw doubles at address 0. */
+let panel: { r0: number; c0: number; rows: number; cols: number; ldw: number } | null = null;
+
+/**
+ * Copies A[r0:r0+rows, c0:c0+cols] (A row-major with n columns) into the kernel
+ * memory for {@link panelGemvT}/{@link panelGemvN}; false when WebAssembly SIMD
+ * is unavailable. Blocked bidiagonalisation multiplies by the panel-start
+ * trailing matrix, so one copy serves a whole panel.
+ */
+export function beginPanel(a: Float64Array, n: number, r0: number, c0: number, rows: number, cols: number): boolean {
+  const kern = loadKernel();
+  if (kern === null) return false;
+  const ldw = cols + (cols & 1);
+  const doubles = rows * ldw + 2 * (Math.max(rows, ldw) + 2);
+  const have = kern.memory.buffer.byteLength;
+  if (doubles * 8 > have) kern.memory.grow(Math.ceil((doubles * 8 - have) / 65536));
+  const mem = new Float64Array(kern.memory.buffer);
+  copyPadded(a, r0 * n + c0, n, rows, cols, mem, 0, rows, ldw);
+  panel = { r0, c0, rows, cols, ldw };
+  return true;
+}
+
+function activePanel(): { kern: Kernel; p: NonNullable<typeof panel> } {
+  const kern = loadKernel();
+  if (kern === null || panel === null) throw new Error('beginPanel must succeed before panel products');
+  return { kern, p: panel };
+}
+
+/** First stored column ≥ col with an even number of columns to the row end (a zero-weighted extra column may lead). */
+function alignedStart(p: NonNullable<typeof panel>, col: number): number {
+  const jc = col - p.c0;
+  return (p.ldw - jc) % 2 === 0 ? jc : jc - 1;
+}
+
+/**
+ * out[outOff + j − col] = Σ_{t ≥ row} v[t − row]·A₀[t, j] for columns col.. of
+ * the panel copy A₀ (the stale trailing matrix).
+ */
+export function panelGemvT(row: number, col: number, v: Float64Array, out: Float64Array, outOff: number): void {
+  const { kern, p } = activePanel();
+  const jc = alignedStart(p, col);
+  const rows = p.r0 + p.rows - row;
+  const count = p.ldw - jc;
+  const vBase = p.rows * p.ldw;
+  const outBase = vBase + rows + (rows & 1);
+  const mem = new Float64Array(kern.memory.buffer);
+  mem.set(v.subarray(0, rows), vBase);
+  kern.gemvT(rows, count, ((row - p.r0) * p.ldw + jc) * 8, p.ldw * 8, vBase * 8, outBase * 8);
+  const skip = col - p.c0 - jc;
+  const len = p.cols - (col - p.c0);
+  out.set(mem.subarray(outBase + skip, outBase + skip + len), outOff);
+}
+
+/**
+ * out[outOff + t − row] = Σ_{j ≥ col} A₀[t, j]·u[j − col] for rows row.. of the
+ * panel copy A₀.
+ */
+export function panelGemvN(row: number, col: number, u: Float64Array, out: Float64Array, outOff: number): void {
+  const { kern, p } = activePanel();
+  const jc = alignedStart(p, col);
+  const rows = p.r0 + p.rows - row;
+  const count = p.ldw - jc;
+  const uBase = p.rows * p.ldw;
+  const outBase = uBase + count + 2;
+  const mem = new Float64Array(kern.memory.buffer);
+  const skip = col - p.c0 - jc;
+  mem.fill(0, uBase, uBase + count);
+  mem.set(u.subarray(0, p.cols - (col - p.c0)), uBase + skip);
+  if (rows > 0) kern.gemvN(rows, count, ((row - p.r0) * p.ldw + jc) * 8, p.ldw * 8, uBase * 8, outBase * 8);
+  out.set(mem.subarray(outBase, outBase + rows), outOff);
+}

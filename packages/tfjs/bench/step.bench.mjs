@@ -1,0 +1,162 @@
+// Training-step bench for the adapters on the active TF.js backend (wasm in Node).
+//
+// A synthetic stack of linear layers with the shapes of a dim-256, 4-layer
+// Llama (q, k, v, o 256×256; gate, up 688×256; down 256×688 per layer), a
+// batch of 8×128 = 1024 rows, every linear adapted (28 modules, r = 8, s = 8).
+// Prints: step time for LoRA and for LoRA-Dash after launch and their ratio
+// (target ≤ 1.03), the launch cost (SVD + selection per module), and the
+// speed-up of the BatchMatMul gradient fix over tfjs's stock gradient.
+//
+// Run: npm run bench -w @tsd-peft/tfjs (builds first; imports ../dist).
+import * as tf from '@tensorflow/tfjs-core';
+import { SvdCache } from '@tsd-peft/core';
+import { injectAdapters, installGradientFixes, setupBackend } from '../dist/index.js';
+
+const LAYERS = 4;
+const DIM = 256;
+const HIDDEN = 688;
+const ROWS = 8 * 128;
+const RANK = 8;
+const DIRECTIONS = 8;
+const WARMUP = 2;
+const TIMED = Number(process.env.BENCH_STEPS ?? 8);
+
+function seeded(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0;
+    return s / 4294967296 - 0.5;
+  };
+}
+
+function makeWeights() {
+  const rand = seeded(1);
+  const mat = (rows, cols) => tf.tensor2d(Float32Array.from({ length: rows * cols }, () => (2 * rand()) / Math.sqrt(cols)), [rows, cols]);
+  const weights = new Map();
+  for (let l = 0; l < LAYERS; l++) {
+    const p = `model.layers.${l}`;
+    for (const m of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) weights.set(`${p}.self_attn.${m}.weight`, mat(DIM, DIM));
+    weights.set(`${p}.mlp.gate_proj.weight`, mat(HIDDEN, DIM));
+    weights.set(`${p}.mlp.up_proj.weight`, mat(HIDDEN, DIM));
+    weights.set(`${p}.mlp.down_proj.weight`, mat(DIM, HIDDEN));
+  }
+  return weights;
+}
+
+/** A Llama-shaped stack of projections (no attention softmax: this benches the linears). */
+function loss(model, x) {
+  return tf.tidy(() => {
+    let h = x;
+    for (let l = 0; l < LAYERS; l++) {
+      const p = `model.layers.${l}`;
+      const q = model.linear(`${p}.self_attn.q_proj`, h);
+      const k = model.linear(`${p}.self_attn.k_proj`, h);
+      const v = model.linear(`${p}.self_attn.v_proj`, h);
+      const a = tf.add(tf.mul(tf.tanh(q), k), v);
+      h = tf.add(h, model.linear(`${p}.self_attn.o_proj`, a));
+      const g = model.linear(`${p}.mlp.gate_proj`, h);
+      const u = model.linear(`${p}.mlp.up_proj`, h);
+      h = tf.add(h, model.linear(`${p}.mlp.down_proj`, tf.mul(tf.mul(g, tf.sigmoid(g)), u)));
+    }
+    return tf.mean(tf.square(h));
+  });
+}
+
+/** One SGD step over the model's current trainable set; the update cost is the same for every method. */
+function step(model, x, completed) {
+  const vars = [...model.trainableVariables().values()];
+  const { value, grads } = tf.variableGrads(() => loss(model, x), vars);
+  tf.tidy(() => {
+    for (const v of vars) {
+      const g = grads[v.name];
+      if (g !== undefined) v.assign(tf.sub(v, tf.mul(g, 1e-3)));
+    }
+  });
+  value.dataSync();
+  tf.dispose([value, ...Object.values(grads)]);
+  model.afterOptimizerStep(completed);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Wall time (ms) of one step. */
+function timedStep(model, x, completed) {
+  const t0 = performance.now();
+  step(model, x, completed);
+  return performance.now() - t0;
+}
+
+/** Median step time (ms) after `skip` untimed steps. */
+function timeSteps(model, x, skip) {
+  for (let i = 0; i < skip; i++) step(model, x, 1000 + i);
+  return median(Array.from({ length: TIMED }, (_, i) => timedStep(model, x, 2000 + i)));
+}
+
+const backend = await setupBackend();
+const weights = makeWeights();
+const x = tf.randomNormal([ROWS, DIM], 0, 1, 'float32', 7);
+const targets = 'all-linear';
+console.log(`backend ${backend}; ${LAYERS} layers, ${ROWS} rows, r=${RANK}, s=${DIRECTIONS}; median of ${TIMED} steps`);
+
+// LoRA-Dash: t = 1, so the launch happens after the first step; it is timed on its own.
+const svdCache = new SvdCache();
+const dash = injectAdapters(weights, { method: 'lora-dash', r: RANK, alpha: 16, s: DIRECTIONS, t: 1, targetModules: targets, svdCache });
+step(dash, x, 0); // one pre-launch step (afterOptimizerStep(0): no launch yet), so B·A ≠ 0
+const launchStart = performance.now();
+dash.afterOptimizerStep(1);
+const launchMs = performance.now() - launchStart;
+const modules = dash.targetModules.length;
+if (dash.tsdSelections().size !== modules) throw new Error('LoRA-Dash did not launch');
+const relaunch = injectAdapters(weights, { method: 'lora-dash', r: RANK, alpha: 16, s: DIRECTIONS, t: 1, targetModules: targets, svdCache });
+const cachedStart = performance.now();
+relaunch.afterOptimizerStep(1); // SVDs now cached: selection only
+const selectionMs = performance.now() - cachedStart;
+relaunch.dispose();
+
+const lora = injectAdapters(weights, { method: 'lora', r: RANK, alpha: 16, targetModules: targets });
+for (let i = 0; i < WARMUP; i++) {
+  step(lora, x, 100 + i);
+  step(dash, x, 100 + i);
+}
+// Paired, alternating measurements (order swapped every round) so that load
+// from other processes on this machine hits both methods alike.
+const loraMs = [];
+const dashMs = [];
+const ratios = [];
+for (let round = 0; round < TIMED; round++) {
+  let l;
+  let d;
+  if (round % 2 === 0) {
+    l = timedStep(lora, x, 200 + round);
+    d = timedStep(dash, x, 200 + round);
+  } else {
+    d = timedStep(dash, x, 200 + round);
+    l = timedStep(lora, x, 200 + round);
+  }
+  loraMs.push(l);
+  dashMs.push(d);
+  ratios.push(d / l);
+}
+const loraStep = median(loraMs);
+const dashStep = median(dashMs);
+const ratio = median(ratios);
+console.log(`LoRA step            ${loraStep.toFixed(1)} ms`);
+console.log(`LoRA-Dash step       ${dashStep.toFixed(1)} ms (after launch)`);
+console.log(`ratio Dash/LoRA      ${ratio.toFixed(3)} (median of ${TIMED} paired steps; target ≤ 1.03)`);
+console.log(`launch (SVD + select) ${(launchMs / modules).toFixed(1)} ms per module, ${launchMs.toFixed(0)} ms for ${modules} modules`);
+console.log(`  of which selection  ${(selectionMs / modules).toFixed(2)} ms per module (SVD cached)`);
+
+// The BatchMatMul gradient fix against tfjs's stock gradient (explicit transposes vs transpose flags).
+const { batchMatMulGradConfig: stock } = await import('@tensorflow/tfjs-core/dist/gradients/BatchMatMul_grad.js');
+tf.registerGradient(stock);
+const stockStep = timeSteps(lora, x, 1);
+installGradientFixes();
+const fixedStep = timeSteps(lora, x, 1);
+console.log(`LoRA step, stock BatchMatMul gradient ${stockStep.toFixed(1)} ms vs fixed ${fixedStep.toFixed(1)} ms: ${(stockStep / fixedStep).toFixed(2)}× faster`);
+
+lora.dispose();
+dash.dispose();
+tf.dispose([...weights.values(), x]);

@@ -1,0 +1,130 @@
+import { ConfigError, createPeftAdapter, type LoraFactors, type NativeAdapter, type PeftAdapter, type JsonObject } from '@tsd-peft/core';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { AdapterConfig } from './adapter-config.js';
+import { injectAdapters, type AdapterModel } from './adapter-model.js';
+
+/**
+ * Import and export of adapters: PEFT's format (plain LoRA relative to the
+ * original weights, what every LoRA consumer loads) and core's lossless
+ * native format (what resuming a LoRA-Dash / LoRA-Init run needs).
+ */
+
+/** Options of {@link toPeftAdapter}. */
+export interface PeftExportOptions {
+  /** `base_model_name_or_path` written into the config. */
+  baseModel?: string;
+}
+
+/**
+ * The model's adapters as a PEFT LoRA adapter whose ΔW is relative to the
+ * *original* weights, so it loads on the untouched base model. LoRA/rsLoRA
+ * export their factors and scaling unchanged; every other method goes
+ * through core's `toPlainLora` (scaling 1, rank r, + r for PiSSA / MiLoRA /
+ * LoRA-Init whose residual moved W, + s for a launched dash term; full
+ * fine-tuning gives rank min(out, in)). Per-module ranks and scalings land in
+ * `rank_pattern` / `alpha_pattern` when they differ.
+ */
+export function toPeftAdapter(model: AdapterModel, options: PeftExportOptions = {}): PeftAdapter {
+  const plainMethod = model.config.method === 'lora' || model.config.method === 'rslora';
+  const modules = new Map<string, LoraFactors>();
+  for (const [name, slot] of model.slotEntries()) modules.set(name, plainMethod ? slot.parts().factors : slot.plainLora());
+  const names = [...modules.keys()];
+  const suffixes = [...new Set(names.map((n) => n.split('.').pop() as string))];
+  const selectsExactly = names.length === 0 || suffixes.every((suf) => names.some((n) => n.endsWith(`.${suf}`) || n === suf));
+  return createPeftAdapter(modules, {
+    r: model.config.r,
+    lora_alpha: plainMethod ? model.config.alpha : model.config.r,
+    use_rslora: plainMethod && model.config.useRslora,
+    target_modules: selectsExactly ? suffixes : names,
+    base_model_name_or_path: options.baseModel ?? null,
+  });
+}
+
+/**
+ * Sets the factors of the adapted modules from a PEFT adapter (trained in
+ * Python or exported here). Every adapter module must be adapted in the
+ * model; ranks may differ from the model's r. Only for methods whose frozen
+ * weight is the original W (lora, rslora, lora-dash before launch, full),
+ * since a PEFT adapter is relative to the original W. Throws
+ * {@link ConfigError} otherwise, naming the module.
+ */
+export function loadPeftAdapter(model: AdapterModel, adapter: PeftAdapter): void {
+  const slots = new Map(model.slotEntries());
+  for (const [name, factors] of adapter.modules) {
+    const slot = slots.get(name);
+    if (slot === undefined) {
+      throw new ConfigError(`adapter module is not adapted in this model (adapted: ${[...slots.keys()].join(', ')})`, { tensor: name });
+    }
+    if (!slot.ctx.frozen.isBase) {
+      throw new ConfigError(`method '${slot.variant.name}' trains on a residual weight; a PEFT adapter (relative to W) cannot be loaded into it`, {
+        tensor: name,
+      });
+    }
+    slot.setFactors(factors);
+  }
+}
+
+/**
+ * A new LoRA model carrying a PEFT adapter: method 'lora' (or 'rslora' when
+ * the config says so), its target modules, r and alpha, then
+ * {@link loadPeftAdapter}. The usual way to run a Python-trained adapter.
+ */
+export function injectPeftAdapter(
+  weights: ReadonlyMap<string, tf.Tensor>,
+  adapter: PeftAdapter,
+  overrides: Partial<AdapterConfig> = {},
+): AdapterModel {
+  const model = injectAdapters(weights, {
+    method: adapter.config.use_rslora ? 'rslora' : 'lora',
+    r: adapter.config.r,
+    alpha: adapter.config.lora_alpha,
+    targetModules: [...adapter.modules.keys()],
+    ...overrides,
+  });
+  try {
+    loadPeftAdapter(model, adapter);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/** Options of {@link toNativeAdapter}. */
+export interface NativeExportOptions {
+  baseModel?: string;
+  /** Extra JSON kept verbatim (e.g. training step, hyperparameters). */
+  extra?: JsonObject;
+}
+
+/**
+ * The model's lossless state in core's native adapter format: per module the
+ * method, the factors, LoRA-Init's initial factors and LoRA-Dash's launch
+ * state. Throws {@link ConfigError} for full fine-tuning (use mergeAndUnload).
+ */
+export function toNativeAdapter(model: AdapterModel, options: NativeExportOptions = {}): NativeAdapter {
+  const modules = new Map([...model.slotEntries()].map(([name, slot]) => [name, slot.toNative()] as const));
+  return {
+    modules,
+    ...(options.baseModel !== undefined ? { baseModel: options.baseModel } : {}),
+    ...(options.extra !== undefined ? { extra: options.extra } : {}),
+  };
+}
+
+/**
+ * Restores a native adapter into a model injected with the same method and
+ * targets (rebuilding residual weights and dash terms). Throws
+ * {@link ConfigError} when the module sets or methods differ.
+ */
+export function loadNativeAdapter(model: AdapterModel, adapter: NativeAdapter): void {
+  const slots = new Map(model.slotEntries());
+  const missing = [...slots.keys()].filter((n) => !adapter.modules.has(n));
+  const extra = [...adapter.modules.keys()].filter((n) => !slots.has(n));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new ConfigError(
+      `native adapter modules differ from the model's (missing: ${missing.join(', ') || 'none'}; not adapted: ${extra.join(', ') || 'none'})`,
+      { tensor: 'modules' },
+    );
+  }
+  for (const [name, state] of adapter.modules) slots.get(name)?.fromNative(state);
+}

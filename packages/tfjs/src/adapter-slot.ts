@@ -1,0 +1,132 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, mergeLora, toPlainLora, unmergeLora, type LoraFactors, type NativeModuleState, type Rng } from '@tsd-peft/core';
+import type { ResolvedAdapterConfig } from './adapter-config.js';
+import { FrozenWeight } from './frozen-weight.js';
+import { fullTrainedWeight, type FullState } from './variants/full.js';
+import type { AdapterParts, AnyVariant, ModuleContext } from './variants/variant.js';
+
+/** Shared by all slots of one model: its variables and its optimizer-reset requests. */
+export interface SlotRegistry {
+  readonly variables: Map<string, tf.Variable>;
+  readonly resetRequests: string[];
+  /** Unique per model, appended to tfjs variable names (which must be unique engine-wide). */
+  readonly modelId: number;
+}
+
+/**
+ * One adapted module: its frozen weight(s), its variant and the variant's
+ * state. Internal to the adapter model (not exported from the package).
+ */
+export class AdapterSlot {
+  readonly ctx: ModuleContext;
+  /** The original weight, always borrowed, for the adapter-free forward. */
+  readonly base: FrozenWeight;
+  state: unknown;
+
+  constructor(
+    readonly name: string,
+    weight: tf.Tensor2D,
+    readonly variant: AnyVariant,
+    config: ResolvedAdapterConfig,
+    rng: Rng,
+    registry: SlotRegistry,
+  ) {
+    const frozen = new FrozenWeight(name, weight, config.pretransposeFrozen);
+    this.base = new FrozenWeight(name, weight, config.pretransposeFrozen);
+    const key = (k: string) => `${name}.${k}`;
+    this.ctx = {
+      name,
+      config,
+      frozen,
+      original: () => frozen.baseMatrix(),
+      rng,
+      svd: (w, n) => config.svdCache.get(w, n ?? name),
+      createVariable: (k, value) => {
+        if (registry.variables.has(key(k))) throw new ConfigError('variable created twice', { tensor: key(k) });
+        const v = tf.variable(value, true, `${key(k)}#${registry.modelId}`);
+        value.dispose();
+        registry.variables.set(key(k), v);
+        return v;
+      },
+      variable: (k) => registry.variables.get(key(k)),
+      removeVariable: (k) => {
+        registry.variables.get(key(k))?.dispose();
+        registry.variables.delete(key(k));
+      },
+      requestOptimizerReset: (keys) => {
+        for (const k of keys) if (!registry.resetRequests.includes(key(k))) registry.resetRequests.push(key(k));
+      },
+    };
+    this.state = variant.init(this.ctx);
+  }
+
+  /** x·W'ᵀ plus the variant's terms (adapters active, not merged). */
+  forward(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { variant, ctx, state } = this;
+      const y = variant.baseForward ? variant.baseForward(x, state, ctx) : ctx.frozen.project(x);
+      const term = variant.forward(x, state, ctx);
+      return term === null ? y : (tf.add(y, term) as tf.Tensor2D);
+    });
+  }
+
+  /** The adapter as plain LoRA pieces. */
+  parts(): AdapterParts {
+    return this.variant.parts(this.state, this.ctx);
+  }
+
+  /** One plain LoRA relative to the original W (core's `toPlainLora`). */
+  plainLora(): LoraFactors {
+    return toPlainLora({ ...this.parts(), name: this.name });
+  }
+
+  /** The effective weight W' + scaling·B·A (+ dash), or the trained W for full fine-tuning. */
+  mergedWeight(): ReturnType<typeof mergeLora> {
+    if (this.variant.name === 'full') return fullTrainedWeight(this.state as FullState);
+    const { factors, dash } = this.parts();
+    return mergeLora(this.ctx.frozen.matrix(), factors, dash, this.name);
+  }
+
+  /** Folds the adapter into the frozen weight (PEFT `merge`). */
+  merge(): void {
+    this.ctx.frozen.replace(this.mergedWeight());
+  }
+
+  /**
+   * Undoes {@link AdapterSlot.merge} exactly: the frozen weight is re-derived
+   * from the original (the base itself, or the residual rebuilt from the
+   * initial factors), so merge/unmerge cycles never drift.
+   */
+  unmerge(): void {
+    const { init } = this.variant.name === 'full' ? { init: undefined } : this.parts();
+    if (init === undefined) this.ctx.frozen.restoreBase();
+    else this.ctx.frozen.replace(unmergeLora(this.ctx.original(), init, undefined, this.name));
+  }
+
+  afterStep(completedSteps: number): void {
+    this.state = this.variant.afterStep?.(completedSteps, this.state, this.ctx) ?? this.state;
+  }
+
+  setFactors(factors: LoraFactors): void {
+    this.state = this.variant.setFactors(factors, this.state, this.ctx);
+  }
+
+  toNative(): NativeModuleState {
+    return this.variant.toNative(this.state, this.ctx);
+  }
+
+  fromNative(state: NativeModuleState): void {
+    if (state.method !== this.variant.name) {
+      throw new ConfigError(`adapter state is for method '${state.method}' but the module uses '${this.variant.name}'`, {
+        tensor: this.name,
+      });
+    }
+    this.state = this.variant.fromNative(state, this.state, this.ctx);
+  }
+
+  dispose(): void {
+    this.variant.dispose?.(this.state, this.ctx);
+    this.ctx.frozen.dispose();
+    this.base.dispose();
+  }
+}

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, mergeLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
+import { matMulT } from '../backend/ops.js';
+import type { ModuleContext, Variant } from './variant.js';
+
+/** State of a fully fine-tuned module: W itself as a variable. */
+export interface FullState {
+  readonly weight: tf.Variable;
+}
+
+/** Variable key of the trained weight, as in the Hugging Face state dict. */
+export const FULL_WEIGHT_KEY = 'weight';
+
+/**
+ * Full fine-tuning baseline: the targeted W itself is trainable (a copy of
+ * the original; the caller's tensor is never written). Its "adapter" is the
+ * dense ΔW = W_trained − W, exported exactly as a LoRA of rank min(out, in)
+ * (one factor an identity), so even this baseline can be saved in PEFT form.
+ * It has no native-adapter form: use `mergeAndUnload()` to keep the weights.
+ */
+export const fullVariant: Variant<FullState> = {
+  name: 'full',
+  init: (ctx) => ({ weight: ctx.createVariable(FULL_WEIGHT_KEY, tf.clone(ctx.frozen.tensor)) }),
+  forward: () => null,
+  baseForward: (x, s) => matMulT(x, s.weight as tf.Tensor2D) as tf.Tensor2D,
+  parts: (s, ctx) => ({ factors: denseAsLora(trainedMinusFrozen(s, ctx)) }),
+  setFactors: (factors: LoraFactors, s, ctx) => {
+    const merged = mergeLora(ctx.frozen.matrix(), factors, undefined, ctx.name);
+    tf.tidy(() => s.weight.assign(tf.tensor2d(merged.data, [merged.rows, merged.cols], 'float32')));
+    return s;
+  },
+  toNative: (_s, ctx) => {
+    throw new ConfigError('full fine-tuning has no native adapter form; use mergeAndUnload() to keep the trained weights', {
+      tensor: ctx.name,
+    });
+  },
+  fromNative: (_state, _s, ctx) => {
+    throw new ConfigError('a native adapter cannot be loaded into a full fine-tuning model', { tensor: ctx.name });
+  },
+};
+
+/** The trained weight as a core matrix (for merging without the rank-min(out,in) detour). */
+export function fullTrainedWeight(s: FullState): Matrix<Float32Array> {
+  const [rows, cols] = s.weight.shape as [number, number];
+  return { rows, cols, data: Float32Array.from(s.weight.dataSync()) };
+}
+
+function trainedMinusFrozen(s: FullState, ctx: ModuleContext): Matrix<Float32Array> {
+  const trained = s.weight.dataSync();
+  const frozen = ctx.frozen.tensor.dataSync();
+  const delta = new Float32Array(trained.length);
+  for (let i = 0; i < delta.length; i++) delta[i] = (trained[i] as number) - (frozen[i] as number);
+  const [rows, cols] = s.weight.shape as [number, number];
+  return { rows, cols, data: delta };
+}
+
+/** ΔW [out, in] as exact LoRA factors with scaling 1: B = ΔW, A = I (in ≤ out), or B = I, A = ΔW. */
+function denseAsLora(delta: Matrix<Float32Array>): LoraFactors {
+  const { rows: out, cols: inDim } = delta;
+  const k = Math.min(out, inDim);
+  const eye = new Float32Array(k * k);
+  for (let i = 0; i < k; i++) eye[i * k + i] = 1;
+  if (inDim <= out) return { A: { rows: k, cols: inDim, data: eye }, B: delta, scaling: 1 };
+  return { A: delta, B: { rows: out, cols: k, data: eye }, scaling: 1 };
+}

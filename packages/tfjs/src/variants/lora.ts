@@ -1,0 +1,30 @@
+import { initLoraWeights, type LoraFactors, type NativeModuleState } from '@tsd-peft/core';
+import { assignFactors, createLoraBranch, loraForward, readFactors, type LoraBranch } from './lora-branch.js';
+import type { ModuleContext, Variant } from './variant.js';
+
+/** State of a plain LoRA module: just its branch. */
+export interface LoraState {
+  readonly branch: LoraBranch;
+}
+
+/** PEFT's default initialisation: A ~ U(−1/√in, 1/√in) from the model's seeded stream, B = 0. */
+export function initPlainLora(ctx: ModuleContext): LoraState {
+  const { r, alpha, useRslora } = ctx.config;
+  const { factors } = initLoraWeights(ctx.original(), { method: 'lora', r, alpha, useRslora, rng: ctx.rng, name: ctx.name });
+  return { branch: createLoraBranch(ctx, factors) };
+}
+
+/**
+ * LoRA (Hu et al. 2021): W frozen, ΔW = scaling·B·A trained. With
+ * `useRslora` the scaling is alpha/√r (rsLoRA); see `rslora.ts`.
+ */
+export const loraVariant: Variant<LoraState> = {
+  name: 'lora',
+  init: initPlainLora,
+  forward: (x, s) => loraForward(x, s.branch),
+  loraBranch: (s) => s.branch,
+  parts: (s) => ({ factors: readFactors(s.branch) }),
+  setFactors: (factors: LoraFactors, s, ctx) => ({ branch: assignFactors(s.branch, factors, ctx) }),
+  toNative: (s) => ({ method: 'lora', factors: readFactors(s.branch) }),
+  fromNative: (state: NativeModuleState, s, ctx) => ({ branch: assignFactors(s.branch, state.factors, ctx) }),
+};

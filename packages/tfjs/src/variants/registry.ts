@@ -1,0 +1,27 @@
+import type { AdapterMethod } from '../adapter-config.js';
+import { fullVariant } from './full.js';
+import { loraDashVariant } from './lora-dash.js';
+import { loraInitVariant } from './lora-init.js';
+import { loraTsdVariant } from './lora-tsd.js';
+import { loraVariant } from './lora.js';
+import { miloraVariant } from './milora.js';
+import { pissaVariant } from './pissa.js';
+import { rsloraVariant } from './rslora.js';
+import type { AnyVariant } from './variant.js';
+
+/** Every method by name. Adding a method: its file in `variants/` plus one line here. */
+export const VARIANTS: Readonly<Record<AdapterMethod, AnyVariant>> = {
+  lora: loraVariant as AnyVariant,
+  rslora: rsloraVariant as AnyVariant,
+  pissa: pissaVariant as AnyVariant,
+  milora: miloraVariant as AnyVariant,
+  'lora-dash': loraDashVariant as AnyVariant,
+  'lora-init': loraInitVariant as AnyVariant,
+  'lora-tsd': loraTsdVariant as AnyVariant,
+  full: fullVariant as AnyVariant,
+};
+
+/** The variant implementing `method`. */
+export function variantFor(method: AdapterMethod): AnyVariant {
+  return VARIANTS[method];
+}

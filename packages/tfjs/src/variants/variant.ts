@@ -1,0 +1,112 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { DashTerm, LoraFactors, Matrix, NativeModuleState, Rng, SvdResult } from '@tsd-peft/core';
+import type { AdapterMethod, ResolvedAdapterConfig } from '../adapter-config.js';
+import type { FrozenWeight } from '../frozen-weight.js';
+import type { LoraBranch } from './lora-branch.js';
+
+/**
+ * What a variant may touch for one adapted module. The adapter model builds
+ * one per module; variants never see other modules or the trainer.
+ */
+export interface ModuleContext {
+  /** Hugging Face module path, e.g. `model.layers.0.self_attn.q_proj`. */
+  readonly name: string;
+  readonly config: ResolvedAdapterConfig;
+  /** The frozen weight the forward uses: W, or a residual W' after an SVD-based init. */
+  readonly frozen: FrozenWeight;
+  /** A float32 copy of the original pretrained W [out, in] (never the residual). */
+  original(): Matrix<Float32Array>;
+  /** The model's random stream (modules draw from it in natural module order at injection). */
+  readonly rng: Rng;
+  /** The exact SVD of a weight, through the configured cache (keyed by content). */
+  svd(w: Matrix, name?: string): SvdResult;
+  /**
+   * Creates a trainable variable listed by the model as `${name}.${key}`
+   * (e.g. `…q_proj.lora_A.weight`). The model owns and disposes it.
+   */
+  createVariable(key: string, value: tf.Tensor): tf.Variable;
+  /** The variable created under `key`, if any. */
+  variable(key: string): tf.Variable | undefined;
+  /** Disposes the variable under `key` and drops it from the trainable set (no-op if absent). */
+  removeVariable(key: string): void;
+  /**
+   * Asks the trainer to drop the optimizer state of these variables (their
+   * values were re-initialised); surfaced by `AdapterModel.consumeResetRequests()`.
+   */
+  requestOptimizerReset(keys: readonly string[]): void;
+}
+
+/**
+ * An adapter as plain LoRA pieces: the trainable factors (scaling·B·A, relative
+ * to the frozen weight in use), the initial factors that were subtracted from
+ * W to form that frozen residual (PiSSA / MiLoRA / LoRA-Init), and a launched
+ * LoRA-Dash term. core's `toPlainLora` turns these into one LoRA relative to
+ * the original W; `mergeLora` folds `factors` + `dash` into the frozen weight.
+ */
+export interface AdapterParts {
+  readonly factors: LoraFactors;
+  readonly init?: LoraFactors;
+  readonly dash?: DashTerm;
+}
+
+/** Directions chosen by a TSD method, as indices into W's descending singular values. */
+export interface TsdInfo {
+  /** LoRA-Init: the r directions A/B were initialised from. */
+  readonly initSelected?: Int32Array;
+  /** LoRA-Dash: the s launched directions, by descending change rate. */
+  readonly dashSelected?: Int32Array;
+  /** LoRA-Dash: the change rates of all directions at launch. */
+  readonly dashRates?: Float64Array;
+}
+
+/**
+ * One fine-tuning method (DESIGN.md "Variants: one method, one file"): a
+ * state `S` per module and a few hooks. Adding a method means one file in
+ * `variants/` and one line in `registry.ts`.
+ */
+export interface Variant<S> {
+  readonly name: AdapterMethod;
+  /** Creates the module's variables (and may replace the frozen weight by a residual). */
+  init(ctx: ModuleContext): S;
+  /** The term added to x·Wᵀ for x [n, in], or null for none. */
+  forward(x: tf.Tensor2D, s: S, ctx: ModuleContext): tf.Tensor2D | null;
+  /**
+   * The LoRA branch, when the variant's forward term is exactly that branch
+   * (LoRA, rsLoRA, PiSSA, MiLoRA, LoRA-Init), so LoRA-Dash can fuse its term
+   * into the same low-rank products.
+   */
+  loraBranch?(s: S): LoraBranch;
+  /** Replaces the frozen projection x·Wᵀ altogether (full fine-tuning). */
+  baseForward?(x: tf.Tensor2D, s: S, ctx: ModuleContext): tf.Tensor2D;
+  /** Runs after each optimizer step with the number of completed steps (1-based). */
+  afterStep?(completedSteps: number, s: S, ctx: ModuleContext): S;
+  /**
+   * Completed optimizer steps after which the variant's own structure is final
+   * (LoRA-Init with the 'prelaunch' estimate re-initialises at `initSteps`);
+   * 0 when it is final from the start. LoRA-Dash counts its pre-launch from here.
+   */
+  settledAfter?(s: S, ctx: ModuleContext): number;
+  /** The adapter as plain LoRA pieces (see {@link AdapterParts}). */
+  parts(s: S, ctx: ModuleContext): AdapterParts;
+  /** Sets the trainable factors (e.g. from a PEFT adapter), relative to the frozen weight in use. */
+  setFactors(factors: LoraFactors, s: S, ctx: ModuleContext): S;
+  /** The module's lossless state (core's native adapter format). */
+  toNative(s: S, ctx: ModuleContext): NativeModuleState;
+  /** Restores {@link Variant.toNative} output, recreating variables and residuals as needed. */
+  fromNative(state: NativeModuleState, s: S, ctx: ModuleContext): S;
+  /**
+   * Re-initialises from a dense ΔW estimate (LoRA-Init's 'gradient' estimate);
+   * absent for methods that take none.
+   */
+  applyEstimate?(estimate: Matrix, s: S, ctx: ModuleContext): S;
+  /** The directions the method selected so far, for reports and plots. */
+  tsdInfo?(s: S): TsdInfo;
+  /** Frees tensors the state owns beyond the model-owned variables. */
+  dispose?(s: S, ctx: ModuleContext): void;
+}
+
+/**
+ * A variant of any state type, as the registry stores them (method
+ * parameters are bivariant, so every `Variant<S>` is assignable).
+ */
+export type AnyVariant = Variant<unknown>;

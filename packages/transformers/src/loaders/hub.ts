@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { env } from '@huggingface/transformers';
+import { TsdError } from '@tsd-peft/core';
+
+/**
+ * Where a model's files come from: a local folder, or a Hugging Face hub
+ * repository resolved the way transformers.js resolves it (its
+ * `env.localModelPath`, its file cache under `env.cacheDir`, then
+ * `env.remoteHost`), so files fetched here and by transformers.js share one
+ * cache and honour the same switches.
+ */
+export interface ModelFileSource {
+  /** The folder path or the repo id. */
+  readonly location: string;
+  /** True for a local folder. */
+  readonly isLocal: boolean;
+  /** How errors name `file` (a path, or `hub:<repo>/<file>@<revision>`). */
+  describe(file: string): string;
+  /** The bytes of `file` (relative, `/`-separated), or null when it does not exist. */
+  read(file: string): Promise<Uint8Array | null>;
+}
+
+/** Options for hub resolution; defaults come from transformers.js `env`. */
+export interface HubOptions {
+  /** Branch, tag or commit (default `main`). */
+  revision?: string;
+  /** File cache folder (default `env.cacheDir`). */
+  cacheDir?: string;
+  /** Never touch the network (as `local_files_only` / `env.allowRemoteModels = false`). */
+  localFilesOnly?: boolean;
+}
+
+/** Same rule as transformers.js `isValidHfModelId`: `name` or `owner/name`, no `..`/`--`. */
+export function isHubModelId(id: string): boolean {
+  if (!/^(\b[\w\-.]+\b\/)?\b[\w\-.]{1,96}\b$/.test(id)) return false;
+  return !(id.includes('..') || id.includes('--') || id.endsWith('.git') || id.endsWith('.ipynb'));
+}
+
+/** A {@link ModelFileSource} over a local folder. */
+export function localFolderSource(dir: string): ModelFileSource {
+  const root = resolve(dir);
+  return {
+    location: root,
+    isLocal: true,
+    describe: (file) => join(root, file),
+    read: async (file) => readIfExists(join(root, file)),
+  };
+}
+
+/**
+ * A {@link ModelFileSource} over hub repo `repoId`. Lookup order per file:
+ * `env.localModelPath/<repo>/<file>` (when `env.allowLocalModels`), the file
+ * cache (`<cacheDir>/<repo>/<file>`, or `<repo>/<revision>/<file>` off main,
+ * transformers.js's layout), then a download from `env.remoteHost` when remote
+ * loading is allowed, written atomically into the cache.
+ */
+export function hubSource(repoId: string, options: HubOptions = {}): ModelFileSource {
+  const revision = options.revision ?? 'main';
+  const cacheKey = (file: string): string => (revision === 'main' ? `${repoId}/${file}` : `${repoId}/${revision}/${file}`);
+  return {
+    location: repoId,
+    isLocal: false,
+    describe: (file) => `hub:${repoId}/${file}@${revision}`,
+    read: async (file) => {
+      if (env.allowLocalModels && env.localModelPath) {
+        const local = await readIfExists(join(env.localModelPath, repoId, file));
+        if (local !== null) return local;
+      }
+      const cacheDir = options.cacheDir ?? env.cacheDir;
+      const cachePath = env.useFSCache && cacheDir ? join(cacheDir, cacheKey(file)) : null;
+      if (cachePath !== null) {
+        const cached = await readIfExists(cachePath);
+        if (cached !== null) return cached;
+      }
+      if (!remoteAllowed(options)) return null;
+      const bytes = await download(remoteUrl(repoId, revision, file), `hub:${repoId}/${file}@${revision}`);
+      if (bytes !== null && cachePath !== null) await writeAtomic(cachePath, bytes);
+      return bytes;
+    },
+  };
+}
+
+/** Whether hub downloads are allowed under `options` and transformers.js `env`. */
+export function remoteAllowed(options: HubOptions = {}): boolean {
+  return env.allowRemoteModels && options.localFilesOnly !== true;
+}
+
+/**
+ * The error for a hub file that is neither local nor cached while downloads
+ * are off: it says which switch is off and how to use a local folder instead.
+ */
+export function offlineMissingError(repoId: string, file: string, options: HubOptions = {}, cause?: unknown): TsdError {
+  const why = options.localFilesOnly === true ? 'localFilesOnly is set' : 'env.allowRemoteModels is false';
+  return new TsdError(
+    `"${repoId}" is not in the local cache and ${why}, so it cannot be downloaded. ` +
+      'Pass the path of a local folder holding config.json and model.safetensors (or a llama2.c .bin), ' +
+      `point env.cacheDir at a cache that holds it (now ${String(env.cacheDir)}), or allow remote models`,
+    { file: `hub:${repoId}/${file}@${options.revision ?? 'main'}` },
+    'TSD_ERROR',
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function remoteUrl(repoId: string, revision: string, file: string): string {
+  const path = env.remotePathTemplate.replaceAll('{model}', repoId).replaceAll('{revision}', encodeURIComponent(revision));
+  return [env.remoteHost.replace(/\/$/, ''), path.replace(/^\//, '').replace(/\/$/, ''), file].join('/');
+}
+
+async function download(url: string, what: string): Promise<Uint8Array | null> {
+  const headers: Record<string, string> = { 'User-Agent': `tsd-peft (transformers.js/${env.version})` };
+  const token = process.env['HF_TOKEN'] ?? process.env['HF_ACCESS_TOKEN'];
+  if (token !== undefined && /^https:\/\/(huggingface\.co|hf\.co)\//.test(url)) headers['Authorization'] = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await env.fetch(url, { headers });
+  } catch (cause) {
+    throw new TsdError(`download failed (${(cause as Error).message}); pass a local folder instead when offline`, { file: what }, 'TSD_ERROR', { cause });
+  }
+  if (response.status === 404) return null;
+  if (response.status !== 200) {
+    const hint = response.status === 401 || response.status === 403 ? ' (gated or private: set HF_TOKEN)' : '';
+    throw new TsdError(`download returned HTTP ${response.status}${hint}`, { file: what });
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function readIfExists(path: string): Promise<Uint8Array | null> {
+  if (!existsSync(path) || !statSync(path).isFile()) return null;
+  const buf = await readFile(path);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Writes `bytes` to `path` through a temp file in the same folder and a rename. */
+export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+}

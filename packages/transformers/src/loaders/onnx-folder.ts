@@ -1,0 +1,32 @@
+import { dirname, join } from 'node:path';
+import { fileExternalDataReader } from '../onnx/node-io.js';
+import { readOnnxWeightsFromBytes } from '../onnx/read-weights.js';
+import type { ModelFileSource } from './hub.js';
+import type { StoredTensor } from './weight-map.js';
+
+/** The fp32 model transformers.js loads for `text-generation` (`onnx/model.onnx`). */
+export const DEFAULT_ONNX_FILE = 'onnx/model.onnx';
+
+/** Weights read from a transformers.js ONNX export, already in HF names and `[out, in]` layout. */
+export interface OnnxFolderWeights {
+  tensors: Map<string, StoredTensor>;
+  files: string[];
+}
+
+/**
+ * The ONNX-folder weight source: reads `onnxFile` from `source` and hands it
+ * to the ONNX module's weight reader (`readOnnxWeightsFromBytes`), which maps
+ * MatMul nodes back to HF module paths and transposes the stored `Wᵀ`.
+ * External data (`.onnx_data`) is read from local folders only. Returns null
+ * when the file does not exist.
+ */
+export async function readOnnxFolderWeights(source: ModelFileSource, onnxFile = DEFAULT_ONNX_FILE): Promise<OnnxFolderWeights | null> {
+  const bytes = await source.read(onnxFile);
+  if (bytes === null) return null;
+  const file = source.describe(onnxFile);
+  const external = source.isLocal ? fileExternalDataReader(dirname(join(source.location, onnxFile))) : undefined;
+  const read = readOnnxWeightsFromBytes(bytes, { file, ...(external === undefined ? {} : { external }) });
+  const tensors = new Map<string, StoredTensor>();
+  for (const [name, w] of read) tensors.set(name, { shape: w.shape, read: () => w.data });
+  return { tensors, files: [file] };
+}

@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, ShapeError } from '@tsd-peft/core';
+import type { ArchitectureSpec } from '../models/registry.js';
+import type { CausalLMReplica, WeightMap } from '../models/types.js';
+
+/** A checkpoint tensor before conversion: its stored shape and a float32 reader. */
+export interface StoredTensor {
+  readonly shape: readonly number[];
+  /** Decodes the values (fp16/bf16 widened); called only for tensors the replica uses. */
+  read(): Float32Array;
+}
+
+/** Options of {@link buildWeightMap}. */
+export interface BuildWeightMapOptions {
+  /** The source already holds every linear weight as `[out, in]` (e.g. the ONNX reader's output). */
+  storedAsLinear?: boolean;
+}
+
+/** A weight map plus the checkpoint tensors it did not use. */
+export interface BuiltWeights {
+  weights: WeightMap;
+  /** Checkpoint keys the replica does not read (e.g. a tied file's lm_head copy). */
+  unused: string[];
+}
+
+/**
+ * Turns checkpoint tensors into the replica's weight map: canonical names
+ * (e.g. GPT-2's prefix-less keys), Conv1D `[in, out]` transposed to `[out, in]`,
+ * every expected tensor present with the shape the config implies (checked
+ * before any tensor is created), and for tied heads `lm_head.weight` aliased
+ * to the embedding tensor as in a PyTorch `state_dict`. `file` names the
+ * source in errors.
+ */
+export function buildWeightMap(
+  stored: ReadonlyMap<string, StoredTensor>,
+  replica: CausalLMReplica,
+  spec: ArchitectureSpec,
+  file: string,
+  options: BuildWeightMapOptions = {},
+): BuiltWeights {
+  const transposed = (name: string): boolean => options.storedAsLinear !== true && spec.storedTransposed(name);
+  const expected = replica.expectedWeights();
+  const tiedSource = replica.tiedHeadSource();
+  const byName = new Map<string, { key: string; t: StoredTensor }>();
+  const unused: string[] = [];
+  for (const [key, t] of stored) {
+    const name = spec.canonicalTensorName(key);
+    const isTiedCopy = tiedSource !== null && name === 'lm_head.weight';
+    if (name === null || !expected.has(name) || isTiedCopy) {
+      unused.push(key);
+      continue;
+    }
+    if (byName.has(name)) throw new ConfigError(`two checkpoint tensors map to ${name}`, { file, tensor: key });
+    byName.set(name, { key, t });
+  }
+
+  for (const [name, shape] of expected) {
+    if (name === 'lm_head.weight' && tiedSource !== null) continue;
+    const entry = byName.get(name);
+    if (entry === undefined) {
+      const hint = name === 'lm_head.weight' ? ' (config.json has tie_word_embeddings=false)' : '';
+      throw new ConfigError(`the config (model_type ${replica.modelType}) needs a tensor the weights lack${hint}`, { file, tensor: name });
+    }
+    const stored = transposed(name) ? [...entry.t.shape].reverse() : [...entry.t.shape];
+    if (stored.length !== shape.length || stored.some((d, i) => d !== shape[i])) {
+      const what = transposed(name) ? ' (stored transposed, as Conv1D [in, out])' : '';
+      throw new ShapeError(`tensor has shape [${entry.t.shape.join(', ')}]${what} but config.json implies [${shape.join(', ')}]`, {
+        file,
+        tensor: entry.key,
+        shape: entry.t.shape,
+      });
+    }
+  }
+
+  const weights: WeightMap = new Map();
+  try {
+    for (const [name, { t }] of byName) {
+      const data = t.read();
+      if (transposed(name)) {
+        const [rows, cols] = t.shape as [number, number];
+        weights.set(name, tf.tidy(() => tf.transpose(tf.tensor2d(data, [rows, cols]))));
+      } else {
+        weights.set(name, tf.tensor(data, [...t.shape], 'float32'));
+      }
+    }
+  } catch (error) {
+    for (const w of weights.values()) w.dispose();
+    throw error;
+  }
+  if (tiedSource !== null) weights.set('lm_head.weight', weights.get(tiedSource) as tf.Tensor);
+  return { weights, unused };
+}

@@ -1,0 +1,76 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ShapeError } from '@tsd-peft/core';
+import type { LinearProvider } from '@tsd-peft/tfjs';
+import { requireWeight } from './weights.js';
+import type { WeightMap } from './types.js';
+
+/** Options of {@link FrozenLinear}. */
+export interface FrozenLinearOptions {
+  /**
+   * Multiply by cached `Wᵀ` copies (`[in, out]`) instead of `matMul(x, W, false, true)`.
+   * Default: on when the active backend is wasm, whose transposed-operand
+   * matmul is slower; it costs one extra copy of each projection weight. The
+   * backward then multiplies by `W` itself, so training never transposes either.
+   */
+  pretranspose?: boolean;
+}
+
+/**
+ * The plain (adapter-free) {@link LinearProvider}: `y = x·Wᵀ` with `W` read
+ * from the frozen weight map under `<module>.weight`.
+ */
+export class FrozenLinear implements LinearProvider {
+  private readonly transposed = new Map<string, { source: tf.Tensor; t: tf.Tensor2D }>();
+  readonly pretranspose: boolean;
+
+  constructor(
+    readonly weights: WeightMap,
+    options: FrozenLinearOptions = {},
+  ) {
+    this.pretranspose = options.pretranspose ?? tf.getBackend() === 'wasm';
+  }
+
+  /** `x·Wᵀ` for module `name` (x `[n, in]` → `[n, out]`). */
+  linear(name: string, x: tf.Tensor2D): tf.Tensor2D {
+    const tensorName = `${name}.weight`;
+    const w = requireWeight(this.weights, tensorName);
+    if (w.rank !== 2 || w.shape[1] !== x.shape[1]) {
+      throw new ShapeError(`linear input has ${x.shape[1]} features but the weight is [${w.shape.join(', ')}]`, {
+        tensor: tensorName,
+        shape: x.shape,
+      });
+    }
+    if (!this.pretranspose) return tf.matMul(x, w as tf.Tensor2D, false, true);
+    return frozenProjection(x, w as tf.Tensor2D, this.transposedWeight(name, w as tf.Tensor2D));
+  }
+
+  /** Frees the cached transposed copies (the weight map is untouched). */
+  dispose(): void {
+    for (const { t } of this.transposed.values()) t.dispose();
+    this.transposed.clear();
+  }
+
+  private transposedWeight(name: string, w: tf.Tensor2D): tf.Tensor2D {
+    const cached = this.transposed.get(name);
+    // recompute when the map entry was replaced (e.g. merged weights) or disposed
+    if (cached !== undefined && cached.source === w && !cached.source.isDisposed) return cached.t;
+    cached?.t.dispose();
+    const t = tf.keep(tf.transpose(w));
+    this.transposed.set(name, { source: w, t });
+    return t;
+  }
+}
+
+/**
+ * `x·Wᵀ` with both operand layouts at hand: the forward multiplies by the
+ * cached `Wᵀ` and the backward by `W` (dx = dy·W), so neither direction needs
+ * a transposed-operand matmul, which wasm runs several times slower. W is
+ * frozen, so only the gradient with respect to x is defined.
+ */
+function frozenProjection(x: tf.Tensor2D, w: tf.Tensor2D, wt: tf.Tensor2D): tf.Tensor2D {
+  const project = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: tf.matMul(args[0] as tf.Tensor2D, wt),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, w),
+  }));
+  return project(x) as tf.Tensor2D;
+}

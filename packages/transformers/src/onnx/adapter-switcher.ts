@@ -1,0 +1,193 @@
+/**
+ * Feeding runtime adapters (see `runtime-adapters.ts`) into an onnxruntime
+ * session, directly or inside a transformers.js model, so that generation and
+ * forward passes use whichever adapter is active — without rebuilding the
+ * session or merging weights.
+ */
+import { ConfigError, validateLoraFactors, type LoraFactors } from '@tsd-peft/core';
+import { toModuleUpdate, type AdapterUpdates } from './patch.js';
+import type { RuntimeAdapterManifest, RuntimeAdapterSlot } from './runtime-adapters.js';
+
+/** The part of an onnxruntime `InferenceSession` the switcher uses. */
+export interface RunnableSession {
+  readonly inputNames: readonly string[];
+  run(feeds: Record<string, unknown>, ...rest: unknown[]): Promise<Record<string, unknown>>;
+}
+
+/** A transformers.js model (`PreTrainedModel`): its ONNX sessions by role. */
+export interface SessionHost {
+  readonly sessions: Record<string, unknown>;
+}
+
+/** Makes a float32 tensor of the session's runtime; by default the constructor of the run's own feeds is used. */
+export type TensorFactory = (data: Float32Array, dims: readonly number[]) => unknown;
+
+/** Options of {@link createAdapterSwitcher}. */
+export interface AdapterSwitcherOptions {
+  /** Builds input tensors (e.g. `(d, dims) => new ort.Tensor('float32', d, dims)`). */
+  readonly createTensor?: TensorFactory;
+}
+
+/** Switches the adapter that a rewritten session runs with. */
+export interface AdapterSwitcher {
+  /**
+   * Precomputes the feeds of an adapter (module → LoRA factors, or a loaded PEFT
+   * adapter's `{ modules }`): scaling·Aᵀ and Bᵀ per module. Modules must be
+   * slots of the manifest ({@link ConfigError} otherwise); slots the adapter
+   * does not cover get rank 0.
+   */
+  register(name: string, adapter: AdapterUpdates | { readonly modules: AdapterUpdates }): void;
+  /** Activates a registered adapter, or `null` for the base model (every slot rank 0). */
+  use(name: string | null): void;
+  /** The active adapter's name, or null. */
+  readonly active: string | null;
+  /** The adapter feeds that the next run will add, as float32 arrays with dims. */
+  currentFeeds(): ReadonlyMap<string, { data: Float32Array; dims: readonly number[] }>;
+  /** Restores the wrapped sessions' own `run` and `inputNames`. */
+  detach(): void;
+}
+
+type FeedArrays = Map<string, { data: Float32Array; dims: readonly number[] }>;
+
+function isRunnable(x: unknown): x is RunnableSession {
+  return typeof x === 'object' && x !== null && typeof (x as { run?: unknown }).run === 'function' && Array.isArray((x as { inputNames?: unknown }).inputNames);
+}
+
+function feedsFor(manifest: RuntimeAdapterManifest, modules: AdapterUpdates | null, adapterName: string): FeedArrays {
+  const slots = new Map<string, RuntimeAdapterSlot>(manifest.slots.map((s) => [s.module, s]));
+  const feeds: FeedArrays = new Map();
+  const covered = new Set<string>();
+  for (const [module, raw] of modules ?? new Map()) {
+    const slot = slots.get(module);
+    if (slot === undefined) {
+      throw new ConfigError(`adapter "${adapterName}" targets ${module}, which the runtime rewrite did not cover (rewrite with this module)`, { tensor: module });
+    }
+    const u = toModuleUpdate(raw);
+    if (u.dash !== undefined) {
+      throw new ConfigError(`adapter "${adapterName}" has a dash term on ${module}; fold it with core's foldDashIntoLora first`, { tensor: module });
+    }
+    feeds.set(slot.inputA, { data: scaledAT(u.factors, slot), dims: [slot.inFeatures, u.factors.A.rows] });
+    feeds.set(slot.inputB, { data: bT(u.factors), dims: [u.factors.A.rows, slot.outFeatures] });
+    covered.add(module);
+  }
+  for (const slot of manifest.slots) {
+    if (covered.has(slot.module)) continue;
+    // Rank 0: [in, 0] @ [0, out] is an all-zero [.., out] in onnxruntime, so the slot adds nothing.
+    feeds.set(slot.inputA, { data: new Float32Array(0), dims: [slot.inFeatures, 0] });
+    feeds.set(slot.inputB, { data: new Float32Array(0), dims: [0, slot.outFeatures] });
+  }
+  return feeds;
+}
+
+/** scaling · Aᵀ as [in, r] (A is [r, in]); rounded once to float32. */
+function scaledAT(f: LoraFactors, slot: RuntimeAdapterSlot): Float32Array {
+  validateLoraFactors(f, { rows: slot.outFeatures, cols: slot.inFeatures }, slot.module);
+  const r = f.A.rows;
+  const inF = f.A.cols;
+  const out = new Float32Array(inF * r);
+  for (let k = 0; k < r; k++) for (let i = 0; i < inF; i++) out[i * r + k] = f.scaling * (f.A.data[k * inF + i] as number);
+  return out;
+}
+
+/** Bᵀ as [r, out] (B is [out, r]). */
+function bT(f: LoraFactors): Float32Array {
+  const r = f.B.cols;
+  const outF = f.B.rows;
+  const out = new Float32Array(r * outF);
+  for (let o = 0; o < outF; o++) for (let k = 0; k < r; k++) out[k * outF + o] = f.B.data[o * r + k] as number;
+  return out;
+}
+
+/**
+ * Wraps the sessions of `target` — a transformers.js model (its `sessions`
+ * whose inputs include the manifest's) or an onnxruntime session — so that:
+ * `inputNames` hides the adapter inputs (transformers.js then builds and
+ * validates its usual feeds), and `run` adds the active adapter's tensors.
+ * Tensors are built once per adapter and reused across runs. Call `detach()`
+ * to undo. Starts with no adapter (rank 0 everywhere).
+ */
+export function createAdapterSwitcher(target: SessionHost | RunnableSession, manifest: RuntimeAdapterManifest, options: AdapterSwitcherOptions = {}): AdapterSwitcher {
+  const adapterInputs = new Set<string>(manifest.slots.flatMap((s) => [s.inputA, s.inputB]));
+  const candidates = isRunnable(target) ? [target] : Object.values(target.sessions).filter(isRunnable);
+  const sessions = candidates.filter((s) => s.inputNames.some((n) => adapterInputs.has(n)));
+  if (sessions.length === 0) {
+    throw new ConfigError('no session has the runtime adapter inputs; load the rewritten model (rewriteForRuntimeAdapters)');
+  }
+  for (const s of sessions) {
+    const missing = [...adapterInputs].filter((n) => !s.inputNames.includes(n));
+    if (missing.length > 0) throw new ConfigError(`session lacks runtime adapter inputs of the manifest: ${missing.slice(0, 3).join(', ')}…`);
+  }
+  const registered = new Map<string, FeedArrays>();
+  const noAdapter = feedsFor(manifest, null, 'none');
+  let active: string | null = null;
+  let current = noAdapter;
+  const tensorCache = new WeakMap<FeedArrays, Map<unknown, Record<string, unknown>>>();
+
+  function tensorsFor(arrays: FeedArrays, feeds: Record<string, unknown>): Record<string, unknown> {
+    let byFactory = tensorCache.get(arrays);
+    if (byFactory === undefined) tensorCache.set(arrays, (byFactory = new Map()));
+    const sample = Object.values(feeds)[0] as { constructor?: unknown } | undefined;
+    const key = options.createTensor ?? sample?.constructor;
+    let made = byFactory.get(key);
+    if (made === undefined) {
+      const create: TensorFactory =
+        options.createTensor ??
+        ((data, dims) => {
+          const Ctor = sample?.constructor as (new (type: string, data: Float32Array, dims: readonly number[]) => unknown) | undefined;
+          if (Ctor === undefined) throw new ConfigError('cannot infer the tensor type: pass createTensor');
+          return new Ctor('float32', data, dims);
+        });
+      made = Object.fromEntries([...arrays].map(([name, a]) => [name, create(a.data, a.dims)]));
+      byFactory.set(key, made);
+    }
+    return made;
+  }
+
+  const restores: Array<() => void> = [];
+  for (const s of sessions) {
+    const visible = s.inputNames.filter((n) => !adapterInputs.has(n));
+    const originalRun = s.run;
+    const ownInputNames = Object.getOwnPropertyDescriptor(s, 'inputNames');
+    const ownRun = Object.getOwnPropertyDescriptor(s, 'run');
+    Object.defineProperty(s, 'inputNames', { configurable: true, get: () => visible });
+    Object.defineProperty(s, 'run', {
+      configurable: true,
+      writable: true,
+      // Feeds given explicitly by the caller win over the active adapter's.
+      value: (feeds: Record<string, unknown>, ...rest: unknown[]) => originalRun.call(s, { ...tensorsFor(current, feeds), ...feeds }, ...rest),
+    });
+    restores.push(() => {
+      if (ownInputNames === undefined) delete (s as { inputNames?: unknown }).inputNames;
+      else Object.defineProperty(s, 'inputNames', ownInputNames);
+      if (ownRun === undefined) delete (s as { run?: unknown }).run;
+      else Object.defineProperty(s, 'run', ownRun);
+    });
+  }
+
+  return {
+    register(name, adapter) {
+      const modules = adapter instanceof Map ? (adapter as AdapterUpdates) : (adapter as { modules: AdapterUpdates }).modules;
+      registered.set(name, feedsFor(manifest, modules, name));
+    },
+    use(name) {
+      if (name === null) {
+        active = null;
+        current = noAdapter;
+        return;
+      }
+      const feeds = registered.get(name);
+      if (feeds === undefined) throw new ConfigError(`no adapter registered as "${name}" (registered: ${[...registered.keys()].join(', ') || 'none'})`);
+      active = name;
+      current = feeds;
+    },
+    get active() {
+      return active;
+    },
+    currentFeeds() {
+      return current;
+    },
+    detach() {
+      for (const r of restores.splice(0)) r();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Merging LoRA updates into the weight initializers of an ONNX model, in place
+ * in the serialized bytes: for each adapted module, W ← W + scaling·B·A (+ the
+ * LoRA-Dash term U_s diag(d) V_sᵀ, eq. (4) of Si et al., arXiv 2409.01035),
+ * written back in the initializer's own type and layout. Only the weight
+ * payloads change, so the output has the same length and every other byte
+ * (graph, unknown fields, ordering) is identical — except for fp16/bf16 weights
+ * stored in `int32_data`, whose varints must be re-encoded.
+ */
+import {
+  NonFiniteError,
+  OnnxError,
+  ShapeError,
+  dashDelta,
+  loraDelta,
+  validateDash,
+  validateLoraFactors,
+  type DashTerm,
+  type LoraFactors,
+} from '@tsd-peft/core';
+import { indexGraph, locateModuleWeight, type WeightLayout } from './locate-weight.js';
+import { dataTypeName, parseOnnxModel, type OnnxModel } from './onnx-model.js';
+import { applyEdits, type ByteEdit } from './splice.js';
+import { encodeTensorWrite, readTensorFloat32, type ExternalDataReader, type ExternalWrite } from './tensor-data.js';
+
+/** A module's update: LoRA factors and, for LoRA-Dash, the launched dash term. */
+export interface ModuleUpdate {
+  readonly factors: LoraFactors;
+  readonly dash?: DashTerm;
+}
+
+/**
+ * Adapter updates keyed by HF module path. A PEFT adapter's `modules` map
+ * (module → {@link LoraFactors}) fits as is; LoRA-Dash/LoRA-Init/LoRA-TSD
+ * states go through core's `toPlainLora` first, or pass {factors, dash}.
+ */
+export type AdapterUpdates = ReadonlyMap<string, LoraFactors | ModuleUpdate>;
+
+/** Options of {@link patchOnnxModel}. */
+export interface OnnxPatchOptions {
+  /** When set, replaces every module's `scaling` (e.g. to export at another alpha). */
+  readonly scaling?: number;
+  /** Source of external data bytes (needed when a patched initializer is EXTERNAL). */
+  readonly external?: ExternalDataReader;
+  /** File name for error messages. */
+  readonly file?: string;
+}
+
+/** What was done to one module. */
+export interface PatchedModule {
+  readonly module: string;
+  readonly node: string;
+  readonly initializer: string;
+  readonly dataType: string;
+  readonly layout: WeightLayout;
+  /** HF shape [out, in]. */
+  readonly shape: readonly [number, number];
+  readonly rank: number;
+  readonly storage: 'raw_data' | 'float_data' | 'int32_data' | 'external';
+  /** max |W_new − W_old| over the stored (rounded) values. */
+  readonly maxAbsChange: number;
+}
+
+/** The patched model: its bytes as chunks (views of the input where unchanged) and writes into external files. */
+export interface OnnxPatchResult {
+  readonly chunks: Uint8Array[];
+  readonly externalWrites: ExternalWrite[];
+  readonly modules: PatchedModule[];
+}
+
+/** Normalizes an entry of {@link AdapterUpdates}. */
+export function toModuleUpdate(u: LoraFactors | ModuleUpdate): ModuleUpdate {
+  return 'factors' in u ? u : { factors: u };
+}
+
+/**
+ * Merges `updates` into the weights of `model` (bytes or an already parsed
+ * {@link OnnxModel}). Each module's MatMul is found by name; its weight is
+ * checked against the factors (A [r, in], B [out, r] vs the stored [in, out]
+ * or [out, in]); the sum W + ΔW is accumulated in float64 and rounded once to
+ * the stored type (see `encodeTensorWrite`). Missing nodes, quantized or shared
+ * weights throw {@link OnnxError}; shape mismatches throw {@link ShapeError}.
+ */
+export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUpdates, options: OnnxPatchOptions = {}): OnnxPatchResult {
+  const parsed = model instanceof Uint8Array ? parseOnnxModel(model, options.file) : model;
+  if (updates.size === 0) throw new OnnxError('the adapter has no modules to merge', parsed.file === undefined ? {} : { file: parsed.file });
+  const index = indexGraph(parsed);
+  const edits: ByteEdit[] = [];
+  const externalWrites: ExternalWrite[] = [];
+  const modules: PatchedModule[] = [];
+  const seen = new Map<string, string>();
+  for (const [module, raw] of updates) {
+    const update = toModuleUpdate(raw);
+    const factors = options.scaling === undefined ? update.factors : { ...update.factors, scaling: options.scaling };
+    const w = locateModuleWeight(parsed, index, module);
+    const other = seen.get(w.tensor.name);
+    if (other !== undefined) throw new OnnxError(`modules ${other} and ${module} share one initializer`, { tensor: w.tensor.name });
+    seen.set(w.tensor.name, module);
+    const out = w.outFeatures;
+    const inF = w.inFeatures;
+    const rank = validateLoraFactors(factors, { rows: out, cols: inF }, module);
+    if (update.dash !== undefined) validateDash(update.dash, { rows: out, cols: inF }, `${module}.dash`);
+    const merged = mergedStoredValues(parsed, w.tensor.name, readTensorFloat32(parsed, w.tensor, options.external), w.layout, out, inF, factors, update.dash, module);
+    const write = encodeTensorWrite(parsed, w.tensor, merged.values);
+    edits.push(...write.edits);
+    if (write.external !== undefined) externalWrites.push(write.external);
+    modules.push({
+      module,
+      node: w.node.name,
+      initializer: w.tensor.name,
+      dataType: dataTypeName(w.tensor.dataType),
+      layout: w.layout,
+      shape: [out, inF],
+      rank: rank + (update.dash?.d.length ?? 0),
+      storage: w.tensor.external ? 'external' : w.tensor.rawData !== undefined ? 'raw_data' : w.tensor.floatData.length > 0 ? 'float_data' : 'int32_data',
+      maxAbsChange: merged.maxAbsChange,
+    });
+  }
+  return { chunks: applyEdits(parsed.bytes, edits, parsed.file), externalWrites, modules };
+}
+
+/**
+ * W (as stored, [in, out] or [out, in]) + scaling·B·A (+ dash) in float64, in
+ * the stored layout. `maxAbsChange` is measured in float32 after rounding, as
+ * a cheap sanity figure for reports.
+ */
+function mergedStoredValues(
+  model: OnnxModel,
+  tensor: string,
+  stored: Float32Array,
+  layout: WeightLayout,
+  out: number,
+  inF: number,
+  factors: LoraFactors,
+  dash: DashTerm | undefined,
+  module: string,
+): { values: Float64Array; maxAbsChange: number } {
+  if (stored.length !== out * inF) {
+    throw new ShapeError(`initializer holds ${stored.length} values for a [${out}, ${inF}] weight`, { tensor, shape: [out, inF] });
+  }
+  const delta = loraDelta(factors, module).data; // [out, in], float64
+  if (dash !== undefined) {
+    const d = dashDelta(dash, dash.d, `${module}.dash`).data;
+    for (let i = 0; i < delta.length; i++) delta[i] = (delta[i] as number) + (d[i] as number);
+  }
+  const values = new Float64Array(stored.length);
+  let maxAbsChange = 0;
+  for (let o = 0; o < out; o++) {
+    for (let i = 0; i < inF; i++) {
+      const at = layout === 'in_out' ? i * out + o : o * inF + i;
+      const dv = delta[o * inF + i] as number;
+      const v = (stored[at] as number) + dv;
+      values[at] = v;
+      const change = Math.abs(Math.fround(v) - (stored[at] as number));
+      if (change > maxAbsChange) maxAbsChange = change;
+    }
+  }
+  if (!Number.isFinite(maxAbsChange)) {
+    throw new NonFiniteError(`merged weight of ${module} overflows float32`, { ...(model.file === undefined ? {} : { file: model.file }), tensor });
+  }
+  return { values, maxAbsChange };
+}
