@@ -9,9 +9,11 @@ const PANEL_CROSSOVER = 96;
 /**
  * Householder bidiagonalisation A = Q·B·Pᵀ of a tall row-major m×n matrix
  * (m ≥ n), B upper bidiagonal — Golub & Kahan (1965); Golub & Van Loan,
- * Algorithm 5.4.2. The reflectors stay in `a` (LAPACK `dgebrd` layout):
- * left vector k below the diagonal of column k, right vector k right of the
- * superdiagonal of row k.
+ * Algorithm 5.4.2. While more than 96 columns remain, panels of 32 are reduced
+ * with deferred updates (svd-bidiagonalize-panel.ts, LAPACK `dlabrd`); the rest
+ * unblocked. The reflectors stay in `a` (LAPACK `dgebrd` layout): left vector k
+ * below the diagonal of column k, right vector k right of the superdiagonal of
+ * row k.
  */
 export interface Bidiagonal {
   /** Diagonal of B, length n. */

@@ -19,7 +19,8 @@ export interface SvdOptions {
  * Float64 storage), k = min(m, n), along LAPACK `dgesdd`'s lines: LQ first when
  * the matrix is far from square, blocked Householder bidiagonalisation,
  * divide-and-conquer bidiagonal SVD (bidiagonal QR below 33 columns), and the
- * reflectors applied back in compact WY form. Singular values are accurate to a
+ * reflectors applied back in compact WY form; the heavy loops run in WebAssembly
+ * SIMD where available (svd-wasm-kernels.ts). Singular values are accurate to a
  * few eps·‖A‖₂ in absolute terms, which is what the change rates of Si et al.
  * (eq. 3 divides by σ) need from the smallest ones. Sign convention: see
  * {@link SvdResult}. The input is not modified.

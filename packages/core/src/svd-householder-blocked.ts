@@ -1,4 +1,4 @@
-import { gemmABt } from './svd-gemm.js';
+import { gemmABt, transposeBlock } from './svd-gemm.js';
 
 /** Reflectors per compact-WY block: large enough for matrix-product speed, small enough that T stays cheap. */
 const BLOCK = 32;
@@ -89,15 +89,9 @@ export function applyBlockToRows(c: Float64Array, rows: number, ldc: number, blo
   // Z = C·Y, then Z ← Z·Tᵀ (or Z·T), then C −= Z·Yᵀ.
   const z = new Float64Array(rows * nb);
   gemmABt(rows, nb, len, c, base, ldc, yT, 0, len, z, 0, nb);
+  // Z·Tᵀ is Z times "Bᵀ" with B = T; Z·T uses B = Tᵀ.
   const zt = new Float64Array(rows * nb);
-  for (let r = 0; r < rows; r++) {
-    for (let a = 0; a < nb; a++) {
-      let sum = 0;
-      if (transposeT) for (let b = a; b < nb; b++) sum += (z[r * nb + b] as number) * (T[a * nb + b] as number);
-      else for (let b = 0; b <= a; b++) sum += (z[r * nb + b] as number) * (T[b * nb + a] as number);
-      zt[r * nb + a] = sum;
-    }
-  }
+  gemmABt(rows, nb, nb, z, 0, nb, transposeT ? T : transposeBlock(T, 0, nb, nb, nb), 0, nb, zt, 0, nb);
   gemmABt(rows, len, nb, zt, 0, nb, y, 0, nb, c, base, ldc, true);
 }
 

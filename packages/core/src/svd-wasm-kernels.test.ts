@@ -3,7 +3,15 @@ import { Rng } from './random.js';
 import { gaussianMatrix, orthonormalityError, reconstructionError } from './svd-checks.test-helper.js';
 import { svd } from './svd-exact.js';
 import { gemmABt, gemmABtScalar } from './svd-gemm.js';
-import { beginPanel, gemmABtWasm, panelGemvN, panelGemvT, setWasmKernelsEnabled, wasmKernelsAvailable } from './svd-wasm-kernels.js';
+import {
+  beginPanel,
+  gemmABtWasm,
+  panelGemvN,
+  panelGemvT,
+  setWasmKernelsEnabled,
+  setWasmScratchDoubles,
+  wasmKernelsAvailable,
+} from './svd-wasm-kernels.js';
 
 const rng = Rng.fromSeed(99);
 const random = (len: number) => Float64Array.from({ length: len }, () => rng.normal());
@@ -59,6 +67,21 @@ describe('matrix-product kernels', () => {
       }
     });
   }
+
+  it('chunks products that exceed the scratch size, with the same result', () => {
+    const [m, n, k] = [45, 38, 21];
+    const a = random(m * k);
+    const b = random(n * k);
+    const ref = naive(m, n, k, a, 0, k, b, 0, k);
+    const previous = setWasmScratchDoubles(600); // forces chunks of 12 rows of Bᵀ and 8 rows of A
+    try {
+      const c = new Float64Array(m * n);
+      expect(gemmABtWasm(m, n, k, a, 0, k, b, 0, k, c, 0, n, false)).toBe(true);
+      for (let i = 0; i < c.length; i++) expect(Math.abs((c[i] as number) - (ref[i] as number))).toBeLessThan(1e-12);
+    } finally {
+      setWasmScratchDoubles(previous);
+    }
+  });
 
   it('panel products read the panel-start copy, for odd and even alignments', () => {
     const m = 37;

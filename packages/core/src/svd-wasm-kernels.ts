@@ -76,26 +76,58 @@ export function gemmABtWasm(
 ): boolean {
   const kern = loadKernel();
   if (kern === null) return false;
-  const mp = m + (m & 1);
-  const np = (n + 3) & ~3;
   const kp = k + (k & 1);
-  const aBase = 0;
-  const bBase = mp * kp;
-  const cBase = bBase + np * kp;
-  const bytes = (cBase + mp * np) * 8;
-  const have = kern.memory.buffer.byteLength;
-  if (bytes > have) kern.memory.grow(Math.ceil((bytes - have) / 65536));
+  // Chunks keep the kernel memory near SCRATCH_DOUBLES however large the product:
+  // at most half for nc rows of Bᵀ, the other half for mc rows of A and of C.
+  const half = SCRATCH_DOUBLES / 2;
+  const nc = Math.min((n + 3) & ~3, Math.max(4, Math.floor(half / kp / 4) * 4));
+  const mc = Math.min(m + (m & 1), Math.max(2, Math.floor(half / (kp + nc) / 2) * 2));
+  const bBase = mc * kp;
+  const cBase = bBase + nc * kp;
+  if (!ensureMemory(kern, (cBase + mc * nc) * 8)) return false;
   const mem = new Float64Array(kern.memory.buffer);
-  copyPadded(a, aOff, lda, m, k, mem, aBase, mp, kp);
-  copyPadded(b, bOff, ldb, n, k, mem, bBase, np, kp);
-  kern.gemm(mp, np, kp, aBase * 8, bBase * 8, cBase * 8);
-  for (let i = 0; i < m; i++) {
-    const dst = cOff + i * ldc;
-    const src = cBase + i * np;
-    if (subtract) for (let j = 0; j < n; j++) c[dst + j] = (c[dst + j] as number) - (mem[src + j] as number);
-    else for (let j = 0; j < n; j++) c[dst + j] = mem[src + j] as number;
+  for (let j0 = 0; j0 < n; j0 += nc) {
+    const nj = Math.min(nc, n - j0);
+    const njp = (nj + 3) & ~3;
+    copyPadded(b, bOff + j0 * ldb, ldb, nj, k, mem, bBase, njp, kp);
+    for (let i0 = 0; i0 < m; i0 += mc) {
+      const mi = Math.min(mc, m - i0);
+      const mip = mi + (mi & 1);
+      copyPadded(a, aOff + i0 * lda, lda, mi, k, mem, 0, mip, kp);
+      kern.gemm(mip, njp, kp, 0, bBase * 8, cBase * 8);
+      for (let i = 0; i < mi; i++) {
+        const dst = cOff + (i0 + i) * ldc + j0;
+        const src = cBase + i * njp;
+        if (subtract) for (let j = 0; j < nj; j++) c[dst + j] = (c[dst + j] as number) - (mem[src + j] as number);
+        else for (let j = 0; j < nj; j++) c[dst + j] = mem[src + j] as number;
+      }
+    }
   }
   return true;
+}
+
+/** Most doubles of kernel memory a product uses (64 MiB); larger products are chunked. */
+let SCRATCH_DOUBLES = 8 * 1024 * 1024;
+
+/** Sets the chunking threshold of {@link gemmABtWasm} (doubles), for tests; returns the previous one. */
+export function setWasmScratchDoubles(doubles: number): number {
+  const previous = SCRATCH_DOUBLES;
+  SCRATCH_DOUBLES = doubles;
+  return previous;
+}
+/** Largest panel copy kept in kernel memory (256 MiB); larger matrices use the JavaScript loops. */
+const PANEL_DOUBLES = 32 * 1024 * 1024;
+
+/** Grows the kernel memory to at least `bytes`; false when the runtime refuses. */
+function ensureMemory(kern: Kernel, bytes: number): boolean {
+  const have = kern.memory.buffer.byteLength;
+  if (bytes <= have) return true;
+  try {
+    kern.memory.grow(Math.ceil((bytes - have) / 65536));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Copies rows×cols (stride ld) into `mem` as rowsPad×colsPad, zero-filling the padding. */
@@ -131,8 +163,7 @@ export function beginPanel(a: Float64Array, n: number, r0: number, c0: number, r
   if (kern === null) return false;
   const ldw = cols + (cols & 1);
   const doubles = rows * ldw + 2 * (Math.max(rows, ldw) + 2);
-  const have = kern.memory.buffer.byteLength;
-  if (doubles * 8 > have) kern.memory.grow(Math.ceil((doubles * 8 - have) / 65536));
+  if (doubles > PANEL_DOUBLES || !ensureMemory(kern, doubles * 8)) return false;
   const mem = new Float64Array(kern.memory.buffer);
   copyPadded(a, r0 * n + c0, n, rows, cols, mem, 0, rows, ldw);
   panel = { r0, c0, rows, cols, ldw };
