@@ -69,3 +69,23 @@ export { readOnnxFolderWeights, DEFAULT_ONNX_FILE } from './loaders/onnx-folder.
 export type { OnnxFolderWeights } from './loaders/onnx-folder.js';
 export { buildWeightMap } from './loaders/weight-map.js';
 export type { BuildWeightMapOptions, BuiltWeights, StoredTensor } from './loaders/weight-map.js';
+// --- fine-tune (fineTune glue, trajectory replay, CLI train/inspect/replay helpers) ---
+export { fineTune, batchLoss, meanLoss, tokenBatchFromRows } from './training/fine-tune.js';
+export type { FineTuneOptions, FineTuneResult, FineTuneData, FineTuneEvalContext, ScheduleName } from './training/fine-tune.js';
+export { causalLmLoss, maskedCrossEntropy } from './training/loss.js';
+export { BatchSource, parseJsonlExamples, tokenizeExamples, chunkTokenStream } from './training/data.js';
+export type { TrainingExample, TokenizedExample, TokenBatch, Encode } from './training/data.js';
+export { readJsonlExamples, evaluationBatches, padIdOf } from './training/jsonl-data.js';
+export type { JsonlDataOptions } from './training/jsonl-data.js';
+export { progressLine, progressPrinter, formatDuration } from './training/progress-line.js';
+export type { ProgressSink } from './training/progress-line.js';
+export { summarizeModel, locateAdapter, readAdapterForInspection, adapterSpectra, sparkline } from './training/adapter-summary.js';
+export type { ModelSummary, AdapterSummary, AdapterModuleSummary, InspectedAdapter, ModuleSpectrum } from './training/adapter-summary.js';
+export { replayTrajectory, trajectoryBatch } from './replay.js';
+export type { ReplayOptions, ReplayReport, ReplayRun, ReplayRunName, ReplayMeasure } from './replay.js';
+export { readTrajectoryFolder, parseTrajectoryConfig, readFloatTensors } from './replay-files.js';
+export type { TrajectoryFolder, TrajectoryConfig, ReferenceLaunch, RefTensor } from './replay-files.js';
+export { REPLAY_TOLERANCES, relativeDiff, firstDifferentStep } from './replay-checks.js';
+export type { ReplayCheck } from './replay-checks.js';
+export { main } from './cli/main.js';
+export type { Command, CommandIo } from './cli/command.js';

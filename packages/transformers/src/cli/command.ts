@@ -7,7 +7,8 @@ export interface Command {
   summary: string;
   /** Full `--help` text, with examples. */
   help: string;
-  run(argv: string[], io: CommandIo): Promise<void>;
+  /** Resolves to the exit status (void means 0); errors are mapped by `main`. */
+  run(argv: string[], io: CommandIo): Promise<void | number>;
 }
 
 /** Where a command writes: results to `out`, progress and notes to `err`. */

@@ -1,8 +1,11 @@
 import { TsdError } from '@tsd-peft/core';
 import type { Command, CommandIo } from './command.js';
 import { exportCommand } from './export-command.js';
+import { inspectCommand } from './inspect-command.js';
+import { replayCommand } from './replay-command.js';
+import { trainCommand } from './train-command.js';
 
-const commands: Command[] = [exportCommand];
+const commands: Command[] = [trainCommand, exportCommand, inspectCommand, replayCommand];
 
 const usage = () => `Usage: tsd-peft <command> [options]
 
@@ -37,8 +40,8 @@ export async function main(argv: string[], io: CommandIo = defaultIo()): Promise
     return 0;
   }
   try {
-    await command.run(rest, io);
-    return 0;
+    const status = await command.run(rest, io);
+    return typeof status === 'number' ? status : 0;
   } catch (error) {
     if (verbose && error instanceof Error) io.err.write(`${error.stack ?? error.message}\n`);
     if (error instanceof TsdError) {

@@ -1,0 +1,78 @@
+/**
+ * The perf bench's model, data and methods, shared by the in-process runs,
+ * the data-parallel workers and the profiler: the synthetic Llama of issue 7
+ * (dim 256, 4 layers, 4 heads, SwiGLU 688, vocab 512, untied head) with
+ * random weights, batches of 8 × 128 random tokens, Adam.
+ *
+ * Full fine-tuning trains every linear weight, lm_head included (embeddings
+ * and norms frozen), in TF.js and in PyTorch (perf.torch.py) alike, so both
+ * do the same work; LoRA is r = 8 (alpha 16) on q/k/v/o; LoRA-Dash adds
+ * s = 8 directions, launched after t = 1 step so that every timed step runs
+ * in the dash phase.
+ */
+import { Rng } from '@tsd-peft/core';
+import type { AdapterConfig, AdapterModel, ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs';
+import { causalLmReplicaJob } from '../src/parallel/causal-lm-job.js';
+import { randomCausalLM } from '../src/parallel/random-model.js';
+import type { TokenBatch } from '../src/training/data.js';
+
+export const PERF_CONFIG = {
+  model_type: 'llama',
+  hidden_size: 256,
+  intermediate_size: 688,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  num_key_value_heads: 4,
+  vocab_size: 512,
+  max_position_embeddings: 128,
+  rms_norm_eps: 1e-5,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+} as const;
+
+export const BATCH = 8;
+export const SEQ = 128;
+export const LR = 1e-4;
+
+/** Bench methods by name. */
+export type PerfMethod = 'full' | 'lora' | 'lora-dash';
+
+/** Adapter config of each method. */
+export function adapterFor(method: PerfMethod): AdapterConfig {
+  const attn = ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
+  if (method === 'full') return { method: 'full', targetModules: [...attn, 'gate_proj', 'up_proj', 'down_proj', 'lm_head'] };
+  if (method === 'lora') return { method: 'lora', r: 8, alpha: 16, targetModules: attn };
+  return { method: 'lora-dash', r: 8, alpha: 16, s: 8, t: 1, targetModules: attn };
+}
+
+/** Global batch i: 8 rows of 128 uniform random tokens, every target counted. */
+export function perfBatch(i: number): TokenBatch {
+  const rng = Rng.fromSeed(9000 + i);
+  const inputIds = Int32Array.from({ length: BATCH * SEQ }, () => rng.nextInt(PERF_CONFIG.vocab_size));
+  const attentionMask = new Int32Array(BATCH * SEQ).fill(1);
+  const lossMask = new Int32Array(BATCH * SEQ).fill(1);
+  for (let j = 0; j < BATCH; j++) lossMask[j * SEQ] = 0;
+  return { batch: BATCH, seq: SEQ, inputIds, attentionMask, lossMask, tokens: BATCH * (SEQ - 1) };
+}
+
+/** What the bench passes to workers. */
+export interface PerfJobOptions {
+  method: PerfMethod;
+  steps: number;
+}
+
+/** The job of one replica (or of the whole batch when worldSize is 1). */
+export function perfJob(context: ReplicaContext): ReplicaJob<TokenBatch, number> {
+  const o = context.workerData as PerfJobOptions;
+  const { replica, weights } = randomCausalLM(PERF_CONFIG, 42);
+  return causalLmReplicaJob(context, {
+    replica,
+    weights,
+    adapter: adapterFor(o.method),
+    batchAt: perfBatch,
+    steps: o.steps,
+    lr: LR,
+    optimizer: { type: 'adam' },
+    collect: (_result, adapter: AdapterModel) => ({ launched: adapter.tsdSelections().size }),
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * The in-process measurements of the perf bench (one thread, wasm), printed
+ * as one JSON line:
+ * - the peak wasm matmul FLOP/s on this machine, measured now (the MFU
+ *   denominator), over the step's own GEMM shapes and a large square one;
+ * - per method, the step-time split (forward, backward, optimizer: medians
+ *   of timed repeats; wasm kernels run synchronously, so wall time is compute
+ *   time) and the kernel-time share per op type from `tf.profile`, with the
+ *   step's peak tensor bytes.
+ * Arguments: one JSON object { methods, repeats }; bundled by perf.mjs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamOptimizer, setupBackend, type AdapterModel } from '@tsd-peft/tfjs';
+import { Rng } from '@tsd-peft/core';
+import { LR, perfBatch, perfJob, type PerfMethod } from './perf.model.js';
+
+const { methods, repeats } = JSON.parse(process.argv[2] ?? '{}') as { methods: PerfMethod[]; repeats: number };
+await setupBackend('wasm');
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** GFLOP/s of tf.matMul for [m,k]·[k,n] (median of timed repeats). */
+function matmulGflops(m: number, k: number, n: number): number {
+  const a = tf.randomNormal([m, k]) as tf.Tensor2D;
+  const b = tf.randomNormal([k, n]) as tf.Tensor2D;
+  const reps = Math.max(3, Math.round(3e9 / (2 * m * k * n)));
+  tf.matMul(a, b).dispose();
+  const times: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) tf.matMul(a, b).dispose();
+    times.push((performance.now() - t0) / reps);
+  }
+  tf.dispose([a, b]);
+  return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+}
+
+const shapes: [number, number, number][] = [
+  [1024, 256, 256],
+  [1024, 256, 688],
+  [1024, 688, 256],
+  [1024, 256, 512],
+  [1024, 1024, 1024],
+];
+const matmul = shapes.map(([m, k, n]) => ({ shape: `${m}x${k}x${n}`, gflops: matmulGflops(m, k, n) }));
+
+interface Split {
+  method: PerfMethod;
+  forwardMs: number;
+  backwardMs: number;
+  optimizerMs: number;
+  stepMs: number;
+  kernels: { name: string; ms: number; count: number }[];
+  peakTensorBytes: number;
+  trainableParams: number;
+}
+
+const splits: Split[] = [];
+for (const method of methods) {
+  const job = perfJob({ rank: 0, worldSize: 1, workerData: { method, steps: 0 } });
+  const model = job.model as AdapterModel;
+  const optimizer = new AdamOptimizer({ type: 'adam' });
+  const rng = Rng.fromSeed(0);
+  const ctx = { step: 0, microBatch: 0, rng };
+  let step = 0;
+  const grads = () => {
+    const vars = model.trainableVariables();
+    const { value, grads: g } = tf.variableGrads(() => job.lossFn(perfBatch(step), ctx), [...vars.values()]);
+    const byName = new Map<string, tf.Tensor>();
+    for (const [name, v] of vars) {
+      const t = g[v.name];
+      if (t !== undefined) byName.set(name, t);
+    }
+    value.dataSync();
+    value.dispose();
+    return { vars, byName };
+  };
+  const fullStep = () => {
+    const { vars, byName } = grads();
+    optimizer.applyGradients(vars, byName, LR);
+    tf.dispose([...byName.values()]);
+    model.afterOptimizerStep(++step); // LoRA-Dash launches after step 1
+  };
+  fullStep();
+  fullStep();
+  const forward: number[] = [];
+  const backward: number[] = [];
+  const update: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    tf.tidy(() => job.lossFn(perfBatch(step), ctx).dataSync());
+    const t1 = performance.now();
+    const { vars, byName } = grads();
+    const t2 = performance.now();
+    optimizer.applyGradients(vars, byName, LR);
+    (vars.values().next().value as tf.Variable).dataSync();
+    const t3 = performance.now();
+    tf.dispose([...byName.values()]);
+    model.afterOptimizerStep(++step);
+    forward.push(t1 - t0);
+    backward.push(t2 - t1 - (t1 - t0)); // the gradient pass re-runs the forward
+    update.push(t3 - t2);
+  }
+  const profile = await tf.profile(() => fullStep());
+  const byKernel = new Map<string, { ms: number; count: number }>();
+  for (const k of profile.kernels) {
+    const entry = byKernel.get(k.name) ?? { ms: 0, count: 0 };
+    entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    entry.count += 1;
+    byKernel.set(k.name, entry);
+  }
+  const kernels = [...byKernel].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
+  let trainableParams = 0;
+  for (const v of model.trainableVariables().values()) trainableParams += v.size;
+  const [f, b, o] = [median(forward), median(backward), median(update)];
+  splits.push({ method, forwardMs: f, backwardMs: b, optimizerMs: o, stepMs: f + b + o, kernels, peakTensorBytes: profile.peakBytes, trainableParams });
+  optimizer.dispose();
+  job.dispose?.();
+}
+console.log(JSON.stringify({ matmul, splits }));

@@ -1,0 +1,66 @@
+/**
+ * One measured configuration of the perf bench, in its own process (so its
+ * peak RSS is its own): trains `steps` steps of `method` on the synthetic
+ * Llama, either in this thread with the plain trainer (`workers: 1`, the
+ * single-worker baseline) or data-parallel over `workers` threads, and
+ * prints one JSON line. tokens/s counts the steps after `warmup` (the first
+ * steps allocate wasm memory and, for LoRA-Dash, launch).
+ * Arguments: one JSON object (RunArgs); bundled from sources by perf.mjs.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { setupBackend, train, trainDataParallel, type ProgressEvent } from '@tsd-peft/tfjs';
+import { BATCH, perfJob, SEQ, type PerfJobOptions, type PerfMethod } from './perf.model.js';
+
+interface RunArgs {
+  method: PerfMethod;
+  workers: number;
+  steps: number;
+  warmup: number;
+  /** The bundled perf.worker.mjs (data-parallel runs). */
+  workerScript: string;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as RunArgs;
+await setupBackend('wasm');
+const baselineRss = process.memoryUsage().rss;
+const before = tf.memory().numBytes;
+const elapsed: number[] = [];
+const onProgress = (e: ProgressEvent) => void elapsed.push(e.elapsedSeconds);
+const workerData: PerfJobOptions = { method: args.method, steps: args.steps };
+const started = performance.now();
+let launched = 0;
+let stateBytes = 0;
+if (args.workers === 1) {
+  const job = perfJob({ rank: 0, worldSize: 1, workerData });
+  const { lossWeight: _w, collect, dispose, ...options } = job;
+  const result = await train({
+    ...options,
+    onProgress: (e) => {
+      // model weights, trainable copies, Adam moments and caches: what stays allocated between steps
+      if (e.step === 1) stateBytes = tf.memory().numBytes - before;
+      onProgress(e);
+    },
+  });
+  launched = (collect?.(result) as { launched: number }).launched;
+  dispose?.();
+} else {
+  const result = await trainDataParallel({ worker: args.workerScript, workers: args.workers, workerData, onProgress });
+  launched = (result.outputs[0] as { launched: number }).launched;
+}
+const wall = (performance.now() - started) / 1000;
+const timed = args.steps - args.warmup;
+const seconds = (elapsed[args.steps - 1] as number) - (elapsed[args.warmup - 1] as number);
+const tokens = BATCH * (SEQ - 1) * timed;
+console.log(
+  JSON.stringify({
+    method: args.method,
+    workers: args.workers,
+    tokensPerSecond: tokens / seconds,
+    stepSeconds: seconds / timed,
+    wallSeconds: wall,
+    launched,
+    stateBytes,
+    baselineRssBytes: baselineRss,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  }),
+);

@@ -1,0 +1,8 @@
+/** Data-parallel worker of the perf bench (bundled from sources by perf.mjs). */
+import { serveDataParallelWorker, setupBackend } from '@tsd-peft/tfjs';
+import { perfJob } from './perf.model.js';
+
+await serveDataParallelWorker(async (context) => {
+  await setupBackend('wasm');
+  return perfJob(context);
+});

@@ -1,0 +1,103 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPeftAdapter, parsePeftKey, tensorToFloat32, type LoraFactors } from '@tsd-peft/core';
+import { fixturePath, readSafetensorsFile, saveNativeAdapter, savePeftAdapter } from '@tsd-peft/core/node';
+import { injectAdapters } from '@tsd-peft/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCausalLM } from '../load-causal-lm.js';
+import { useWasmBackend } from '../models/test-backend.test-helper.js';
+import { runCli } from './cli-test-io.test-helper.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'tsd-inspect-'));
+const modelDir = fixturePath('reference', 'hf', 'stories260K');
+const trajectory = fixturePath('reference', 'lora-dash-trajectory');
+const launchRef = (JSON.parse(readFileSync(join(trajectory, 'launch.json'), 'utf8')) as { modules: Record<string, { top_index: number[]; change_rate: number[] }> }).modules;
+/** A/B of every module at the reference run's launch (after 20 steps), scaling alpha/r = 2. */
+const launchFactors = new Map<string, LoraFactors>();
+
+beforeAll(async () => {
+  await useWasmBackend();
+  const st = readSafetensorsFile(join(trajectory, 'launch_state.safetensors'));
+  const parts = new Map<string, Partial<Record<'A' | 'B', { rows: number; cols: number; data: Float32Array }>>>();
+  for (const [key, t] of st.tensors) {
+    const p = parsePeftKey(key);
+    if (p === undefined) continue; // dash_U / dash_Vh
+    const m = parts.get(p.module) ?? {};
+    m[p.part === 'lora_A' ? 'A' : 'B'] = { rows: t.shape[0] as number, cols: t.shape[1] as number, data: tensorToFloat32(t, key) };
+    parts.set(p.module, m);
+  }
+  for (const [name, { A, B }] of parts) if (A && B) launchFactors.set(name, { A, B, scaling: 2 });
+  savePeftAdapter(join(tmp, 'at-launch'), createPeftAdapter(launchFactors, { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('tsd-peft inspect', () => {
+  it('summarizes a model', async () => {
+    const run = await runCli(['inspect', modelDir]);
+    expect(run.status, run.err).toBe(0);
+    expect(run.out).toMatch(/model {5}llama \(safetensors: /);
+    expect(run.out).toMatch(/layers {4}5, hidden 64, vocab 512/);
+    // Weights, the tied classifier counted once: 512·64 + 5·45 440 + 64. (The README's 264,128 also
+    // counts llama2.c's 4,096-entry RoPE tables, which are not weights.)
+    expect(run.out).toMatch(/params {4}260,032/);
+    expect(run.out).toMatch(/model\.layers\.N\.self_attn\.k_proj +×5 +\[32, 64\]/);
+  });
+
+  it("finds the reference launch's task-specific directions from the adapter at launch", async () => {
+    // The change-rate spectrum of scaling·B·A at launch must select what torch selected (launch.json).
+    const run = await runCli(['inspect', join(tmp, 'at-launch'), '--base', modelDir, '--top', '4', '--json']);
+    expect(run.status, run.err).toBe(0);
+    const report = JSON.parse(run.out) as { method: string; r: number; spectra: { name: string; rates: number[]; top: { index: number }[] }[] };
+    expect(report.method).toBe('lora');
+    expect(report.spectra).toHaveLength(10);
+    for (const sp of report.spectra) {
+      const ref = launchRef[sp.name];
+      expect(sp.top.map((t) => t.index), sp.name).toEqual(ref?.top_index);
+      // fp32 torch SVD vs ours (float64 on the fp32 W): rates agree to 1e-4 relative (the fixture README's tolerance).
+      const scale = Math.max(...(ref?.change_rate ?? []));
+      const diff = Math.max(...sp.rates.map((r, i) => Math.abs(r - (ref?.change_rate[i] as number))));
+      expect(diff / scale, sp.name).toBeLessThan(1e-4);
+    }
+    const table = await runCli(['inspect', join(tmp, 'at-launch'), '--base', modelDir, '--top', '4']);
+    expect(table.status).toBe(0);
+    expect(table.out).toMatch(/TSDs/);
+    expect(table.out).toMatch(/model\.layers\.0\.self_attn\.q_proj +\S+ +\d\.\d\de[+-]\d+ +#63:\S+ #59:\S+ #55:\S+ #58:\S+/);
+  });
+
+  it('summarizes PEFT and native adapters, with the directions LoRA-Dash launched on', async () => {
+    const peft = await runCli(['inspect', fixturePath('reference', 'peft-lora')]);
+    expect(peft.status, peft.err).toBe(0);
+    expect(peft.out).toMatch(/method {4}lora, r 4, alpha 8/);
+    expect(peft.out).toMatch(/modules {3}35 /);
+    expect(peft.out).toMatch(/pass --base/);
+
+    // A native LoRA-Dash adapter launched from the reference A/B (t = 1 after setting them).
+    const model = await loadCausalLM(modelDir, { tokenizer: false });
+    const dash = injectAdapters(model.weights, { method: 'lora-dash', r: 4, alpha: 8, t: 1, s: 4 });
+    dash.loadPeftAdapter(createPeftAdapter(launchFactors, { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }));
+    dash.afterOptimizerStep(1);
+    saveNativeAdapter(join(tmp, 'dash.safetensors'), dash.toNativeAdapter({ baseModel: modelDir }));
+    dash.dispose();
+    model.dispose();
+    const native = await runCli(['inspect', join(tmp, 'dash.safetensors'), '--base', modelDir, '--top', '4']);
+    expect(native.status, native.err).toBe(0);
+    expect(native.out).toMatch(/method {4}lora-dash, r 4/);
+    expect(native.out).toMatch(/params {4}4,520/); // 10·4·64 (A) + 5·(64+32)·4 (B) + 10·4 (d)
+    expect(native.out).toMatch(/model\.layers\.0\.self_attn\.q_proj +63 59 55 58/);
+    expect(native.out).toMatch(/launch selected 63 59 55 58/);
+  });
+
+  it('rejects bad arguments with status 2', async () => {
+    for (const [args, pattern] of [
+      [['inspect'], /missing the model or adapter path/],
+      [['inspect', join(tmp, 'at-launch'), '--top', '0'], /--top must be ≥ 1/],
+      [['inspect', join(tmp, 'nothing-here')], /no such file or folder/],
+      [['inspect', modelDir, '--base', modelDir], /--base is for adapters/],
+    ] as const) {
+      const run = await runCli([...args]);
+      expect(run.status, args.join(' ')).toBe(2);
+      expect(run.err).toMatch(pattern);
+    }
+  });
+});

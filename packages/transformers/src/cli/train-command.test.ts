@@ -1,0 +1,114 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { fixturePath, loadNativeAdapter, loadPeftAdapter } from '@tsd-peft/core/node';
+import { injectAdapters, injectPeftAdapter } from '@tsd-peft/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCausalLM, type CausalLM } from '../load-causal-lm.js';
+import { useWasmBackend } from '../models/test-backend.test-helper.js';
+import { runCli } from './cli-test-io.test-helper.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'tsd-train-'));
+const modelDir = fixturePath('reference', 'hf', 'stories260K');
+const trainFile = join(tmp, 'train.jsonl');
+const evalFile = join(tmp, 'eval.jsonl');
+let model: CausalLM;
+
+beforeAll(async () => {
+  await useWasmBackend();
+  // Real text: the first lines of tinyshakespeare as {text} records, plus prompt/completion pairs.
+  const lines = readFileSync(fixturePath('data', 'tinyshakespeare', 'input.txt'), 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const records = [
+    ...lines.slice(0, 12).map((text) => ({ text })),
+    { prompt: 'First Citizen:', completion: ' We are accounted poor citizens.' },
+    { prompt: 'MENENIUS:', completion: ' What work is afoot?' },
+  ];
+  writeFileSync(trainFile, records.map((r) => JSON.stringify(r)).join('\n'));
+  writeFileSync(evalFile, lines.slice(12, 16).map((text) => JSON.stringify({ text })).join('\n'));
+  model = await loadCausalLM(modelDir, { tokenizer: false });
+});
+afterAll(() => {
+  model.dispose();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+// LoRA-Dash with t = 2 launches inside a 4-step run, so the exports carry a dash term.
+const trainArgs = (out: string, steps: number) => [
+  'train', '--model', modelDir, '--data', trainFile, '--eval', evalFile, '--method', 'lora-dash', '--r', '4', '--alpha', '8',
+  '--t', '2', '--s', '2', '--steps', String(steps), '--lr', '1e-2', '--batch-size', '2', '--seq-len', '24', '--seed', '5', '--out', out,
+];
+
+describe('tsd-peft train', () => {
+  const full = join(tmp, 'full');
+
+  it('trains LoRA-Dash and writes a PEFT adapter that reproduces the trained model', async () => {
+    const run = await runCli(trainArgs(full, 4));
+    expect(run.status, run.err).toBe(0);
+    expect(run.out).toMatch(/trained 4 steps; final loss \d/);
+    expect(run.err).toMatch(/step 4\/4 {2}loss \d+\.\d{4}.*tok\/s.*eval_loss/);
+    const losses = JSON.parse(readFileSync(join(full, 'losses.json'), 'utf8')) as { loss: number[]; eval: { step: number }[]; tsd: Record<string, { dash: number[] }> };
+    expect(losses.loss).toHaveLength(4);
+    expect(losses.eval.map((e) => e.step)).toEqual([1, 2, 3, 4]);
+    expect(Object.keys(losses.tsd)).toHaveLength(10);
+
+    // The trained model, rebuilt losslessly from the native file, vs the PEFT export applied as plain LoRA.
+    const native = loadNativeAdapter(join(full, 'adapter-native.safetensors'));
+    expect([...native.modules.values()].every((m) => m.dash?.launched === true)).toBe(true);
+    const trained = injectAdapters(model.weights, { method: 'lora-dash', r: 4, alpha: 8, t: 2, s: 2 });
+    trained.loadNativeAdapter(native);
+    const peft = loadPeftAdapter(join(full, 'adapter'));
+    expect(peft.config.r).toBe(4 + 2); // plain LoRA of rank r + s (dash term folded in, scaling 1)
+    const applied = injectPeftAdapter(model.weights, peft);
+    const ids = [[1, 403, 407, 261, 378, 13, 302, 467]];
+    const a = model.forward({ inputIds: ids }, trained);
+    const b = model.forward({ inputIds: ids }, applied);
+    const base = model.forward({ inputIds: ids });
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number);
+    const moved = tf.tidy(() => tf.max(tf.abs(tf.sub(a, base))).dataSync()[0] as number);
+    // fp32 products of the folded factors vs the separate branches: ≤ 1e-4 on logits of magnitude ~10.
+    expect(diff).toBeLessThan(1e-4);
+    expect(moved).toBeGreaterThan(1e-3); // the adapter really changed the model
+    tf.dispose([a, b, base]);
+    trained.dispose();
+    applied.dispose();
+  });
+
+  it('resumes a completed partial run and ends exactly where an uninterrupted run ends', async () => {
+    const split = join(tmp, 'split');
+    expect((await runCli(trainArgs(split, 2))).status).toBe(0);
+    const again = await runCli(trainArgs(split, 4));
+    expect(again.status).toBe(2); // checkpoints exist and --resume was not given
+    expect(again.err).toMatch(/resume/);
+    const resumed = await runCli([...trainArgs(split, 4), '--resume']);
+    expect(resumed.status, resumed.err).toBe(0);
+    expect(resumed.out).toMatch(/resumed from step 2/);
+    const lossesOf = (dir: string) => (JSON.parse(readFileSync(join(dir, 'losses.json'), 'utf8')) as { loss: number[] }).loss;
+    expect(lossesOf(split)).toEqual(lossesOf(full));
+    const x = loadNativeAdapter(join(split, 'adapter-native.safetensors'));
+    const y = loadNativeAdapter(join(full, 'adapter-native.safetensors'));
+    for (const [name, m] of x.modules) {
+      expect(m.factors.A.data, name).toEqual(y.modules.get(name)?.factors.A.data);
+      expect(m.factors.B.data, name).toEqual(y.modules.get(name)?.factors.B.data);
+    }
+  });
+
+  it('rejects bad input with one line and status 2', async () => {
+    const bad = async (args: string[], pattern: RegExp) => {
+      const run = await runCli(args);
+      expect(run.status, run.err).toBe(2);
+      expect(run.err.trim().split('\n'), run.err).toHaveLength(1);
+      expect(run.err).toMatch(pattern);
+    };
+    const out = join(tmp, 'bad');
+    const base = ['train', '--model', modelDir, '--steps', '2', '--out', out];
+    await bad([...base, '--data', join(tmp, 'missing.jsonl')], /no such data file.*missing\.jsonl/);
+    writeFileSync(join(tmp, 'empty.jsonl'), '\n\n');
+    await bad([...base, '--data', join(tmp, 'empty.jsonl')], /empty/);
+    await bad([...base, '--data', trainFile, '--method', 'dora'], /unknown --method 'dora'; choose one of lora, rslora/);
+    await bad([...base, '--data', trainFile, '--target-modules', 'qkv'], /'qkv' matched no 2-D weight; available modules: .*self_attn\.q_proj/);
+    await bad([...base, '--data', trainFile, '--r', 'four'], /--r must be an integer/);
+    await bad(['train', '--model', modelDir, '--data', trainFile, '--out', out], /missing --steps/);
+    await bad([...base, '--data', trainFile, '--schedule', 'step'], /unknown --schedule/);
+  });
+});
