@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { openDefaultBackend } from './default-backend.js';
 import { main } from './main.js';
 
 // Ctrl-C stops after the current step with a checkpoint written; a second Ctrl-C quits at once.
@@ -12,7 +13,6 @@ process.once('SIGINT', () => {
 process.exitCode = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
-  // Loaded lazily so `--help` and argument errors never pay for TF.js and the model stack.
-  openBackend: async (options, log) => (await import('./training/tfjs-bench-backend.js')).openTfjsBackend(options, log),
+  openBackend: openDefaultBackend,
   signal: controller.signal,
 });

@@ -23,8 +23,9 @@ import { makeDatasetResolver } from './tasks/datasets.js';
 import { TASKS } from './tasks/registry.js';
 import type { DatasetResolver, LoadedTask } from './tasks/types.js';
 
-/** Optimizer and schedule every run uses (recorded in each run's config). */
+/** The optimizer every run uses (recorded in each run's config): PyTorch's Adam defaults, as the reference trajectory. */
 export const OPTIMIZER = 'adam (betas 0.9/0.999, eps 1e-8, no weight decay)';
+/** The LR schedule every run uses: constant, as the reference trajectory. */
 export const SCHEDULE = 'constant';
 
 /** Inputs of {@link runBench}. */

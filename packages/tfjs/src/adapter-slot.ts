@@ -64,7 +64,8 @@ export class AdapterSlot {
   forward(x: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const { variant, ctx, state } = this;
-      const y = variant.baseForward ? variant.baseForward(x, state, ctx) : ctx.frozen.project(x);
+      if (variant.output) return variant.output(x, state, ctx);
+      const y = ctx.frozen.project(x);
       const term = variant.forward(x, state, ctx);
       return term === null ? y : (tf.add(y, term) as tf.Tensor2D);
     });

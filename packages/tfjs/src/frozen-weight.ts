@@ -58,6 +58,14 @@ export class FrozenWeight {
     return this.w;
   }
 
+  /**
+   * W [out, in] and, when pre-transposing, the [in, out] copy (for ops that
+   * fold adapters into the weight; do not dispose them).
+   */
+  tensors(): { W: tf.Tensor2D; Wt: tf.Tensor2D | null } {
+    return { W: this.w, Wt: this.usesTranspose() ? this.transposed() : null };
+  }
+
   /** x [n, in] → x·Wᵀ [n, out]. */
   project(x: tf.Tensor2D): tf.Tensor2D {
     if (x.shape[1] !== this.inFeatures) {
@@ -66,8 +74,16 @@ export class FrozenWeight {
         shape: x.shape,
       });
     }
-    if (this.pretranspose ?? prefersExplicitTranspose()) return tf.matMul(x, this.transposed());
-    return tf.matMul(x, this.w, false, true);
+    if (!this.usesTranspose()) return tf.matMul(x, this.w, false, true);
+    // A custom gradient: dx = dy·W uses the [out, in] weight directly, where
+    // the generic BatchMatMul gradient would transpose [in, out] back each step.
+    const W = this.w;
+    const Wt = this.transposed();
+    const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+      value: tf.matMul(args[0] as tf.Tensor2D, Wt),
+      gradFunc: (dy: tf.Tensor) => [tf.matMul(dy as tf.Tensor2D, W)],
+    }));
+    return op(x) as tf.Tensor2D;
   }
 
   /** A float32 copy of W as a core matrix. */
@@ -92,6 +108,10 @@ export class FrozenWeight {
   /** Frees what this object owns (a borrowed weight is left alone). */
   dispose(): void {
     this.release();
+  }
+
+  private usesTranspose(): boolean {
+    return this.pretranspose ?? prefersExplicitTranspose();
   }
 
   private transposed(): tf.Tensor2D {

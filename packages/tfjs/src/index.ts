@@ -47,3 +47,14 @@ export { VARIANTS, variantFor } from './variants/registry.js';
 export { createDashVariant } from './variants/lora-dash.js';
 export type { DashState, DashLaunch } from './variants/lora-dash.js';
 export type { Variant, AnyVariant, ModuleContext, AdapterParts, TsdInfo } from './variants/variant.js';
+// --- throughput (data-parallel training over worker_threads) ---
+export { trainDataParallel } from './parallel/data-parallel.js';
+export type { DataParallelOptions, DataParallelResult } from './parallel/data-parallel.js';
+export { serveDataParallelWorker } from './parallel/worker-runtime.js';
+export type { ReplicaContext, ReplicaJob, ReplicaSetup } from './parallel/worker-runtime.js';
+export { shardRange } from './parallel/shard.js';
+export type { RowRange } from './parallel/shard.js';
+export { FixedOrderAllReduce } from './parallel/all-reduce.js';
+export { SharedBarrier, ReplicaAbortedError } from './parallel/barrier.js';
+export { createSharedMemory, DEFAULT_CHUNK_ELEMENTS } from './parallel/shared-memory.js';
+export type { SharedMemoryLayout } from './parallel/shared-memory.js';

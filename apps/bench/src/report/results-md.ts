@@ -12,13 +12,16 @@ export function renderResultsMarkdown(results: ResultsFile): string {
   const groups = summarize(results);
   const lines: string[] = [];
   const done = results.runs.filter((r) => r.status === 'done');
-  const first = done[0]?.config;
+  // Describe training from an adapter run (full fine-tuning records no rank or alpha).
+  const first = (done.find((r) => r.config.method !== 'full') ?? done[0])?.config;
+  const adapterRuns = done.filter((r) => r.config.method !== 'full');
+  const alphaText = adapterRuns.length > 0 && adapterRuns.every((r) => r.config.alpha === 2 * r.config.r) ? '2·r' : String(first?.alpha ?? '');
   lines.push('# tsd-bench results', '');
   lines.push(`- Model: \`${results.model.id}\` (${results.model.source}, ${fmtInt(results.model.parameters)} parameters)`);
   lines.push(`- Preset: ${results.preset}; ${done.length} finished run(s), ${results.runs.length - done.length} failed; updated ${results.updatedAt}`);
   if (first !== undefined) {
     lines.push(
-      `- Training: ${first.steps} steps, batch ${first.batchSize} × ${first.seqLen} tokens, lr ${first.lr} (${first.optimizer}, ${first.schedule}), alpha ${first.alpha}, t ${first.t}, s ${first.s}, modules ${first.targetModules.join(', ')}`,
+      `- Training: ${first.steps} steps, batch ${first.batchSize} × ${first.seqLen} tokens, lr ${first.lr} (${first.optimizer}, ${first.schedule}), alpha ${alphaText}, t ${first.t}, s ${first.s}, adapter modules ${first.targetModules.join(', ')} (full fine-tuning trains every linear projection)`,
     );
   }
   lines.push(`- Environment: Node ${results.environment.node}, ${results.environment.platform}, ${results.environment.cpus} CPU(s), backend ${results.environment.backend}`);
@@ -70,7 +73,7 @@ export function renderResultsMarkdown(results: ResultsFile): string {
           const xs = g.runs.map((r) => r.final[s.key]).filter((v): v is number => typeof v === 'number');
           return fmt(xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
         });
-        lines.push(`| ${g.method} r${g.r} | ${cells.join(' | ')} |`);
+        lines.push(`| ${g.method === 'full' ? 'full' : `${g.method} r${g.r}`} | ${cells.join(' | ')} |`);
       }
       lines.push('');
     }

@@ -7,9 +7,11 @@ import { renderResultsMarkdown } from './results-md.js';
 import type { ResultsFile } from './schema.js';
 import { validateResults } from './validate.js';
 
-/** File names inside `--out`. */
+/** The machine-readable results inside `--out`. */
 export const RESULTS_JSON = 'results.json';
+/** The tables and verdicts inside `--out`. */
 export const RESULTS_MD = 'results.md';
+/** The self-contained chart page inside `--out`. */
 export const REPORT_HTML = 'report.html';
 
 /**

@@ -73,7 +73,8 @@ describe('tok512.model → tokenizer.json', () => {
     const text = readFileSync(fixturePath('data', 'tinyshakespeare', 'input.txt'), 'utf8');
     const batches = JSON.parse(readFileSync(fixturePath('reference', 'lora-dash-trajectory', 'batches.json'), 'utf8')) as { batches: number[][][] };
     const expected = batches.batches.flat(2);
-    const prefix = text.slice(0, 40_000); // ≈ 25k tokens, well past 10 240; cut far from a token boundary issue
+    // ≈ 25k tokens: the prefix ends mid-word, which only affects ids far past the 10 240 compared with the fixture
+    const prefix = text.slice(0, 40_000);
     const ids = ours.encode(prefix, { add_special_tokens: false });
     expect(ids.slice(0, expected.length)).toEqual(expected);
     expect(ids).toEqual(ref.encode(prefix, { add_special_tokens: false }));

@@ -77,7 +77,8 @@ export const customTask: TaskDefinition = {
       secondary: [PERPLEXITY],
       train: { kind: 'rows', rows: train },
       sources: [custom.train, custom.eval],
-      evalSize: evalRows.length,
+      // target tokens, as for the other NLL tasks
+      evalSize: evalRows.reduce((n, r) => n + r.targetMask.filter((m, t) => t > 0 && m === 1).length, 0),
       async evaluate(model) {
         const { nll } = await meanNll(model, evalRows);
         return { val_nll: nll, perplexity: Math.exp(nll) };

@@ -5,7 +5,7 @@ import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import { directoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
 import { globalNorm, gradientNorms, scaleToMaxNorm } from './clip.js';
 import type { DataSource, JsonValue } from './data-source.js';
-import { accumulateGradients } from './gradients.js';
+import { accumulateGradients, type StepGradients } from './gradients.js';
 import type { TrainerModel } from './model-extensions.js';
 import { ProgressMeter, type EvalRecord, type EvalResult, type ProgressEvent } from './progress.js';
 import { constantLr, type LrSchedule } from './schedules.js';
@@ -68,6 +68,14 @@ export interface TrainOptions<B, C extends JsonValue = JsonValue> {
   onProgress?: (event: ProgressEvent) => void | Promise<void>;
   /** Stops between steps; a checkpoint is written first when checkpointing is on. */
   signal?: AbortSignal;
+  /**
+   * Data-parallel hook (see `parallel/`): gets each step's gradients and
+   * micro-batch losses right after the backward pass and returns the ones the
+   * step uses (e.g. averaged over replicas), before the non-finite check,
+   * clipping and the update. It owns its input: tensors it does not return it
+   * must dispose.
+   */
+  combineGradients?: (gradients: StepGradients, step: number) => StepGradients | Promise<StepGradients>;
 }
 
 /** What {@link train} returns. */
@@ -152,12 +160,13 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
       if (!Number.isFinite(lr) || lr < 0) throw new ConfigError(`the LR schedule returned ${lr} for step ${stepIndex}`);
       let tokens: number | null = data.tokens === undefined ? null : 0;
       const variables = model.trainableVariables();
-      const { grads, losses } = accumulateGradients(variables, k, (microBatch) => {
+      let { grads, losses } = accumulateGradients(variables, k, (microBatch) => {
         const next = data.next(loop.cursor as C, loop.rng);
         loop.cursor = next.cursor;
         if (tokens !== null && data.tokens !== undefined) tokens += data.tokens(next.batch);
         return lossFn(next.batch, { step: stepIndex, microBatch, rng: loop.rng });
       });
+      if (options.combineGradients !== undefined) ({ grads, losses } = await options.combineGradients({ grads, losses }, stepIndex));
       const names = [...grads.keys()];
       const norms = gradientNorms(grads);
       const total = globalNorm(norms);

@@ -21,8 +21,8 @@ export const FULL_WEIGHT_KEY = 'weight';
 export const fullVariant: Variant<FullState> = {
   name: 'full',
   init: (ctx) => ({ weight: ctx.createVariable(FULL_WEIGHT_KEY, tf.clone(ctx.frozen.tensor)) }),
-  forward: () => null,
-  baseForward: (x, s) => matMulT(x, s.weight as tf.Tensor2D) as tf.Tensor2D,
+  forward: (x, s, ctx) => tf.sub(matMulT(x, s.weight as tf.Tensor2D), ctx.frozen.project(x)) as tf.Tensor2D,
+  output: (x, s) => matMulT(x, s.weight as tf.Tensor2D) as tf.Tensor2D,
   parts: (s, ctx) => ({ factors: denseAsLora(trainedMinusFrozen(s, ctx)) }),
   setFactors: (factors: LoraFactors, s, ctx) => {
     const merged = mergeLora(ctx.frozen.matrix(), factors, undefined, ctx.name);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { validateLoraFactors, type LoraFactors } from '@tsd-peft/core';
-import { lowRankTerm } from './low-rank-term.js';
+import { matMulT } from '../backend/ops.js';
+import { adaptedLinear } from './adapted-linear.js';
 import type { ModuleContext } from './variant.js';
 
 /**
@@ -27,13 +28,20 @@ export function createLoraBranch(ctx: ModuleContext, factors: LoraFactors): Lora
 }
 
 /**
- * The branch's term x·(scaling·B·A)ᵀ for x [n, in], through the fused
- * low-rank op (one custom-gradient op; see `low-rank-term.ts`). It computes
- * ((x·Aᵀ)·scaling)·Bᵀ — PEFT scales the [n, out] product instead, which
- * differs only in fp32 rounding.
+ * The branch's term ((x·Aᵀ)·Bᵀ)·scaling for x [n, in], with plain autodiff
+ * ops in PEFT's order of operations (the reference semantics; the training
+ * path uses {@link loraOutput}).
  */
 export function loraForward(x: tf.Tensor2D, branch: LoraBranch): tf.Tensor2D {
-  return lowRankTerm(x, branch, null);
+  return tf.tidy(() => {
+    const h = matMulT(x, branch.A as tf.Tensor2D) as tf.Tensor2D;
+    return tf.mul(matMulT(h, branch.B as tf.Tensor2D), branch.scaling) as tf.Tensor2D;
+  });
+}
+
+/** The module output x·(W' + scaling·B·A)ᵀ through the fused op of `adapted-linear.ts`. */
+export function loraOutput(x: tf.Tensor2D, branch: LoraBranch, ctx: ModuleContext): tf.Tensor2D {
+  return adaptedLinear(x, ctx.frozen.tensors(), branch, null);
 }
 
 /** The branch's current factors as float32 core matrices (copies). */

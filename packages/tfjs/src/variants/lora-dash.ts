@@ -10,7 +10,7 @@ import {
 } from '@tsd-peft/core';
 import type { AdapterMethod } from '../adapter-config.js';
 import { loraVariant, type LoraState } from './lora.js';
-import { lowRankTerm, type DashTensors } from './low-rank-term.js';
+import { adaptedLinear, type DashTensors } from './adapted-linear.js';
 import type { ModuleContext, Variant } from './variant.js';
 
 /** Key of the dash coefficient variable d [s]. */
@@ -52,22 +52,29 @@ export interface DashState<I> {
  */
 export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Variant<DashState<I>> {
   const settled = (s: DashState<I>, ctx: ModuleContext): number => inner.settledAfter?.(s.inner, ctx) ?? 0;
+  /** The reference term: the inner variant's term plus ((x·V_s) ⊙ d)·U_sᵀ, with autodiff ops. */
+  const dashVariantForward = (x: tf.Tensor2D, s: DashState<I>, ctx: ModuleContext): tf.Tensor2D | null => {
+    const base = inner.forward(x, s.inner, ctx);
+    const launch = s.launch;
+    if (launch === null) return base;
+    return tf.tidy(() => {
+      const { V, d, Ut } = launch.tensors;
+      const dash = tf.matMul(tf.mul(tf.matMul(x, V), d), Ut) as tf.Tensor2D;
+      return base === null ? dash : (tf.add(base, dash) as tf.Tensor2D);
+    });
+  };
   return {
     name,
     init: (ctx) => ({ inner: inner.init(ctx), launch: null }),
-    forward: (x, s, ctx) => {
-      const launch = s.launch;
+    output: (x, s, ctx) => {
       const branch = inner.loraBranch?.(s.inner);
-      // Fused with the LoRA products when the inner term is a plain branch (always, for our variants).
-      if (launch !== null && branch !== undefined) return lowRankTerm(x, branch, launch.tensors);
-      const base = inner.forward(x, s.inner, ctx);
-      if (launch === null) return base;
-      return tf.tidy(() => {
-        const { V, d, Ut } = launch.tensors;
-        const dash = tf.matMul(tf.mul(tf.matMul(x, V), d), Ut) as tf.Tensor2D;
-        return base === null ? dash : (tf.add(base, dash) as tf.Tensor2D);
-      });
+      // One fused op with the LoRA factors when the inner variant is a plain branch (all of ours are).
+      if (branch !== undefined) return adaptedLinear(x, ctx.frozen.tensors(), branch, s.launch?.tensors ?? null);
+      const term = dashVariantForward(x, s, ctx);
+      const y = ctx.frozen.project(x);
+      return term === null ? y : (tf.add(y, term) as tf.Tensor2D);
     },
+    forward: (x, s, ctx) => dashVariantForward(x, s, ctx),
     settledAfter: (s, ctx) => settled(s, ctx),
     afterStep: (completedSteps, s, ctx) => {
       const next: DashState<I> = { inner: inner.afterStep?.(completedSteps, s.inner, ctx) ?? s.inner, launch: s.launch };

@@ -1,5 +1,5 @@
 import { ConfigError, type LoraFactors, type Matrix } from '@tsd-peft/core';
-import { LORA_A_KEY, LORA_B_KEY, assignFactors, loraForward, readFactors } from './lora-branch.js';
+import { LORA_A_KEY, LORA_B_KEY, assignFactors, loraForward, loraOutput, readFactors } from './lora-branch.js';
 import { initPlainLora } from './lora.js';
 import { residualFromNative, residualToNative, svdInit, type ResidualState } from './residual-init.js';
 import type { ModuleContext, Variant } from './variant.js';
@@ -33,6 +33,7 @@ export const loraInitVariant: Variant<ResidualState> = {
   name: 'lora-init',
   init: (ctx) => ({ branch: initPlainLora(ctx).branch }),
   forward: (x, s) => loraForward(x, s.branch),
+  output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
   loraBranch: (s) => s.branch,
   settledAfter: (_s, ctx) => (ctx.config.initEstimate === 'prelaunch' ? ctx.config.initSteps : 0),
   afterStep: (completedSteps, s, ctx) => {

@@ -1,5 +1,5 @@
 import { initLoraWeights, type LoraFactors, type NativeModuleState } from '@tsd-peft/core';
-import { assignFactors, createLoraBranch, loraForward, readFactors, type LoraBranch } from './lora-branch.js';
+import { assignFactors, createLoraBranch, loraForward, loraOutput, readFactors, type LoraBranch } from './lora-branch.js';
 import type { ModuleContext, Variant } from './variant.js';
 
 /** State of a plain LoRA module: just its branch. */
@@ -22,6 +22,7 @@ export const loraVariant: Variant<LoraState> = {
   name: 'lora',
   init: initPlainLora,
   forward: (x, s) => loraForward(x, s.branch),
+  output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
   loraBranch: (s) => s.branch,
   parts: (s) => ({ factors: readFactors(s.branch) }),
   setFactors: (factors: LoraFactors, s, ctx) => ({ branch: assignFactors(s.branch, factors, ctx) }),

@@ -1,4 +1,4 @@
-import { assignFactors, loraForward, readFactors } from './lora-branch.js';
+import { assignFactors, loraForward, loraOutput, readFactors } from './lora-branch.js';
 import { initResidualBranch, residualFromNative, residualToNative, type ResidualState } from './residual-init.js';
 import type { Variant } from './variant.js';
 
@@ -10,6 +10,7 @@ export const miloraVariant: Variant<ResidualState> = {
   name: 'milora',
   init: (ctx) => initResidualBranch(ctx, 'milora'),
   forward: (x, s) => loraForward(x, s.branch),
+  output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
   loraBranch: (s) => s.branch,
   parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
   setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),

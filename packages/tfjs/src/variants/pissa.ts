@@ -1,4 +1,4 @@
-import { assignFactors, loraForward, readFactors } from './lora-branch.js';
+import { assignFactors, loraForward, loraOutput, readFactors } from './lora-branch.js';
 import { initResidualBranch, residualFromNative, residualToNative, type ResidualState } from './residual-init.js';
 import type { Variant } from './variant.js';
 
@@ -11,6 +11,7 @@ export const pissaVariant: Variant<ResidualState> = {
   name: 'pissa',
   init: (ctx) => initResidualBranch(ctx, 'pissa'),
   forward: (x, s) => loraForward(x, s.branch),
+  output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
   loraBranch: (s) => s.branch,
   parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
   setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),

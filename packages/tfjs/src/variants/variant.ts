@@ -68,7 +68,10 @@ export interface Variant<S> {
   readonly name: AdapterMethod;
   /** Creates the module's variables (and may replace the frozen weight by a residual). */
   init(ctx: ModuleContext): S;
-  /** The term added to x·Wᵀ for x [n, in], or null for none. */
+  /**
+   * The term added to x·Wᵀ for x [n, in], or null for none: the reference
+   * semantics, also used when a wrapper (LoRA-Dash) cannot fuse the variant.
+   */
   forward(x: tf.Tensor2D, s: S, ctx: ModuleContext): tf.Tensor2D | null;
   /**
    * The LoRA branch, when the variant's forward term is exactly that branch
@@ -76,8 +79,12 @@ export interface Variant<S> {
    * into the same low-rank products.
    */
   loraBranch?(s: S): LoraBranch;
-  /** Replaces the frozen projection x·Wᵀ altogether (full fine-tuning). */
-  baseForward?(x: tf.Tensor2D, s: S, ctx: ModuleContext): tf.Tensor2D;
+  /**
+   * The whole module output, when the variant computes it itself instead of
+   * x·Wᵀ + {@link Variant.forward}: LoRA-family variants fold their factors
+   * into the weight in one fused op; full fine-tuning uses its trained W.
+   */
+  output?(x: tf.Tensor2D, s: S, ctx: ModuleContext): tf.Tensor2D;
   /** Runs after each optimizer step with the number of completed steps (1-based). */
   afterStep?(completedSteps: number, s: S, ctx: ModuleContext): S;
   /**

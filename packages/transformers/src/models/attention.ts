@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { groupAttention, prefersGroupSplitAttention } from './attention-groups.js';
 import { LengthCache } from './length-cache.js';
 
 /**
@@ -66,7 +67,10 @@ export function attentionBias(causal: tf.Tensor4D, attentionMask: tf.Tensor2D | 
  * ⌊h / (H/KV)⌋ (HF `repeat_kv`); instead of repeating k and v, the H/KV query
  * heads of a group are stacked along the row axis so each group is one batched
  * 3-D matmul with equal batch sizes (no broadcast, so its gradient is plain
- * matmuls on every backend). Returns `[B·T, H·hd]`, ready for o_proj.
+ * matmuls on every backend). On wasm, whose batched matmul is ~20× slower
+ * than its 2-D one, the groups run as separate 2-D products instead
+ * ({@link groupAttention}; `splitGroups` overrides the choice). Returns
+ * `[B·T, H·hd]`, ready for o_proj.
  */
 export function groupedQueryAttention(
   q: tf.Tensor4D,
@@ -74,6 +78,7 @@ export function groupedQueryAttention(
   v: tf.Tensor4D,
   mask: tf.Tensor4D,
   scale: number,
+  splitGroups = prefersGroupSplitAttention(),
 ): tf.Tensor2D {
   const [b, t, h, hd] = q.shape;
   const kv = k.shape[2];
@@ -84,8 +89,13 @@ export function groupedQueryAttention(
   // matmul, since wasm's transposed-operand matmul is several times slower
   const kt = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [b * kv, hd, t]);
   const vg = tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [b * kv, t, hd]);
-  const scores = tf.reshape(tf.matMul(qg, kt), [b, h, t, t]);
-  const probs = tf.softmax(tf.add(scores, mask));
-  const context = tf.matMul(tf.reshape(probs, [b * kv, rep * t, t]), vg);
+  let context: tf.Tensor3D;
+  if (splitGroups) {
+    context = groupAttention(qg, kt, vg, mask, [b, h, t, t]);
+  } else {
+    const scores = tf.reshape(tf.matMul(qg, kt), [b, h, t, t]);
+    const probs = tf.softmax(tf.add(scores, mask));
+    context = tf.matMul(tf.reshape(probs, [b * kv, rep * t, t]), vg);
+  }
   return tf.reshape(tf.transpose(tf.reshape(context, [b, h, t, hd]), [0, 2, 1, 3]), [b * t, h * hd]);
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { causalLmLoss } from './loss.js';
+import { causalLmLoss, maskedCrossEntropy } from './loss.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -74,5 +74,45 @@ describe('causalLmLoss', () => {
     }
     // Central differences in float64 are exact to ~1e-9; the analytic gradient is float32 (~1e-7).
     expect(maxErr).toBeLessThan(1e-6);
+  });
+});
+
+describe('maskedCrossEntropy edge cases', () => {
+  it('falls back to logsumexp − z when the target probability underflows', () => {
+    // a logit gap of 120 nats: softmax gives p = 0 in fp32, −log p would be Infinity
+    const z = tf.tensor2d([
+      [100, -20, 0],
+      [1, 2, 3],
+    ]);
+    const loss = maskedCrossEntropy(z, tf.tensor1d([1, 2], 'int32'), tf.tensor1d([1, 1])).dataSync()[0]!;
+    const lse0 = 100 + Math.log(1 + Math.exp(-120) + Math.exp(-100));
+    const lse1 = 3 + Math.log(Math.exp(-2) + Math.exp(-1) + 1);
+    expect(loss).toBeCloseTo((lse0 + 20 + (lse1 - 3)) / 2, 4);
+  });
+
+  it('agrees with the float64 reference on a wide vocabulary, gradient included', () => {
+    const rows = 3;
+    const vocab = 4000;
+    const data = Array.from({ length: rows }, (_, i) => Array.from({ length: vocab }, (_, v) => 4 * Math.sin(i * 13 + v * 0.7)));
+    const targets = [17, 3999, 0];
+    const weights = [1, 0, 2];
+    const lossOf = (z: tf.Tensor) => maskedCrossEntropy(z as tf.Tensor2D, tf.tensor1d(targets, 'int32'), tf.tensor1d(weights));
+    const z = tf.tensor2d(data);
+    const value = lossOf(z).dataSync()[0]!;
+    const grad = tf.grad(lossOf)(z).arraySync() as number[][];
+    let sum = 0;
+    let maxErr = 0;
+    data.forEach((row, i) => {
+      const max = Math.max(...row);
+      const denom = row.reduce((s, v) => s + Math.exp(v - max), 0);
+      sum += weights[i]! * (max + Math.log(denom) - row[targets[i]!]!);
+      row.forEach((v, k) => {
+        const expected = ((Math.exp(v - max) / denom - (k === targets[i] ? 1 : 0)) * weights[i]!) / 3;
+        maxErr = Math.max(maxErr, Math.abs(expected - grad[i]![k]!));
+      });
+    });
+    // fp32 softmax over 4000 terms: ~1e-6 relative on the loss, ~1e-8 absolute per gradient entry
+    expect(value).toBeCloseTo(sum / 3, 5);
+    expect(maxErr).toBeLessThan(1e-7);
   });
 });
