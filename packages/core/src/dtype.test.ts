@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
 import {
   bfloat16BitsToNumber,
   decodeBfloat16,
@@ -157,4 +157,17 @@ test('dtype table: sizes and the Rust enum order used for file layout', () => {
   expect(isSafetensorsDtype('F32')).toBe(true);
   expect(isSafetensorsDtype('toString')).toBe(false);
   expect(isSafetensorsDtype('F128')).toBe(false);
+});
+
+describe('Node Buffer inputs', () => {
+  it('decodes from a Buffer view into pooled memory without reading past the view', () => {
+    // Buffer.from(string) lands in Node's shared pool, so its ArrayBuffer is larger than the view.
+    const pooled = Buffer.from('xx');
+    const floats = new Float32Array([1.5, -2, 3.25]);
+    const buffer = Buffer.concat([pooled, Buffer.from(floats.buffer)]).subarray(2);
+    expect(buffer.buffer.byteLength).toBeGreaterThan(buffer.byteLength);
+    expect(Array.from(decodeFloat32(buffer))).toEqual([1.5, -2, 3.25]);
+    const doubles = new Float64Array([0.1, -7]);
+    expect(Array.from(decodeFloat64(Buffer.from(doubles.buffer)))).toEqual([0.1, -7]);
+  });
 });

@@ -142,7 +142,7 @@ export function decodeFloat32(bytes: Uint8Array): Float32Array {
   const n = bytes.byteLength >>> 2;
   if (HOST_IS_LITTLE_ENDIAN) {
     // copy through a fresh buffer, so unaligned views work and the result never aliases the file
-    return new Float32Array(bytes.slice(0, n * 4).buffer);
+    return new Float32Array(copyBytes(bytes, n * 4));
   }
   const view = viewOf(bytes);
   const out = new Float32Array(n);
@@ -150,10 +150,19 @@ export function decodeFloat32(bytes: Uint8Array): Float32Array {
   return out;
 }
 
+/**
+ * A fresh ArrayBuffer holding the first `length` bytes. Uint8Array's own slice
+ * copies, but Node's Buffer overrides `slice` to return a view into its (often
+ * pooled) memory, so it is called explicitly.
+ */
+function copyBytes(bytes: Uint8Array, length: number): ArrayBuffer {
+  return Uint8Array.prototype.slice.call(bytes, 0, length).buffer as ArrayBuffer;
+}
+
 /** Decodes little-endian float64 bytes into a new Float64Array. */
 export function decodeFloat64(bytes: Uint8Array): Float64Array {
   const n = bytes.byteLength >>> 3;
-  if (HOST_IS_LITTLE_ENDIAN) return new Float64Array(bytes.slice(0, n * 8).buffer);
+  if (HOST_IS_LITTLE_ENDIAN) return new Float64Array(copyBytes(bytes, n * 8));
   const view = viewOf(bytes);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);

@@ -1,7 +1,7 @@
 import { ConfigError, defaultSvdCache, loraScalingFor, type SvdCache } from '@tsd-peft/core';
+import { ADAPTER_METHODS, type AdapterMethod } from './variants/registry.js';
 
-/** The fine-tuning methods {@link injectAdapters} knows (see variants/registry.ts). */
-export type AdapterMethod = 'lora' | 'rslora' | 'pissa' | 'milora' | 'lora-dash' | 'lora-init' | 'lora-tsd' | 'full';
+export type { AdapterMethod } from './variants/registry.js';
 
 /**
  * How LoRA-Init / LoRA-TSD estimate ΔW before choosing their directions:
@@ -68,16 +68,14 @@ export interface ResolvedAdapterConfig {
   readonly pretransposeFrozen: boolean | undefined;
 }
 
-const METHODS: readonly AdapterMethod[] = ['lora', 'rslora', 'pissa', 'milora', 'lora-dash', 'lora-init', 'lora-tsd', 'full'];
-
 /**
  * Fills defaults and validates a config. Throws {@link ConfigError} naming
  * the field for an unknown method, a non-positive or non-integer r/t/s, a
  * non-positive alpha, or an unknown estimate.
  */
 export function resolveAdapterConfig(config: AdapterConfig): ResolvedAdapterConfig {
-  if (!METHODS.includes(config.method)) {
-    throw new ConfigError(`unknown method '${String(config.method)}'; choose one of ${METHODS.join(', ')}`, { tensor: 'method' });
+  if (!ADAPTER_METHODS.includes(config.method)) {
+    throw new ConfigError(`unknown method '${String(config.method)}'; choose one of ${ADAPTER_METHODS.join(', ')}`, { tensor: 'method' });
   }
   const r = config.r ?? 8;
   const alpha = config.alpha ?? 8;

@@ -146,6 +146,29 @@ describe.each(METHODS)('%s', (method) => {
     model.dispose();
   });
 
+  it('gives the same rows and gradients for a single-row input (unfolded path) as in a batch (fused op)', () => {
+    const model = inject(method);
+    trainSgd(model, data, 8);
+    const name = 'layers.0.up';
+    const row = tf.slice(data.x, [3, 0], [1, -1]) as tf.Tensor2D;
+    const single = model.linear(name, row);
+    const batched = tf.slice(model.linear(name, data.x), [3, 0], [1, -1]);
+    expect(maxDiff(single, batched)).toBeLessThanOrEqual(1e-5);
+    const vars = [...model.trainableVariables().entries()].filter(([k]) => k.startsWith(name)).map(([, v]) => v);
+    const g = tf.randomNormal([1, 20], 0, 1, 'float32', 4);
+    const viaRow = tf.variableGrads(() => tf.sum(tf.mul(model.linear(name, row), g)) as tf.Scalar, vars);
+    // The same row repeated 16 times with the upstream gradient divided by 16: same parameter gradients, fused path.
+    const rows16 = tf.tile(row, [16, 1]) as tf.Tensor2D;
+    const viaBatch = tf.variableGrads(() => tf.div(tf.sum(tf.mul(model.linear(name, rows16), g)), 16) as tf.Scalar, vars);
+    for (const v of vars) {
+      const a = viaRow.grads[v.name] as tf.Tensor;
+      const b = viaBatch.grads[v.name] as tf.Tensor;
+      expect(maxDiff(a, b)).toBeLessThanOrEqual(1e-5 * (1 + tf.max(tf.abs(a)).dataSync()[0]!));
+    }
+    tf.dispose([row, single, batched, g, rows16, viaRow.value, viaBatch.value, ...Object.values(viaRow.grads), ...Object.values(viaBatch.grads)]);
+    model.dispose();
+  });
+
   it('mergeAndUnload returns merged tensors for adapted modules and the caller’s own for the rest', () => {
     const model = inject(method);
     trainSgd(model, data, 8);

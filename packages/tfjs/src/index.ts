@@ -19,7 +19,6 @@ export { directoryCheckpointStore, checkpointFileName } from './trainer/checkpoi
 export type { CheckpointStore, StoredCheckpoint, DirectoryStoreOptions } from './trainer/checkpoint-store.js';
 export { ProgressMeter } from './trainer/progress.js';
 export type { ProgressEvent, EvalResult, EvalRecord } from './trainer/progress.js';
-export type { TrainerModel, OptimizerResetRequests } from './trainer/model-extensions.js';
 // --- adapters (backend setup, ops, variants, injection) ---
 export { setupBackend, installedWasmFolder } from './backend/setup.js';
 export type { BackendName, BackendOptions } from './backend/setup.js';
@@ -43,7 +42,7 @@ export { injectPeftAdapter } from './adapter-io.js';
 export type { PeftExportOptions, NativeExportOptions } from './adapter-io.js';
 export { FrozenWeight } from './frozen-weight.js';
 export { selectTargetModules, moduleOfWeight, compareModulePaths } from './target-modules.js';
-export { VARIANTS, variantFor } from './variants/registry.js';
+export { VARIANTS, ADAPTER_METHODS, variantFor } from './variants/registry.js';
 export { createDashVariant } from './variants/lora-dash.js';
 export type { DashState, DashLaunch } from './variants/lora-dash.js';
 export type { Variant, AnyVariant, ModuleContext, AdapterParts, TsdInfo } from './variants/variant.js';

@@ -29,4 +29,11 @@ export interface TrainableModel {
   checkpointState?(): ModelCheckpointState;
   /** Restores {@link TrainableModel.checkpointState}; called before variables are restored. */
   restoreCheckpointState?(state: ModelCheckpointState): void;
+  /**
+   * Names of variables whose optimizer state must restart, collected once
+   * after each `afterOptimizerStep`. LoRA-Init / LoRA-TSD re-seed A and B after
+   * their pre-launch estimate; their next update then starts from zero moments
+   * and t = 1, as a fresh PyTorch parameter would.
+   */
+  consumeResetRequests?(): readonly string[];
 }

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamOptimizer, setupBackend, type AdapterModel } from '@tsd-peft/tfjs';
 import { Rng } from '@tsd-peft/core';
+import { maskedCrossEntropy } from '../src/training/loss.js';
 import { LR, perfBatch, perfJob, type PerfMethod } from './perf.model.js';
 
 const { methods, repeats } = JSON.parse(process.argv[2] ?? '{}') as { methods: PerfMethod[]; repeats: number };
@@ -117,4 +118,51 @@ for (const method of methods) {
   optimizer.dispose();
   job.dispose?.();
 }
-console.log(JSON.stringify({ matmul, splits }));
+/**
+ * Cross-entropy forward + backward on [1024, V] logits: the loss as shipped
+ * (fused softmax, scattered target term) against the previous formulation
+ * (logsumexp, exp(z − lse) − oneHot), which is kept here only as the baseline.
+ */
+function oneHotCrossEntropy(z: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+  const [rows, vocab] = z.shape;
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), targets);
+    const count = tf.maximum(tf.sum(weights), 1);
+    const lse = tf.logSumExp(x, 1);
+    const value = tf.div(tf.sum(tf.mul(tf.sub(lse, tf.gather(tf.reshape(x, [rows * vocab]), flatIndex)), weights)), count) as tf.Scalar;
+    save([x, lse, count]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [zs, l, n] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Scalar];
+        const softmax = tf.exp(tf.sub(zs, tf.reshape(l, [rows, 1])));
+        return tf.mul(tf.sub(softmax, tf.oneHot(targets, vocab)), tf.reshape(tf.div(tf.mul(weights, dy), n), [rows, 1]));
+      },
+    };
+  });
+  return f(z) as tf.Scalar;
+}
+
+const crossEntropy = [512, 32000].map((vocab) => {
+  const rows = 1024;
+  const z = tf.randomNormal([rows, vocab], 0, 2, 'float32', 5) as tf.Tensor2D;
+  const targets = tf.tensor1d(Int32Array.from({ length: rows }, (_, i) => (i * 7919) % vocab), 'int32');
+  const weights = tf.ones([rows]) as tf.Tensor1D;
+  const time = (loss: typeof maskedCrossEntropy) => {
+    const once = () => tf.dispose(tf.grad((x: tf.Tensor) => loss(x as tf.Tensor2D, targets, weights))(z));
+    once();
+    const ts: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      once();
+      ts.push(performance.now() - t0);
+    }
+    return median(ts);
+  };
+  const result = { vocab, shippedMs: time(maskedCrossEntropy), oneHotMs: time(oneHotCrossEntropy) };
+  tf.dispose([z, targets, weights]);
+  return result;
+});
+
+console.log(JSON.stringify({ matmul, splits, crossEntropy }));

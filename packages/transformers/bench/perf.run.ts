@@ -25,7 +25,23 @@ await setupBackend('wasm');
 const baselineRss = process.memoryUsage().rss;
 const before = tf.memory().numBytes;
 const elapsed: number[] = [];
-const onProgress = (e: ProgressEvent) => void elapsed.push(e.elapsedSeconds);
+// process CPU time (all threads) and wall time over the timed steps: their
+// ratio is the parallelism the run actually got on a shared machine
+let cpuAtWarmup = process.cpuUsage();
+let wallAtWarmup = performance.now();
+let cpuSeconds = 0;
+let wallSeconds = 0;
+const onProgress = (e: ProgressEvent) => {
+  elapsed.push(e.elapsedSeconds);
+  if (e.step === args.warmup) {
+    cpuAtWarmup = process.cpuUsage();
+    wallAtWarmup = performance.now();
+  } else if (e.step === args.steps) {
+    const cpu = process.cpuUsage(cpuAtWarmup);
+    cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    wallSeconds = (performance.now() - wallAtWarmup) / 1000;
+  }
+};
 const workerData: PerfJobOptions = { method: args.method, steps: args.steps };
 const started = performance.now();
 let launched = 0;
@@ -57,6 +73,8 @@ console.log(
     workers: args.workers,
     tokensPerSecond: tokens / seconds,
     stepSeconds: seconds / timed,
+    tokensPerCpuSecond: tokens / cpuSeconds,
+    parallelism: cpuSeconds / wallSeconds,
     wallSeconds: wall,
     launched,
     stateBytes,

@@ -20,9 +20,11 @@ describe('setupBackend', () => {
     expect(await setupBackend()).toBe('wasm');
   });
 
-  it('switches to an explicitly preferred backend and back', async () => {
+  it('switches to an explicitly preferred backend, which later calls without a preference keep', async () => {
     expect(await setupBackend('cpu')).toBe('cpu');
+    expect(await setupBackend()).toBe('cpu');
     expect(await setupBackend('wasm')).toBe('wasm');
+    expect(await setupBackend()).toBe('wasm');
   });
 
   it('refuses a preferred backend that cannot run here, saying why', async () => {

@@ -31,6 +31,8 @@ const BACKEND_PACKAGES: Record<BackendName, string> = {
 };
 
 let wasmPathsConfigured = false;
+/** The backend a previous call activated; later calls without a preference keep it. */
+let chosen: string | null = null;
 
 /**
  * Prepares TF.js for training and returns the active backend's name.
@@ -47,7 +49,8 @@ let wasmPathsConfigured = false;
  *
  * wasm in Node is single-threaded (tfjs 4.22 ships no Node worker support);
  * its `.wasm` files are located inside the installed package. Safe to call
- * more than once (e.g. by the trainer and by a CLI).
+ * more than once (e.g. by the trainer and by a CLI): without `preferred`, a
+ * backend an earlier call activated is kept.
  */
 export async function setupBackend(preferred?: BackendName, options: BackendOptions = {}): Promise<string> {
   await registerTfjsGradientsAndChainedOps();
@@ -58,12 +61,18 @@ export async function setupBackend(preferred?: BackendName, options: BackendOpti
     }
     const failure = await tryBackend(preferred, options);
     if (failure !== null) throw new ConfigError(`backend '${preferred}' is not available: ${failure}`);
-    return tf.getBackend();
+    chosen = tf.getBackend();
+    return chosen;
   }
+  // An earlier choice (e.g. the application's explicit one) stands when a library calls this again.
+  if (chosen !== null && tf.getBackend() === chosen) return chosen;
   const reasons: string[] = [];
   for (const name of isNode() ? NODE_ORDER : BROWSER_ORDER) {
     const failure = await tryBackend(name, options);
-    if (failure === null) return tf.getBackend();
+    if (failure === null) {
+      chosen = tf.getBackend();
+      return chosen;
+    }
     reasons.push(`${name}: ${failure}`);
   }
   throw new ConfigError(`no TF.js backend could be initialised (${reasons.join('; ')})`);

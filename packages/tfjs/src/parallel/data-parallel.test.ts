@@ -99,6 +99,15 @@ describe('trainDataParallel', () => {
     expect(two.lossHistory.at(-1)).toBeLessThan(two.lossHistory[0] as number);
   });
 
+  it('keeps the tensor count flat across steps in every worker (the all-reduce frees what it replaces)', () => {
+    for (const out of two.outputs as ToyOutput[]) {
+      // the launch after step 3 adds d and the frozen dash bases; afterwards nothing may grow
+      const afterLaunch = out.tensorCounts.slice(4);
+      expect(afterLaunch).toHaveLength(4);
+      expect(new Set(afterLaunch).size).toBe(1);
+    }
+  });
+
   it('reports rank 0 progress with the tokens (rows) of every replica', () => {
     expect(events.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(events.map((e) => e.loss)).toEqual(two.lossHistory);

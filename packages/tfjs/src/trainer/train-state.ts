@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, NonFiniteError, ShapeError, type Rng } from '@tsd-peft/core';
-import type { TensorData } from '../trainable.js';
+import type { TensorData, TrainableModel } from '../trainable.js';
 import type { AdamOptimizer } from './adam.js';
 import type { TrainerCheckpoint } from './checkpoint.js';
 import type { JsonValue } from './data-source.js';
-import type { TrainerModel } from './model-extensions.js';
 import type { EvalRecord } from './progress.js';
 
 /** The loop's position: what a checkpoint captures besides tensors. */
@@ -18,7 +17,7 @@ export interface LoopState {
 
 /** Snapshots the model, optimizer and loop into a {@link TrainerCheckpoint} (copies of every tensor). */
 export function captureCheckpoint(
-  model: TrainerModel,
+  model: TrainableModel,
   optimizer: AdamOptimizer,
   loop: LoopState,
   elapsedSeconds: number,
@@ -49,7 +48,7 @@ export function captureCheckpoint(
  * checkpoint's exactly; a mismatch throws {@link ConfigError} / {@link ShapeError}
  * naming the variable and `file`.
  */
-export function restoreCheckpoint(model: TrainerModel, optimizer: AdamOptimizer, checkpoint: TrainerCheckpoint, file: string): void {
+export function restoreCheckpoint(model: TrainableModel, optimizer: AdamOptimizer, checkpoint: TrainerCheckpoint, file: string): void {
   if (checkpoint.model !== undefined) {
     if (model.restoreCheckpointState === undefined) {
       throw new ConfigError('the checkpoint holds model state but the model has no restoreCheckpointState()', { file });

@@ -6,7 +6,7 @@ import { directoryCheckpointStore, type CheckpointStore } from './checkpoint-sto
 import { globalNorm, gradientNorms, scaleToMaxNorm } from './clip.js';
 import type { DataSource, JsonValue } from './data-source.js';
 import { accumulateGradients, type StepGradients } from './gradients.js';
-import type { TrainerModel } from './model-extensions.js';
+import type { TrainableModel } from '../trainable.js';
 import { ProgressMeter, type EvalRecord, type EvalResult, type ProgressEvent } from './progress.js';
 import { constantLr, type LrSchedule } from './schedules.js';
 import { captureCheckpoint, restoreCheckpoint, throwNonFiniteGradient, type LoopState } from './train-state.js';
@@ -43,7 +43,7 @@ export interface EvalOptions {
 /** Options of {@link train}. */
 export interface TrainOptions<B, C extends JsonValue = JsonValue> {
   /** What to train; its variable set may grow (state starts at a variable's first gradient). */
-  model: TrainerModel;
+  model: TrainableModel;
   /** Builds the scalar loss of one batch through the model (inside the gradient tape). */
   lossFn: (batch: B, context: LossContext) => tf.Scalar;
   /** Batches, addressed by a resumable cursor. */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Arr, expectGradsMatch, rand } from '../backend/grad-check.test-helper.js';
 import { setupBackend } from '../backend/setup.js';
-import { adaptedLinear, type DashTensors } from './adapted-linear.js';
+import { adaptedLinear, foldPays, type DashTensors } from './adapted-linear.js';
 import type { LoraBranch } from './lora-branch.js';
 
 /*
@@ -81,5 +81,17 @@ describe.each([true, false])('adaptedLinear (pre-transposed weight: %s)', (pretr
     const value = f(t(x), t(A), t(B), t(d)).dataSync()[0] as number;
     expect(Math.abs(value - f64(x, A, B, W, G, { U, V, d }))).toBeLessThanOrEqual(1e-4);
     tf.dispose([Wt, Gt, Ut, Vt, bases.Ut, bases.Vt, ...(frozen.Wt ? [frozen.Wt] : [])]);
+  });
+});
+
+describe('foldPays', () => {
+  it('folds for training batches and not for single-token steps', () => {
+    expect(foldPays(1024, 256, 256, 8)).toBe(true);
+    expect(foldPays(1024, 256, 688, 16)).toBe(true);
+    expect(foldPays(1, 256, 256, 8)).toBe(false);
+    expect(foldPays(16, 576, 1536, 8)).toBe(false);
+    // the break-even row count for 256×256, K = 8: in·out·10 / (8·512 + 256) ≈ 150.6
+    expect(foldPays(150, 256, 256, 8)).toBe(false);
+    expect(foldPays(151, 256, 256, 8)).toBe(true);
   });
 });

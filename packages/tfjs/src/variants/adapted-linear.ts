@@ -77,6 +77,16 @@ export function adaptedLinear(x: tf.Tensor2D, frozen: FrozenTensors, branch: Lor
   return op(...inputs) as tf.Tensor2D;
 }
 
+/**
+ * Whether folding a rank-K update into an [out, in] weight is cheaper than
+ * applying it as low-rank products to n rows: folding costs ~in·out·(K + 2)
+ * per pass (the K-term product and the sum), the products ~n·(K·(in + out) + out).
+ * Training batches (n ≈ 10³) fold; generation steps (n ≈ 1) do not.
+ */
+export function foldPays(rows: number, inFeatures: number, outFeatures: number, rank: number): boolean {
+  return rows * (rank * (inFeatures + outFeatures) + outFeatures) > inFeatures * outFeatures * (rank + 2);
+}
+
 /** W + (R ⊙ c)·L, [out, in]: the folded weight in Hugging Face layout. */
 function effectiveWeight(W: tf.Tensor2D, A: tf.Tensor2D, B: tf.Tensor2D, c: tf.Tensor1D, dash: DashTensors | null): tf.Tensor2D {
   const R = dash === null ? B : (tf.concat([B, dash.U], 1) as tf.Tensor2D);

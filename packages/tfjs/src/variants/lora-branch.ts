@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { validateLoraFactors, type LoraFactors } from '@tsd-peft/core';
 import { matMulT } from '../backend/ops.js';
-import { adaptedLinear } from './adapted-linear.js';
+import { adaptedLinear, foldPays } from './adapted-linear.js';
 import type { ModuleContext } from './variant.js';
 
 /**
@@ -39,9 +39,17 @@ export function loraForward(x: tf.Tensor2D, branch: LoraBranch): tf.Tensor2D {
   });
 }
 
-/** The module output x·(W' + scaling·B·A)ᵀ through the fused op of `adapted-linear.ts`. */
+/**
+ * The module output x·(W' + scaling·B·A)ᵀ: through the fused op of
+ * `adapted-linear.ts` when folding pays for this many rows (training
+ * batches), else as x·W'ᵀ plus the low-rank term (e.g. generation).
+ */
 export function loraOutput(x: tf.Tensor2D, branch: LoraBranch, ctx: ModuleContext): tf.Tensor2D {
-  return adaptedLinear(x, ctx.frozen.tensors(), branch, null);
+  const { outFeatures, inFeatures } = ctx.frozen;
+  if (foldPays(x.shape[0], inFeatures, outFeatures, branch.A.shape[0] as number)) {
+    return adaptedLinear(x, ctx.frozen.tensors(), branch, null);
+  }
+  return tf.tidy(() => tf.add(ctx.frozen.project(x), loraForward(x, branch)) as tf.Tensor2D);
 }
 
 /** The branch's current factors as float32 core matrices (copies). */

@@ -14,7 +14,7 @@ import { fixturePath } from '@tsd-peft/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { injectAdapters } from '../adapter-model.js';
 import { setupBackend } from '../backend/setup.js';
-import { DIM, forward, makeData, makeWeights, maxDiff, trainSgd } from '../test-model.test-helper.js';
+import { DIM, forward, makeData, makeWeights, trainSgd } from '../test-model.test-helper.js';
 
 let weights: Map<string, tf.Tensor>;
 let data: ReturnType<typeof makeData>;

@@ -8,9 +8,9 @@ import {
   type Matrix,
   type NativeModuleState,
 } from '@tsd-peft/core';
-import type { AdapterMethod } from '../adapter-config.js';
+import type { AdapterMethod } from './registry.js';
 import { loraVariant, type LoraState } from './lora.js';
-import { adaptedLinear, type DashTensors } from './adapted-linear.js';
+import { adaptedLinear, foldPays, type DashTensors } from './adapted-linear.js';
 import type { ModuleContext, Variant } from './variant.js';
 
 /** Key of the dash coefficient variable d [s]. */
@@ -68,8 +68,12 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
     init: (ctx) => ({ inner: inner.init(ctx), launch: null }),
     output: (x, s, ctx) => {
       const branch = inner.loraBranch?.(s.inner);
-      // One fused op with the LoRA factors when the inner variant is a plain branch (all of ours are).
-      if (branch !== undefined) return adaptedLinear(x, ctx.frozen.tensors(), branch, s.launch?.tensors ?? null);
+      // One fused op with the LoRA factors when the inner variant is a plain branch (all of ours are)
+      // and folding pays for this many rows.
+      const rank = (branch?.A.shape[0] ?? 0) + (s.launch?.tensors.d.shape[0] ?? 0);
+      if (branch !== undefined && foldPays(x.shape[0], ctx.frozen.inFeatures, ctx.frozen.outFeatures, rank)) {
+        return adaptedLinear(x, ctx.frozen.tensors(), branch, s.launch?.tensors ?? null);
+      }
       const term = dashVariantForward(x, s, ctx);
       const y = ctx.frozen.project(x);
       return term === null ? y : (tf.add(y, term) as tf.Tensor2D);

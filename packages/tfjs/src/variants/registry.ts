@@ -1,4 +1,3 @@
-import type { AdapterMethod } from '../adapter-config.js';
 import { fullVariant } from './full.js';
 import { loraDashVariant } from './lora-dash.js';
 import { loraInitVariant } from './lora-init.js';
@@ -9,7 +8,10 @@ import { pissaVariant } from './pissa.js';
 import { rsloraVariant } from './rslora.js';
 import type { AnyVariant } from './variant.js';
 
-/** Every method by name. Adding a method: its file in `variants/` plus one line here. */
+/** The fine-tuning methods, by the name `AdapterConfig.method` takes. */
+export type AdapterMethod = 'lora' | 'rslora' | 'pissa' | 'milora' | 'lora-dash' | 'lora-init' | 'lora-tsd' | 'full';
+
+/** Every method by name. Adding a method: its file in `variants/` plus its name and one line here. */
 export const VARIANTS: Readonly<Record<AdapterMethod, AnyVariant>> = {
   lora: loraVariant as AnyVariant,
   rslora: rsloraVariant as AnyVariant,
@@ -25,3 +27,6 @@ export const VARIANTS: Readonly<Record<AdapterMethod, AnyVariant>> = {
 export function variantFor(method: AdapterMethod): AnyVariant {
   return VARIANTS[method];
 }
+
+/** The method names, in registry order. */
+export const ADAPTER_METHODS: readonly AdapterMethod[] = Object.keys(VARIANTS) as AdapterMethod[];

@@ -1,5 +1,5 @@
 import { initLoraWeights, unmergeLora, type LoraFactors, type Matrix, type NativeModuleState } from '@tsd-peft/core';
-import type { AdapterMethod } from '../adapter-config.js';
+import type { AdapterMethod } from './registry.js';
 import { assignFactors, createLoraBranch, readFactors, type LoraBranch } from './lora-branch.js';
 import type { ModuleContext } from './variant.js';
 

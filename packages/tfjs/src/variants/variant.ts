@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { DashTerm, LoraFactors, Matrix, NativeModuleState, Rng, SvdResult } from '@tsd-peft/core';
-import type { AdapterMethod, ResolvedAdapterConfig } from '../adapter-config.js';
+import type { ResolvedAdapterConfig } from '../adapter-config.js';
+import type { AdapterMethod } from './registry.js';
 import type { FrozenWeight } from '../frozen-weight.js';
 import type { LoraBranch } from './lora-branch.js';
 

@@ -84,18 +84,18 @@ export function groupedQueryAttention(
   const kv = k.shape[2];
   const rep = h / kv;
   // [B, H, T, hd] = [B, KV, rep, T, hd] → [B·KV, rep·T, hd]
-  const qg = tf.reshape(tf.transpose(tf.mul(q, scale), [0, 2, 1, 3]), [b * kv, rep * t, hd]);
+  const qg = tf.reshape(tf.transpose(tf.mul(q, scale), [0, 2, 1, 3]), [b * kv, rep * t, hd]) as tf.Tensor3D;
   // kᵀ comes straight out of the head transpose ([B, KV, hd, T]): a plain
   // matmul, since wasm's transposed-operand matmul is several times slower
-  const kt = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [b * kv, hd, t]);
-  const vg = tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [b * kv, t, hd]);
+  const kt = tf.reshape(tf.transpose(k, [0, 2, 3, 1]), [b * kv, hd, t]) as tf.Tensor3D;
+  const vg = tf.reshape(tf.transpose(v, [0, 2, 1, 3]), [b * kv, t, hd]) as tf.Tensor3D;
   let context: tf.Tensor3D;
   if (splitGroups) {
     context = groupAttention(qg, kt, vg, mask, [b, h, t, t]);
   } else {
     const scores = tf.reshape(tf.matMul(qg, kt), [b, h, t, t]);
     const probs = tf.softmax(tf.add(scores, mask));
-    context = tf.matMul(tf.reshape(probs, [b * kv, rep * t, t]), vg);
+    context = tf.matMul(tf.reshape(probs, [b * kv, rep * t, t]) as tf.Tensor3D, vg);
   }
   return tf.reshape(tf.transpose(tf.reshape(context, [b, h, t, hd]), [0, 2, 1, 3]), [b * t, h * hd]);
 }

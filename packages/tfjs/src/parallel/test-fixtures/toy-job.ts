@@ -40,6 +40,8 @@ export interface ToyOutput {
   lossHistory: number[];
   weights: Record<string, number[]>;
   dashSelected: Record<string, number[]>;
+  /** tf.memory().numTensors at the start of each step's loss (tidy discipline). */
+  tensorCounts: number[];
   completedSteps: number;
   resumedFromStep: number | null;
 }
@@ -77,6 +79,7 @@ export function toyJob({ rank, worldSize, workerData }: ReplicaContext): Replica
     seed: 11,
   });
   const { start, count } = shardRange(rank, worldSize, o.rows);
+  const tensorCounts: number[] = [];
   const data = indexedBatches<Batch>((i) => {
     const x = new Float32Array(count * IN);
     const y = new Float32Array(count * OUT);
@@ -95,6 +98,7 @@ export function toyJob({ rank, worldSize, workerData }: ReplicaContext): Replica
     optimizer: { type: 'adamw', weightDecay: 0.01 },
     lossWeight: (b) => b.rows,
     lossFn: (b, { step }) => {
+      tensorCounts.push(tf.memory().numTensors);
       if (rank === o.failRank && step === o.failStep) throw new ConfigError(`planned failure at step ${step}`, { tensor: 'toy' });
       return tf.tidy(() => {
         const h = tf.tanh(model.linear('fc1', tf.tensor2d(b.x, [b.rows, IN])));
@@ -104,6 +108,7 @@ export function toyJob({ rank, worldSize, workerData }: ReplicaContext): Replica
     collect: (result: TrainResult): ToyOutput => ({
       lossHistory: result.lossHistory,
       completedSteps: result.completedSteps,
+      tensorCounts,
       resumedFromStep: result.resumedFromStep,
       weights: Object.fromEntries([...model.trainableVariables()].map(([n, v]) => [n, Array.from(v.dataSync())])),
       dashSelected: Object.fromEntries([...model.tsdSelections()].map(([n, s]) => [n, Array.from(s.dashSelected ?? [])])),

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@tsd-peft/core';
 import type { ModelCheckpointState, TensorData } from '../../trainable.js';
-import type { TrainerModel } from '../model-extensions.js';
+import type { TrainableModel } from '../../trainable.js';
 
 let uid = 0;
 /** tf variable names are global to the engine; stable names stay the map keys. */
@@ -73,7 +73,7 @@ export interface GrowingMlpOptions {
  * trajectory, like LoRA-Dash's SVD bases) and a zero trainable `dash.d` appears.
  * Its checkpoint state holds U, V and the launched flag; restore recreates `d`.
  */
-export class GrowingMlp implements TrainerModel {
+export class GrowingMlp implements TrainableModel {
   private readonly vars = new Map<string, tf.Variable>();
   private bases: { u: tf.Tensor2D; v: tf.Tensor2D } | undefined;
   readonly resetRequests: string[] = [];
