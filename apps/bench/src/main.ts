@@ -4,6 +4,7 @@ import type { BenchBackend } from './bench-backend.js';
 import { helpText } from './help.js';
 import { ProgressDisplay, type ProgressSink } from './progress.js';
 import { runBench } from './runner.js';
+import { runGpuCommand } from './webgpu/gpu-command.js';
 import type { DatasetResolver } from './tasks/types.js';
 
 /** Where the CLI writes, and how it opens the training backend (injectable for tests). */
@@ -28,6 +29,7 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   try {
+    if (argv[0] === 'gpu') return (await runGpuCommand(argv.slice(1), io), EXIT.ok); // webgpu area: `tsd-bench gpu`
     const parsed = parseBenchArgs(argv);
     if (parsed.help) {
       io.stdout.write(helpText());

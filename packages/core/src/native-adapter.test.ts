@@ -16,7 +16,7 @@ import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32,
 const dir = ['reference', 'lora-dash-trajectory'];
 const load = (name: string) => parseSafetensors(new Uint8Array(readFileSync(fixturePath(...dir, name))), name);
 const launch = JSON.parse(readFileSync(fixturePath(...dir, 'launch.json'), 'utf8')) as {
-  modules: Record<string, { top_index: number[] }>;
+  modules: Record<string, { top_index: number[]; change_rate: number[]; sigma: number[] }>;
 };
 
 function mat(t: SafetensorsTensor): Matrix<Float32Array> {
@@ -29,7 +29,7 @@ function trajectoryAdapter(): NativeAdapter {
   const init = load('init_lora.safetensors');
   const get = (file: typeof final, name: string) => file.tensors.get(name) as SafetensorsTensor;
   const modules = new Map<string, NativeModuleState>();
-  for (const [module, { top_index }] of Object.entries(launch.modules)) {
+  for (const [module, { top_index, change_rate, sigma }] of Object.entries(launch.modules)) {
     modules.set(module, {
       method: 'lora-dash',
       factors: { A: mat(get(final, peftKey(module, 'lora_A'))), B: mat(get(final, peftKey(module, 'lora_B'))), scaling: 2 },
@@ -39,6 +39,9 @@ function trajectoryAdapter(): NativeAdapter {
         Vt: mat(get(final, nativeKey(module, 'dash_Vh'))),
         d: tensorToFloat32(get(final, nativeKey(module, 'dash_d'))),
         selected: top_index,
+        // the reference's launch spectrum (torch float64 values from JSON)
+        changeRates: Float64Array.from(change_rate),
+        sigma: Float64Array.from(sigma),
       },
       init: { A0: mat(get(init, peftKey(module, 'lora_A'))), B0: mat(get(init, peftKey(module, 'lora_B'))), scaling: 2 },
     });
@@ -61,7 +64,70 @@ describe('native adapter round trip', () => {
     const ref = load('final_lora_dash.safetensors');
     const key = peftKey('model.layers.3.self_attn.q_proj', 'lora_B');
     expect(raw.tensors.get(key)?.data).toEqual(ref.tensors.get(key)?.data);
-    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(1);
+    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(2);
+    // the spectra are F64: every rate of the reference launch comes back as the same double
+    expect(raw.tensors.get(nativeKey('model.layers.0.self_attn.v_proj', 'dash_change_rates'))?.dtype).toBe('F64');
+    const rates = back.modules.get('model.layers.0.self_attn.v_proj')?.dash;
+    expect(rates?.launched && Array.from(rates.changeRates ?? [])).toEqual(launch.modules['model.layers.0.self_attn.v_proj']?.change_rate);
+  });
+
+  test("an init residual keeps its selected directions, LoRA-Init's change rates (+Infinity included) and σ", () => {
+    const A0 = { rows: 2, cols: 3, data: new Float32Array([1, 2, 3, 4, 5, 6]) };
+    const B0 = { rows: 4, cols: 2, data: new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) };
+    const init = {
+      A0,
+      B0,
+      scaling: 0.5,
+      selected: Int32Array.from([2, 0]),
+      // σ₂ = 0 with a non-zero projection gives rate +Infinity (core's changeRates convention)
+      changeRates: Float64Array.from([0.1, 1 / 3, Number.POSITIVE_INFINITY]),
+      sigma: Float64Array.from([3, Math.PI, 0]),
+    };
+    const adapter: NativeAdapter = {
+      modules: new Map<string, NativeModuleState>([['model.layers.0.mlp.up_proj', { method: 'lora-init', factors: { A: A0, B: B0, scaling: 0.5 }, init }]]),
+    };
+    const bytes = serializeNativeAdapter(adapter);
+    const back = parseNativeAdapter(bytes);
+    expect(back).toEqual(adapter);
+    expect(back.modules.get('model.layers.0.mlp.up_proj')?.init?.selected).toBeInstanceOf(Int32Array);
+    expect(serializeNativeAdapter(back)).toEqual(bytes);
+  });
+
+  test('version-1 files (written before the spectra existed) still read, with no spectra', () => {
+    const m = 'model.layers.0.self_attn.q_proj';
+    const A = float32Tensor([2, 3], new Float32Array([1, 2, 3, 4, 5, 6]));
+    const B = float32Tensor([4, 2], new Float32Array(8).fill(0.25));
+    const U = float32Tensor([4, 1], new Float32Array([1, 0, 0, 0]));
+    const Vt = float32Tensor([1, 3], new Float32Array([0, 1, 0]));
+    const d = float32Tensor([1], new Float32Array([0.5]));
+    // exactly what the version-1 writer produced: no F64 tensors, no init.selected
+    const v1 = serializeSafetensors(
+      {
+        [peftKey(m, 'lora_A')]: A,
+        [peftKey(m, 'lora_B')]: B,
+        [nativeKey(m, 'dash_U')]: U,
+        [nativeKey(m, 'dash_Vt')]: Vt,
+        [nativeKey(m, 'dash_d')]: d,
+        [nativeKey(m, 'init_A0')]: A,
+        [nativeKey(m, 'init_B0')]: B,
+      },
+      {
+        [NATIVE_METADATA_KEY]: JSON.stringify({
+          format_version: 1,
+          modules: { [m]: { method: 'lora-tsd', scaling: 2, dash: { launched: true, selected: [1] }, init: { scaling: 2 } } },
+        }),
+      },
+    );
+    const state = parseNativeAdapter(v1, 'old.safetensors').modules.get(m);
+    expect(state?.dash).toMatchObject({ launched: true, selected: [1] });
+    expect(state?.dash?.launched && state.dash.changeRates).toBeUndefined();
+    expect(state?.init?.scaling).toBe(2);
+    expect(state?.init?.selected).toBeUndefined();
+    expect(state?.init?.changeRates).toBeUndefined();
+    // written again it becomes a version-2 file that holds the same state
+    const v2 = serializeNativeAdapter({ modules: new Map([[m, state as NativeModuleState]]) });
+    expect(JSON.parse(parseSafetensors(v2).metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(2);
+    expect(parseNativeAdapter(v2).modules.get(m)).toEqual(state);
   });
 
   test('pre-launch dash state, plain LoRA modules and non-dyadic scalings', () => {
@@ -99,7 +165,33 @@ describe('malformed native files', () => {
   });
 
   test('a newer format_version is refused', () => {
-    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 'lora', scaling: 1 } }, 2))).message).toMatch(/newer/);
+    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 'lora', scaling: 1 } }, 3))).message).toMatch(/newer/);
+  });
+
+  test('spectra must be F64, one value per direction, and cover the selection', () => {
+    const A0 = float32Tensor([2, 3], new Float32Array(6));
+    const B0 = float32Tensor([4, 2], new Float32Array(8));
+    const withInit = { ...base, [nativeKey(m, 'init_A0')]: A0, [nativeKey(m, 'init_B0')]: B0 };
+    const f64 = (n: number) => ({ dtype: 'F64' as const, shape: [n], data: new Uint8Array(8 * n) });
+    const initMeta = (selected: number[]) => meta({ [m]: { method: 'lora-init', scaling: 1, init: { scaling: 1, selected } } }, 2);
+    const ok = parseNativeAdapter(serializeSafetensors({ ...withInit, [nativeKey(m, 'init_change_rates')]: f64(3) }, initMeta([2, 0])));
+    expect(ok.modules.get(m)?.init?.changeRates).toHaveLength(3);
+    // min(out, in) = 3 directions: 4 rates is one too many
+    const long = fail(serializeSafetensors({ ...withInit, [nativeKey(m, 'init_change_rates')]: f64(4) }, initMeta([2, 0])));
+    expect(long).toBeInstanceOf(ShapeError);
+    expect(long.tensor).toBe(nativeKey(m, 'init_change_rates'));
+    // index 2 needs at least 3 rates
+    expect(fail(serializeSafetensors({ ...withInit, [nativeKey(m, 'init_change_rates')]: f64(2) }, initMeta([2, 0])))).toBeInstanceOf(ShapeError);
+    const mismatch = { ...withInit, [nativeKey(m, 'init_change_rates')]: f64(3), [nativeKey(m, 'init_sigma')]: f64(2) };
+    expect(fail(serializeSafetensors(mismatch, initMeta([1, 0]))).tensor).toBe(nativeKey(m, 'init_sigma'));
+    // r = 2 initial directions, not 3; and indices must be below min(out, in)
+    expect(fail(serializeSafetensors(withInit, initMeta([0, 1, 2])))).toBeInstanceOf(ShapeError);
+    expect(fail(serializeSafetensors(withInit, initMeta([0, 3])))).toBeInstanceOf(ShapeError);
+    expect(fail(serializeSafetensors(withInit, meta({ [m]: { method: 'lora-init', scaling: 1, init: { scaling: 1, selected: 'x' } } }, 2))).tensor).toBe(
+      `${NATIVE_METADATA_KEY}.modules.${m}.init.selected`,
+    );
+    const f32Rates = fail(serializeSafetensors({ ...withInit, [nativeKey(m, 'init_change_rates')]: float32Tensor([3], new Float32Array(3)) }, initMeta([2, 0])));
+    expect(f32Rates.message).toMatch(/F64/);
   });
 
   test('missing and stray tensors', () => {

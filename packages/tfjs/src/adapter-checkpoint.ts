@@ -1,20 +1,33 @@
-import { ConfigError, ShapeError, type DashState, type Matrix } from '@tsd-peft/core';
+import { ConfigError, ShapeError, type DashState, type InitResidual, type Matrix, type NativeModuleState } from '@tsd-peft/core';
 import type { AdapterSlot } from './adapter-slot.js';
-import type { ResidualNativeState } from './variants/residual-init.js';
 import type { ModelCheckpointState, TensorData } from './trainable.js';
 
 /**
  * The adapter model's part of a trainer checkpoint: everything that is not
  * a trainable variable (those the trainer saves itself) — per module the
  * method, LoRA-Dash's launch flag, selected indices and frozen bases U_s,
- * V_sᵀ, and the initial factors A₀, B₀ from which a residual W' is rebuilt.
- * Full fine-tuning needs nothing beyond its variable.
+ * V_sᵀ, and the initial factors A₀, B₀ from which a residual W' is rebuilt,
+ * with the spectra each selection was made from (change rates and σ), so a
+ * resumed run reports the same selections. Full fine-tuning needs nothing
+ * beyond its variable.
+ *
+ * The spectra are float64 and the checkpoint's tensors float32, so they go
+ * into the JSON part, where a number round-trips exactly; +Infinity (a rate
+ * where σᵢ = 0), which JSON lacks, is written as the string "Infinity".
  */
+
+/** A float64 vector in JSON: finite values as numbers, non-finite ones as strings. */
+type JsonSpectrum = (number | string)[];
+
+interface Spectra {
+  changeRates?: JsonSpectrum;
+  sigma?: JsonSpectrum;
+}
 
 interface ModuleMeta {
   method: string;
-  init: { scaling: number; selected?: number[] } | null;
-  dash: { launched: boolean; selected?: number[] } | null;
+  init: ({ scaling: number; selected?: number[] } & Spectra) | null;
+  dash: ({ launched: boolean; selected?: number[] } & Spectra) | null;
 }
 
 /** Builds the checkpoint state of all slots. */
@@ -34,15 +47,14 @@ export function checkpointFromSlots(slots: Iterable<AdapterSlot>): ModelCheckpoi
     if (native.init !== undefined) {
       put(`${slot.name}.init_A0`, native.init.A0);
       put(`${slot.name}.init_B0`, native.init.B0);
-      meta.init = { scaling: native.init.scaling };
-      const selected = (native as ResidualNativeState).initSelected;
-      if (selected !== undefined) meta.init.selected = selected;
+      meta.init = { scaling: native.init.scaling, ...spectraToJson(native.init) };
+      if (native.init.selected !== undefined) meta.init.selected = [...native.init.selected];
     }
     if (native.dash !== undefined) {
       if (native.dash.launched) {
         put(`${slot.name}.dash_U`, native.dash.U);
         put(`${slot.name}.dash_Vt`, native.dash.Vt);
-        meta.dash = { launched: true, selected: [...native.dash.selected] };
+        meta.dash = { launched: true, selected: [...native.dash.selected], ...spectraToJson(native.dash) };
       } else {
         meta.dash = { launched: false };
       }
@@ -74,14 +86,16 @@ export function restoreSlotsFromCheckpoint(slots: ReadonlyMap<string, AdapterSlo
     }
     if (meta.method === 'full') continue;
     const current = slot.toNative();
-    const restored: ResidualNativeState = { method: meta.method, factors: current.factors };
+    const restored: NativeModuleState = { method: meta.method, factors: current.factors };
     if (meta.init !== null) {
-      restored.init = {
+      const init: InitResidual = {
         A0: matrixOf(state, `${name}.init_A0`),
         B0: matrixOf(state, `${name}.init_B0`),
         scaling: meta.init.scaling,
+        ...spectraFromJson(meta.init, `${name}.init`),
       };
-      if (meta.init.selected !== undefined) restored.initSelected = meta.init.selected;
+      if (meta.init.selected !== undefined) init.selected = Int32Array.from(meta.init.selected);
+      restored.init = init;
     }
     if (meta.dash !== null) restored.dash = dashOf(state, name, meta.dash);
     slot.fromNative(restored);
@@ -96,7 +110,29 @@ function dashOf(state: ModelCheckpointState, name: string, meta: NonNullable<Mod
   if (selected.length !== U.cols || Vt.rows !== U.cols) {
     throw new ShapeError(`dash state holds ${selected.length} indices for ${U.cols} directions`, { tensor: `${name}.dash_U`, shape: [U.rows, U.cols] });
   }
-  return { launched: true, U, Vt, d: new Float32Array(U.cols), selected };
+  return { launched: true, U, Vt, d: new Float32Array(U.cols), selected, ...spectraFromJson(meta, `${name}.dash`) };
+}
+
+function spectraToJson(s: { changeRates?: Float64Array; sigma?: Float64Array }): Spectra {
+  const json = (v: Float64Array) => Array.from(v, (x) => (Number.isFinite(x) ? x : String(x)));
+  return {
+    ...(s.changeRates === undefined ? {} : { changeRates: json(s.changeRates) }),
+    ...(s.sigma === undefined ? {} : { sigma: json(s.sigma) }),
+  };
+}
+
+function spectraFromJson(meta: Spectra, field: string): { changeRates?: Float64Array; sigma?: Float64Array } {
+  const read = (v: unknown, key: string): Float64Array => {
+    const values = Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? Number(x) : x)) : null;
+    if (values === null || !values.every((x) => typeof x === 'number' && !Number.isNaN(x))) {
+      throw new ConfigError('checkpoint spectrum is not a list of numbers', { tensor: `${field}.${key}` });
+    }
+    return Float64Array.from(values as number[]);
+  };
+  return {
+    ...(meta.changeRates === undefined ? {} : { changeRates: read(meta.changeRates, 'changeRates') }),
+    ...(meta.sigma === undefined ? {} : { sigma: read(meta.sigma, 'sigma') }),
+  };
 }
 
 function matrixOf(state: ModelCheckpointState, key: string): Matrix<Float32Array> {

@@ -79,8 +79,7 @@ export interface TsdModule {
   indices: number[];
   /**
    * Change rates of the selected directions, same order (eq. 3 of Si et al.);
-   * empty when the method does not report them (LoRA-Init); null for a
-   * non-finite rate (σᵢ = 0).
+   * null for a non-finite rate (σᵢ = 0).
    */
   changeRates: Array<number | null>;
   /** Change rates of every direction, index order; recorded while a run's spectra stay small. */

@@ -23,11 +23,11 @@ describe('readCustomJsonl', () => {
   it('rejects an empty file, naming it', () => {
     const path = file('empty.jsonl', '\n\n');
     expect(() => readCustomJsonl(path)).toThrow(ConfigError);
-    expect(() => readCustomJsonl(path)).toThrow(`data file is empty (no JSONL records) (file ${path})`);
+    expect(() => readCustomJsonl(path)).toThrow(`no training examples (the file is empty) (file ${path})`);
   });
 
   it('names the line of a bad record', () => {
-    expect(() => readCustomJsonl(file('bad.jsonl', '{"text":"x"}\n{"prompt":"q"}\n'))).toThrow(/line 2: expected/);
+    expect(() => readCustomJsonl(file('bad.jsonl', '{"text":"x"}\n{"prompt":"q"}\n'))).toThrow(/line 2 needs/);
     expect(() => readCustomJsonl(file('bad2.jsonl', 'nope\n'))).toThrow(/line 1 is not valid JSON/);
     expect(() => readCustomJsonl(join(dir, 'missing.jsonl'))).toThrow(/cannot read data file/);
   });

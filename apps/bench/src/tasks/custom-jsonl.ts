@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@tsd-peft/core';
+import { parseJsonlExamples, type TrainingExample } from '@tsd-peft/transformers';
 import { meanNll } from '../eval/nll.js';
 import { completionRow } from '../eval/label-scoring.js';
 import type { BenchTokenizer, TokenRow } from '../model/types.js';
@@ -7,7 +8,7 @@ import { PERPLEXITY } from './shakespeare.js';
 import type { MetricSpec, TaskDefinition } from './types.js';
 
 /** A custom record: plain text (loss on every token) or prompt/completion (loss on the completion only). */
-export type CustomRecord = { text: string } | { prompt: string; completion: string };
+export type CustomRecord = TrainingExample;
 
 /** Mean NLL on the custom eval file (lower is better). */
 export const CUSTOM_NLL: MetricSpec = {
@@ -18,9 +19,10 @@ export const CUSTOM_NLL: MetricSpec = {
 };
 
 /**
- * Parses a JSONL file of {@link CustomRecord}s. Throws {@link ConfigError}
- * naming the file (and line) when it is empty, a line is not JSON, or a
- * record has neither `text` nor `prompt` + `completion` strings.
+ * Reads a JSONL file of {@link CustomRecord}s with the same parser as
+ * `tsd-peft train`. Throws {@link ConfigError} naming the file (and line)
+ * when it is unreadable, empty, not JSON, or a record has neither `text`
+ * nor `prompt` + `completion` strings.
  */
 export function readCustomJsonl(file: string): CustomRecord[] {
   let raw: string;
@@ -29,26 +31,7 @@ export function readCustomJsonl(file: string): CustomRecord[] {
   } catch (error) {
     throw new ConfigError(`cannot read data file: ${(error as Error).message}`, { file });
   }
-  const records: CustomRecord[] = [];
-  raw.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      throw new ConfigError(`line ${i + 1} is not valid JSON`, { file });
-    }
-    const rec = value as Record<string, unknown>;
-    if (typeof rec === 'object' && rec !== null && typeof rec['text'] === 'string') {
-      records.push({ text: rec['text'] });
-    } else if (typeof rec === 'object' && rec !== null && typeof rec['prompt'] === 'string' && typeof rec['completion'] === 'string') {
-      records.push({ prompt: rec['prompt'], completion: rec['completion'] });
-    } else {
-      throw new ConfigError(`line ${i + 1}: expected {"text": string} or {"prompt": string, "completion": string}`, { file });
-    }
-  });
-  if (records.length === 0) throw new ConfigError('data file is empty (no JSONL records)', { file });
-  return records;
+  return parseJsonlExamples(raw, file);
 }
 
 /** A record as a token row (BOS first; truncated to `maxLen`). */

@@ -59,6 +59,18 @@ describe('tsd-bench end to end on stories260K', () => {
     expect(dash?.tsd?.modules).toHaveLength(10);
     expect(dash?.tsd?.modules[0]?.indices).toHaveLength(4);
     expect(dash?.tsd?.modules[0]?.spectrum).toHaveLength(64);
+    // LoRA-Init and LoRA-TSD record change rates too: LoRA-Init's under its ΔW estimate (r = 8 directions),
+    // LoRA-TSD's at its launch, each the spectrum's value at the selected index and in descending order
+    for (const method of ['lora-init', 'lora-tsd']) {
+      const run = results.runs.find((r) => r.config.method === method && r.config.task === 'shakespeare');
+      expect(run?.tsd?.modules, method).toHaveLength(10);
+      for (const m of run?.tsd?.modules ?? []) {
+        expect(m.changeRates.length, `${method} ${m.module}`).toBe(m.indices.length);
+        expect(m.indices.length).toBeGreaterThan(0);
+        m.indices.forEach((i, k) => expect(m.changeRates[k]).toBe(m.spectrum?.[i]));
+        for (let k = 1; k < m.changeRates.length; k++) expect(m.changeRates[k] as number).toBeLessThanOrEqual(m.changeRates[k - 1] as number);
+      }
+    }
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     expect(md).toContain('## shakespeare: val NLL (lower is better)');
     expect(md).toContain('**LoRA-Dash beats LoRA at equal rank**');

@@ -1,29 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
-import {
-  directoryCheckpointStore,
-  indexedBatches,
-  injectAdapters,
-  setupBackend,
-  train,
-  type AdapterMethod,
-  type BackendName,
-  type EvalResult,
-} from '@tsd-peft/tfjs';
-import { loadCausalLM } from '@tsd-peft/transformers';
+import { directoryCheckpointStore, setupBackend, type AdapterMethod, type BackendName, type EvalResult } from '@tsd-peft/tfjs';
+import { fineTune, loadCausalLM, tokenBatchFromRows } from '@tsd-peft/transformers';
 import type { BenchOptions } from '../args.js';
 import type { BenchBackend, TrainOutcome, TrainSpec } from '../bench-backend.js';
 import { resolveModel } from '../model/resolve-model.js';
-import { jsonNumber, type EvalPoint, type TsdRecord } from '../report/schema.js';
-import { makeBatchSchedule, type Batch } from '../tasks/batches.js';
+import { jsonNumber, type EvalPoint } from '../report/schema.js';
+import { makeBatchSchedule } from '../tasks/batches.js';
 import { benchTokenizer } from './bench-tokenizer.js';
-import { maskedNextTokenLoss } from './lm-loss.js';
 import { scoringModelFor } from './tfjs-scoring.js';
-import { hasChangeRates, tsdRecordOf } from './tsd-record.js';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { tsdRecordOf } from './tsd-record.js';
+import { releaseGpuAfterRun } from '../webgpu/gpu-run-memory.js';
 
 /** Key under which an evaluation records its own duration (stripped from the metrics). */
 const EVAL_SECONDS = '__evalSeconds';
@@ -45,11 +33,12 @@ function metricsOf(result: EvalResult): { metrics: Record<string, number | null>
 /**
  * The real {@link BenchBackend}: sets up TF.js (`--backend` or the best
  * available), resolves and loads the model with @tsd-peft/transformers, and
- * trains each run with @tsd-peft/tfjs — adapters injected into the frozen
- * weights (`full` trains every linear projection densely), Adam at a constant
- * LR, the run's seeded data order, masked next-token cross-entropy,
- * evaluations every `evalEvery` steps and after the last, and checkpoints that
- * a re-run resumes bit for bit.
+ * trains each run through its `fineTune` — the same path as the `tsd-peft
+ * train` CLI: adapters injected into the frozen weights (`full` trains every
+ * linear projection densely), Adam at a constant LR, the run's seeded data
+ * order, the masked next-token cross-entropy, evaluations every `evalEvery`
+ * steps and after the last, and checkpoints that a re-run resumes bit for bit
+ * (LoRA-Dash's launch with its change rates included).
  */
 export async function openTfjsBackend(o: BenchOptions, log: (line: string) => void): Promise<BenchBackend> {
   const backendName = await setupBackend((o.backend ?? undefined) as BackendName | undefined);
@@ -70,67 +59,50 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
 
   async function trainRun(spec: TrainSpec): Promise<TrainOutcome> {
     const { config, task } = spec;
-    const adapter = injectAdapters(lm.weights, {
-      method: config.method as AdapterMethod,
-      r: Math.max(1, config.r),
-      alpha: config.alpha > 0 ? config.alpha : 2,
-      targetModules: config.method === 'full' ? 'all-linear' : config.targetModules,
+    const batchAt = makeBatchSchedule(task.train, {
+      batchSize: config.batchSize,
+      seqLen: config.seqLen,
+      steps: config.steps,
       seed: config.seed,
-      t: config.t,
-      s: config.s,
+      padId: tokenizer.padId,
+    });
+    const store = directoryCheckpointStore(spec.checkpointDir);
+    const saved = await store.steps();
+    if (saved.length > 0) spec.onResume(Math.max(...saved));
+    let lastElapsed = Number.NaN;
+    const { adapter, result } = await fineTune({
+      model: lm,
+      adapter: {
+        method: config.method as AdapterMethod,
+        r: Math.max(1, config.r),
+        alpha: config.alpha > 0 ? config.alpha : 2,
+        targetModules: config.method === 'full' ? 'all-linear' : config.targetModules,
+        seed: config.seed,
+        t: config.t,
+        s: config.s,
+      },
+      data: (i) => tokenBatchFromRows(batchAt(i)),
+      steps: config.steps,
+      lr: config.lr,
+      optimizer: { type: 'adam' },
+      checkpoint: { store, every: Math.max(1, Math.floor(config.steps / CHECKPOINTS_PER_RUN)) },
+      resume: true,
+      evaluate: {
+        every: config.evalEvery,
+        run: async ({ adapter: trained }) => {
+          spec.onPhase('eval');
+          const started = performance.now();
+          const metrics = await task.evaluate(scoringModelFor(lm, trained, tokenizer.padId));
+          return { ...metrics, [EVAL_SECONDS]: (performance.now() - started) / 1000 };
+        },
+      },
+      onProgress: (event) => {
+        lastElapsed = event.elapsedSeconds;
+        spec.onStep(event.step, event.loss);
+      },
+      ...(spec.signal === undefined ? {} : { signal: spec.signal }),
     });
     try {
-      const batchAt = makeBatchSchedule(task.train, {
-        batchSize: config.batchSize,
-        seqLen: config.seqLen,
-        steps: config.steps,
-        seed: config.seed,
-        padId: tokenizer.padId,
-      });
-      const scorer = scoringModelFor(lm, adapter, tokenizer.padId);
-      const store = directoryCheckpointStore(spec.checkpointDir);
-      const saved = await store.steps();
-      if (saved.length > 0) spec.onResume(Math.max(...saved));
-      let lastElapsed = Number.NaN;
-      // Change rates exist only in the session that launched LoRA-Dash (a restored launch has none),
-      // so the selection is captured right after launch and kept beside the checkpoints.
-      const tsdFile = join(spec.checkpointDir, 'tsd-selection.json');
-      let tsdAtLaunch: TsdRecord | undefined = existsSync(tsdFile) ? (JSON.parse(readFileSync(tsdFile, 'utf8')) as TsdRecord) : undefined;
-      const result = await train<Batch, number>({
-        model: adapter,
-        data: indexedBatches(batchAt, (b) => b.targetTokens),
-        steps: config.steps,
-        lr: config.lr,
-        optimizer: { type: 'adam' },
-        seed: config.seed,
-        lossFn: (batch) => {
-          const logits = lm.forward({ inputIds: batch.ids, attentionMask: batch.attentionMask }, adapter);
-          return maskedNextTokenLoss(logits, batch.ids, batch.lossMask);
-        },
-        checkpoint: { store, every: Math.max(1, Math.floor(config.steps / CHECKPOINTS_PER_RUN)) },
-        resume: true,
-        evaluate: {
-          every: config.evalEvery,
-          run: async () => {
-            spec.onPhase('eval');
-            const started = performance.now();
-            const metrics = await task.evaluate(scorer);
-            return { ...metrics, [EVAL_SECONDS]: (performance.now() - started) / 1000 };
-          },
-        },
-        onProgress: (event) => {
-          lastElapsed = event.elapsedSeconds;
-          if (!hasChangeRates(tsdAtLaunch)) {
-            const now = tsdRecordOf(adapter, config);
-            if (hasChangeRates(now)) {
-              tsdAtLaunch = now;
-              writeFileAtomic(tsdFile, JSON.stringify(now));
-            }
-          }
-          spec.onStep(event.step, event.loss);
-        },
-        ...(spec.signal === undefined ? {} : { signal: spec.signal }),
-      });
       const evalHistory: EvalPoint[] = [];
       let evalSeconds = 0;
       let evalBeforeLast = 0;
@@ -155,11 +127,13 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
         resumedFromStep: result.resumedFromStep,
         aborted: result.stopped === 'aborted',
       };
-      const tsd = hasChangeRates(tsdAtLaunch) ? tsdAtLaunch : tsdRecordOf(adapter, config);
+      // A resumed run restores the selections with their change rates, so the record is read at the end.
+      const tsd = tsdRecordOf(adapter, config);
       if (tsd !== undefined) outcome.tsd = tsd;
       return outcome;
     } finally {
       adapter.dispose();
+      releaseGpuAfterRun(log); // webgpu area: peak GPU memory per run, pool released between runs
     }
   }
 

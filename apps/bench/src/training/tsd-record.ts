@@ -5,10 +5,12 @@ import { jsonNumber, type RunConfig, type TsdModule, type TsdRecord } from '../r
 export const MAX_SPECTRUM_VALUES = 20_000;
 
 /**
- * The directions a TSD method chose, per module, from the adapter model:
- * LoRA-Dash's launched directions with their change rates (and the whole
- * spectrum while small), LoRA-Init's initial directions (no rates reported),
- * and for LoRA-TSD both. Undefined for methods that select nothing.
+ * The directions a TSD method chose, per module, from the adapter model, with
+ * their change rates (eq. 3 of Si et al.) and the whole spectrum while small:
+ * LoRA-Dash's launched directions; LoRA-Init's initial directions (the rates
+ * under its ΔW estimate); for LoRA-TSD the launched ones, plus the initial
+ * indices. A run resumed from a checkpoint reports the same selections and
+ * rates as an uninterrupted one. Undefined for methods that select nothing.
  */
 export function tsdRecordOf(adapter: AdapterModel, config: RunConfig): TsdRecord | undefined {
   const selections = adapter.tsdSelections();
@@ -18,13 +20,14 @@ export function tsdRecordOf(adapter: AdapterModel, config: RunConfig): TsdRecord
   for (const [module, info] of selections) {
     const dash = info.dashSelected === undefined ? undefined : Array.from(info.dashSelected);
     const init = info.initSelected === undefined ? undefined : Array.from(info.initSelected);
-    // A launch restored from a checkpoint carries no rates (an empty array): treat them as unknown.
-    const rates = info.dashRates !== undefined && info.dashRates.length > 0 ? info.dashRates : undefined;
+    // The headline selection is the launch once there is one, else LoRA-Init's. Rates are absent only
+    // for a selection restored from a format-1 native file, which did not store them.
     const indices = dash ?? init ?? [];
+    const rates = dash !== undefined ? info.dashRates : info.initRates;
     const entry: TsdModule = {
       module,
       indices,
-      changeRates: dash !== undefined && rates !== undefined ? dash.map((i) => jsonNumber(rates[i] as number)) : [],
+      changeRates: rates === undefined ? [] : indices.map((i) => jsonNumber(rates[i] as number)),
     };
     if (rates !== undefined && rates.length <= budget) {
       entry.spectrum = Array.from(rates, (v) => jsonNumber(v));
@@ -36,9 +39,4 @@ export function tsdRecordOf(adapter: AdapterModel, config: RunConfig): TsdRecord
   // LoRA-Dash counts its pre-launch from when the inner method settles: after t for LoRA-Init's estimate in LoRA-TSD.
   const selectedAtStep = config.method === 'lora-tsd' ? 2 * config.t : config.t;
   return { selectedAtStep, modules };
-}
-
-/** True when every selection in `record` carries its change rates (LoRA-Dash captured at launch). */
-export function hasChangeRates(record: TsdRecord | undefined): boolean {
-  return record !== undefined && record.modules.length > 0 && record.modules.every((m) => m.changeRates.length > 0);
 }

@@ -1,10 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   changeRates,
   createPeftAdapter,
   dashDelta,
+  parseNativeAdapter,
   parseSafetensors,
+  serializeNativeAdapter,
   selectTaskSpecificDirections,
   svd,
   tensorToFloat32,
@@ -12,9 +16,12 @@ import {
 } from '@tsd-peft/core';
 import { fixturePath } from '@tsd-peft/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { injectAdapters } from '../adapter-model.js';
+import type { AdapterConfig } from '../adapter-config.js';
+import { injectAdapters, type AdapterModel } from '../adapter-model.js';
 import { setupBackend } from '../backend/setup.js';
-import { DIM, forward, makeData, makeWeights, trainSgd } from '../test-model.test-helper.js';
+import { DIM, forward, makeData, makeWeights, mseLoss, trainSgd } from '../test-model.test-helper.js';
+import { indexedBatches } from '../trainer/data-source.js';
+import { train } from '../trainer/train.js';
 
 let weights: Map<string, tf.Tensor>;
 let data: ReturnType<typeof makeData>;
@@ -127,6 +134,108 @@ describe('LoRA-Dash launch', () => {
     expect(loaded.dataSync()).toEqual(reference.dataSync());
     tf.dispose([reference, resumed, loaded]);
     [model, fresh, viaNative].forEach((m) => m.dispose());
+  });
+});
+
+/** Plain arrays of every selection field, so toEqual compares values and presence exactly. */
+function selectionsOf(model: AdapterModel): Record<string, Record<string, number[]>> {
+  const plain = (info: object) => Object.fromEntries(Object.entries(info).map(([k, v]) => [k, Array.from(v as ArrayLike<number>)]));
+  return Object.fromEntries([...model.tsdSelections()].map(([m, info]) => [m, plain(info)]));
+}
+
+describe.each([
+  { method: 'lora-dash', r: 2, alpha: 4, s: S, t: T, seed: 9, targetModules: ['up', 'down'] },
+  { method: 'lora-tsd', r: 2, alpha: 4, s: S, t: T, initSteps: 2, seed: 9, targetModules: ['up', 'down'] },
+] satisfies AdapterConfig[])('$method selections survive a resume across the launch', (config) => {
+  const launchAt = config.t + (config.initSteps ?? 0);
+  const STEPS = launchAt + 4;
+
+  /** The trainer with checkpoints every 2 steps; `crashAt` throws after that step, as a killed process would stop. */
+  async function run(dir: string, options: { crashAt?: number; resume?: boolean } = {}) {
+    const model = injectAdapters(weights, config);
+    try {
+      const result = await train({
+        model,
+        data: indexedBatches(() => data),
+        lossFn: (b) => mseLoss(model, b.x, b.target),
+        steps: STEPS,
+        lr: 1e-2,
+        checkpoint: { dir, every: 2 },
+        resume: options.resume ?? false,
+        onProgress: (e) => {
+          if (e.step === options.crashAt) throw new Error('simulated crash');
+        },
+      });
+      return { result, selections: selectionsOf(model), native: serializeNativeAdapter(model.toNativeAdapter()) };
+    } finally {
+      model.dispose();
+    }
+  }
+
+  it('tsdSelections() after resuming from a checkpoint past the launch equals the uninterrupted run', async () => {
+    const dirs = [mkdtempSync(join(tmpdir(), 'tsd-dash-')), mkdtempSync(join(tmpdir(), 'tsd-dash-'))];
+    try {
+      const straight = await run(dirs[0] as string);
+      const info = straight.selections['layers.0.up'];
+      // the launch recorded every direction's rate and σ (min(20, 12) = 12 directions), LoRA-TSD its init's too
+      expect(info?.dashSelected).toHaveLength(S);
+      expect(info?.dashRates).toHaveLength(12);
+      expect(info?.sigma).toHaveLength(12);
+      if (config.method === 'lora-tsd') expect(info?.initRates).toHaveLength(12);
+      await expect(run(dirs[1] as string, { crashAt: launchAt + 3 })).rejects.toThrow('simulated crash');
+      const resumed = await run(dirs[1] as string, { resume: true });
+      expect(resumed.result.resumedFromStep).toBe(launchAt + 2); // a checkpoint after the launch
+      expect(resumed.result.lossHistory).toEqual(straight.result.lossHistory);
+      expect(resumed.selections).toEqual(straight.selections);
+      // and the native file of the resumed run is byte-identical (spectra included)
+      expect(resumed.native).toEqual(straight.native);
+    } finally {
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('tsdSelections() after loading the native adapter equals the original', () => {
+    const model = injectAdapters(weights, config);
+    trainSgd(model, data, launchAt + 1);
+    const fresh = injectAdapters(weights, { ...config, seed: 99 });
+    fresh.loadNativeAdapter(parseNativeAdapter(serializeNativeAdapter(model.toNativeAdapter()), 'adapter.safetensors'));
+    expect(Object.keys(selectionsOf(model))).toHaveLength(4);
+    expect(selectionsOf(fresh)).toEqual(selectionsOf(model));
+    model.dispose();
+    fresh.dispose();
+  });
+});
+
+describe('LoRA-Dash on a rank-deficient W', () => {
+  it('keeps a +Infinity change rate (σᵢ = 0) through checkpoint JSON and the native file', () => {
+    // W [6, 4] = diag(3, 1) padded with zeros: directions 2 and 3 have σ = 0 exactly, and a generic ΔW
+    // moves them, so their change rate is +Infinity (core's convention for σᵢ = 0).
+    const w = new Float32Array(24);
+    w[0] = 3;
+    w[5] = 1;
+    const lin = new Map<string, tf.Tensor>([['lin.weight', tf.tensor2d(w, [6, 4])]]);
+    const config: AdapterConfig = { method: 'lora-dash', r: 2, alpha: 2, s: 2, t: 1, targetModules: ['lin'] };
+    const model = injectAdapters(lin, config);
+    const factors: LoraFactors = {
+      A: { rows: 2, cols: 4, data: Float32Array.from([1, -2, 0.5, 3, 0.25, 1, -1, 2]) },
+      B: { rows: 6, cols: 2, data: Float32Array.from({ length: 12 }, (_, k) => 0.1 * (k - 5)) },
+      scaling: 1,
+    };
+    model.loadPeftAdapter(createPeftAdapter(new Map([['lin', factors]]), { r: 2, lora_alpha: 2, target_modules: ['lin'] }));
+    model.afterOptimizerStep(1);
+    const info = model.tsdSelections().get('lin');
+    expect(Array.from(info?.dashRates ?? []).filter((r) => r === Number.POSITIVE_INFINITY)).toHaveLength(2);
+    // the checkpoint's JSON part goes through JSON.stringify in the trainer's file
+    const cp = model.checkpointState();
+    const viaJson = { tensors: cp.tensors, meta: JSON.parse(JSON.stringify(cp.meta)) as Record<string, unknown> };
+    const fresh = injectAdapters(lin, config);
+    fresh.restoreCheckpointState(viaJson);
+    expect(selectionsOf(fresh)).toEqual(selectionsOf(model));
+    const viaNative = injectAdapters(lin, config);
+    viaNative.loadNativeAdapter(parseNativeAdapter(serializeNativeAdapter(model.toNativeAdapter())));
+    expect(selectionsOf(viaNative)).toEqual(selectionsOf(model));
+    [model, fresh, viaNative].forEach((m) => m.dispose());
+    tf.dispose([...lin.values()]);
   });
 });
 

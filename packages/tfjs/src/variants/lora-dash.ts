@@ -20,8 +20,14 @@ export const DASH_D_KEY = 'dash_d';
 export interface DashLaunch {
   /** Selected direction indices into W's descending singular values, by descending change rate. */
   readonly selected: Int32Array;
-  /** Change rates of all directions at launch (ΔW = the adapter's update relative to W). */
-  readonly rates: Float64Array;
+  /**
+   * Change rates of all directions at launch (ΔW = the adapter's update
+   * relative to W); kept through checkpoints and native files, absent only
+   * after restoring a format-1 native file, which did not store them.
+   */
+  readonly rates?: Float64Array;
+  /** The singular values of the original W (descending), as the rates divide by them; absent as `rates`. */
+  readonly sigma?: Float64Array;
   /** U_s [out, s] and V_sᵀ [s, in] as core matrices (for export and merging). */
   readonly basis: DashBasis;
   /** The bases as tensors in both layouts (no transposed matMul anywhere) and the trainable d. */
@@ -85,6 +91,13 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       if (next.launch !== null || completedSteps < settled(next, ctx) + ctx.config.t) return next;
       return { ...next, launch: launchDash(inner, next.inner, ctx) };
     },
+    hostReadsAfterStep: (completedSteps, s, ctx) => {
+      const reads = inner.hostReadsAfterStep?.(completedSteps, s.inner, ctx) ?? [];
+      if (s.launch !== null || completedSteps < settled(s, ctx) + ctx.config.t) return reads;
+      // The launch reads W (for its SVD) and the inner factors (for ΔW).
+      const branch = inner.loraBranch?.(s.inner);
+      return [...reads, ctx.originalTensor(), ...(branch === undefined ? [] : [branch.A, branch.B])];
+    },
     parts: (s, ctx) => {
       const parts = inner.parts(s.inner, ctx);
       if (s.launch === null) return parts;
@@ -94,9 +107,20 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
     toNative: (s, ctx) => {
       const state = { ...inner.toNative(s.inner, ctx), method: name };
       if (s.launch === null) return { ...state, dash: { launched: false } };
-      const { basis, tensors, selected } = s.launch;
+      const { basis, tensors, selected, rates, sigma } = s.launch;
       const d = Float32Array.from(tensors.d.dataSync());
-      return { ...state, dash: { launched: true, U: basis.U, Vt: basis.Vt, d, selected: [...selected] } };
+      return {
+        ...state,
+        dash: {
+          launched: true,
+          U: basis.U,
+          Vt: basis.Vt,
+          d,
+          selected: [...selected],
+          ...(rates === undefined ? {} : { changeRates: rates }),
+          ...(sigma === undefined ? {} : { sigma }),
+        },
+      };
     },
     fromNative: (state: NativeModuleState, s, ctx) => {
       const innerState = inner.fromNative(state, s.inner, ctx);
@@ -105,18 +129,25 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
         ctx.removeVariable(DASH_D_KEY);
         return { inner: innerState, launch: null };
       }
-      const { U, Vt, d, selected } = state.dash;
-      const launch = makeLaunch(ctx, { U, Vt }, Int32Array.from(selected), new Float64Array(0));
+      const { U, Vt, d, selected, changeRates: rates, sigma } = state.dash;
+      const launch = makeLaunch(ctx, { U, Vt }, Int32Array.from(selected), { rates, sigma });
       tf.tidy(() => launch.tensors.d.assign(tf.tensor1d(d, 'float32')));
       return { inner: innerState, launch };
     },
     ...(inner.applyEstimate
       ? { applyEstimate: (estimate: Matrix, s: DashState<I>, ctx: ModuleContext) => ({ ...s, inner: inner.applyEstimate?.(estimate, s.inner, ctx) ?? s.inner }) }
       : {}),
-    tsdInfo: (s) => ({
-      ...inner.tsdInfo?.(s.inner),
-      ...(s.launch ? { dashSelected: s.launch.selected, dashRates: s.launch.rates } : {}),
-    }),
+    tsdInfo: (s) => {
+      const info = inner.tsdInfo?.(s.inner) ?? {};
+      const launch = s.launch;
+      if (launch === null) return info;
+      return {
+        ...info,
+        dashSelected: launch.selected,
+        ...(launch.rates === undefined ? {} : { dashRates: launch.rates }),
+        ...(launch.sigma === undefined ? {} : { sigma: launch.sigma }),
+      };
+    },
     dispose: (s, ctx) => {
       disposeLaunch(s.launch);
       inner.dispose?.(s.inner, ctx);
@@ -133,10 +164,15 @@ function launchDash<I>(inner: Variant<I>, innerState: I, ctx: ModuleContext): Da
   const delta = toPlainLora({ ...inner.parts(innerState, ctx), name: ctx.name });
   const rates = changeRates(svd, delta, ctx.name);
   const selected = selectTaskSpecificDirections(rates, ctx.config.s, `${ctx.name}.change_rate`);
-  return makeLaunch(ctx, dashBasis(svd, selected, ctx.name), selected, rates.rates);
+  return makeLaunch(ctx, dashBasis(svd, selected, ctx.name), selected, { rates: rates.rates, sigma: rates.sigma });
 }
 
-function makeLaunch(ctx: ModuleContext, basis: DashBasis, selected: Int32Array, rates: Float64Array): DashLaunch {
+function makeLaunch(
+  ctx: ModuleContext,
+  basis: DashBasis,
+  selected: Int32Array,
+  spectra: { rates?: Float64Array | undefined; sigma?: Float64Array | undefined },
+): DashLaunch {
   const s = basis.U.cols;
   const frozen = tf.tidy(() => {
     const U = tf.tensor2d(basis.U.data, [basis.U.rows, s], 'float32');
@@ -153,7 +189,8 @@ function makeLaunch(ctx: ModuleContext, basis: DashBasis, selected: Int32Array, 
     ctx.removeVariable(DASH_D_KEY);
     d = ctx.createVariable(DASH_D_KEY, tf.zeros([s]));
   }
-  return { selected, rates, basis, tensors: { ...frozen, d } };
+  const { rates, sigma } = spectra;
+  return { selected, basis, tensors: { ...frozen, d }, ...(rates === undefined ? {} : { rates }), ...(sigma === undefined ? {} : { sigma }) };
 }
 
 function disposeLaunch(launch: DashLaunch | null): void {

@@ -37,6 +37,12 @@ function factorsOf(model: AdapterModel, name: string, scaling: number): LoraFact
   };
 }
 
+/** Plain arrays of every selection field, so toEqual compares values and presence exactly. */
+function selectionsOf(model: AdapterModel): Record<string, Record<string, number[]>> {
+  const plain = (info: object) => Object.fromEntries(Object.entries(info).map(([k, v]) => [k, Array.from(v as ArrayLike<number>)]));
+  return Object.fromEntries([...model.tsdSelections()].map(([m, info]) => [m, plain(info)]));
+}
+
 function weightMatrix(name: string): Matrix<Float32Array> {
   const W = weights.get(`${name}.weight`) as tf.Tensor2D;
   return { rows: W.shape[0], cols: W.shape[1], data: Float32Array.from(W.dataSync()) };
@@ -48,14 +54,23 @@ describe('LoRA-Init with the prelaunch estimate', () => {
     const resets = trainSgd(model, data, INIT - 1);
     expect(resets.every((r) => r.length === 0)).toBe(true);
     expect(model.tsdSelections().size).toBe(0);
+    // An independent exact SVD (no cache) of each original W, and the rates of the pre-launch scaling·B·A.
     const expected = new Map(MODULES.map((m) => {
       const rates = changeRates(svd(weightMatrix(m)), factorsOf(model, m, 2));
-      return [m, selectTaskSpecificDirections(rates, 2)];
+      return [m, { selected: selectTaskSpecificDirections(rates, 2), rates }];
     }));
     model.afterOptimizerStep(INIT);
     expect(model.consumeResetRequests()).toEqual(MODULES.flatMap((m) => [`${m}.lora_A.weight`, `${m}.lora_B.weight`]));
     expect(model.consumeResetRequests()).toEqual([]);
-    for (const m of MODULES) expect(Array.from(model.tsdSelections().get(m)?.initSelected ?? [])).toEqual(Array.from(expected.get(m) ?? []));
+    for (const m of MODULES) {
+      const info = model.tsdSelections().get(m);
+      const want = expected.get(m);
+      expect(Array.from(info?.initSelected ?? [])).toEqual(Array.from(want?.selected ?? []));
+      // the same float64 arithmetic on the same SVD and factors: equal to the last bit
+      expect(Array.from(info?.initRates ?? [])).toEqual(Array.from(want?.rates.rates ?? []));
+      expect(Array.from(info?.sigma ?? [])).toEqual(Array.from(want?.rates.sigma ?? []));
+      expect(info?.dashRates).toBeUndefined();
+    }
     // W' + scaling·B₀A₀ = W: right after the re-init the model computes the base function again
     // (up to one fp32 rounding of W' per weight, ~1e-7 relative; 1e-5 absolute on O(1) outputs).
     const y = forward(model, data.x);
@@ -78,6 +93,9 @@ describe('LoRA-Init with the prelaunch estimate', () => {
       for (const [k, v] of fresh.trainableVariables()) v.assign(model.trainableVariables().get(k) as tf.Variable);
       const resumed = forward(fresh, data.x);
       expect(resumed.dataSync()).toEqual(reference.dataSync());
+      // the chosen directions come back with their change rates and σ (none before the re-init)
+      expect(selectionsOf(fresh)).toEqual(selectionsOf(model));
+      expect(Object.keys(selectionsOf(fresh)).length).toBe(steps > INIT ? 4 : 0);
       // and the resumed model keeps to the schedule
       trainSgd(fresh, data, 2, 0.05, steps);
       expect(fresh.tsdSelections().size).toBe(4);
@@ -112,6 +130,13 @@ describe('LoRA-Init with the gradient estimate', () => {
     }
     const want = initLoraWeights(W, { method: 'lora-init', r: 3, alpha: 3, estimate: { rows: W.rows, cols: W.cols, data: est } });
     expect(Array.from(model.tsdSelections().get('lin')?.initSelected ?? [])).toEqual(Array.from(want.selected ?? []));
+    // The reported rates are those of the estimate: fp32 gradients vs this float64 estimate differ by
+    // ~1e-7 relative per entry; 1e-5 of the largest rate bounds every rate's error.
+    const wantRates = changeRates(svd(W), { rows: W.rows, cols: W.cols, data: est }).rates;
+    const gotRates = model.tsdSelections().get('lin')?.initRates ?? new Float64Array();
+    expect(gotRates).toHaveLength(wantRates.length);
+    const top = Math.max(...wantRates);
+    wantRates.forEach((r, i) => expect(Math.abs((gotRates[i] as number) - r)).toBeLessThanOrEqual(1e-5 * top));
     const got = factorsOf(model, 'lin', 1);
     // Same directions from the same exact SVD: the factors agree to fp32 rounding.
     got.A.data.forEach((v, i) => expect(Math.abs(v - (want.factors.A.data[i] as number))).toBeLessThanOrEqual(1e-5));

@@ -14,10 +14,10 @@ import type { ModuleContext, Variant } from './variant.js';
  * accumulated for the discarded pre-launch factors mean nothing for the new ones.
  */
 export function reinitFromEstimate(estimate: LoraFactors | Matrix, s: ResidualState, ctx: ModuleContext): ResidualState {
-  const { factors, selected } = svdInit(ctx, 'lora-init', estimate);
+  const { factors, selected, rates, sigma } = svdInit(ctx, 'lora-init', estimate);
   const branch = assignFactors(s.branch, factors, ctx);
   ctx.requestOptimizerReset([LORA_A_KEY, LORA_B_KEY]);
-  return { branch, init: factors, selected };
+  return { branch, init: factors, selected, sigma, ...(rates === undefined ? {} : { rates }) };
 }
 
 /**
@@ -46,10 +46,17 @@ export const loraInitVariant: Variant<ResidualState> = {
     if (completedSteps < ctx.config.initSteps) return s;
     return reinitFromEstimate(readFactors(s.branch), s, ctx);
   },
+  hostReadsAfterStep: (completedSteps, s, ctx) =>
+    s.init === undefined && ctx.config.initEstimate === 'prelaunch' && completedSteps >= ctx.config.initSteps
+      ? [s.branch.A, s.branch.B, ctx.originalTensor()]
+      : [],
   parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
   setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),
   toNative: (s) => residualToNative('lora-init', s),
   fromNative: residualFromNative,
   applyEstimate: (estimate, s, ctx) => reinitFromEstimate(estimate, s, ctx),
-  tsdInfo: (s) => (s.selected ? { initSelected: s.selected } : {}),
+  tsdInfo: (s) =>
+    s.selected === undefined
+      ? {}
+      : { initSelected: s.selected, ...(s.rates === undefined ? {} : { initRates: s.rates }), ...(s.sigma === undefined ? {} : { sigma: s.sigma }) },
 };

@@ -1,4 +1,4 @@
-import { initLoraWeights, unmergeLora, type LoraFactors, type Matrix, type NativeModuleState } from '@tsd-peft/core';
+import { changeRates, initLoraWeights, unmergeLora, type InitResidual, type LoraFactors, type Matrix, type NativeModuleState } from '@tsd-peft/core';
 import type { AdapterMethod } from './registry.js';
 import { assignFactors, createLoraBranch, readFactors, type LoraBranch } from './lora-branch.js';
 import type { ModuleContext } from './variant.js';
@@ -15,40 +15,53 @@ export interface ResidualState {
   readonly init?: LoraFactors;
   /** Singular-direction indices the initial factors use. */
   readonly selected?: Int32Array;
+  /** LoRA-Init: the change rate of every direction of W under the ΔW estimate (eq. (3) of Si et al.). */
+  readonly rates?: Float64Array;
+  /** Singular values of the original W, descending. */
+  readonly sigma?: Float64Array;
 }
 
-/** Runs core's SVD-based initialiser on the original W and swaps in the residual. */
-export function svdInit(
-  ctx: ModuleContext,
-  method: 'pissa' | 'milora' | 'lora-init',
-  estimate?: LoraFactors | Matrix,
-): { factors: LoraFactors; selected: Int32Array } {
+/** What an SVD-based initialisation chose, besides the factors: see {@link ResidualState}. */
+export interface SvdInitChoice {
+  readonly factors: LoraFactors;
+  readonly selected: Int32Array;
+  readonly rates?: Float64Array;
+  readonly sigma: Float64Array;
+}
+
+/**
+ * Runs core's SVD-based initialiser on the original W and swaps in the
+ * residual. For LoRA-Init it also returns the change rates the directions
+ * were chosen by: core's initialiser computes them but returns only the
+ * choice, so they are recomputed here from the same cached SVD and estimate
+ * (the same float64 arithmetic, hence the same values and the same top-r).
+ */
+export function svdInit(ctx: ModuleContext, method: 'pissa' | 'milora' | 'lora-init', estimate?: LoraFactors | Matrix): SvdInitChoice {
   const { r, alpha, useRslora } = ctx.config;
   const W = ctx.original();
-  const res = initLoraWeights(W, { method, r, alpha, useRslora, svd: ctx.svd(W, ctx.name), name: ctx.name, ...(estimate ? { estimate } : {}) });
+  const svd = ctx.svd(W, ctx.name);
+  const res = initLoraWeights(W, { method, r, alpha, useRslora, svd, name: ctx.name, ...(estimate ? { estimate } : {}) });
   ctx.frozen.replace(res.residual as NonNullable<typeof res.residual>);
-  return { factors: res.factors, selected: res.selected as Int32Array };
+  const choice = { factors: res.factors, selected: res.selected as Int32Array, sigma: Float64Array.from(svd.S) };
+  if (method !== 'lora-init' || estimate === undefined) return choice;
+  return { ...choice, rates: changeRates(svd, estimate, `${ctx.name}.estimate`).rates };
 }
 
 /** Creates the branch of an SVD-initialised module (PiSSA / MiLoRA). */
 export function initResidualBranch(ctx: ModuleContext, method: 'pissa' | 'milora'): ResidualState {
-  const { factors, selected } = svdInit(ctx, method);
-  return { branch: createLoraBranch(ctx, factors), init: factors, selected };
+  const { factors, selected, sigma } = svdInit(ctx, method);
+  return { branch: createLoraBranch(ctx, factors), init: factors, selected, sigma };
 }
 
-/**
- * Native state plus the initial direction indices, which core's native
- * format does not hold yet; carried through checkpoints by the adapter model.
- */
-export type ResidualNativeState = NativeModuleState & { initSelected?: number[] };
-
-/** The native-format state of a residual module. */
-export function residualToNative(method: AdapterMethod, s: ResidualState): ResidualNativeState {
+/** The native-format state of a residual module: factors, and the initial factors with what chose them. */
+export function residualToNative(method: AdapterMethod, s: ResidualState): NativeModuleState {
   const factors = readFactors(s.branch);
   if (s.init === undefined) return { method, factors };
-  const state: ResidualNativeState = { method, factors, init: { A0: s.init.A, B0: s.init.B, scaling: s.init.scaling } };
-  if (s.selected !== undefined) state.initSelected = [...s.selected];
-  return state;
+  const init: InitResidual = { A0: s.init.A, B0: s.init.B, scaling: s.init.scaling };
+  if (s.selected !== undefined) init.selected = s.selected;
+  if (s.rates !== undefined) init.changeRates = s.rates;
+  if (s.sigma !== undefined) init.sigma = s.sigma;
+  return { method, factors, init };
 }
 
 /**
@@ -57,7 +70,7 @@ export function residualToNative(method: AdapterMethod, s: ResidualState): Resid
  * same float64 accumulation and single rounding as the initialiser, so W' is
  * bit-identical to the one training started from.
  */
-export function residualFromNative(state: ResidualNativeState, s: ResidualState, ctx: ModuleContext): ResidualState {
+export function residualFromNative(state: NativeModuleState, s: ResidualState, ctx: ModuleContext): ResidualState {
   const branch = assignFactors(s.branch, state.factors, ctx);
   if (state.init === undefined) {
     ctx.frozen.restoreBase();
@@ -65,5 +78,12 @@ export function residualFromNative(state: ResidualNativeState, s: ResidualState,
   }
   const init: LoraFactors = { A: state.init.A0, B: state.init.B0, scaling: state.init.scaling };
   ctx.frozen.replace(unmergeLora(ctx.original(), init, undefined, ctx.name));
-  return { branch, init, ...(state.initSelected ? { selected: Int32Array.from(state.initSelected) } : {}) };
+  const { selected, changeRates: rates, sigma } = state.init;
+  return {
+    branch,
+    init,
+    ...(selected === undefined ? {} : { selected: Int32Array.from(selected) }),
+    ...(rates === undefined ? {} : { rates }),
+    ...(sigma === undefined ? {} : { sigma }),
+  };
 }

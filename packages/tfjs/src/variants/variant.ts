@@ -17,6 +17,8 @@ export interface ModuleContext {
   readonly frozen: FrozenWeight;
   /** A float32 copy of the original pretrained W [out, in] (never the residual). */
   original(): Matrix<Float32Array>;
+  /** The tensor {@link ModuleContext.original} reads (borrowed; do not dispose), for awaiting its values on a GPU. */
+  originalTensor(): tf.Tensor2D;
   /** The model's random stream (modules draw from it in natural module order at injection). */
   readonly rng: Rng;
   /** The exact SVD of a weight, through the configured cache (keyed by content). */
@@ -52,12 +54,16 @@ export interface AdapterParts {
 
 /** Directions chosen by a TSD method, as indices into W's descending singular values. */
 export interface TsdInfo {
-  /** LoRA-Init: the r directions A/B were initialised from. */
+  /** LoRA-Init: the r directions A/B were initialised from, by descending change rate. */
   readonly initSelected?: Int32Array;
+  /** LoRA-Init: the change rates of all directions under the ΔW estimate (absent when restored from a format-1 file). */
+  readonly initRates?: Float64Array;
   /** LoRA-Dash: the s launched directions, by descending change rate. */
   readonly dashSelected?: Int32Array;
-  /** LoRA-Dash: the change rates of all directions at launch. */
+  /** LoRA-Dash: the change rates of all directions at launch (absent when restored from a format-1 file). */
   readonly dashRates?: Float64Array;
+  /** The singular values of the original W, descending: the σᵢ both selections divide by. */
+  readonly sigma?: Float64Array;
 }
 
 /**
@@ -88,6 +94,11 @@ export interface Variant<S> {
   output?(x: tf.Tensor2D, s: S, ctx: ModuleContext): tf.Tensor2D;
   /** Runs after each optimizer step with the number of completed steps (1-based). */
   afterStep?(completedSteps: number, s: S, ctx: ModuleContext): S;
+  /**
+   * The tensors {@link Variant.afterStep} will read synchronously at this step
+   * (none when it only counts), so a trainer on a GPU backend can await them first.
+   */
+  hostReadsAfterStep?(completedSteps: number, s: S, ctx: ModuleContext): tf.Tensor[];
   /**
    * Completed optimizer steps after which the variant's own structure is final
    * (LoRA-Init with the 'prelaunch' estimate re-initialises at `initSteps`);

@@ -5,6 +5,7 @@ import {
   cosineWarmupDecay,
   injectAdapters,
   linearWarmupDecay,
+  prefetchHostValues,
   train,
   type AdamConfig,
   type AdapterConfig,
@@ -107,6 +108,8 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
     options.adapter.method === 'full' && options.adapter.targetModules === undefined
       ? { ...options.adapter, targetModules: 'all-linear' }
       : options.adapter;
+  // Injection reads the 2-D weights on the host; on a GPU backend their values are awaited first (no-op on wasm).
+  await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
   const adapter = injectAdapters(model.weights, adapterConfig);
   try {
     if (options.initialAdapter !== undefined) adapter.loadPeftAdapter(options.initialAdapter);
@@ -148,7 +151,8 @@ export function batchLoss(model: CausalLM, linear: LinearProvider, batch: TokenB
     const inputIds = tf.tensor2d(batch.inputIds, shape, 'int32');
     const padded = batch.attentionMask.some((m) => m === 0);
     const logits = model.forward(padded ? { inputIds, attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32') } : { inputIds }, linear);
-    return causalLmLoss(logits, inputIds, tf.tensor2d(batch.lossMask, shape, 'int32'));
+    // A fresh host-side ids tensor: the forward's may live on the GPU by now, where reading it back would stall.
+    return causalLmLoss(logits, tf.tensor2d(batch.inputIds, shape, 'int32'), tf.tensor2d(batch.lossMask, shape, 'int32'));
   });
 }
 

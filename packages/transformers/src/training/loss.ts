@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { needsAsyncReads } from '@tsd-peft/tfjs';
 
 /**
  * Mean next-token cross-entropy of causal-LM logits.
@@ -63,10 +64,13 @@ export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, we
     const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), tf.cast(targets, 'int32'));
     const probs = tf.softmax(z);
     const picked = tf.gather(tf.reshape(probs, [rows * vocab]), flatIndex);
-    const underflow = (tf.min(picked).dataSync()[0] as number) < UNDERFLOW_GUARD;
-    const nll = underflow
-      ? tf.sub(tf.logSumExp(z, 1), tf.gather(tf.reshape(z, [rows * vocab]), flatIndex))
-      : tf.neg(tf.log(picked));
+    const exact = () => tf.sub(tf.logSumExp(z, 1), tf.gather(tf.reshape(z, [rows * vocab]), flatIndex));
+    // On GPU backends a host read here would stall (or fail: webgpu in Node), so rows choose per element.
+    const nll = needsAsyncReads()
+      ? tf.where(tf.less(picked, UNDERFLOW_GUARD), exact(), tf.neg(tf.log(picked)))
+      : (tf.min(picked).dataSync()[0] as number) < UNDERFLOW_GUARD
+        ? exact()
+        : tf.neg(tf.log(picked));
     const count = tf.maximum(tf.sum(weights), 1);
     const value = tf.div(tf.sum(tf.mul(nll, weights)), count) as tf.Scalar;
     // Saved tensors outlive the caller's tidy scopes until the backward pass has run.

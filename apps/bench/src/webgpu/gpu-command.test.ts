@@ -1,0 +1,92 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { setupBackend, webGpuDeviceErrors } from '@tsd-peft/tfjs';
+import { randomCausalLM } from '@tsd-peft/transformers';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../main.js';
+import { runGpuCommand } from './gpu-command.js';
+import { GPU_PRESET, GPU_SMOKE_PRESET, llamaParameters, trainingFlopsPerToken } from './gpu-preset.js';
+import type { GpuThroughputResult } from './gpu-throughput.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsd-gpu-bench-'));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await setupBackend('wasm');
+});
+
+describe('the gpu preset', () => {
+  it('is a 15–135M Llama at batch ≥ 8 × 512, and its parameter count is the real one', async () => {
+    await setupBackend('wasm');
+    const count = llamaParameters(GPU_PRESET.llama);
+    expect(count).toBeGreaterThan(15e6);
+    expect(count).toBeLessThan(135e6);
+    expect(count).toBe(109_529_856);
+    expect(GPU_PRESET.batch).toBeGreaterThanOrEqual(8);
+    expect(GPU_PRESET.seq).toBeGreaterThanOrEqual(512);
+    // The formula against the weights randomCausalLM actually builds (smoke size; tied head once).
+    for (const llama of [GPU_SMOKE_PRESET.llama, { ...GPU_SMOKE_PRESET.llama, tie_word_embeddings: false }]) {
+      const { replica, weights } = randomCausalLM({ ...llama });
+      const unique = new Set(weights.values());
+      expect(llamaParameters(llama)).toBe([...unique].reduce((a, t) => a + t.size, 0));
+      tf.dispose([...unique]);
+      replica.dispose();
+    }
+  });
+
+  it('counts training FLOPs per token as 2× (LoRA) or 3× (full) the forward matmuls plus 3× attention', () => {
+    const c = GPU_PRESET.llama;
+    const d = 768;
+    const linearForward = 2 * (12 * (2 * d * d + 2 * d * d + 3 * d * 2048) + d * 32000);
+    const attentionForward = 12 * 4 * 512 * d;
+    expect(trainingFlopsPerToken(c, 512, 'lora-dash')).toBe(2 * linearForward + 3 * attentionForward);
+    expect(trainingFlopsPerToken(c, 512, 'full')).toBe(3 * linearForward + 3 * attentionForward);
+    // ~6N per token for full training, the usual rule of thumb (N = 109.5M; attention adds ~5% at T = 512).
+    expect(trainingFlopsPerToken(c, 512, 'full') / (6 * 109.5e6)).toBeGreaterThan(1);
+    expect(trainingFlopsPerToken(c, 512, 'full') / (6 * 109.5e6)).toBeLessThan(1.1);
+  });
+});
+
+describe('tsd-bench gpu --smoke on webgpu (a software adapter here; a GPU elsewhere)', () => {
+  it('trains the random Llama with LoRA-Dash and reports tokens/s, MFU and peak GPU memory', async () => {
+    const out = join(dir, 'gpu.json');
+    const lines: string[] = [];
+    const result = await runGpuCommand(['--smoke', '--out', out], { stdout: { write: (t: string) => lines.push(t) } });
+    expect(result).not.toBeNull();
+    const saved = JSON.parse(readFileSync(out, 'utf8')) as GpuThroughputResult;
+    expect(saved.backend).toBe('webgpu');
+    expect(saved.losses).toHaveLength(GPU_SMOKE_PRESET.warmupSteps + GPU_SMOKE_PRESET.steps);
+    expect(saved.losses.every(Number.isFinite)).toBe(true);
+    // Random weights (std 0.02) start near uniform: loss ≈ ln(vocab).
+    expect(Math.abs((saved.losses[0] as number) - Math.log(GPU_SMOKE_PRESET.llama.vocab_size))).toBeLessThan(0.1);
+    expect(saved.tokensPerSecond).toBeGreaterThan(0);
+    expect(saved.mfu).toBeGreaterThan(0);
+    expect(saved.modelGflops).toBeCloseTo((saved.flopsPerToken * saved.tokensPerSecond) / 1e9, 6);
+    expect(saved.matmulPeak.timings.map((t) => t.n)).toEqual(GPU_SMOKE_PRESET.matmulSizes);
+    expect(saved.peakGpuBytes).toBeGreaterThan(0);
+    expect(saved.releasedGpuBytes).toBeGreaterThan(0);
+    // LoRA-Dash launched during the warm-up: d joined the trainable set.
+    expect(saved.trainableParameters).toBeGreaterThan(0);
+    const summary = lines[lines.length - 1] ?? '';
+    expect(summary).toMatch(/tokens\/s/);
+    expect(summary).toMatch(/% MFU/);
+    expect(summary).toMatch(/peak GPU memory \d/);
+    if (saved.softwareAdapter) expect(summary).toMatch(/not a GPU number/);
+    expect(webGpuDeviceErrors()).toEqual([]);
+  });
+
+  it('is reachable as `tsd-bench gpu` and rejects bad flags with exit status 2', async () => {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const io = {
+      stdout: { write: (t: string) => stdout.push(t) },
+      stderr: { write: (t: string) => stderr.push(t) },
+      openBackend: () => Promise.reject(new Error('not used')),
+    };
+    expect(await main(['gpu', '--help'], io)).toBe(0);
+    expect(stdout.join('')).toMatch(/tsd-bench gpu/);
+    expect(await main(['gpu', '--steps', '0'], io)).toBe(2);
+    expect(stderr.join('')).toMatch(/--steps must be a positive integer/);
+  });
+});
