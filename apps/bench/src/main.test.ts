@@ -60,7 +60,7 @@ describe('tsd-bench CLI', () => {
     writeFileSync(ok, '{"text": "hello"}\n');
     const cli = io();
     expect(await main(['--data', empty, '--eval', ok], cli)).toBe(2);
-    expect(cli.err).toEqual([`tsd-bench: error: data file is empty (no JSONL records) (file ${empty})\n`]);
+    expect(cli.err).toEqual([`tsd-bench: error: no training examples (the file is empty) (file ${empty})\n`]);
   });
 
   it('--verbose adds the stack trace', async () => {

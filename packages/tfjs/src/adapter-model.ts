@@ -111,6 +111,22 @@ export class AdapterModel implements LinearProvider, TrainableModel {
     for (const slot of this.slots.values()) slot.afterStep(completedSteps);
   }
 
+  /** The tensors {@link afterOptimizerStep} will read on the host at this step (see `TrainableModel.hostReadsAfterStep`). */
+  hostReadsAfterStep(completedSteps: number): tf.Tensor[] {
+    return [...this.slots.values()].flatMap((slot) => slot.variant.hostReadsAfterStep?.(completedSteps, slot.state, slot.ctx) ?? []);
+  }
+
+  /**
+   * Every tensor checkpoints, exports and merges may read on the host: the
+   * variables and each module's original and current frozen weight. On a GPU
+   * backend, `await prefetchHostValues(model.hostReadsForState())` before
+   * `toPeftAdapter()` & co.
+   */
+  hostReadsForState(): tf.Tensor[] {
+    const slots = [...this.slots.values()];
+    return [...this.registry.variables.values(), ...slots.flatMap((s) => [s.base.tensor, s.ctx.frozen.tensor])];
+  }
+
   /**
    * Names of variables whose optimizer state must be dropped because their
    * values were re-initialised (LoRA-Init's switch from the pre-launch

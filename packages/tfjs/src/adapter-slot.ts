@@ -39,6 +39,7 @@ export class AdapterSlot {
       config,
       frozen,
       original: () => frozen.baseMatrix(),
+      originalTensor: () => frozen.baseTensor,
       rng,
       svd: (w, n) => config.svdCache.get(w, n ?? name),
       createVariable: (k, value) => {

@@ -31,6 +31,11 @@ export class FrozenWeight {
     return this.w === this.base;
   }
 
+  /** The original borrowed weight tensor (do not dispose it). */
+  get baseTensor(): tf.Tensor2D {
+    return this.base;
+  }
+
   /** A float32 copy of the original borrowed weight, whatever W currently is. */
   baseMatrix(): Matrix<Float32Array> {
     return { rows: this.outFeatures, cols: this.inFeatures, data: Float32Array.from(this.base.dataSync()) };

@@ -57,3 +57,13 @@ export { FixedOrderAllReduce } from './parallel/all-reduce.js';
 export { SharedBarrier, ReplicaAbortedError } from './parallel/barrier.js';
 export { createSharedMemory, DEFAULT_CHUNK_ELEMENTS } from './parallel/shared-memory.js';
 export type { SharedMemoryLayout } from './parallel/shared-memory.js';
+// --- webgpu (WebGPU backend in Node and browsers, GPU memory, host reads) ---
+export { requestWebGpuAdapter, isSoftwareAdapterInfo, mayHaveHardwareGpu, describeAdapter } from './backend/webgpu-adapter.js';
+export type { WebGpuAdapterInfo, WebGpuAdapterOptions, WebGpuAdapterHandle } from './backend/webgpu-adapter.js';
+export { registerWebGpuBackend, webGpuBackendInfo, describeWebGpuBackend, webGpuDeviceErrors } from './backend/webgpu-backend.js';
+export type { WebGpuBackendInfo } from './backend/webgpu-backend.js';
+export { webGpuMemory, resetPeakGpuMemory, releaseWebGpuBufferPool } from './backend/webgpu-memory.js';
+export type { WebGpuMemory } from './backend/webgpu-memory.js';
+export { needsAsyncReads, prefetchHostValues, readFloat32 } from './backend/webgpu-host-reads.js';
+export { measureMatMulPeak } from './backend/webgpu-matmul-peak.js';
+export type { MatMulPeak, MatMulPeakOptions, MatMulTiming } from './backend/webgpu-matmul-peak.js';

@@ -25,6 +25,15 @@ export interface TrainableModel {
   trainableVariables(): ReadonlyMap<string, tf.Variable>;
   /** Called after each optimizer step with the number of completed steps (1-based). */
   afterOptimizerStep?(completedSteps: number): void;
+  /**
+   * Tensors `afterOptimizerStep(completedSteps)` will read on the host (e.g.
+   * LoRA-Dash's A, B and W at its launch). On GPU backends the trainer awaits
+   * their values first, since a synchronous read-back there stalls or, with
+   * webgpu in Node, fails.
+   */
+  hostReadsAfterStep?(completedSteps: number): readonly tf.Tensor[];
+  /** Tensors `checkpointState()` and exports read on the host, beyond the trainable variables. */
+  hostReadsForState?(): readonly tf.Tensor[];
   /** State to store in a checkpoint, beyond the trainable variables' values. */
   checkpointState?(): ModelCheckpointState;
   /** Restores {@link TrainableModel.checkpointState}; called before variables are restored. */

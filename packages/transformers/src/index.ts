@@ -89,3 +89,9 @@ export { REPLAY_TOLERANCES, relativeDiff, firstDifferentStep } from './replay-ch
 export type { ReplayCheck } from './replay-checks.js';
 export { main } from './cli/main.js';
 export type { Command, CommandIo } from './cli/command.js';
+// --- throughput (data-parallel causal-LM jobs, random models, wasm attention) ---
+export { causalLmReplicaJob, sliceTokenBatch, countedTargets } from './parallel/causal-lm-job.js';
+export type { CausalLmJobOptions } from './parallel/causal-lm-job.js';
+export { randomCausalLM } from './parallel/random-model.js';
+export type { RandomCausalLM } from './parallel/random-model.js';
+export { groupAttention, prefersGroupSplitAttention } from './models/attention-groups.js';

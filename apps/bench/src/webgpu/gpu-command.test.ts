@@ -69,6 +69,7 @@ describe('tsd-bench gpu --smoke on webgpu (a software adapter here; a GPU elsewh
     // LoRA-Dash launched during the warm-up: d joined the trainable set.
     expect(saved.trainableParameters).toBeGreaterThan(0);
     const summary = lines[lines.length - 1] ?? '';
+    console.log(summary.trim());
     expect(summary).toMatch(/tokens\/s/);
     expect(summary).toMatch(/% MFU/);
     expect(summary).toMatch(/peak GPU memory \d/);

@@ -151,8 +151,8 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
 export function gpuThroughputLine(r: GpuThroughputResult): string {
   const mem = r.peakGpuBytes === null ? 'n/a' : `${(r.peakGpuBytes / 2 ** 20).toFixed(1)} MiB`;
   return (
-    `${r.preset}: ${(r.parameters / 1e6).toFixed(1)}M-param Llama, ${r.method}, batch ${r.batch}×${r.seq} on ${r.backend} (${r.device}): ` +
-    `${r.tokensPerSecond.toFixed(0)} tokens/s, ${r.secondsPerStep.toFixed(3)} s/step, ${r.modelGflops.toFixed(1)} model GFLOP/s = ` +
+    `${r.preset}: ${(r.parameters / 1e6).toFixed(r.parameters < 1e7 ? 3 : 1)}M-param Llama, ${r.method}, batch ${r.batch}×${r.seq} on ${r.backend} (${r.device}): ` +
+    `${r.tokensPerSecond.toFixed(0)} tokens/s, ${r.secondsPerStep.toFixed(3)} s/step, ${r.modelGflops.toFixed(r.modelGflops < 10 ? 3 : 1)} model GFLOP/s = ` +
     `${(100 * r.mfu).toFixed(1)}% MFU of the ${r.matmulPeak.peakGflops.toFixed(1)} GFLOP/s matmul peak, peak GPU memory ${mem}` +
     (r.softwareAdapter ? ' [software adapter: not a GPU number]' : '')
   );

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import { installGradientFixes } from './gradient-fixes.js';
 import { isNode, registerTfjsGradientsAndChainedOps } from './tfjs-registrations.js';
+import type { WebGpuAdapterOptions } from './webgpu-adapter.js';
+import { prepareWebGpu } from './webgpu-setup.js';
 
 /** The TF.js backends {@link setupBackend} knows how to load. */
 export type BackendName = 'tensorflow' | 'wasm' | 'webgpu' | 'webgl' | 'cpu';
@@ -15,10 +17,16 @@ export interface BackendOptions {
    * offline; in browsers the default is tfjs's own (next to the script).
    */
   wasmPaths?: string | Record<string, string>;
+  /**
+   * WebGPU adapter choice (see `webgpu.md`): `allowSoftware` (default: true
+   * when 'webgpu' is preferred explicitly, false in automatic selection),
+   * Dawn flags for Node, power preference.
+   */
+  webgpu?: WebGpuAdapterOptions;
 }
 
 /** Candidate order when no backend is preferred. */
-const NODE_ORDER: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+const NODE_ORDER: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 const BROWSER_ORDER: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 /** Packages that register each backend when imported. */
@@ -43,9 +51,10 @@ let chosen: string | null = null;
  * 2. Picks a backend: `preferred` when given (a {@link ConfigError} says why
  *    it cannot be used — never a silent fallback), else the best available:
  *    in Node `tensorflow` (tfjs-node, only if installed: it is never a
- *    dependency) → `wasm` → `cpu`; in browsers `webgpu` → `webgl` → `wasm` → `cpu`.
- *    webgpu/webgl/tfjs-node are used when their package is importable or was
- *    already imported by the application.
+ *    dependency) → `webgpu` → `wasm` → `cpu`; in browsers `webgpu` → `webgl`
+ *    → `wasm` → `cpu`. webgpu/webgl/tfjs-node are used when their package is
+ *    importable or was already imported by the application; automatic
+ *    selection takes webgpu only on a hardware adapter (see `webgpu-setup.ts`).
  *
  * wasm in Node is single-threaded (tfjs 4.22 ships no Node worker support);
  * its `.wasm` files are located inside the installed package. Safe to call
@@ -59,7 +68,7 @@ export async function setupBackend(preferred?: BackendName, options: BackendOpti
     if (!(preferred in BACKEND_PACKAGES)) {
       throw new ConfigError(`unknown backend '${String(preferred)}'; choose one of ${Object.keys(BACKEND_PACKAGES).join(', ')}`);
     }
-    const failure = await tryBackend(preferred, options);
+    const failure = await tryBackend(preferred, options, true);
     if (failure !== null) throw new ConfigError(`backend '${preferred}' is not available: ${failure}`);
     chosen = tf.getBackend();
     return chosen;
@@ -68,7 +77,7 @@ export async function setupBackend(preferred?: BackendName, options: BackendOpti
   if (chosen !== null && tf.getBackend() === chosen) return chosen;
   const reasons: string[] = [];
   for (const name of isNode() ? NODE_ORDER : BROWSER_ORDER) {
-    const failure = await tryBackend(name, options);
+    const failure = await tryBackend(name, options, false);
     if (failure === null) {
       chosen = tf.getBackend();
       return chosen;
@@ -79,7 +88,12 @@ export async function setupBackend(preferred?: BackendName, options: BackendOpti
 }
 
 /** Makes `name` the active backend; returns null on success, else the reason. */
-async function tryBackend(name: BackendName, options: BackendOptions): Promise<string | null> {
+async function tryBackend(name: BackendName, options: BackendOptions, explicit: boolean): Promise<string | null> {
+  if (name === 'webgpu') {
+    // Also when already active: automatic selection must not keep a software adapter.
+    const failure = await prepareWebGpu(options.webgpu, explicit);
+    if (failure !== null) return failure;
+  }
   if (tf.getBackend() === name && isInitialised(name)) return null;
   if (tf.findBackendFactory(name) === null) {
     const loadFailure = await loadBackendPackage(name, options);
@@ -107,9 +121,7 @@ async function loadBackendPackage(name: BackendName, options: BackendOptions): P
       await import('@tensorflow/tfjs-backend-cpu');
     } else {
       if (name === 'tensorflow' && !isNode()) return 'tfjs-node only runs in Node';
-      if (name === 'webgpu' && (isNode() || typeof navigator === 'undefined' || !('gpu' in navigator))) {
-        return 'WebGPU is not available here';
-      }
+      if (name === 'webgpu') return 'WebGPU is not available here';
       if (name === 'webgl' && isNode()) return 'WebGL is not available in Node';
       // Optional packages: a variable specifier keeps bundlers and tsup from
       // requiring them at build time.

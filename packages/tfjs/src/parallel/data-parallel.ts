@@ -26,6 +26,8 @@ export interface DataParallelOptions {
   chunkElements?: number;
   /** Extra `execArgv` for the workers. */
   execArgv?: string[];
+  /** V8 heap limits of each worker (Node's `resourceLimits`). */
+  resourceLimits?: import('node:worker_threads').ResourceLimits;
 }
 
 /** What {@link trainDataParallel} returns: rank 0's {@link TrainResult}, plus per-rank outputs. */
@@ -62,7 +64,11 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
 
   const workers = Array.from({ length: worldSize }, (_, rank) => {
     const workerData: ReplicaWorkerData = { tag: WORKER_DATA_TAG, rank, memory, user: options.workerData, verifyEvery };
-    return new Worker(options.worker, { workerData, execArgv: options.execArgv ?? [] });
+    return new Worker(options.worker, {
+      workerData,
+      execArgv: options.execArgv ?? [],
+      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+    });
   });
   const results: (TrainResult | undefined)[] = new Array(worldSize).fill(undefined);
   const outputs: unknown[] = new Array(worldSize).fill(undefined);

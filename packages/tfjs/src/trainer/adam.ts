@@ -144,6 +144,11 @@ export class AdamOptimizer {
     this.resetState(this.stateNames().filter((name) => !names.has(name)));
   }
 
+  /** The moment tensors (m, v of every variable), e.g. to await their values before {@link AdamOptimizer.exportState} on a GPU. */
+  stateTensors(): tf.Tensor[] {
+    return [...this.state.values()].flatMap(({ m, v }) => [m, v]);
+  }
+
   /** The whole state as plain float32 data (copies), for checkpoints. */
   exportState(): AdamStateData {
     const variables: Record<string, AdamVariableState> = {};

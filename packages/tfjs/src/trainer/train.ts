@@ -10,6 +10,7 @@ import type { TrainableModel } from '../trainable.js';
 import { ProgressMeter, type EvalRecord, type EvalResult, type ProgressEvent } from './progress.js';
 import { constantLr, type LrSchedule } from './schedules.js';
 import { captureCheckpoint, restoreCheckpoint, throwNonFiniteGradient, type LoopState } from './train-state.js';
+import { prefetchHostValues } from '../backend/webgpu-host-reads.js';
 
 /** What `lossFn` learns about the step it is building a loss for. */
 export interface LossContext {
@@ -143,6 +144,8 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
     const meter = new ProgressMeter(steps, elapsedBefore);
     const save = async (): Promise<string | undefined> => {
       if (store === undefined || savedStep === loop.step) return undefined;
+      // GPU backends: await every value the (synchronous) capture reads; a no-op on wasm/cpu.
+      await prefetchHostValues([...model.trainableVariables().values(), ...optimizer.stateTensors(), ...(model.hostReadsForState?.() ?? [])]);
       const bytes = encodeCheckpoint(captureCheckpoint(model, optimizer, loop, meter.elapsedSeconds()));
       lastCheckpoint = await store.save(loop.step, bytes);
       savedStep = loop.step;
@@ -190,9 +193,11 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
           loss += value;
         }
         loss /= k;
-        names.forEach((name, j) => {
-          if (!Number.isFinite(values[k + j] as number)) throwNonFiniteGradient(name, grads.get(name) as tf.Tensor, stepIndex + 1);
-        });
+        for (const [j, name] of names.entries()) {
+          if (Number.isFinite(values[k + j] as number)) continue;
+          await prefetchHostValues([grads.get(name)]);
+          throwNonFiniteGradient(name, grads.get(name) as tf.Tensor, stepIndex + 1);
+        }
         gradNorm = values[k + names.length] as number;
         applied = clip === undefined ? grads : scaleToMaxNorm(grads, total, clip);
         optimizer.applyGradients(variables, applied, lr);
@@ -203,6 +208,7 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
       loop.lossHistory.push(loss);
       loop.step += 1;
       meter.record(tokens);
+      await prefetchHostValues(model.hostReadsAfterStep?.(loop.step) ?? []);
       model.afterOptimizerStep?.(loop.step);
       const resets = model.consumeResetRequests?.() ?? [];
       if (resets.length > 0) optimizer.resetState(resets);
