@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@tsd-peft/core';
-import { PRESETS, PRESET_NAMES, type PresetName } from './presets.js';
+import { PRESETS, PRESET_NAMES, type MethodRank, type Preset, type PresetName } from './presets.js';
 import { METHOD_NAMES, type MethodName } from './report/schema.js';
 import { readCustomJsonl } from './tasks/custom-jsonl.js';
 import { TASK_NAMES, type TaskName, type TaskSizes } from './tasks/types.js';
@@ -10,28 +10,15 @@ import { TASK_NAMES, type TaskName, type TaskSizes } from './tasks/types.js';
 /** A bad command line: the CLI prints its message on one line and exits with status 2. */
 export class UsageError extends ConfigError {}
 
-/** One planned (method, r) of a bench; `full` always has r = 0 (its rank is meaningless). */
-export interface MethodRank {
-  method: MethodName;
-  r: number;
-}
+export type { MethodRank } from './presets.js';
 
-/** The fully resolved bench configuration. */
-export interface BenchOptions {
+/** The fully resolved bench configuration: the preset's fields, each possibly overridden by its flag. */
+export interface BenchOptions
+  extends Pick<Preset, 'tasks' | 'seeds' | 'steps' | 'lr' | 't' | 's' | 'batchSize' | 'evalEvery' | 'sizes' | 'targetModules'> {
   preset: PresetName;
-  tasks: TaskName[];
   pairs: MethodRank[];
-  seeds: number[];
-  steps: number;
-  lr: number;
   /** Fixed lora_alpha, or null for the default 2·r (scaling 2 at every rank). */
   alpha: number | null;
-  t: number;
-  s: number;
-  batchSize: number;
-  evalEvery: number;
-  sizes: TaskSizes;
-  targetModules: string[];
   /** `--model`, or null for the default model. */
   model: string | null;
   /** `--tokenizer` (folder with tokenizer.json, or a SentencePiece .model), or null. */

@@ -7,6 +7,12 @@ export const PRESET_NAMES = ['quick', 'full', 'efficiency'] as const;
 /** A preset name. */
 export type PresetName = (typeof PRESET_NAMES)[number];
 
+/** One planned (method, r) of a bench; `full` always has r = 0 (its rank is meaningless). */
+export interface MethodRank {
+  method: MethodName;
+  r: number;
+}
+
 /** Everything a preset fixes; CLI flags override single fields. */
 export interface Preset {
   name: PresetName;
@@ -17,7 +23,7 @@ export interface Preset {
   /** Ranks every method runs at (ignored when `pairs` is set). */
   ranks: number[];
   /** Explicit (method, r) pairs, for the efficiency comparison. */
-  pairs?: Array<{ method: MethodName; r: number }>;
+  pairs?: MethodRank[];
   seeds: number[];
   steps: number;
   lr: number;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { changeRates } from './change-rates.js';
 import { ConfigError, NonFiniteError, ShapeError } from './errors.js';
 import { initLoraWeights, type LoraInitMethod } from './initializers.js';
 import type { LoraFactors } from './lora-factors.js';
@@ -66,6 +67,10 @@ describe('initLoraWeights: SVD-based methods on stories260K weights', () => {
       const root = Math.sqrt((s.S[i0] as number) / scaling);
       expect(res.factors.B.data[0]).toBe(Math.fround((s.U.data[i0] as number) * root));
       expect(res.factors.A.data[0]).toBe(Math.fround(root * (s.Vt.data[i0 * 64] as number)));
+      // σ comes back as a copy (the SVD may be a shared cache entry); no change rates outside LoRA-Init.
+      expect(Array.from(res.sigma ?? [])).toEqual(Array.from(s.S));
+      expect(res.sigma).not.toBe(s.S);
+      expect(res.changeRates).toBeUndefined();
     }
   });
 
@@ -105,6 +110,17 @@ describe('initLoraWeights: SVD-based methods on stories260K weights', () => {
     for (const est of [estimate, loraDelta(estimate)]) {
       const res = initLoraWeights(W, { r: 3, alpha: 3, method: 'lora-init', svd: s, estimate: est, name: V2 });
       expect(Array.from(res.selected ?? [])).toEqual([17, 3, 29]);
+      // It returns the change rates it chose by: exactly core's changeRates, and ρ on the targets
+      // (float32 factors of ΔŴ carry ~1e-7 relative error; 1e-5 absolute on rates ≤ 0.9 is ample).
+      const want = changeRates(s, est, `${V2}.estimate`);
+      expect(Array.from(res.changeRates?.rates ?? [])).toEqual(Array.from(want.rates));
+      expect(Array.from(res.changeRates?.projections ?? [])).toEqual(Array.from(want.projections));
+      const rates = res.changeRates?.rates ?? new Float64Array(k);
+      for (let i = 0; i < k; i++) {
+        const j = targets.indexOf(i);
+        expect(Math.abs((rates[i] as number) - (j < 0 ? 0 : (rho[j] as number))), `direction ${i}`).toBeLessThan(1e-5);
+      }
+      expect(Array.from(res.sigma ?? [])).toEqual(Array.from(s.S));
       // The factors span exactly those directions: scaling·BA = Σ σᵢ uᵢ vᵢᵀ over them.
       expect(maxAbsDiff(loraDelta(res.factors), svdPart(s, [17, 3, 29]))).toBeLessThan(4e-6);
     }
@@ -150,6 +166,9 @@ describe('initLoraWeights: random methods', () => {
     const a = initLoraWeights(W, { r: 2, alpha: 4, method: 'lora', rng: Rng.fromSeed(1) });
     const b = initLoraWeights(W, { r: 2, alpha: 4, method: 'lora', rng: Rng.fromSeed(1) });
     expect(Array.from(a.factors.A.data)).toEqual(Array.from(b.factors.A.data));
+    // No SVD is taken for the random methods, so neither σ nor change rates come back.
+    expect(a.sigma).toBeUndefined();
+    expect(a.changeRates).toBeUndefined();
   });
 });
 

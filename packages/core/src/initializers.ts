@@ -1,4 +1,4 @@
-import { changeRates, svdDims } from './change-rates.js';
+import { changeRates, svdDims, type ChangeRates } from './change-rates.js';
 import { ConfigError, ShapeError } from './errors.js';
 import { gaussianFactors, kaimingUniformFactors } from './init-random.js';
 import { svdDirectionFactors } from './init-svd.js';
@@ -46,6 +46,14 @@ export interface LoraInitResult {
   readonly residual?: Matrix<Float32Array>;
   /** The singular-direction indices used, in column order of B (SVD-based methods only). */
   readonly selected?: Int32Array;
+  /** The singular values σ of W, descending (a copy; SVD-based methods only). */
+  readonly sigma?: Float64Array;
+  /**
+   * 'lora-init' only: the change rate of every direction of W under the
+   * estimate (eq. (3) of Si et al.), by which `selected` was chosen — so
+   * callers that record them need not recompute them.
+   */
+  readonly changeRates?: ChangeRates;
 }
 
 /**
@@ -99,6 +107,7 @@ export function initLoraWeights(W: Matrix, options: LoraInitOptions): LoraInitRe
   const svd = options.svd ?? defaultSvdCache.get(W, name);
   const { k } = checkSvdFor(svd, W, name);
   let selected: Int32Array;
+  let rates: ChangeRates | undefined;
   if (method === 'pissa') {
     if (k < r) throw new ShapeError(`SVD holds ${k} directions, need r = ${r}`, { tensor: `${name}.svd`, shape: [k] });
     selected = Int32Array.from({ length: r }, (_, j) => j);
@@ -109,11 +118,12 @@ export function initLoraWeights(W: Matrix, options: LoraInitOptions): LoraInitRe
     }
     selected = Int32Array.from({ length: r }, (_, j) => k - r + j);
   } else {
-    const rates = changeRates(svd, options.estimate as LoraFactors | Matrix, `${name}.estimate`);
+    rates = changeRates(svd, options.estimate as LoraFactors | Matrix, `${name}.estimate`);
     selected = selectTaskSpecificDirections(rates, r, `${name}.change_rate`);
   }
   const { factors, residual } = svdDirectionFactors(W, svd, selected, scaling);
-  return { factors, residual, selected };
+  const sigma = Float64Array.from(svd.S);
+  return rates === undefined ? { factors, residual, selected, sigma } : { factors, residual, selected, sigma, changeRates: rates };
 }
 
 function checkSvdFor(svd: SvdResult, W: Matrix, name: string): { k: number } {

@@ -77,16 +77,23 @@ function applyLeft(a: Float64Array, m: number, n: number, k: number, tau: number
 
 /** A[k+1:, k+1:] ← A[k+1:, k+1:]·(I − τ·v·vᵀ), v stored in row k from column k+1 (v₀ = 1). */
 function applyRight(a: Float64Array, m: number, n: number, k: number, tau: number): void {
-  const j0 = k + 1;
-  const vrow = k * n;
-  for (let i = k + 1; i < m; i++) {
-    const row = i * n;
-    let s = a[row + j0] as number;
-    for (let j = j0 + 1; j < n; j++) s += (a[row + j] as number) * (a[vrow + j] as number);
+  reflectRows(a, n, k + 1, m, k + 1, n, tau, a, k * n);
+}
+
+/**
+ * X[r0:r1, j0:cols] ← X[r0:r1, j0:cols]·(I − τ·v·vᵀ) for a row-major X with
+ * row stride ld, where v = (1, v[vOff + j0 + 1], …, v[vOff + cols − 1]): the
+ * leading 1 is implicit, as reflectors are stored (LAPACK `dlarf` from the right).
+ */
+function reflectRows(x: Float64Array, ld: number, r0: number, r1: number, j0: number, cols: number, tau: number, v: Float64Array, vOff: number): void {
+  for (let r = r0; r < r1; r++) {
+    const row = r * ld;
+    let s = x[row + j0] as number;
+    for (let j = j0 + 1; j < cols; j++) s += (x[row + j] as number) * (v[vOff + j] as number);
     const f = tau * s;
     if (f === 0) continue;
-    a[row + j0] = (a[row + j0] as number) - f;
-    for (let j = j0 + 1; j < n; j++) a[row + j] = (a[row + j] as number) - f * (a[vrow + j] as number);
+    x[row + j0] = (x[row + j0] as number) - f;
+    for (let j = j0 + 1; j < cols; j++) x[row + j] = (x[row + j] as number) - f * (v[vOff + j] as number);
   }
 }
 
@@ -102,17 +109,9 @@ export function formLeftFactorT(a: Float64Array, m: number, n: number, tauLeft: 
   for (let k = n - 1; k >= 0; k--) {
     const tau = tauLeft[k] as number;
     if (tau === 0) continue;
-    // Copy the strided reflector column once so the row loops below are contiguous.
+    // Copy the strided reflector column once so the row loops are contiguous.
     for (let i = k + 1; i < m; i++) u[i] = a[i * n + k] as number;
-    for (let r = k; r < n; r++) {
-      const row = r * m;
-      let s = qt[row + k] as number;
-      for (let i = k + 1; i < m; i++) s += (qt[row + i] as number) * (u[i] as number);
-      const f = tau * s;
-      if (f === 0) continue;
-      qt[row + k] = (qt[row + k] as number) - f;
-      for (let i = k + 1; i < m; i++) qt[row + i] = (qt[row + i] as number) - f * (u[i] as number);
-    }
+    reflectRows(qt, m, k, n, k, m, tau, u, 0);
   }
   return qt;
 }
@@ -124,17 +123,7 @@ export function formRightFactorT(a: Float64Array, n: number, tauRight: Float64Ar
   for (let k = n - 3; k >= 0; k--) {
     const tau = tauRight[k] as number;
     if (tau === 0) continue;
-    const j0 = k + 1;
-    const vrow = k * n;
-    for (let r = j0; r < n; r++) {
-      const row = r * n;
-      let s = pt[row + j0] as number;
-      for (let j = j0 + 1; j < n; j++) s += (pt[row + j] as number) * (a[vrow + j] as number);
-      const f = tau * s;
-      if (f === 0) continue;
-      pt[row + j0] = (pt[row + j0] as number) - f;
-      for (let j = j0 + 1; j < n; j++) pt[row + j] = (pt[row + j] as number) - f * (a[vrow + j] as number);
-    }
+    reflectRows(pt, n, k + 1, n, k + 1, n, tau, a, k * n);
   }
   return pt;
 }

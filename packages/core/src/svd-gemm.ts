@@ -5,6 +5,7 @@
  * V8's scalar pipeline busy: ~7 GFlop/s versus ~1 for a plain triple loop).
  */
 
+import type { GemmArgs } from './svd-types.js';
 import { gemmABtWasm } from './svd-wasm-kernels.js';
 
 /** m·n·k from which {@link gemmABt} uses the WebAssembly kernel. */
@@ -15,42 +16,17 @@ const WASM_MIN_WORK = 16 * 16 * 16;
  * and Bᵀ given as n rows of length k (at bOff + j·ldb). Overwrites C, or with
  * `subtract` computes C − A·Bᵀ.
  */
-export function gemmABt(
-  m: number,
-  n: number,
-  k: number,
-  a: Float64Array,
-  aOff: number,
-  lda: number,
-  b: Float64Array,
-  bOff: number,
-  ldb: number,
-  c: Float64Array,
-  cOff: number,
-  ldc: number,
-  subtract = false,
-): void {
+export function gemmABt(...args: GemmArgs): void {
+  const [m, n, k] = args;
   // Large products go to the WebAssembly SIMD kernel (≈3× faster); tiny ones
   // are not worth the operand copies.
-  if (m * n * k >= WASM_MIN_WORK && gemmABtWasm(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract)) return;
-  gemmABtScalar(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract);
+  if (m * n * k >= WASM_MIN_WORK && gemmABtWasm(...args)) return;
+  gemmABtScalar(...args);
 }
 
 /** The JavaScript kernel behind {@link gemmABt} (same contract), exported for tests. */
 export function gemmABtScalar(
-  m: number,
-  n: number,
-  k: number,
-  a: Float64Array,
-  aOff: number,
-  lda: number,
-  b: Float64Array,
-  bOff: number,
-  ldb: number,
-  c: Float64Array,
-  cOff: number,
-  ldc: number,
-  subtract = false,
+  ...[m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract = false]: GemmArgs
 ): void {
   // 3×4 register blocks: 12 accumulators + 5 live operands fit x64's 16 vector
   // registers, measured ~10% faster here than 4×4 (which spills).

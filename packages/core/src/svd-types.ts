@@ -17,3 +17,26 @@ export interface SvdResult {
   /** Right singular vectors as rows, shape [k, n]. */
   readonly Vt: Matrix<Float64Array>;
 }
+
+/**
+ * The operands of C = A·Bᵀ on contiguous rows, shared by the JavaScript and
+ * WebAssembly kernels (svd-gemm.ts, svd-wasm-kernels.ts): C is m×n (row
+ * stride ldc, from cOff), A is m×k (rows at aOff + i·lda), Bᵀ is n rows of
+ * length k (at bOff + j·ldb). `subtract` computes C − A·Bᵀ instead of
+ * overwriting C.
+ */
+export type GemmArgs = [
+  m: number,
+  n: number,
+  k: number,
+  a: Float64Array,
+  aOff: number,
+  lda: number,
+  b: Float64Array,
+  bOff: number,
+  ldb: number,
+  c: Float64Array,
+  cOff: number,
+  ldc: number,
+  subtract?: boolean,
+];

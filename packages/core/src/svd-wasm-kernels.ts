@@ -11,6 +11,7 @@
  */
 
 import { assembleKernels } from './svd-wasm-assembly.js';
+import type { GemmArgs } from './svd-types.js';
 
 interface Kernel {
   memory: WebAssembly.Memory;
@@ -60,19 +61,7 @@ function loadKernel(): Kernel | null {
  * Returns false, touching nothing, when WebAssembly SIMD is unavailable.
  */
 export function gemmABtWasm(
-  m: number,
-  n: number,
-  k: number,
-  a: Float64Array,
-  aOff: number,
-  lda: number,
-  b: Float64Array,
-  bOff: number,
-  ldb: number,
-  c: Float64Array,
-  cOff: number,
-  ldc: number,
-  subtract: boolean,
+  ...[m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract = false]: GemmArgs
 ): boolean {
   const kern = loadKernel();
   if (kern === null) return false;

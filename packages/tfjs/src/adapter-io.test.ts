@@ -12,22 +12,17 @@ import { fixturePath, loadPeftAdapter, readSafetensorsFile } from '@tsd-peft/cor
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { injectPeftAdapter } from './adapter-io.js';
 import { injectAdapters } from './adapter-model.js';
-import { setupBackend } from './backend/setup.js';
-import { forward, makeData, makeWeights, maxDiff, trainSgd } from './test-model.test-helper.js';
+import { forward, maxDiff, trainSgd, useTestModel } from './test-model.test-helper.js';
 
-let weights: Map<string, tf.Tensor>;
-let data: ReturnType<typeof makeData>;
+const toy = useTestModel();
 let real: Map<string, tf.Tensor>;
 
-beforeAll(async () => {
-  await setupBackend('wasm');
-  weights = makeWeights();
-  data = makeData();
+beforeAll(() => {
   real = new Map();
   const file = readSafetensorsFile(fixturePath('reference', 'hf', 'stories260K', 'model.safetensors'));
   for (const [name, t] of file.tensors) real.set(name, tf.tensor(tensorToFloat32(t, name), t.shape));
 });
-afterAll(() => tf.dispose([...weights.values(), ...real.values(), data.x, data.target]));
+afterAll(() => tf.dispose([...real.values()]));
 
 describe('PEFT adapters trained in Python', () => {
   for (const dir of ['peft-lora', 'peft-rslora']) {
@@ -75,25 +70,25 @@ describe('PEFT adapters trained in Python', () => {
   }
 
   it('refuses to load a PEFT adapter into residual methods or onto modules the model does not adapt', () => {
-    const pissa = injectAdapters(weights, { method: 'pissa', r: 2, targetModules: ['up'] });
-    const lora = injectAdapters(weights, { method: 'lora', r: 2, targetModules: ['up'] });
+    const pissa = injectAdapters(toy.weights, { method: 'pissa', r: 2, targetModules: ['up'] });
+    const lora = injectAdapters(toy.weights, { method: 'lora', r: 2, targetModules: ['up'] });
     const exported = lora.toPeftAdapter();
     expect(() => pissa.loadPeftAdapter(exported)).toThrow(/residual weight/);
-    const downOnly = injectAdapters(weights, { method: 'lora', r: 2, targetModules: ['down'] });
+    const downOnly = injectAdapters(toy.weights, { method: 'lora', r: 2, targetModules: ['down'] });
     expect(() => downOnly.loadPeftAdapter(exported)).toThrow(ConfigError);
     expect(() => downOnly.loadPeftAdapter(exported)).toThrow(/adapted: layers\.0\.down, layers\.1\.down/);
     [pissa, lora, downOnly].forEach((m) => m.dispose());
   });
 
   it('takes per-module ranks (rank_pattern) different from the model r', () => {
-    const trained = injectAdapters(weights, { method: 'lora-dash', r: 2, alpha: 4, s: 2, t: 2, targetModules: ['up'] });
-    trainSgd(trained, data, 5);
+    const trained = injectAdapters(toy.weights, { method: 'lora-dash', r: 2, alpha: 4, s: 2, t: 2, targetModules: ['up'] });
+    trainSgd(trained, toy.data, 5);
     const peft = trained.toPeftAdapter(); // rank r + s = 4 with scaling 1
     expect(peft.modules.get('layers.0.up')?.A.rows).toBe(4);
-    const reloaded = injectAdapters(weights, { method: 'lora', r: 2, alpha: 4, targetModules: ['up'] });
+    const reloaded = injectAdapters(toy.weights, { method: 'lora', r: 2, alpha: 4, targetModules: ['up'] });
     reloaded.loadPeftAdapter(createPeftAdapter(peft.modules, { r: 4, lora_alpha: 4, target_modules: ['up'] }));
-    const a = forward(trained, data.x);
-    const b = forward(reloaded, data.x);
+    const a = forward(trained, toy.data.x);
+    const b = forward(reloaded, toy.data.x);
     expect(maxDiff(a, b)).toBeLessThanOrEqual(1e-5);
     tf.dispose([a, b]);
     trained.dispose();
@@ -105,15 +100,15 @@ describe('native adapters', () => {
   for (const method of ['lora', 'pissa', 'lora-dash', 'lora-tsd'] as const) {
     it(`${method}: survives serialisation and reload bit for bit`, () => {
       const config = { method, r: 2, alpha: 4, s: 2, t: 2, initSteps: 2, targetModules: ['up', 'down'] };
-      const model = injectAdapters(weights, config);
-      trainSgd(model, data, 6);
-      const reference = forward(model, data.x);
+      const model = injectAdapters(toy.weights, config);
+      trainSgd(model, toy.data, 6);
+      const reference = forward(model, toy.data.x);
       const bytes = serializeNativeAdapter(model.toNativeAdapter({ baseModel: 'synthetic', extra: { step: 6 } }));
       const parsed = parseNativeAdapter(bytes, 'adapter.safetensors');
       expect(parsed.baseModel).toBe('synthetic');
-      const fresh = injectAdapters(weights, { ...config, seed: 99 });
+      const fresh = injectAdapters(toy.weights, { ...config, seed: 99 });
       fresh.loadNativeAdapter(parsed);
-      const again = forward(fresh, data.x);
+      const again = forward(fresh, toy.data.x);
       expect(again.dataSync()).toEqual(reference.dataSync());
       tf.dispose([reference, again]);
       model.dispose();
@@ -122,12 +117,12 @@ describe('native adapters', () => {
   }
 
   it('refuses mismatched module sets or methods, and full fine-tuning', () => {
-    const lora = injectAdapters(weights, { method: 'lora', r: 2, targetModules: ['up'] });
-    const dash = injectAdapters(weights, { method: 'lora-dash', r: 2, targetModules: ['up'] });
-    const wide = injectAdapters(weights, { method: 'lora', r: 2, targetModules: ['up', 'down'] });
+    const lora = injectAdapters(toy.weights, { method: 'lora', r: 2, targetModules: ['up'] });
+    const dash = injectAdapters(toy.weights, { method: 'lora-dash', r: 2, targetModules: ['up'] });
+    const wide = injectAdapters(toy.weights, { method: 'lora', r: 2, targetModules: ['up', 'down'] });
     expect(() => dash.loadNativeAdapter(lora.toNativeAdapter())).toThrow(/method 'lora' but the module uses 'lora-dash'/);
     expect(() => wide.loadNativeAdapter(lora.toNativeAdapter())).toThrow(/missing: layers\.0\.down, layers\.1\.down/);
-    const full = injectAdapters(weights, { method: 'full', targetModules: ['up'] });
+    const full = injectAdapters(toy.weights, { method: 'full', targetModules: ['up'] });
     expect(() => full.toNativeAdapter()).toThrow(/mergeAndUnload/);
     expect([...full.trainableVariables().keys()]).toEqual(['layers.0.up.weight', 'layers.1.up.weight']);
     [lora, dash, wide, full].forEach((m) => m.dispose());

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, loraScalingFor } from '@tsd-peft/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AdapterMethod } from './adapter-config.js';
 import { injectAdapters } from './adapter-model.js';
 import { injectPeftAdapter } from './adapter-io.js';
-import { setupBackend } from './backend/setup.js';
-import { LINEAR_MODULES, baseProvider, forward, makeData, makeWeights, maxDiff, trainSgd } from './test-model.test-helper.js';
+import { LINEAR_MODULES, baseProvider, forward, maxDiff, trainSgd, useTestModel } from './test-model.test-helper.js';
 
 /*
  * Tolerances. Outputs here are O(1). Comparisons between two fp32 forwards
@@ -17,40 +16,30 @@ import { LINEAR_MODULES, baseProvider, forward, makeData, makeWeights, maxDiff, 
  */
 const TOL = 1e-5;
 const METHODS: AdapterMethod[] = ['lora', 'rslora', 'pissa', 'milora', 'lora-dash', 'lora-init', 'lora-tsd', 'full'];
-let weights: Map<string, tf.Tensor>;
-let data: ReturnType<typeof makeData>;
-
-beforeAll(async () => {
-  await setupBackend('wasm');
-  weights = makeWeights();
-  data = makeData();
-});
-afterAll(() => {
-  tf.dispose([...weights.values(), data.x, data.target]);
-});
+const toy = useTestModel();
 
 /** Short schedules so every phase (LoRA-Init re-init at 3, dash launch at 3 or 6) happens within 10 steps. */
 function inject(method: AdapterMethod) {
-  return injectAdapters(weights, { method, r: 3, alpha: 6, s: 2, t: 3, initSteps: 3, seed: 5, targetModules: ['up', 'down'] });
+  return injectAdapters(toy.weights, { method, r: 3, alpha: 6, s: 2, t: 3, initSteps: 3, seed: 5, targetModules: ['up', 'down'] });
 }
 
 describe('injectAdapters', () => {
   it('lists the available modules when a target matches nothing', () => {
-    const make = () => injectAdapters(weights, { method: 'lora', targetModules: ['up', 'q_proj'] });
+    const make = () => injectAdapters(toy.weights, { method: 'lora', targetModules: ['up', 'q_proj'] });
     expect(make).toThrow(ConfigError);
     expect(make).toThrow(/'q_proj' matched no 2-D weight; available modules: head, layers\.0\.down, layers\.0\.up, layers\.1\.down, layers\.1\.up/);
-    expect(() => injectAdapters(weights, { method: 'lora', targetModules: /nothing/ })).toThrow(/selected no module/);
-    expect(() => injectAdapters(weights, { method: 'dora' as AdapterMethod })).toThrow(/unknown method 'dora'/);
-    expect(() => injectAdapters(weights, { method: 'lora', r: 0, targetModules: ['up'] })).toThrow(/r must be a positive integer/);
+    expect(() => injectAdapters(toy.weights, { method: 'lora', targetModules: /nothing/ })).toThrow(/selected no module/);
+    expect(() => injectAdapters(toy.weights, { method: 'dora' as AdapterMethod })).toThrow(/unknown method 'dora'/);
+    expect(() => injectAdapters(toy.weights, { method: 'lora', r: 0, targetModules: ['up'] })).toThrow(/r must be a positive integer/);
   });
 
   it('targets by suffix, RegExp or all-linear, and ignores non-2-D weights', () => {
-    const m1 = injectAdapters(weights, { method: 'lora', targetModules: ['up'] });
+    const m1 = injectAdapters(toy.weights, { method: 'lora', targetModules: ['up'] });
     expect(m1.targetModules).toEqual(['layers.0.up', 'layers.1.up']);
-    const m2 = injectAdapters(weights, { method: 'lora', targetModules: /^layers\.1\./ });
+    const m2 = injectAdapters(toy.weights, { method: 'lora', targetModules: /^layers\.1\./ });
     expect(m2.targetModules).toEqual(['layers.1.down', 'layers.1.up']);
     // 'all-linear' skips embeddings and lm_head only; 1-D norm.weight is never a candidate.
-    const m3 = injectAdapters(weights, { method: 'lora', r: 3, targetModules: 'all-linear' });
+    const m3 = injectAdapters(toy.weights, { method: 'lora', r: 3, targetModules: 'all-linear' });
     expect(m3.targetModules).toEqual(['head', 'layers.0.down', 'layers.0.up', 'layers.1.down', 'layers.1.up']);
     [m1, m2, m3].forEach((m) => m.dispose());
   });
@@ -63,14 +52,14 @@ describe('injectAdapters', () => {
       ['layers.0.down', 'layers.0.up', 'layers.1.down', 'layers.1.up'].flatMap((m) => [`${m}.lora_A.weight`, `${m}.lora_B.weight`]),
     );
     expect(Object.keys(tf.engine().registeredVariables).length - varsBefore).toBe(8);
-    for (const w of weights.values()) expect(w instanceof tf.Variable).toBe(false);
-    const snapshot = [...weights.values()].map((w) => Float32Array.from(w.dataSync()));
-    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(forward(model, data.x))) as tf.Scalar);
+    for (const w of toy.weights.values()) expect(w instanceof tf.Variable).toBe(false);
+    const snapshot = [...toy.weights.values()].map((w) => Float32Array.from(w.dataSync()));
+    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(forward(model, toy.data.x))) as tf.Scalar);
     // tf.variableGrads with no list takes every trainable variable in the engine: exactly ours.
     expect(Object.keys(grads).sort()).toEqual([...model.trainableVariables().values()].map((v) => v.name).sort());
     tf.dispose([value, ...Object.values(grads)]);
-    trainSgd(model, data, 3);
-    [...weights.values()].forEach((w, i) => expect(w.dataSync()).toEqual(snapshot[i]));
+    trainSgd(model, toy.data, 3);
+    [...toy.weights.values()].forEach((w, i) => expect(w.dataSync()).toEqual(snapshot[i]));
     model.dispose();
     expect(tf.engine().state.numTensors).toBe(before);
   });
@@ -84,13 +73,13 @@ describe('injectAdapters', () => {
 
   it('keeps tf.memory().numTensors flat across repeated forwards and training steps', () => {
     const model = inject('lora-dash');
-    trainSgd(model, data, 4); // past the launch at step 3
-    const y0 = forward(model, data.x);
+    trainSgd(model, toy.data, 4); // past the launch at step 3
+    const y0 = forward(model, toy.data.x);
     y0.dispose();
     const n = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) forward(model, data.x).dispose();
+    for (let i = 0; i < 5; i++) forward(model, toy.data.x).dispose();
     expect(tf.memory().numTensors).toBe(n);
-    trainSgd(model, data, 2, 0.05, 4);
+    trainSgd(model, toy.data, 2, 0.05, 4);
     expect(tf.memory().numTensors).toBe(n);
     model.dispose();
   });
@@ -99,14 +88,14 @@ describe('injectAdapters', () => {
 describe.each(METHODS)('%s', (method) => {
   it('exports a PEFT adapter relative to the original W that reproduces the adapted forward', () => {
     const model = inject(method);
-    const base = forward(baseProvider(weights), data.x);
-    trainSgd(model, data, 8);
-    const adapted = forward(model, data.x);
+    const base = forward(baseProvider(toy.weights), toy.data.x);
+    trainSgd(model, toy.data, 8);
+    const adapted = forward(model, toy.data.x);
     expect(maxDiff(adapted, base)).toBeGreaterThan(1e-2); // training moved the function
     const peft = model.toPeftAdapter({ baseModel: 'synthetic' });
     expect(peft.config.base_model_name_or_path).toBe('synthetic');
-    const plain = injectPeftAdapter(weights, peft);
-    const replayed = forward(plain, data.x);
+    const plain = injectPeftAdapter(toy.weights, peft);
+    const replayed = forward(plain, toy.data.x);
     expect(maxDiff(replayed, adapted)).toBeLessThanOrEqual(TOL);
     tf.dispose([base, adapted, replayed]);
     plain.dispose();
@@ -115,14 +104,14 @@ describe.each(METHODS)('%s', (method) => {
 
   it('merges into the frozen weights reproducing the unmerged forward, and unmerges exactly', () => {
     const model = inject(method);
-    trainSgd(model, data, 8);
-    const unmerged = forward(model, data.x);
+    trainSgd(model, toy.data, 8);
+    const unmerged = forward(model, toy.data.x);
     model.merge();
-    const merged = forward(model, data.x);
+    const merged = forward(model, toy.data.x);
     expect(maxDiff(merged, unmerged)).toBeLessThanOrEqual(TOL);
     expect(() => model.afterOptimizerStep(9)).toThrow(/unmerge\(\) before training/);
     model.unmerge();
-    const again = forward(model, data.x);
+    const again = forward(model, toy.data.x);
     expect(again.dataSync()).toEqual(unmerged.dataSync());
     tf.dispose([unmerged, merged, again]);
     model.dispose();
@@ -130,17 +119,17 @@ describe.each(METHODS)('%s', (method) => {
 
   it('gives exactly the base forward with adapters disabled', () => {
     const model = inject(method);
-    trainSgd(model, data, 8);
+    trainSgd(model, toy.data, 8);
     model.merge();
     model.disableAdapters();
     expect(model.isMerged).toBe(false);
-    const off = forward(model, data.x);
-    const base = forward(baseProvider(weights), data.x);
-    // Same weights, same ops (a pre-transposed copy multiplies exactly like the flag), so equal up to
+    const off = forward(model, toy.data.x);
+    const base = forward(baseProvider(toy.weights), toy.data.x);
+    // Same toy.weights, same ops (a pre-transposed copy multiplies exactly like the flag), so equal up to
     // the kernel's summation order: compare tightly.
     expect(maxDiff(off, base)).toBeLessThanOrEqual(1e-6);
     model.enableAdapters();
-    const on = forward(model, data.x);
+    const on = forward(model, toy.data.x);
     expect(maxDiff(on, base)).toBeGreaterThan(1e-2);
     tf.dispose([off, base, on]);
     model.dispose();
@@ -148,11 +137,11 @@ describe.each(METHODS)('%s', (method) => {
 
   it('gives the same rows and gradients for a single-row input (unfolded path) as in a batch (fused op)', () => {
     const model = inject(method);
-    trainSgd(model, data, 8);
+    trainSgd(model, toy.data, 8);
     const name = 'layers.0.up';
-    const row = tf.slice(data.x, [3, 0], [1, -1]) as tf.Tensor2D;
+    const row = tf.slice(toy.data.x, [3, 0], [1, -1]) as tf.Tensor2D;
     const single = model.linear(name, row);
-    const batched = tf.slice(model.linear(name, data.x), [3, 0], [1, -1]);
+    const batched = tf.slice(model.linear(name, toy.data.x), [3, 0], [1, -1]);
     expect(maxDiff(single, batched)).toBeLessThanOrEqual(1e-5);
     const vars = [...model.trainableVariables().entries()].filter(([k]) => k.startsWith(name)).map(([, v]) => v);
     const g = tf.randomNormal([1, 20], 0, 1, 'float32', 4);
@@ -171,16 +160,16 @@ describe.each(METHODS)('%s', (method) => {
 
   it('mergeAndUnload returns merged tensors for adapted modules and the caller’s own for the rest', () => {
     const model = inject(method);
-    trainSgd(model, data, 8);
-    const adapted = forward(model, data.x);
+    trainSgd(model, toy.data, 8);
+    const adapted = forward(model, toy.data.x);
     const merged = model.mergeAndUnload();
-    expect([...merged.keys()]).toEqual(LINEAR_MODULES.map((m) => `${m}.weight`).sort((a, b) => [...weights.keys()].indexOf(a) - [...weights.keys()].indexOf(b)));
-    expect(merged.get('head.weight')).toBe(weights.get('head.weight'));
-    expect(merged.get('layers.0.up.weight')).not.toBe(weights.get('layers.0.up.weight'));
-    const replay = forward(baseProvider(merged), data.x);
+    expect([...merged.keys()]).toEqual(LINEAR_MODULES.map((m) => `${m}.weight`).sort((a, b) => [...toy.weights.keys()].indexOf(a) - [...toy.weights.keys()].indexOf(b)));
+    expect(merged.get('head.weight')).toBe(toy.weights.get('head.weight'));
+    expect(merged.get('layers.0.up.weight')).not.toBe(toy.weights.get('layers.0.up.weight'));
+    const replay = forward(baseProvider(merged), toy.data.x);
     expect(maxDiff(replay, adapted)).toBeLessThanOrEqual(TOL);
-    expect(() => forward(model, data.x)).toThrow(/disposed/);
-    for (const [k, t] of merged) if (t !== weights.get(k)) t.dispose();
+    expect(() => forward(model, toy.data.x)).toThrow(/disposed/);
+    for (const [k, t] of merged) if (t !== toy.weights.get(k)) t.dispose();
     tf.dispose([adapted, replay]);
   });
 });

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@tsd-peft/core';
+import { Rng, type LoraFactors, type Matrix } from '@tsd-peft/core';
+import { afterAll, beforeAll } from 'vitest';
 import type { AdapterModel } from './adapter-model.js';
+import { setupBackend } from './backend/setup.js';
 import type { LinearProvider } from './linear.js';
 
 /**
@@ -89,4 +91,41 @@ export function trainSgd(model: AdapterModel, data: { x: tf.Tensor2D; target: tf
 /** max |a − b| over two same-shape tensors. */
 export function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number);
+}
+
+/** The synthetic model's weights and data, shared by one test file's tests. */
+export interface TestModelFixture {
+  weights: Map<string, tf.Tensor>;
+  data: { x: tf.Tensor2D; target: tf.Tensor2D };
+}
+
+/**
+ * Registers the usual hooks of an adapter test file: the wasm backend and fresh
+ * {@link makeWeights}/{@link makeData} before its tests, disposal after. The
+ * fields are filled in by `beforeAll`, so read them inside tests only.
+ */
+export function useTestModel(): TestModelFixture {
+  const fixture = {} as TestModelFixture;
+  beforeAll(async () => {
+    await setupBackend('wasm');
+    fixture.weights = makeWeights();
+    fixture.data = makeData();
+  });
+  afterAll(() => tf.dispose([...fixture.weights.values(), fixture.data.x, fixture.data.target]));
+  return fixture;
+}
+
+/** A 2-D tensor's values as a core Matrix (a float32 copy). */
+export function tensorMatrix(t: tf.Tensor): Matrix<Float32Array> {
+  return { rows: t.shape[0] as number, cols: t.shape[1] as number, data: Float32Array.from(t.dataSync()) };
+}
+
+/** The current LoRA factors of `name` in `model` with the given scaling, as core's LoraFactors. */
+export function loraFactorsOf(model: AdapterModel, name: string, scaling: number): LoraFactors {
+  const vars = model.trainableVariables();
+  return {
+    A: tensorMatrix(vars.get(`${name}.lora_A.weight`) as tf.Variable),
+    B: tensorMatrix(vars.get(`${name}.lora_B.weight`) as tf.Variable),
+    scaling,
+  };
 }

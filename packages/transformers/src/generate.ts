@@ -38,9 +38,10 @@ export interface GenerateResult {
  * each row's logits at its last real position. There is no KV cache, so a
  * step costs a full forward over the sequence (O(T²) attention per step);
  * that is fine for the small models trained here and keeps the replica a pure
- * function. Tensors are freed every step.
+ * function. Tensors are freed every step. Async because each step reads the
+ * logits back with `await data()`, the only read the webgpu backend supports.
  */
-export function generate(forward: ForwardFn, prompts: readonly (readonly number[])[], options: GenerateOptions = {}): GenerateResult {
+export async function generate(forward: ForwardFn, prompts: readonly (readonly number[])[], options: GenerateOptions = {}): Promise<GenerateResult> {
   const maxNew = options.maxNewTokens ?? 20;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new ConfigError(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   const temperature = options.temperature ?? 0;
@@ -59,7 +60,7 @@ export function generate(forward: ForwardFn, prompts: readonly (readonly number[
   let active = prompts.map((_, i) => i);
   for (let step = 0; step < maxNew && active.length > 0; step++) {
     const rows = active.map((i) => sequences[i] as number[]);
-    const logits = lastPositionLogits(forward, rows, pad);
+    const logits = await lastPositionLogits(forward, rows, pad);
     const vocab = logits.length / rows.length;
     active.forEach((row, r) => {
       const scores = logits.subarray(r * vocab, (r + 1) * vocab);
@@ -73,8 +74,8 @@ export function generate(forward: ForwardFn, prompts: readonly (readonly number[
   return { sequences, newTokens, stoppedOnEos };
 }
 
-/** Logits `[rows, V]` at each row's last real token, flattened. */
-function lastPositionLogits(forward: ForwardFn, rows: readonly number[][], pad: number): Float32Array {
+/** Logits `[rows, V]` at each row's last real token, flattened (an awaited read: `dataSync` fails on webgpu). */
+async function lastPositionLogits(forward: ForwardFn, rows: readonly number[][], pad: number): Promise<Float32Array> {
   const maxLen = Math.max(...rows.map((r) => r.length));
   const ids = rows.map((r) => [...r, ...new Array<number>(maxLen - r.length).fill(pad)]);
   const mask = rows.map((r) => [...new Array<number>(r.length).fill(1), ...new Array<number>(maxLen - r.length).fill(0)]);
@@ -84,9 +85,11 @@ function lastPositionLogits(forward: ForwardFn, rows: readonly number[][], pad: 
     const index = tf.tensor1d(rows.map((r, i) => i * t + r.length - 1), 'int32');
     return tf.gather(tf.reshape(logits, [b * t, v]), index);
   });
-  const data = picked.dataSync() as Float32Array;
-  picked.dispose();
-  return data;
+  try {
+    return (await picked.data()) as Float32Array;
+  } finally {
+    picked.dispose();
+  }
 }
 
 function argmax(scores: Float32Array, row: number): number {

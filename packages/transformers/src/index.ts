@@ -95,3 +95,5 @@ export type { CausalLmJobOptions } from './parallel/causal-lm-job.js';
 export { randomCausalLM } from './parallel/random-model.js';
 export type { RandomCausalLM } from './parallel/random-model.js';
 export { groupAttention, prefersGroupSplitAttention } from './models/attention-groups.js';
+// --- cleanup (shared trajectory-replay pieces) ---
+export { trajectoryFineTuneOptions, finalAdapterTensors } from './replay.js';

@@ -100,45 +100,33 @@ export class CausalLM {
     const { raw, file } = await loadModelConfig(source, options);
     const spec = architectureFor(raw['model_type'], file);
     const replica = spec.createReplica(raw, file);
-    try {
+    return disposingOnError(() => replica.dispose(), async () => {
       const read = await readWeights(source, options);
       const { weights, unused } = buildWeightMap(read.tensors, replica, spec, read.files.join(', '), {
         storedAsLinear: read.kind === 'onnx',
       });
-      try {
+      return disposingOnError(() => disposeWeights(weights), async () => {
         const tokenizer = await loadTokenizer(options.tokenizer, source, options, replica.config.vocabSize);
         return new CausalLM(replica, raw, weights, tokenizer, { kind: read.kind, location: source.location, files: read.files, unusedTensors: unused }, options.frozenLinear);
-      } catch (error) {
-        disposeWeights(weights);
-        throw error;
-      }
-    } catch (error) {
-      replica.dispose();
-      throw error;
-    }
+      });
+    });
   }
 
   private static async fromLlama2c(path: string, options: LoadCausalLMOptions): Promise<CausalLM> {
     const ckpt = await readLlama2c(path);
     const spec = architectureFor('llama', path);
     const replica = spec.createReplica(ckpt.config, path);
-    try {
+    return disposingOnError(() => replica.dispose(), async () => {
       const { weights, unused } = buildWeightMap(ckpt.tensors, replica, spec, path);
-      try {
+      return disposingOnError(() => disposeWeights(weights), async () => {
         const tokenizer =
           typeof options.tokenizer === 'string' ? await loadTokenizer(options.tokenizer, null, options, replica.config.vocabSize) : null;
         if (options.tokenizer === true) {
           throw new ConfigError('a llama2.c checkpoint has no HF tokenizer of its own; pass tokenizer: <folder or repo with tokenizer.json>', { file: path });
         }
         return new CausalLM(replica, ckpt.config, weights, tokenizer, { kind: 'llama2c', location: path, files: [path], unusedTensors: unused }, options.frozenLinear);
-      } catch (error) {
-        disposeWeights(weights);
-        throw error;
-      }
-    } catch (error) {
-      replica.dispose();
-      throw error;
-    }
+      });
+    });
   }
 
   /** `model_type` (llama, mistral, qwen2, gpt2). */
@@ -165,7 +153,7 @@ export class CausalLM {
    * Generates from one prompt or a batch (see {@link generate}); text prompts
    * are tokenized with special tokens (BOS). EOS defaults to the config's.
    */
-  generate(prompts: Prompt | readonly Prompt[], options: GenerateOptions & { linear?: LinearProvider } = {}): CausalLMGenerateResult {
+  async generate(prompts: Prompt | readonly Prompt[], options: GenerateOptions & { linear?: LinearProvider } = {}): Promise<CausalLMGenerateResult> {
     const list: readonly Prompt[] = typeof prompts === 'string' || isIdList(prompts) ? [prompts as Prompt] : (prompts as readonly Prompt[]);
     const ids = list.map((p) => {
       if (typeof p !== 'string') return p;
@@ -173,7 +161,7 @@ export class CausalLM {
       return this.tokenizer.encode(p);
     });
     const { linear = this.frozen, ...rest } = options;
-    const result = generate((inputs) => this.forward(inputs, linear), ids, {
+    const result = await generate((inputs) => this.forward(inputs, linear), ids, {
       eosTokenIds: this.config.eosTokenId,
       ...rest,
     });
@@ -219,6 +207,16 @@ async function readWeights(
     `no weights found (looked for ${tried.join(', ')})${torchOnly ? '; pytorch_model.bin is not read: convert it to model.safetensors' : ''}`,
     { file: source.describe('') },
   );
+}
+
+/** Runs `build`; if it throws, calls `dispose` (freeing what the loader made so far) and rethrows. */
+async function disposingOnError<T>(dispose: () => void, build: () => Promise<T>): Promise<T> {
+  try {
+    return await build();
+  } catch (error) {
+    dispose();
+    throw error;
+  }
 }
 
 async function loadTokenizer(

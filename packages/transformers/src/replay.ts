@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, PEFT_PREFIX } from '@tsd-peft/core';
-import type { AdapterModel, ProgressEvent } from '@tsd-peft/tfjs';
+import { readFloat32, type AdapterModel, type ProgressEvent } from '@tsd-peft/tfjs';
 import { loadCausalLM, type CausalLM } from './load-causal-lm.js';
 import { check, firstDifferentStep, lossDifferences, maxAbsDiff, relativeDiff, REPLAY_TOLERANCES, worst, type ReplayCheck } from './replay-checks.js';
 import { readTrajectoryFolder, type RefTensor, type TrajectoryConfig, type TrajectoryFolder } from './replay-files.js';
 import type { TokenBatch } from './training/data.js';
-import { fineTune } from './training/fine-tune.js';
+import { fineTune, type FineTuneOptions } from './training/fine-tune.js';
 
 /** The two recorded runs: plain LoRA and LoRA-Dash, from the same initial A/B and batches. */
 export type ReplayRunName = 'lora' | 'lora_dash';
@@ -97,14 +97,23 @@ export function trajectoryBatch(batch: readonly (readonly number[])[]): TokenBat
   return { batch: rows, seq, inputIds, attentionMask: new Int32Array(rows * seq).fill(1), lossMask, tokens: rows * (seq - 1) };
 }
 
-async function replayRun(model: CausalLM, folder: TrajectoryFolder, name: ReplayRunName, onProgress: ReplayOptions['onProgress']): Promise<ReplayRun> {
+/**
+ * The {@link fineTune} options that replay `run` of a trajectory folder on
+ * `model`: its adapter settings (r, alpha, target modules, t, s), initial
+ * A/B, batches, lr and Adam settings, for its first `steps` steps (default all
+ * of `config.steps`). Shared by {@link replayTrajectory} and the WebGPU replay test.
+ */
+export function trajectoryFineTuneOptions(
+  model: CausalLM,
+  folder: TrajectoryFolder,
+  run: ReplayRunName,
+  extra: Pick<FineTuneOptions, 'onProgress'> & { steps?: number } = {},
+): FineTuneOptions {
   const { config } = folder;
-  const started = performance.now();
-  const losses: number[] = [];
-  const { adapter } = await fineTune({
+  return {
     model,
     adapter: {
-      method: name === 'lora' ? 'lora' : 'lora-dash',
+      method: run === 'lora' ? 'lora' : 'lora-dash',
       r: config.r,
       alpha: config.alpha,
       targetModules: config.targetModules,
@@ -113,7 +122,7 @@ async function replayRun(model: CausalLM, folder: TrajectoryFolder, name: Replay
     },
     initialAdapter: folder.initial,
     data: (i) => trajectoryBatch(folder.batches[i] as number[][]),
-    steps: config.steps,
+    steps: extra.steps ?? config.steps,
     lr: config.optimizer.lr,
     optimizer: {
       type: config.optimizer.type,
@@ -122,11 +131,21 @@ async function replayRun(model: CausalLM, folder: TrajectoryFolder, name: Replay
       eps: config.optimizer.eps,
       weightDecay: config.optimizer.weightDecay,
     },
-    onProgress: (event) => {
-      losses.push(event.loss);
-      onProgress?.(name, event);
-    },
-  });
+    onProgress: extra.onProgress,
+  };
+}
+
+async function replayRun(model: CausalLM, folder: TrajectoryFolder, name: ReplayRunName, onProgress: ReplayOptions['onProgress']): Promise<ReplayRun> {
+  const started = performance.now();
+  const losses: number[] = [];
+  const { adapter } = await fineTune(
+    trajectoryFineTuneOptions(model, folder, name, {
+      onProgress: (event) => {
+        losses.push(event.loss);
+        onProgress?.(name, event);
+      },
+    }),
+  );
   try {
     const referenceLosses = name === 'lora' ? folder.losses.lora : folder.losses.loraDash;
     return {
@@ -135,8 +154,8 @@ async function replayRun(model: CausalLM, folder: TrajectoryFolder, name: Replay
       referenceLosses,
       lossDiffs: lossDifferences(losses, referenceLosses),
       launch: launchOf(adapter),
-      final: finalTensors(adapter),
-      logits: finalLogits(model, adapter, folder),
+      final: await finalAdapterTensors(adapter),
+      logits: await finalLogits(model, adapter, folder),
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -153,29 +172,37 @@ function launchOf(adapter: AdapterModel): ReplayRun['launch'] {
   return out;
 }
 
-function finalTensors(adapter: AdapterModel): ReplayRun['final'] {
+/**
+ * A, B (and LoRA-Dash's d, once launched) of every target module, read with
+ * awaited `data()` so it also works on the webgpu backend, where `dataSync()`
+ * cannot read GPU buffers in Node.
+ */
+export async function finalAdapterTensors(adapter: AdapterModel): Promise<ReplayRun['final']> {
   const vars = adapter.trainableVariables();
-  const read = (key: string) => {
+  const read = async (key: string) => {
     const v = vars.get(key);
-    return v === undefined ? undefined : Float32Array.from(v.dataSync());
+    return v === undefined ? undefined : readFloat32(v);
   };
   const out: ReplayRun['final'] = new Map();
   for (const module of adapter.targetModules) {
-    const A = read(`${module}.lora_A.weight`);
-    const B = read(`${module}.lora_B.weight`);
+    const A = await read(`${module}.lora_A.weight`);
+    const B = await read(`${module}.lora_B.weight`);
     if (A === undefined || B === undefined) throw new ConfigError('adapter has no lora_A/lora_B variables', { tensor: module });
-    const d = read(`${module}.dash_d`);
+    const d = await read(`${module}.dash_d`);
     out.set(module, d === undefined ? { A, B } : { A, B, d });
   }
   return out;
 }
 
-function finalLogits(model: CausalLM, adapter: AdapterModel, folder: TrajectoryFolder): Map<string, Float32Array> {
+async function finalLogits(model: CausalLM, adapter: AdapterModel, folder: TrajectoryFolder): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   for (const [key, ids] of folder.inputs ?? []) {
     const logits = tf.tidy(() => model.forward({ inputIds: [ids] }, adapter));
-    out.set(key, Float32Array.from(logits.dataSync()));
-    logits.dispose();
+    try {
+      out.set(key, await readFloat32(logits));
+    } finally {
+      logits.dispose();
+    }
   }
   return out;
 }

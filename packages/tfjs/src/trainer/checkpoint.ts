@@ -41,15 +41,10 @@ export interface TrainerCheckpoint {
   model?: ModelCheckpointState;
 }
 
-interface CheckpointJson {
+/** The JSON metadata of a checkpoint file: the plain fields as they are, tensors by name. */
+interface CheckpointJson extends Pick<TrainerCheckpoint, 'step' | 'lossHistory' | 'evalHistory' | 'elapsedSeconds' | 'rng' | 'cursor'> {
   format: string;
   version: number;
-  step: number;
-  lossHistory: number[];
-  evalHistory: EvalRecord[];
-  elapsedSeconds: number;
-  rng: RngState;
-  cursor: JsonValue;
   variables: string[];
   optimizer: { config: ResolvedAdamConfig; steps: Record<string, number> };
   model: { meta: Record<string, unknown>; tensors: string[] } | null;

@@ -5,7 +5,9 @@
  *
  * Children cannot use vitest's `@tsd-peft/*` aliases and dist/ may be stale, so
  * the test bundles `test-fixtures/train-child.ts` from the sources with esbuild
- * (already installed as tsup's and vite's bundler) into a temp folder first.
+ * (already installed as tsup's and vite's bundler) into a temp folder first;
+ * unlike the worker bundles (tooling/scripts/bundle-sources.mjs) it bundles
+ * tfjs-core in, as one ESM copy, and only shares their source resolution.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,12 +16,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tsdPeftSources } from '../../../../tooling/scripts/bundle-sources.mjs';
 import { decodeCheckpoint } from './checkpoint.js';
 import { directoryCheckpointStore } from './checkpoint-store.js';
 import type { ChildArgs, ChildOutput } from './test-fixtures/train-child.js';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const coreSrc = here('../../../core/src/');
 
 let work = '';
 let childScript = '';
@@ -37,16 +39,7 @@ beforeAll(async () => {
     mainFields: ['module', 'main'], // one ESM copy of tfjs-core, so its gradient registrations apply
     banner: { js: "import { createRequire as __tsdRequire } from 'node:module'; const require = __tsdRequire(import.meta.url);" },
     logLevel: 'error',
-    plugins: [
-      {
-        name: 'tsd-peft-sources',
-        setup(b) {
-          b.onResolve({ filter: /^@tsd-peft\/core(\/node)?$/ }, (args) => ({
-            path: join(coreSrc, args.path.endsWith('/node') ? 'node/index.ts' : 'index.ts'),
-          }));
-        },
-      },
-    ],
+    plugins: [tsdPeftSources],
   });
 });
 

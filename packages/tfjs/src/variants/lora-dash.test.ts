@@ -15,41 +15,32 @@ import {
   type LoraFactors,
 } from '@tsd-peft/core';
 import { fixturePath } from '@tsd-peft/core/node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AdapterConfig } from '../adapter-config.js';
 import { injectAdapters, type AdapterModel } from '../adapter-model.js';
-import { setupBackend } from '../backend/setup.js';
-import { DIM, forward, makeData, makeWeights, mseLoss, trainSgd } from '../test-model.test-helper.js';
+import { DIM, forward, loraFactorsOf, mseLoss, tensorMatrix, trainSgd, useTestModel } from '../test-model.test-helper.js';
 import { indexedBatches } from '../trainer/data-source.js';
 import { train } from '../trainer/train.js';
 
-let weights: Map<string, tf.Tensor>;
-let data: ReturnType<typeof makeData>;
-
-beforeAll(async () => {
-  await setupBackend('wasm');
-  weights = makeWeights();
-  data = makeData();
-});
-afterAll(() => tf.dispose([...weights.values(), data.x, data.target]));
+const toy = useTestModel();
 
 const T = 4;
 const S = 3;
-const inject = () => injectAdapters(weights, { method: 'lora-dash', r: 2, alpha: 4, s: S, t: T, seed: 9, targetModules: ['up', 'down'] });
+const inject = () => injectAdapters(toy.weights, { method: 'lora-dash', r: 2, alpha: 4, s: S, t: T, seed: 9, targetModules: ['up', 'down'] });
 
 describe('LoRA-Dash launch', () => {
   it('launches after exactly t optimizer steps, with d = 0 leaving the function unchanged', () => {
     const model = inject();
-    trainSgd(model, data, T - 1);
+    trainSgd(model, toy.data, T - 1);
     expect(model.tsdSelections().size).toBe(0);
     expect([...model.trainableVariables().keys()].some((k) => k.endsWith('dash_d'))).toBe(false);
-    const before = forward(model, data.x);
+    const before = forward(model, toy.data.x);
     model.afterOptimizerStep(T);
     expect(model.tsdSelections().size).toBe(4);
     const dNames = [...model.trainableVariables().keys()].filter((k) => k.endsWith('.dash_d'));
     expect(dNames).toEqual(['layers.0.down.dash_d', 'layers.0.up.dash_d', 'layers.1.down.dash_d', 'layers.1.up.dash_d']);
     for (const n of dNames) expect(Array.from(model.trainableVariables().get(n)?.dataSync() ?? [])).toEqual([0, 0, 0]);
-    const after = forward(model, data.x);
+    const after = forward(model, toy.data.x);
     expect(after.dataSync()).toEqual(before.dataSync()); // adding ((x·V) ⊙ 0)·Uᵀ is exact
     tf.dispose([before, after]);
     model.dispose();
@@ -57,19 +48,12 @@ describe('LoRA-Dash launch', () => {
 
   it("selects exactly core's top-s change-rate directions of the current scaling·B·A", () => {
     const model = inject();
-    trainSgd(model, data, T - 1);
+    trainSgd(model, toy.data, T - 1);
     const expected = new Map<string, { idx: Int32Array; rates: Float64Array }>();
     for (const name of model.targetModules) {
-      const A = model.trainableVariables().get(`${name}.lora_A.weight`) as tf.Variable;
-      const B = model.trainableVariables().get(`${name}.lora_B.weight`) as tf.Variable;
-      const W = weights.get(`${name}.weight`) as tf.Tensor2D;
-      const factors: LoraFactors = {
-        A: { rows: A.shape[0] as number, cols: A.shape[1] as number, data: Float32Array.from(A.dataSync()) },
-        B: { rows: B.shape[0] as number, cols: B.shape[1] as number, data: Float32Array.from(B.dataSync()) },
-        scaling: 2,
-      };
+      const factors = loraFactorsOf(model, name, 2);
       // An independent exact SVD (no cache) of the original W.
-      const rates = changeRates(svd({ rows: W.shape[0], cols: W.shape[1], data: Float32Array.from(W.dataSync()) }), factors);
+      const rates = changeRates(svd(tensorMatrix(toy.weights.get(`${name}.weight`) as tf.Tensor)), factors);
       expected.set(name, { idx: selectTaskSpecificDirections(rates, S), rates: rates.rates });
     }
     model.afterOptimizerStep(T);
@@ -83,14 +67,14 @@ describe('LoRA-Dash launch', () => {
 
   it('adds the unscaled x·(U_s diag(d) V_sᵀ)ᵀ after launch, with d trained', () => {
     const model = inject();
-    trainSgd(model, data, T + 5);
+    trainSgd(model, toy.data, T + 5);
     const name = 'layers.0.up';
     const d = model.trainableVariables().get(`${name}.dash_d`) as tf.Variable;
     const dValues = Float32Array.from(d.dataSync());
     expect(dValues.some((v) => Math.abs(v) > 1e-4)).toBe(true);
     const dash = model.toNativeAdapter().modules.get(name)?.dash;
     if (dash === undefined || !dash.launched) throw new Error('expected a launched dash state');
-    const x = data.x;
+    const x = toy.data.x;
     const withDash = model.linear(name, x);
     d.assign(tf.zerosLike(d));
     const withoutDash = model.linear(name, x);
@@ -116,8 +100,8 @@ describe('LoRA-Dash launch', () => {
 
   it('restores launch state from a checkpoint and from a native adapter, bit for bit', () => {
     const model = inject();
-    trainSgd(model, data, T + 3);
-    const reference = forward(model, data.x);
+    trainSgd(model, toy.data, T + 3);
+    const reference = forward(model, toy.data.x);
     const cp = model.checkpointState();
     const values = new Map([...model.trainableVariables()].map(([k, v]) => [k, Float32Array.from(v.dataSync())]));
     const fresh = inject();
@@ -126,11 +110,11 @@ describe('LoRA-Dash launch', () => {
     // what the trainer does next: restore variable values by name (d now exists again)
     expect([...fresh.trainableVariables().keys()]).toEqual([...model.trainableVariables().keys()]);
     for (const [k, v] of fresh.trainableVariables()) v.assign(tf.tensor(values.get(k) as Float32Array, v.shape));
-    const resumed = forward(fresh, data.x);
+    const resumed = forward(fresh, toy.data.x);
     expect(resumed.dataSync()).toEqual(reference.dataSync());
     const viaNative = inject();
     viaNative.loadNativeAdapter(model.toNativeAdapter());
-    const loaded = forward(viaNative, data.x);
+    const loaded = forward(viaNative, toy.data.x);
     expect(loaded.dataSync()).toEqual(reference.dataSync());
     tf.dispose([reference, resumed, loaded]);
     [model, fresh, viaNative].forEach((m) => m.dispose());
@@ -152,11 +136,11 @@ describe.each([
 
   /** The trainer with checkpoints every 2 steps; `crashAt` throws after that step, as a killed process would stop. */
   async function run(dir: string, options: { crashAt?: number; resume?: boolean } = {}) {
-    const model = injectAdapters(weights, config);
+    const model = injectAdapters(toy.weights, config);
     try {
       const result = await train({
         model,
-        data: indexedBatches(() => data),
+        data: indexedBatches(() => toy.data),
         lossFn: (b) => mseLoss(model, b.x, b.target),
         steps: STEPS,
         lr: 1e-2,
@@ -195,9 +179,9 @@ describe.each([
   });
 
   it('tsdSelections() after loading the native adapter equals the original', () => {
-    const model = injectAdapters(weights, config);
-    trainSgd(model, data, launchAt + 1);
-    const fresh = injectAdapters(weights, { ...config, seed: 99 });
+    const model = injectAdapters(toy.weights, config);
+    trainSgd(model, toy.data, launchAt + 1);
+    const fresh = injectAdapters(toy.weights, { ...config, seed: 99 });
     fresh.loadNativeAdapter(parseNativeAdapter(serializeNativeAdapter(model.toNativeAdapter()), 'adapter.safetensors'));
     expect(Object.keys(selectionsOf(model))).toHaveLength(4);
     expect(selectionsOf(fresh)).toEqual(selectionsOf(model));

@@ -9,33 +9,14 @@ import {
   type LoraFactors,
   type Matrix,
 } from '@tsd-peft/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { injectAdapters, type AdapterModel } from '../adapter-model.js';
-import { setupBackend } from '../backend/setup.js';
-import { baseProvider, forward, makeData, makeWeights, maxDiff, trainSgd } from '../test-model.test-helper.js';
+import { baseProvider, forward, loraFactorsOf, maxDiff, tensorMatrix, trainSgd, useTestModel } from '../test-model.test-helper.js';
 
-let weights: Map<string, tf.Tensor>;
-let data: ReturnType<typeof makeData>;
-
-beforeAll(async () => {
-  await setupBackend('wasm');
-  weights = makeWeights();
-  data = makeData();
-});
-afterAll(() => tf.dispose([...weights.values(), data.x, data.target]));
+const toy = useTestModel();
 
 const INIT = 3;
 const MODULES = ['layers.0.down', 'layers.0.up', 'layers.1.down', 'layers.1.up'];
-
-function factorsOf(model: AdapterModel, name: string, scaling: number): LoraFactors {
-  const A = model.trainableVariables().get(`${name}.lora_A.weight`) as tf.Variable;
-  const B = model.trainableVariables().get(`${name}.lora_B.weight`) as tf.Variable;
-  return {
-    A: { rows: A.shape[0] as number, cols: A.shape[1] as number, data: Float32Array.from(A.dataSync()) },
-    B: { rows: B.shape[0] as number, cols: B.shape[1] as number, data: Float32Array.from(B.dataSync()) },
-    scaling,
-  };
-}
 
 /** Plain arrays of every selection field, so toEqual compares values and presence exactly. */
 function selectionsOf(model: AdapterModel): Record<string, Record<string, number[]>> {
@@ -44,19 +25,18 @@ function selectionsOf(model: AdapterModel): Record<string, Record<string, number
 }
 
 function weightMatrix(name: string): Matrix<Float32Array> {
-  const W = weights.get(`${name}.weight`) as tf.Tensor2D;
-  return { rows: W.shape[0], cols: W.shape[1], data: Float32Array.from(W.dataSync()) };
+  return tensorMatrix(toy.weights.get(`${name}.weight`) as tf.Tensor);
 }
 
 describe('LoRA-Init with the prelaunch estimate', () => {
   it('re-initialises at initSteps on the top change-rate directions of the pre-launch ΔW, asking for an optimizer reset', () => {
-    const model = injectAdapters(weights, { method: 'lora-init', r: 2, alpha: 4, initSteps: INIT, seed: 3, targetModules: ['up', 'down'] });
-    const resets = trainSgd(model, data, INIT - 1);
+    const model = injectAdapters(toy.weights, { method: 'lora-init', r: 2, alpha: 4, initSteps: INIT, seed: 3, targetModules: ['up', 'down'] });
+    const resets = trainSgd(model, toy.data, INIT - 1);
     expect(resets.every((r) => r.length === 0)).toBe(true);
     expect(model.tsdSelections().size).toBe(0);
     // An independent exact SVD (no cache) of each original W, and the rates of the pre-launch scaling·B·A.
     const expected = new Map(MODULES.map((m) => {
-      const rates = changeRates(svd(weightMatrix(m)), factorsOf(model, m, 2));
+      const rates = changeRates(svd(weightMatrix(m)), loraFactorsOf(model, m, 2));
       return [m, { selected: selectTaskSpecificDirections(rates, 2), rates }];
     }));
     model.afterOptimizerStep(INIT);
@@ -73,11 +53,11 @@ describe('LoRA-Init with the prelaunch estimate', () => {
     }
     // W' + scaling·B₀A₀ = W: right after the re-init the model computes the base function again
     // (up to one fp32 rounding of W' per weight, ~1e-7 relative; 1e-5 absolute on O(1) outputs).
-    const y = forward(model, data.x);
-    const base = forward(baseProvider(weights), data.x);
+    const y = forward(model, toy.data.x);
+    const base = forward(baseProvider(toy.weights), toy.data.x);
     expect(maxDiff(y, base)).toBeLessThanOrEqual(1e-5);
     // later steps never re-initialise again
-    const later = trainSgd(model, data, 3, 0.05, INIT);
+    const later = trainSgd(model, toy.data, 3, 0.05, INIT);
     expect(later.every((r) => r.length === 0)).toBe(true);
     tf.dispose([y, base]);
     model.dispose();
@@ -85,19 +65,19 @@ describe('LoRA-Init with the prelaunch estimate', () => {
 
   it('restores the residual bit for bit from a checkpoint, before and after the re-init', () => {
     for (const steps of [INIT - 1, INIT + 2]) {
-      const model = injectAdapters(weights, { method: 'lora-init', r: 2, alpha: 4, initSteps: INIT, seed: 3, targetModules: ['up', 'down'] });
-      trainSgd(model, data, steps);
-      const reference = forward(model, data.x);
-      const fresh = injectAdapters(weights, { method: 'lora-init', r: 2, alpha: 4, initSteps: INIT, seed: 4, targetModules: ['up', 'down'] });
+      const model = injectAdapters(toy.weights, { method: 'lora-init', r: 2, alpha: 4, initSteps: INIT, seed: 3, targetModules: ['up', 'down'] });
+      trainSgd(model, toy.data, steps);
+      const reference = forward(model, toy.data.x);
+      const fresh = injectAdapters(toy.weights, { method: 'lora-init', r: 2, alpha: 4, initSteps: INIT, seed: 4, targetModules: ['up', 'down'] });
       fresh.restoreCheckpointState(model.checkpointState());
       for (const [k, v] of fresh.trainableVariables()) v.assign(model.trainableVariables().get(k) as tf.Variable);
-      const resumed = forward(fresh, data.x);
+      const resumed = forward(fresh, toy.data.x);
       expect(resumed.dataSync()).toEqual(reference.dataSync());
       // the chosen directions come back with their change rates and σ (none before the re-init)
       expect(selectionsOf(fresh)).toEqual(selectionsOf(model));
       expect(Object.keys(selectionsOf(fresh)).length).toBe(steps > INIT ? 4 : 0);
       // and the resumed model keeps to the schedule
-      trainSgd(fresh, data, 2, 0.05, steps);
+      trainSgd(fresh, toy.data, 2, 0.05, steps);
       expect(fresh.tsdSelections().size).toBe(4);
       tf.dispose([reference, resumed]);
       model.dispose();
@@ -108,17 +88,17 @@ describe('LoRA-Init with the prelaunch estimate', () => {
 
 describe('LoRA-Init with the gradient estimate', () => {
   it('uses −Σ ∂L/∂W over the given batches (checked against the analytic gradient of a linear model)', () => {
-    const lin = new Map<string, tf.Tensor>([['lin.weight', weights.get('layers.0.up.weight') as tf.Tensor]]);
+    const lin = new Map<string, tf.Tensor>([['lin.weight', toy.weights.get('layers.0.up.weight') as tf.Tensor]]);
     const model = injectAdapters(lin, { method: 'lora-init', r: 3, alpha: 3, initEstimate: 'gradient', targetModules: ['lin'] });
     expect(() => model.afterOptimizerStep(1)).toThrow(ConfigError);
-    const target = tf.randomNormal([data.x.shape[0], 20], 0, 1, 'float32', 11) as tf.Tensor2D;
-    const loss = () => tf.tidy(() => tf.mul(tf.sum(tf.squaredDifference(model.linear('lin', data.x), target)), 0.5) as tf.Scalar);
+    const target = tf.randomNormal([toy.data.x.shape[0], 20], 0, 1, 'float32', 11) as tf.Tensor2D;
+    const loss = () => tf.tidy(() => tf.mul(tf.sum(tf.squaredDifference(model.linear('lin', toy.data.x), target)), 0.5) as tf.Scalar);
     model.estimateInitFromGradients([loss, loss]);
     // L = ½‖X·Wᵀ − T‖² ⇒ ∂L/∂W = (X·Wᵀ − T)ᵀ·X; two identical batches ⇒ estimate = −2·that, in float64.
     const W = weightMatrix('layers.0.up');
-    const X = data.x.dataSync();
+    const X = toy.data.x.dataSync();
     const Tt = target.dataSync();
-    const n = data.x.shape[0];
+    const n = toy.data.x.shape[0];
     const est = new Float64Array(W.rows * W.cols);
     for (let r = 0; r < n; r++) {
       for (let o = 0; o < W.rows; o++) {
@@ -137,7 +117,7 @@ describe('LoRA-Init with the gradient estimate', () => {
     expect(gotRates).toHaveLength(wantRates.length);
     const top = Math.max(...wantRates);
     wantRates.forEach((r, i) => expect(Math.abs((gotRates[i] as number) - r)).toBeLessThanOrEqual(1e-5 * top));
-    const got = factorsOf(model, 'lin', 1);
+    const got = loraFactorsOf(model, 'lin', 1);
     // Same directions from the same exact SVD: the factors agree to fp32 rounding.
     got.A.data.forEach((v, i) => expect(Math.abs(v - (want.factors.A.data[i] as number))).toBeLessThanOrEqual(1e-5));
     model.afterOptimizerStep(1); // fine once initialised
@@ -148,18 +128,18 @@ describe('LoRA-Init with the gradient estimate', () => {
 
 describe('LoRA-TSD', () => {
   it('re-inits at initSteps, then launches dash t steps later on the update since the re-init', () => {
-    const model = injectAdapters(weights, { method: 'lora-tsd', r: 2, alpha: 4, s: 2, t: 2, initSteps: INIT, seed: 3, targetModules: ['up'] });
-    trainSgd(model, data, INIT);
+    const model = injectAdapters(toy.weights, { method: 'lora-tsd', r: 2, alpha: 4, s: 2, t: 2, initSteps: INIT, seed: 3, targetModules: ['up'] });
+    trainSgd(model, toy.data, INIT);
     const afterInit = model.tsdSelections().get('layers.0.up');
     expect(afterInit?.initSelected?.length).toBe(2);
     expect(afterInit?.dashSelected).toBeUndefined();
-    trainSgd(model, data, 1, 0.05, INIT);
+    trainSgd(model, toy.data, 1, 0.05, INIT);
     expect(model.tsdSelections().get('layers.0.up')?.dashSelected).toBeUndefined();
     // Expected launch selection: ΔW = scaling·BA − scaling·B₀A₀ relative to the original W.
     const native = model.toNativeAdapter().modules.get('layers.0.up');
     if (native?.init === undefined) throw new Error('expected init factors');
     const init: LoraFactors = { A: native.init.A0, B: native.init.B0, scaling: native.init.scaling };
-    const delta = toPlainLora({ factors: factorsOf(model, 'layers.0.up', 2), init });
+    const delta = toPlainLora({ factors: loraFactorsOf(model, 'layers.0.up', 2), init });
     const expected = selectTaskSpecificDirections(changeRates(svd(weightMatrix('layers.0.up')), delta), 2);
     model.afterOptimizerStep(INIT + 2);
     expect(Array.from(model.tsdSelections().get('layers.0.up')?.dashSelected ?? [])).toEqual(Array.from(expected));

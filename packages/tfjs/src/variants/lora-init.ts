@@ -1,7 +1,7 @@
 import { ConfigError, type LoraFactors, type Matrix } from '@tsd-peft/core';
-import { LORA_A_KEY, LORA_B_KEY, assignFactors, loraForward, loraOutput, readFactors } from './lora-branch.js';
+import { LORA_A_KEY, LORA_B_KEY, assignFactors, readFactors } from './lora-branch.js';
 import { initPlainLora } from './lora.js';
-import { residualFromNative, residualToNative, svdInit, type ResidualState } from './residual-init.js';
+import { residualVariantBase, svdInit, type ResidualState } from './residual-init.js';
 import type { ModuleContext, Variant } from './variant.js';
 
 /**
@@ -30,11 +30,8 @@ export function reinitFromEstimate(estimate: LoraFactors | Matrix, s: ResidualSt
  * 'gradient' estimate, `AdapterModel.estimateInitFromGradients` must run first.
  */
 export const loraInitVariant: Variant<ResidualState> = {
-  name: 'lora-init',
+  ...residualVariantBase('lora-init'),
   init: (ctx) => ({ branch: initPlainLora(ctx).branch }),
-  forward: (x, s) => loraForward(x, s.branch),
-  output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
-  loraBranch: (s) => s.branch,
   settledAfter: (_s, ctx) => (ctx.config.initEstimate === 'prelaunch' ? ctx.config.initSteps : 0),
   afterStep: (completedSteps, s, ctx) => {
     if (s.init !== undefined) return s;
@@ -50,10 +47,6 @@ export const loraInitVariant: Variant<ResidualState> = {
     s.init === undefined && ctx.config.initEstimate === 'prelaunch' && completedSteps >= ctx.config.initSteps
       ? [s.branch.A, s.branch.B, ctx.originalTensor()]
       : [],
-  parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
-  setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),
-  toNative: (s) => residualToNative('lora-init', s),
-  fromNative: residualFromNative,
   applyEstimate: (estimate, s, ctx) => reinitFromEstimate(estimate, s, ctx),
   tsdInfo: (s) =>
     s.selected === undefined

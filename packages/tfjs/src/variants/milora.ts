@@ -1,5 +1,4 @@
-import { assignFactors, loraForward, loraOutput, readFactors } from './lora-branch.js';
-import { initResidualBranch, residualFromNative, residualToNative, type ResidualState } from './residual-init.js';
+import { initResidualBranch, residualVariantBase, type ResidualState } from './residual-init.js';
 import type { Variant } from './variant.js';
 
 /**
@@ -7,13 +6,6 @@ import type { Variant } from './variant.js';
  * directions of W, leaving the principal ones in the frozen residual.
  */
 export const miloraVariant: Variant<ResidualState> = {
-  name: 'milora',
+  ...residualVariantBase('milora'),
   init: (ctx) => initResidualBranch(ctx, 'milora'),
-  forward: (x, s) => loraForward(x, s.branch),
-  output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
-  loraBranch: (s) => s.branch,
-  parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
-  setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),
-  toNative: (s) => residualToNative('milora', s),
-  fromNative: residualFromNative,
 };

@@ -1,5 +1,4 @@
-import { assignFactors, loraForward, loraOutput, readFactors } from './lora-branch.js';
-import { initResidualBranch, residualFromNative, residualToNative, type ResidualState } from './residual-init.js';
+import { initResidualBranch, residualVariantBase, type ResidualState } from './residual-init.js';
 import type { Variant } from './variant.js';
 
 /**
@@ -8,13 +7,6 @@ import type { Variant } from './variant.js';
  * W' = W − scaling·B₀A₀; exports as plain LoRA relative to the original W.
  */
 export const pissaVariant: Variant<ResidualState> = {
-  name: 'pissa',
+  ...residualVariantBase('pissa'),
   init: (ctx) => initResidualBranch(ctx, 'pissa'),
-  forward: (x, s) => loraForward(x, s.branch),
-  output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
-  loraBranch: (s) => s.branch,
-  parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
-  setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),
-  toNative: (s) => residualToNative('pissa', s),
-  fromNative: residualFromNative,
 };

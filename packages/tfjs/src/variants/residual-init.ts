@@ -1,7 +1,7 @@
-import { changeRates, initLoraWeights, unmergeLora, type InitResidual, type LoraFactors, type Matrix, type NativeModuleState } from '@tsd-peft/core';
+import { initLoraWeights, unmergeLora, type InitResidual, type LoraFactors, type Matrix, type NativeModuleState } from '@tsd-peft/core';
 import type { AdapterMethod } from './registry.js';
-import { assignFactors, createLoraBranch, readFactors, type LoraBranch } from './lora-branch.js';
-import type { ModuleContext } from './variant.js';
+import { assignFactors, createLoraBranch, loraForward, loraOutput, readFactors, type LoraBranch } from './lora-branch.js';
+import type { ModuleContext, Variant } from './variant.js';
 
 /**
  * Shared by the SVD-initialised variants (PiSSA, MiLoRA, LoRA-Init): the
@@ -32,9 +32,7 @@ export interface SvdInitChoice {
 /**
  * Runs core's SVD-based initialiser on the original W and swaps in the
  * residual. For LoRA-Init it also returns the change rates the directions
- * were chosen by: core's initialiser computes them but returns only the
- * choice, so they are recomputed here from the same cached SVD and estimate
- * (the same float64 arithmetic, hence the same values and the same top-r).
+ * were chosen by (core's initialiser returns them with the choice).
  */
 export function svdInit(ctx: ModuleContext, method: 'pissa' | 'milora' | 'lora-init', estimate?: LoraFactors | Matrix): SvdInitChoice {
   const { r, alpha, useRslora } = ctx.config;
@@ -42,15 +40,34 @@ export function svdInit(ctx: ModuleContext, method: 'pissa' | 'milora' | 'lora-i
   const svd = ctx.svd(W, ctx.name);
   const res = initLoraWeights(W, { method, r, alpha, useRslora, svd, name: ctx.name, ...(estimate ? { estimate } : {}) });
   ctx.frozen.replace(res.residual as NonNullable<typeof res.residual>);
-  const choice = { factors: res.factors, selected: res.selected as Int32Array, sigma: Float64Array.from(svd.S) };
-  if (method !== 'lora-init' || estimate === undefined) return choice;
-  return { ...choice, rates: changeRates(svd, estimate, `${ctx.name}.estimate`).rates };
+  const choice = { factors: res.factors, selected: res.selected as Int32Array, sigma: res.sigma as Float64Array };
+  return res.changeRates === undefined ? choice : { ...choice, rates: res.changeRates.rates };
 }
 
 /** Creates the branch of an SVD-initialised module (PiSSA / MiLoRA). */
 export function initResidualBranch(ctx: ModuleContext, method: 'pissa' | 'milora'): ResidualState {
   const { factors, selected, sigma } = svdInit(ctx, method);
   return { branch: createLoraBranch(ctx, factors), init: factors, selected, sigma };
+}
+
+/**
+ * The {@link Variant} members every SVD-initialised method shares (PiSSA,
+ * MiLoRA, LoRA-Init): a LoRA branch over the residual W', exported with its
+ * initial factors, and native state with what chose them.
+ */
+export function residualVariantBase(
+  method: 'pissa' | 'milora' | 'lora-init',
+): Pick<Variant<ResidualState>, 'name' | 'forward' | 'output' | 'loraBranch' | 'parts' | 'setFactors' | 'toNative' | 'fromNative'> {
+  return {
+    name: method,
+    forward: (x, s) => loraForward(x, s.branch),
+    output: (x, s, ctx) => loraOutput(x, s.branch, ctx),
+    loraBranch: (s) => s.branch,
+    parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
+    setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),
+    toNative: (s) => residualToNative(method, s),
+    fromNative: residualFromNative,
+  };
 }
 
 /** The native-format state of a residual module: factors, and the initial factors with what chose them. */

@@ -3,31 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixturePath } from '@tsd-peft/core/node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from './main.js';
-
-/** Runs the CLI in-process and captures what it prints. */
-async function run(argv: string[]) {
-  const out: string[] = [];
-  let err = '';
-  const status = await main(argv, {
-    out: (line) => out.push(line),
-    err: { write: (chunk: string) => ((err += chunk), true) } as unknown as NodeJS.WriteStream,
-  });
-  return { status, out: out.join('\n'), err };
-}
+import { runCli } from './cli-test-io.test-helper.js';
 
 describe('tsd-peft CLI', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'tsd-cli-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('answers --help for itself and every command, with examples', async () => {
-    const top = await run(['--help']);
+    const top = await runCli(['--help']);
     expect(top.status).toBe(0);
     expect(top.out).toMatch(/Usage: tsd-peft/);
     const names = [...top.out.matchAll(/^ {2}(\w[\w-]*) {2,}/gm)].map((m) => m[1] as string);
     expect(names.length).toBeGreaterThan(0);
     for (const name of names) {
-      const help = await run([name, '--help']);
+      const help = await runCli([name, '--help']);
       expect(help.status, name).toBe(0);
       expect(help.out, name).toMatch(/Usage: tsd-peft/);
       expect(help.out, name).toMatch(/Example/);
@@ -35,24 +24,24 @@ describe('tsd-peft CLI', () => {
   });
 
   it('gives one clear line and status 2 for bad arguments', async () => {
-    const unknown = await run(['frobnicate']);
+    const unknown = await runCli(['frobnicate']);
     expect(unknown.status).toBe(2);
     expect(unknown.err).toMatch(/unknown command "frobnicate"/);
-    const missing = await run(['export', '--base', 'a', '--out', 'b']);
+    const missing = await runCli(['export', '--base', 'a', '--out', 'b']);
     expect(missing.status).toBe(2);
     expect(missing.err.trim().split('\n')).toHaveLength(1);
     expect(missing.err).toMatch(/missing --adapter/);
-    const badFlag = await run(['export', '--frobnicate']);
+    const badFlag = await runCli(['export', '--frobnicate']);
     expect(badFlag.status).toBe(2);
     expect(badFlag.err).toMatch(/frobnicate/);
-    const badNumber = await run(['export', '--base', 'a', '--adapter', 'c', '--out', 'b', '--scaling', 'x']);
+    const badNumber = await runCli(['export', '--base', 'a', '--adapter', 'c', '--out', 'b', '--scaling', 'x']);
     expect(badNumber.status).toBe(2);
     expect(badNumber.err).toMatch(/--scaling must be a number/);
   });
 
   it('export merges a PEFT adapter into the ONNX folder', async () => {
     const out = join(tmp, 'merged');
-    const result = await run([
+    const result = await runCli([
       'export',
       '--base',
       fixturePath('reference', 'onnx', 'stories260K'),
@@ -65,7 +54,7 @@ describe('tsd-peft CLI', () => {
     expect(result.status).toBe(0);
     expect(result.out).toMatch(/^onnx\/model\.onnx: merged 35 modules/);
     expect(result.out).toContain(`wrote ${out}`);
-    const missingBase = await run(['export', '--base', join(tmp, 'nope'), '--adapter', fixturePath('reference', 'peft-lora'), '--out', join(tmp, 'x')]);
+    const missingBase = await runCli(['export', '--base', join(tmp, 'nope'), '--adapter', fixturePath('reference', 'peft-lora'), '--out', join(tmp, 'x')]);
     expect(missingBase.status).toBe(2);
     expect(missingBase.err).toMatch(/nope/);
   });

@@ -19,7 +19,7 @@ import {
   bfloat16BitsToNumber,
 } from '@tsd-peft/core';
 import { OnnxDataType, dataTypeName, type OnnxModel, type OnnxTensor } from './onnx-model.js';
-import { encodePackedVarints, readRepeatedVarints, WireType } from './protobuf-wire.js';
+import { concatBytes, encodePackedVarints, readRepeatedVarints, WireType } from './protobuf-wire.js';
 import type { ByteEdit } from './splice.js';
 
 /** Reads bytes of an external data file (`location` is relative to the model's folder). */
@@ -166,15 +166,7 @@ function readFloatData(model: OnnxModel, t: OnnxTensor): Float32Array {
     if (len % 4 !== 0) throw new OnnxError(`float_data field holds ${len} bytes, not a multiple of 4`, loc(model, t));
     parts.push(model.bytes.subarray(field.valueStart, field.end));
   }
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    joined.set(p, at);
-    at += p.length;
-  }
-  return decodeFloat32(joined);
+  return decodeFloat32(concatBytes(parts));
 }
 
 /** How new values get into the file: edits of the model bytes and/or writes into an external file. */

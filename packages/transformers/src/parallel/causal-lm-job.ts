@@ -3,21 +3,23 @@ import {
   indexedBatches,
   injectAdapters,
   shardRange,
-  type AdamConfig,
   type AdapterConfig,
   type AdapterModel,
-  type CheckpointOptions,
-  type LrSchedule,
   type ReplicaContext,
   type ReplicaJob,
+  type TrainOptions,
   type TrainResult,
 } from '@tsd-peft/tfjs';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
 import type { TokenBatch } from '../training/data.js';
 import { causalLmLoss } from '../training/loss.js';
 
-/** Options of {@link causalLmReplicaJob}. */
-export interface CausalLmJobOptions {
+/** Trainer options a replica job passes to the trainer as given (when set). */
+const PASSED_TRAIN_OPTIONS = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume'] as const;
+
+/** Options of {@link causalLmReplicaJob}; `steps`, `lr` and the optional trainer settings mean what they mean for `train`. */
+export interface CausalLmJobOptions
+  extends Pick<TrainOptions<TokenBatch>, 'steps' | 'lr' | (typeof PASSED_TRAIN_OPTIONS)[number]> {
   /** The model of this replica (every worker loads or builds its own). */
   replica: CausalLMReplica<CausalLMConfig>;
   weights: WeightMap;
@@ -25,14 +27,6 @@ export interface CausalLmJobOptions {
   adapter: AdapterConfig;
   /** The GLOBAL batch at `index` (all rows; this replica keeps its `shardRange`). Must be a pure function of `index`. */
   batchAt: (index: number) => TokenBatch;
-  steps: number;
-  lr: number | LrSchedule;
-  optimizer?: AdamConfig;
-  clipGradNorm?: number;
-  accumulationSteps?: number;
-  seed?: number;
-  checkpoint?: CheckpointOptions;
-  resume?: boolean;
   /** Also dispose the replica and the weights when the job ends (default true: the worker built them). */
   ownsModel?: boolean;
   /** What each rank reports back (default: nothing). */
@@ -104,7 +98,6 @@ export function causalLmReplicaJob(context: ReplicaContext, options: CausalLmJob
   };
   const collect = options.collect;
   if (collect !== undefined) job.collect = (result) => collect(result, adapter);
-  const optional = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume'] as const;
-  for (const key of optional) if (options[key] !== undefined) Object.assign(job, { [key]: options[key] });
+  for (const key of PASSED_TRAIN_OPTIONS) if (options[key] !== undefined) Object.assign(job, { [key]: options[key] });
   return job;
 }

@@ -7,16 +7,15 @@ import {
   linearWarmupDecay,
   prefetchHostValues,
   train,
-  type AdamConfig,
   type AdapterConfig,
   type AdapterModel,
-  type CheckpointOptions,
   type DataSource,
   type EvalResult,
   type JsonValue,
   type LinearProvider,
   type LrSchedule,
   type ProgressEvent,
+  type TrainOptions,
   type TrainResult,
 } from '@tsd-peft/tfjs';
 import type { CausalLM } from '../load-causal-lm.js';
@@ -39,8 +38,13 @@ export interface FineTuneEvalContext {
   adapter: AdapterModel;
 }
 
-/** Options of {@link fineTune}. */
-export interface FineTuneOptions<C extends JsonValue = JsonValue> {
+/**
+ * Options of {@link fineTune}. `steps`, `optimizer` (default `{ type: 'adam' }`,
+ * torch defaults), `clipGradNorm`, `accumulationSteps`, `checkpoint`, `resume`
+ * and `signal` mean what they mean for the tfjs trainer's `train`, which gets them as given.
+ */
+export interface FineTuneOptions<C extends JsonValue = JsonValue>
+  extends Pick<TrainOptions<TokenBatch, C>, 'steps' | 'optimizer' | 'clipGradNorm' | 'accumulationSteps' | 'checkpoint' | 'resume' | 'signal'> {
   /** The base model; its weights stay frozen (borrowed, never modified). */
   model: CausalLM;
   /** Adapter method and hyperparameters in PEFT's vocabulary (`method: 'full'` trains every targeted weight densely). */
@@ -53,8 +57,6 @@ export interface FineTuneOptions<C extends JsonValue = JsonValue> {
   initialAdapter?: PeftAdapter;
   /** Training batches by cursor; a checkpoint stores the cursor, so resume continues with the right batch. */
   data: FineTuneData<C>;
-  /** Total optimizer steps. */
-  steps: number;
   /** Peak learning rate, or a full schedule of the 0-based step (then `schedule`/`warmupSteps` must be unset). */
   lr: number | LrSchedule;
   /** Default 'constant'. */
@@ -63,24 +65,12 @@ export interface FineTuneOptions<C extends JsonValue = JsonValue> {
   warmupSteps?: number;
   /** Floor of the decay as a fraction of `lr` (default 0). */
   minLrRatio?: number;
-  /** Default `{ type: 'adam' }` (torch defaults: betas 0.9/0.999, eps 1e-8). */
-  optimizer?: AdamConfig;
-  /** Global gradient-norm clipping (`clip_grad_norm_`); off by default. */
-  clipGradNorm?: number;
-  /** Micro-batches per optimizer step (default 1). */
-  accumulationSteps?: number;
   /** Seed of the trainer's RNG (default: the adapter seed, else 0). */
   seed?: number;
-  /** Checkpoint folder (or store), how often, how many to keep. */
-  checkpoint?: CheckpointOptions;
-  /** Continue from the newest checkpoint (default false). */
-  resume?: boolean;
   /** Evaluate every `every` steps and after the last; must not touch the training data source. */
   evaluate?: { every: number; run: (context: FineTuneEvalContext) => EvalResult | Promise<EvalResult> };
   /** After every step; the adapter model is passed so callers can read launch state (e.g. LoRA-Dash's TSDs). */
   onProgress?: (event: ProgressEvent, adapter: AdapterModel) => void | Promise<void>;
-  /** Stops between steps (a checkpoint is written first when checkpointing is on). */
-  signal?: AbortSignal;
 }
 
 /** What {@link fineTune} returns. The caller owns `adapter` and must dispose it. */
@@ -113,23 +103,23 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
   const adapter = injectAdapters(model.weights, adapterConfig);
   try {
     if (options.initialAdapter !== undefined) adapter.loadPeftAdapter(options.initialAdapter);
-    const evaluate = options.evaluate;
-    const onProgress = options.onProgress;
+    const { steps, optimizer, clipGradNorm, accumulationSteps, checkpoint, resume, signal, evaluate, onProgress } = options;
+    // The trainer treats an option given as undefined exactly like an absent one.
     const result = await train<TokenBatch, C>({
       model: adapter,
       lossFn: (batch) => batchLoss(model, adapter, batch),
       data,
-      steps: options.steps,
       lr,
       seed: options.seed ?? options.adapter.seed ?? 0,
-      ...(options.optimizer === undefined ? {} : { optimizer: options.optimizer }),
-      ...(options.clipGradNorm === undefined ? {} : { clipGradNorm: options.clipGradNorm }),
-      ...(options.accumulationSteps === undefined ? {} : { accumulationSteps: options.accumulationSteps }),
-      ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
-      ...(options.resume === undefined ? {} : { resume: options.resume }),
+      steps,
+      optimizer,
+      clipGradNorm,
+      accumulationSteps,
+      checkpoint,
+      resume,
+      signal,
       ...(evaluate === undefined ? {} : { evaluate: { every: evaluate.every, run: (step: number) => evaluate.run({ step, model, adapter }) } }),
       ...(onProgress === undefined ? {} : { onProgress: (event: ProgressEvent) => onProgress(event, adapter) }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     return { adapter, result };
   } catch (error) {
