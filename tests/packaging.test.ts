@@ -13,7 +13,7 @@ const repo = resolve(import.meta.dirname, '..');
 const packages = [
   { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node'] },
   { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs'] },
-  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers'] },
+  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser'] },
   { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'] },
 ];
 

@@ -13,6 +13,7 @@ const packages = resolve(here, '../../packages');
 const monorepoSources = {
   name: 'tsd-peft-sources',
   setup(b) {
+    b.onResolve({ filter: /^@tsd-peft\/transformers\/browser$/ }, () => ({ path: join(packages, 'transformers/src/browser.ts') }));
     b.onResolve({ filter: /^@tsd-peft\/(core|tfjs)(\/node)?$/ }, (args) => {
       const [, pkg, node] = /^@tsd-peft\/(core|tfjs)(\/node)?$/.exec(args.path);
       if (node !== undefined) return { path: args.path, external: true };

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { serializePeftAdapter, type SerializedPeftAdapter } from '@tsd-peft/core';
 import { indexedBatches, injectAdapters, prefetchHostValues, releaseWebGpuBufferPool, train, type ProgressEvent } from '@tsd-peft/tfjs';
-import { causalLmLoss } from '../../../packages/transformers/src/training/loss.js';
+import { causalLmLoss } from '@tsd-peft/transformers/browser';
 import type { BrowserModel } from './model-loader.js';
 
 /** Options of {@link fineTuneInBrowser}. */
@@ -55,7 +55,7 @@ export function textBatches(ids: readonly number[], bos: number, batch: number, 
 export async function fineTuneInBrowser(model: BrowserModel, options: BrowserTrainOptions): Promise<BrowserTrainResult> {
   const batch = options.batch ?? 4;
   const seq = options.seq ?? 64;
-  const batchAt = textBatches(model.tokenizer.encode(options.text), model.tokenizer.bosId, batch, seq);
+  const batchAt = textBatches(model.tokenizer.encode(options.text, { add_special_tokens: false }).ids, model.bosId, batch, seq);
   await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
   const adapter = injectAdapters(model.weights, { method: 'lora-dash', r: options.r, alpha: 2 * options.r, t: options.t, s: 4, targetModules: ['q_proj', 'v_proj'], seed: 0 });
   try {

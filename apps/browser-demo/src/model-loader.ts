@@ -1,15 +1,21 @@
 import { ConfigError, parseSafetensors, tensorToFloat32 } from '@tsd-peft/core';
-// Browser-safe modules of @tsd-peft/transformers (its index also holds the Node loaders and CLI).
-import { buildWeightMap, type StoredTensor } from '../../../packages/transformers/src/loaders/weight-map.js';
-import { architectureFor } from '../../../packages/transformers/src/models/registry.js';
-import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../../../packages/transformers/src/models/types.js';
-import { GreedyTokenizer, type TokenizerJson } from './tokenize.js';
+import { Tokenizer } from '@huggingface/tokenizers';
+import {
+  architectureFor,
+  buildWeightMap,
+  type CausalLMConfig,
+  type CausalLMReplica,
+  type StoredTensor,
+  type WeightMap,
+} from '@tsd-peft/transformers/browser';
 
 /** A model loaded from a Hugging Face folder URL. */
 export interface BrowserModel {
   replica: CausalLMReplica<CausalLMConfig>;
   weights: WeightMap;
-  tokenizer: GreedyTokenizer;
+  tokenizer: Tokenizer;
+  /** The beginning-of-sequence id that starts every training row. */
+  bosId: number;
   vocabSize: number;
   /** The folder URL, recorded as the adapter's base model. */
   source: string;
@@ -28,10 +34,11 @@ async function fetchOk(url: string): Promise<Response> {
  */
 export async function loadBrowserModel(folderUrl: string): Promise<BrowserModel> {
   const base = folderUrl.endsWith('/') ? folderUrl : `${folderUrl}/`;
-  const [config, bytes, tokenizerJson] = await Promise.all([
+  const [config, bytes, tokenizerJson, tokenizerConfig] = await Promise.all([
     fetchOk(`${base}config.json`).then((r) => r.json() as Promise<Record<string, unknown>>),
     fetchOk(`${base}model.safetensors`).then(async (r) => new Uint8Array(await r.arrayBuffer())),
-    fetchOk(`${base}tokenizer.json`).then((r) => r.json() as Promise<TokenizerJson>),
+    fetchOk(`${base}tokenizer.json`).then((r) => r.json() as Promise<Record<string, unknown>>),
+    fetchOk(`${base}tokenizer_config.json`).then((r) => r.json() as Promise<Record<string, unknown>>),
   ]);
   const file = `${base}model.safetensors`;
   const spec = architectureFor(config['model_type'], `${base}config.json`);
@@ -40,5 +47,8 @@ export async function loadBrowserModel(folderUrl: string): Promise<BrowserModel>
   const stored = new Map<string, StoredTensor>();
   for (const [name, t] of parsed.tensors) stored.set(name, { shape: t.shape, read: () => tensorToFloat32(t, name) });
   const { weights } = buildWeightMap(stored, replica, spec, file);
-  return { replica, weights, tokenizer: new GreedyTokenizer(tokenizerJson), vocabSize: replica.config.vocabSize, source: folderUrl };
+  const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+  const bosToken = typeof tokenizerConfig['bos_token'] === 'string' ? tokenizerConfig['bos_token'] : '<s>';
+  const bosId = tokenizer.token_to_id(bosToken) ?? 1;
+  return { replica, weights, tokenizer, bosId, vocabSize: replica.config.vocabSize, source: folderUrl };
 }
