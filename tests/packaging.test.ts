@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Proof that users can install individual packages: pack each publishable
- * package, install the tarballs into a fresh consumer project from the npm
- * cache only (no registry), then import, type-check and run the bins.
+ * package, install the tarballs into a fresh consumer project (third-party
+ * dependencies from the npm cache where possible), then import, type-check and
+ * run the bins.
  */
 const repo = resolve(import.meta.dirname, '..');
 const packages = [
@@ -55,8 +56,10 @@ describe('published packages', () => {
         2,
       ),
     );
-    // --offline: everything beyond our tarballs must come from the npm cache that `npm ci` filled.
-    npm(['install', '--offline', '--no-package-lock', ...tarballs], consumer);
+    // Our packages come from the tarballs only. Third-party ones come from the npm cache that
+    // `npm ci` filled; --prefer-offline (not --offline) because `npm ci` caches tarballs but not
+    // the registry metadata a lock-free install resolves against, which a fresh machine lacks.
+    npm(['install', '--prefer-offline', '--no-package-lock', ...tarballs], consumer);
   }, 600_000);
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));
