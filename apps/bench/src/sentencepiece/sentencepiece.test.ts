@@ -31,7 +31,7 @@ describe('protobuf reader', () => {
   });
 
   it('rejects truncated input, naming the file', () => {
-    expect(() => readProtoFields(Uint8Array.from([0x12, 0x05, 0x68]), 'x.model')).toThrow(/malformed protobuf .*runs past the end \(file x\.model\)/);
+    expect(() => readProtoFields(Uint8Array.from([0x12, 0x05, 0x68]), 'x.model')).toThrow(/malformed protobuf: field 2 declares 5 bytes but only 1 remain.*\(file x\.model\)/);
     expect(() => parseSentencePieceModel(new Uint8Array(0), 'y.model')).toThrow(/no pieces \(file y\.model\)/);
   });
 });

@@ -10,7 +10,7 @@
  * copy hundreds of MB of weights; a byte-range walker keeps every untouched byte
  * as it was and needs no dependency.
  */
-import { OnnxError } from '@tsd-peft/core';
+import { OnnxError, type ErrorLocation, type TsdError } from '@tsd-peft/core';
 
 /** Protobuf wire types we read. Groups (3, 4) are deprecated and never used by ONNX. */
 export const WireType = { Varint: 0, Fixed64: 1, Len: 2, Fixed32: 5 } as const;
@@ -40,14 +40,21 @@ export interface ByteRange {
   readonly end: number;
 }
 
-/** Where a read happens: the file name (for error messages) and a path of message names. */
+/**
+ * Where a read happens: the file name (for error messages), a path of message
+ * names, and the error class to throw (default {@link OnnxError}; other
+ * protobuf formats, such as SentencePiece models, pass their own).
+ */
 export interface WireContext {
   readonly file?: string;
   readonly what: string;
+  readonly error?: (message: string, location: ErrorLocation) => TsdError;
 }
 
 function fail(message: string, ctx: WireContext, offset: number): never {
-  throw new OnnxError(`${message} at byte ${offset} in ${ctx.what}`, ctx.file === undefined ? {} : { file: ctx.file });
+  const location = ctx.file === undefined ? {} : { file: ctx.file };
+  const text = `${message} at byte ${offset} in ${ctx.what}`;
+  throw ctx.error === undefined ? new OnnxError(text, location) : ctx.error(text, location);
 }
 
 /**
