@@ -7,43 +7,10 @@
  * into one imported memory, `env.mem`.
  */
 
-// Instruction encodings (WebAssembly core spec §5.4 and the SIMD proposal).
-const I32 = 0x7f;
-const V128 = 0x7b;
-const BLOCK = 0x02;
-const LOOP = 0x03;
-const BR = 0x0c;
-const BR_IF = 0x0d;
-const END = 0x0b;
-const LOCAL_GET = 0x20;
-const LOCAL_SET = 0x21;
-const I32_CONST = 0x41;
-const I32_GE_U = 0x4f;
-const I32_ADD = 0x6a;
-const I32_MUL = 0x6c;
-const F64_ADD = 0xa0;
-const F64_STORE = 0x39;
-const SIMD = 0xfd;
+import { OP, WASM_TYPE, assembleWasmModule, leb128 as leb, wasm } from './wasm-module.js';
 
-function leb(value: number): number[] {
-  const out: number[] = [];
-  let v = value >>> 0;
-  do {
-    let byte = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0);
-  return out;
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...leb(body.length), ...body];
-}
-
-function name(s: string): number[] {
-  return [...leb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
-}
+const { block: BLOCK, loop: LOOP, br: BR, brIf: BR_IF, end: END } = OP;
+const { i32GeU: I32_GE_U, i32Add: I32_ADD, i32Mul: I32_MUL, f64Add: F64_ADD, f64Store: F64_STORE, simd: SIMD } = OP;
 
 // Parameters: 0 m, 1 n, 2 k (element counts, padded), 3 aPtr, 4 bPtr, 5 cPtr (byte addresses).
 const M = 0, N = 1, K = 2, A_PTR = 3, B_PTR = 4, C_PTR = 5;
@@ -52,9 +19,7 @@ const I = 6, J = 7, P = 8, KB = 9, A0 = 10, A1 = 11, B0 = 12, B1 = 13, B2 = 14, 
 // v128 locals: accumulators acc[r][q] at ACC + 4r + q, then the loaded operands.
 const ACC = 17, VA0 = 25, VA1 = 26, VB = 27;
 
-const get = (l: number) => [LOCAL_GET, ...leb(l)];
-const set = (l: number) => [LOCAL_SET, ...leb(l)];
-const i32 = (v: number) => [I32_CONST, ...leb(v)]; // only small non-negative constants are used
+const { get, set, i32 } = wasm;
 const v128Load = (addr: number[]) => [...addr, SIMD, 0x00, 0x04, 0x00];
 const f64x2Mul = [SIMD, 0xf2, 0x01];
 const f64x2Add = [SIMD, 0xf0, 0x01];
@@ -115,8 +80,7 @@ const G_ROWS = 0, G_COLS = 1, G_A = 2, G_LDA = 3, G_VEC = 4, G_OUT = 5;
 const G_T = 6, G_JB = 7, G_CB = 8, G_R = 9; // r0..r3 at 9..12
 const G_V = 13; // v128: 13..16 splats or accumulators, 17 scratch
 
-const I32_GT_U = 0x4b;
-const F64_LOAD = 0x2b;
+const { i32GtU: I32_GT_U, f64Load: F64_LOAD } = OP;
 const f64x2Splat = [SIMD, 0x14];
 const v128Store = [SIMD, 0x0b, 0x04, 0x00];
 
@@ -189,42 +153,12 @@ function gemvNBody(): number[] {
   return code;
 }
 
-/** One exported function: its i32 parameter count, extra i32 and v128 locals, and body. */
-interface FunctionDef {
-  name: string;
-  params: number;
-  i32Locals: number;
-  v128Locals: number;
-  body: number[];
-}
-
-function assemble(defs: FunctionDef[]): Uint8Array<ArrayBuffer> {
-  const types: number[] = [defs.length];
-  const funcs: number[] = [defs.length];
-  const exports: number[] = [defs.length];
-  const codes: number[] = [defs.length];
-  defs.forEach((def, index) => {
-    types.push(0x60, def.params, ...new Array<number>(def.params).fill(I32), 0);
-    funcs.push(...leb(index));
-    exports.push(...name(def.name), 0x00, ...leb(index));
-    const body = [2, ...leb(def.i32Locals), I32, ...leb(def.v128Locals), V128, ...def.body];
-    codes.push(...leb(body.length), ...body);
-  });
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, types),
-    ...section(2, [1, ...name('env'), ...name('mem'), 0x02, 0x00, 0x01]),
-    ...section(3, funcs),
-    ...section(7, exports),
-    ...section(10, codes),
-  ]);
-}
-
 /** The module's bytes: exports gemm(m, n, k, a, b, c), gemvT(rows, cols, a, lda, v, out), gemvN(rows, cols, a, lda, u, out). */
 export function assembleKernels(): Uint8Array<ArrayBuffer> {
-  return assemble([
-    { name: 'gemm', params: 6, i32Locals: 11, v128Locals: 11, body: kernelBody() },
-    { name: 'gemvT', params: 6, i32Locals: 7, v128Locals: 5, body: gemvTBody() },
-    { name: 'gemvN', params: 6, i32Locals: 7, v128Locals: 5, body: gemvNBody() },
+  const locals = (i32s: number, v128s: number) => [[i32s, WASM_TYPE.i32], [v128s, WASM_TYPE.v128]] as const;
+  return assembleWasmModule([
+    { name: 'gemm', params: 6, locals: locals(11, 11), body: kernelBody() },
+    { name: 'gemvT', params: 6, locals: locals(7, 5), body: gemvTBody() },
+    { name: 'gemvN', params: 6, locals: locals(7, 5), body: gemvNBody() },
   ]);
 }

@@ -24,6 +24,7 @@ export { setupBackend, installedWasmFolder } from './backend/setup.js';
 export type { BackendName, BackendOptions } from './backend/setup.js';
 export {
   prefersExplicitTranspose,
+  transposedLhsIsFast,
   transposeLast2,
   batchMatMul,
   matMulT,
@@ -35,6 +36,7 @@ export {
   sumToShape,
 } from './backend/ops.js';
 export { installGradientFixes, batchMatMulGradConfig } from './backend/gradient-fixes.js';
+export { installWasmGemm, wasmGemmActive, setWasmGemmEnabled } from './backend/wasm-gemm.js';
 export { resolveAdapterConfig } from './adapter-config.js';
 export type { AdapterConfig, AdapterMethod, InitEstimate, ResolvedAdapterConfig } from './adapter-config.js';
 export { AdapterModel, injectAdapters } from './adapter-model.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TsdError } from '@tsd-peft/core';
-import { prefersExplicitTranspose, scatterAddRows, sumToShape, transposeLast2 } from './ops.js';
+import { batchMatMul, prefersExplicitTranspose, scatterAddRows, sumToShape, transposeLast2 } from './ops.js';
 
 /**
  * Replacements for two of tfjs-core 4.22's stock gradients, registered by
@@ -14,9 +14,10 @@ import { prefersExplicitTranspose, scatterAddRows, sumToShape, transposeLast2 } 
  *   C = A·Bᵀ:  dA = Δ·B,    dB = Δᵀ·A
  *   C = Aᵀ·B:  dA = (Δ·Bᵀ)ᵀ… written B·Δᵀ,  dB = A·Δ
  *   C = Aᵀ·Bᵀ: dA = (Δ·B)ᵀ, dB = (A·Δ)ᵀ
- * On wasm every transpose is an explicit `transpose` kernel followed by a
- * flag-free `matMul` (the flagged kernel is 2–10× slower there; this made a
- * LoRA training step ≈3.6× faster). Unlike the stock gradient, the result is
+ * On wasm a transposed right operand is an explicit `transpose` kernel
+ * followed by a flag-free `matMul` (the stock flagged kernel is 2–10× slower
+ * there; this made a LoRA training step ≈3.6× faster), while a transposed left
+ * operand runs natively on wasm-gemm.ts's kernel (see `batchMatMul`). Unlike the stock gradient, the result is
  * summed back to each input's shape, so a broadcast 3-D × 2-D product gets a
  * 2-D gradient for its 2-D operand.
  */
@@ -29,8 +30,7 @@ export const batchMatMulGradConfig: tf.GradConfig = {
     const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const explicit = prefersExplicitTranspose();
     const T = (x: tf.Tensor): tf.Tensor => transposeLast2(x);
-    const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean): tf.Tensor =>
-      explicit ? tf.matMul(tx ? T(x) : x, ty ? T(y) : y) : tf.matMul(x, y, tx, ty);
+    const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean): tf.Tensor => batchMatMul(x, y, tx, ty);
     let ga: () => tf.Tensor;
     let gb: () => tf.Tensor;
     if (!transposeA && !transposeB) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, TsdError } from '@tsd-peft/core';
+import { wasmGemmActive } from './wasm-gemm.js';
 
 /**
  * Gradient-safe, backend-aware tensor helpers for model replicas and adapters.
@@ -26,6 +27,16 @@ export function prefersExplicitTranspose(): boolean {
   return EXPLICIT_TRANSPOSE_BACKENDS.has(tf.getBackend());
 }
 
+/**
+ * True when `matMul(a, b, true, false)` (a transposed left operand) is as
+ * fast as a plain product: every backend except wasm without the kernel of
+ * wasm-gemm.ts, which addresses Aᵀ by strides. A transposed *right* operand
+ * is still slow on wasm ({@link prefersExplicitTranspose}).
+ */
+export function transposedLhsIsFast(): boolean {
+  return !prefersExplicitTranspose() || wasmGemmActive();
+}
+
 /** Swaps the last two axes of a tensor of rank ≥ 2 (a batched matrix transpose). */
 export function transposeLast2<T extends tf.Tensor>(x: T): T {
   const rank = x.rank;
@@ -43,12 +54,13 @@ export function transposeLast2<T extends tf.Tensor>(x: T): T {
  * flags are slow. Batch dimensions broadcast as in `tf.matMul`.
  */
 export function batchMatMul<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeA = false, transposeB = false): T {
-  if (!transposeA && !transposeB) return tf.matMul(a, b) as T;
-  if (!prefersExplicitTranspose()) return tf.matMul(a, b, transposeA, transposeB) as T;
+  const explicitA = transposeA && !transposedLhsIsFast();
+  const explicitB = transposeB && prefersExplicitTranspose();
+  if (!explicitA && !explicitB) return tf.matMul(a, b, transposeA, transposeB) as T;
   return tf.tidy(() => {
-    const lhs = transposeA ? transposeLast2(a) : a;
-    const rhs = transposeB ? transposeLast2(b) : b;
-    return tf.matMul(lhs, rhs) as T;
+    const lhs = explicitA ? transposeLast2(a) : a;
+    const rhs = explicitB ? transposeLast2(b) : b;
+    return tf.matMul(lhs, rhs, transposeA && !explicitA, transposeB && !explicitB) as T;
   });
 }
 

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import { installGradientFixes } from './gradient-fixes.js';
+import { installWasmGemm } from './wasm-gemm.js';
+import { installWasmDataKernels } from './wasm-data-kernels.js';
 import { isNode, registerTfjsGradientsAndChainedOps } from './tfjs-registrations.js';
 import type { WebGpuAdapterOptions } from './webgpu-adapter.js';
 import { prepareWebGpu } from './webgpu-setup.js';
@@ -106,6 +108,10 @@ async function tryBackend(name: BackendName, options: BackendOptions, explicit: 
     const ok = await tf.setBackend(name);
     if (!ok) return 'initialisation failed';
     await tf.ready();
+    if (name === 'wasm') {
+      installWasmGemm();
+      installWasmDataKernels();
+    }
     return null;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

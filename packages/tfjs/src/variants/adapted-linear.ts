@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { batchMatMul } from '../backend/ops.js';
 import type { LoraBranch } from './lora-branch.js';
 
 /** A launched dash term's frozen bases in the layouts the fused op needs, and the trainable d. */
@@ -64,8 +65,10 @@ export function adaptedLinear(x: tf.Tensor2D, frozen: FrozenTensors, branch: Lor
         const [sx, sA, sB, sc, P, G] = s as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D | undefined];
         const dy2 = dy as tf.Tensor2D;
         const dx = tf.matMul(dy2, effectiveWeight(frozen.W, sA, sB, sc, dash));
-        const dB = tf.mul(tf.transpose(tf.matMul(tf.transpose(P), dy2)), scaling) as tf.Tensor2D;
-        const dA = tf.matMul(tf.transpose(tf.mul(tf.matMul(dy2, sB), scaling) as tf.Tensor2D), sharedSavedInput(x, sx));
+        // Transposed left operands: native on every backend but stock wasm (ops.ts
+        // batchMatMul); Pᵀ·dy then a small transpose streams dy once, dyᵀ·P would not.
+        const dB = tf.mul(tf.transpose(batchMatMul(P, dy2, true)), scaling) as tf.Tensor2D;
+        const dA = batchMatMul(tf.mul(tf.matMul(dy2, sB), scaling) as tf.Tensor2D, sharedSavedInput(x, sx), true);
         if (dash === null || G === undefined) return [dx, dA, dB];
         const dd = tf.sum(tf.mul(G, tf.matMul(dy2, dash.U)), 0);
         return [dx, dA, dB, dd];

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { wasmGemmActive } from '@tsd-peft/tfjs';
 
 /**
  * Attention core `softmax(q·kᵀ + mask)·v` for G independent groups, as one
@@ -76,5 +77,5 @@ function splitGroups(x: tf.Tensor3D): tf.Tensor2D[] {
  * read-back): tfjs 4.22's wasm.
  */
 export function prefersGroupSplitAttention(): boolean {
-  return tf.getBackend() === 'wasm';
+  return tf.getBackend() === 'wasm' && !wasmGemmActive();
 }

@@ -34,7 +34,8 @@ async function weightShapedProducts(adapter: AdapterConfig): Promise<{ shapes: S
     if (k.name !== 'BatchMatMul') continue;
     const [a] = k.inputShapes as number[][];
     const out = k.outputShapes[0] as number[];
-    if (a?.length === 2 && out.length === 2 && a[1] === BATCH * SEQ) shapes.add(`${out[0]}x${out[1]}`);
+    // n is the inner dimension of dyᵀ·x whether the kernel gets dyᵀ or dy with transposeA
+    if (a?.length === 2 && out.length === 2 && (a[1] === BATCH * SEQ || a[0] === BATCH * SEQ)) shapes.add(`${out[0]}x${out[1]}`);
   }
   const weightShapes = new Set<string>();
   for (const [name, w] of weights) {

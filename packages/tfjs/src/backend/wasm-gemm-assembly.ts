@@ -1,0 +1,156 @@
+/**
+ * The WebAssembly SIMD module behind wasm-gemm.ts: one exported function,
+ *
+ *   bgemm(G, M, N, K, a, aBatch, aRow, aCol, b, bBatch, c, mc, pack)
+ *
+ * which writes, for each of G batches, C[M×N] = A·B where B is row-major
+ * [K×N] and A is addressed through byte strides (aRow between rows of A,
+ * aCol between its columns), so a transposed A costs nothing extra. Batch
+ * strides are in bytes too (0 broadcasts one operand over the batch); C is
+ * contiguous. Every address is a byte offset into the imported memory, which
+ * is the wasm backend's own heap, so tensors are read and written in place.
+ *
+ * Blocking: rows in blocks of `mc` (a multiple of 4 chosen so that A's block
+ * stays in L2), and within a block, for each 8-column panel of B (kept in
+ * L1), 4 rows × 8 columns of f32x4 accumulators (8 + 3 live vector
+ * registers of x64's 16), each B row segment loaded once per 4 rows and each
+ * A element splatted once per 8 columns; remainders run as 4-column and
+ * scalar tiles, and as single rows.
+ */
+import { OP, WASM_TYPE, assembleWasmModule, wasm } from '@tsd-peft/core';
+
+const { get, set, i32, simd } = wasm;
+const { block, loop, br, brIf, end } = OP;
+
+// Parameters.
+const G = 0, M = 1, N = 2, K = 3, A = 4, A_BATCH = 5, A_ROW = 6, A_COL = 7, B = 8, B_BATCH = 9, C = 10, MC = 11, PACK = 12;
+// i32 locals.
+const GI = 13, I = 14, J = 15, P = 16, BP = 17, NB = 18, I0 = 19, IEND = 20, AR = 21; // AR..AR+3: row pointers into A
+// v128 locals: accumulators ACC + 2r + q, then the B segment and the A splat.
+const ACC = 25, VB0 = 33, VB1 = 34, VA = 35;
+// f32 locals: scalar accumulators, then the B element.
+const SACC = 36, SB = 40;
+
+const MAX_ROWS = 4;
+const v128Load = (offset: number) => simd(0x00, 0x04, offset);
+const v128Store = (offset: number) => simd(0x0b, 0x04, offset);
+const load32Splat = simd(0x09, 0x02, 0x00);
+const f32x4Add = simd(0xe4);
+const f32x4Mul = simd(0xe6);
+const v128Zero = simd(0x0c, ...new Array<number>(16).fill(0));
+const f32Zero = [0x43, 0, 0, 0, 0];
+const f32Load = [OP.f32Load, 0x02, 0x00];
+const f32Store = [OP.f32Store, 0x02, 0x00];
+
+/** `while (counter + step <= limit) { body; counter += step }` */
+function stepLoop(counter: number, step: number, limit: number, body: number[]): number[] {
+  return [
+    block, 0x40, loop, 0x40,
+    ...get(counter), ...i32(step), OP.i32Add, ...get(limit), OP.i32GtU, brIf, 1,
+    ...body,
+    ...get(counter), ...i32(step), OP.i32Add, ...set(counter),
+    br, 0, end, end,
+  ];
+}
+
+/** One `rows × width` tile of C at (I, J): width 8 and 4 use f32x4 lanes, width 1 scalars. */
+function tile(rows: number, width: 8 | 4 | 1): number[] {
+  const code: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    code.push(...get(A), ...get(I), ...i32(r), OP.i32Add, ...get(A_ROW), OP.i32Mul, OP.i32Add, ...set(AR + r));
+  }
+  // Vector tiles read the packed panel (rows of `width` floats), scalar ones B itself.
+  if (width === 1) code.push(...get(B), ...get(J), ...i32(4), OP.i32Mul, OP.i32Add, ...set(BP));
+  else code.push(...get(PACK), ...set(BP));
+  for (let r = 0; r < rows; r++) {
+    if (width === 1) code.push(...f32Zero, ...set(SACC + r));
+    else for (let q = 0; q < width / 4; q++) code.push(...v128Zero, ...set(ACC + 2 * r + q));
+  }
+  const inner: number[] = [];
+  if (width === 1) inner.push(...get(BP), ...f32Load, ...set(SB));
+  else for (let q = 0; q < width / 4; q++) inner.push(...get(BP), ...v128Load(16 * q), ...set(q === 0 ? VB0 : VB1));
+  for (let r = 0; r < rows; r++) {
+    if (width === 1) {
+      inner.push(...get(SACC + r), ...get(AR + r), ...f32Load, ...get(SB), OP.f32Mul, OP.f32Add, ...set(SACC + r));
+    } else {
+      inner.push(...get(AR + r), ...load32Splat, ...set(VA));
+      for (let q = 0; q < width / 4; q++) {
+        const acc = ACC + 2 * r + q;
+        inner.push(...get(acc), ...get(VA), ...get(q === 0 ? VB0 : VB1), ...f32x4Mul, ...f32x4Add, ...set(acc));
+      }
+    }
+    inner.push(...get(AR + r), ...get(A_COL), OP.i32Add, ...set(AR + r));
+  }
+  inner.push(...get(BP), ...(width === 1 ? get(NB) : i32(4 * width)), OP.i32Add, ...set(BP));
+  code.push(...i32(0), ...set(P), ...stepLoop(P, 1, K, inner));
+  for (let r = 0; r < rows; r++) {
+    // &C[I + r, J]
+    const address = [...get(C), ...get(I), ...i32(r), OP.i32Add, ...get(N), OP.i32Mul, ...get(J), OP.i32Add, ...i32(4), OP.i32Mul, OP.i32Add];
+    if (width === 1) code.push(...address, ...get(SACC + r), ...f32Store);
+    else for (let q = 0; q < width / 4; q++) code.push(...address, ...get(ACC + 2 * r + q), ...v128Store(16 * q));
+  }
+  return code;
+}
+
+/**
+ * Copies B's K × width panel at column J into PACK, contiguous: B's rows are
+ * N floats apart, and with N a power of two the panel's rows fall into a few
+ * cache sets and evict each other (1024³: 19 → 46+ GFLOP/s with packing).
+ */
+function packPanel(width: 8 | 4): number[] {
+  const dst = AR; // free until the tiles start
+  const copy: number[] = [];
+  for (let q = 0; q < width / 4; q++) copy.push(...get(dst), ...get(BP), ...v128Load(16 * q), ...v128Store(16 * q));
+  copy.push(...get(BP), ...get(NB), OP.i32Add, ...set(BP));
+  copy.push(...get(dst), ...i32(4 * width), OP.i32Add, ...set(dst));
+  return [
+    ...get(B), ...get(J), ...i32(4), OP.i32Mul, OP.i32Add, ...set(BP),
+    ...get(PACK), ...set(dst),
+    ...i32(0), ...set(P), ...stepLoop(P, 1, K, copy),
+  ];
+}
+
+function body(): number[] {
+  // Within a block of MC rows (A's block stays in L2), each 8-column panel of B
+  // (K × 32 bytes, in L1) serves every 4-row tile of the block.
+  const panel = (width: 8 | 4 | 1) => [
+    ...(width === 1 ? [] : packPanel(width)),
+    ...get(I0), ...set(I),
+    ...stepLoop(I, MAX_ROWS, IEND, tile(MAX_ROWS, width)),
+    ...stepLoop(I, 1, IEND, tile(1, width)),
+  ];
+  const rowBlock: number[] = [
+    // IEND = min(I0 + MC, M)
+    ...get(I0), ...get(MC), OP.i32Add, ...get(M), ...get(I0), ...get(MC), OP.i32Add, ...get(M), OP.i32LtU, OP.select, ...set(IEND),
+    ...i32(0), ...set(J),
+  ];
+  for (const width of [8, 4, 1] as const) rowBlock.push(...stepLoop(J, width, N, panel(width)));
+  const batch: number[] = [
+    ...i32(0), ...set(I0),
+    block, 0x40, loop, 0x40,
+    ...get(I0), ...get(M), OP.i32GeU, brIf, 1,
+    ...rowBlock,
+    ...get(I0), ...get(MC), OP.i32Add, ...set(I0),
+    br, 0, end, end,
+  ];
+  batch.push(...get(A), ...get(A_BATCH), OP.i32Add, ...set(A));
+  batch.push(...get(B), ...get(B_BATCH), OP.i32Add, ...set(B));
+  batch.push(...get(C), ...get(M), ...get(NB), OP.i32Mul, OP.i32Add, ...set(C));
+  return [...get(N), ...i32(4), OP.i32Mul, ...set(NB), ...i32(0), ...set(GI), ...stepLoop(GI, 1, G, batch), end];
+}
+
+/** The module's bytes: exports `bgemm` (13 i32 parameters) over the imported memory `env.mem`. */
+export function assembleGemmModule(): Uint8Array<ArrayBuffer> {
+  return assembleWasmModule([
+    {
+      name: 'bgemm',
+      params: 13,
+      locals: [
+        [12, WASM_TYPE.i32],
+        [11, WASM_TYPE.v128],
+        [5, WASM_TYPE.f32],
+      ],
+      body: body(),
+    },
+  ]);
+}
