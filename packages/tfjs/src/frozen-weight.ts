@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError, type Matrix } from '@tsd-peft/core';
-import { prefersExplicitTranspose } from './backend/ops.js';
+import { prefersPretransposedWeights } from './backend/ops.js';
 
 /**
  * One frozen weight W [out, in] (Hugging Face layout) and the projection
@@ -116,7 +116,7 @@ export class FrozenWeight {
   }
 
   private usesTranspose(): boolean {
-    return this.pretranspose ?? prefersExplicitTranspose();
+    return this.pretranspose ?? prefersPretransposedWeights();
   }
 
   private transposed(): tf.Tensor2D {

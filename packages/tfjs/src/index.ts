@@ -24,7 +24,7 @@ export { setupBackend, installedWasmFolder } from './backend/setup.js';
 export type { BackendName, BackendOptions } from './backend/setup.js';
 export {
   prefersExplicitTranspose,
-  transposedLhsIsFast,
+  prefersPretransposedWeights,
   transposeLast2,
   batchMatMul,
   matMulT,

@@ -14,10 +14,10 @@ import { batchMatMul, prefersExplicitTranspose, scatterAddRows, sumToShape, tran
  *   C = A·Bᵀ:  dA = Δ·B,    dB = Δᵀ·A
  *   C = Aᵀ·B:  dA = (Δ·Bᵀ)ᵀ… written B·Δᵀ,  dB = A·Δ
  *   C = Aᵀ·Bᵀ: dA = (Δ·B)ᵀ, dB = (A·Δ)ᵀ
- * On wasm a transposed right operand is an explicit `transpose` kernel
- * followed by a flag-free `matMul` (the stock flagged kernel is 2–10× slower
- * there; this made a LoRA training step ≈3.6× faster), while a transposed left
- * operand runs natively on wasm-gemm.ts's kernel (see `batchMatMul`). Unlike the stock gradient, the result is
+ * With tfjs's stock wasm kernel every transpose is an explicit `transpose`
+ * followed by a flag-free `matMul` (the flagged kernel is 2–10× slower there;
+ * this made a LoRA training step ≈3.6× faster); our wasm kernel
+ * (wasm-gemm.ts) and the other backends take the flags directly. Unlike the stock gradient, the result is
  * summed back to each input's shape, so a broadcast 3-D × 2-D product gets a
  * 2-D gradient for its 2-D operand.
  */

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { batchMatMul, embeddingLookup, matMul2d, matMulT, rotateHalf, sliceAxis } from './ops.js';
 import { type Arr, dot, expectGradsMatch, rand } from './grad-check.test-helper.js';
 import { setupBackend } from './setup.js';
-import { wasmGemmActive } from './wasm-gemm.js';
+import { setWasmGemmEnabled, wasmGemmActive } from './wasm-gemm.js';
 
 /* Gradient checks on wasm against float64 finite differences (see grad-check.test-helper.ts). */
 
@@ -76,8 +76,8 @@ describe('BatchMatMul gradient on wasm', () => {
     Rt.dispose();
   });
 
-  it('runs no BatchMatMul with a transposed right operand in the backward pass on wasm (a transposed left one only on our kernel)', () => {
-    // Spy on the wasm kernel: record the transpose flags of every call.
+  it('passes transposes to our wasm kernel as flags, and never to the stock one', async () => {
+    // Spy on the wasm kernel: record the transpose flags of every call and count Transpose kernels.
     const kernel = tf.getKernel('BatchMatMul', 'wasm');
     expect(kernel).toBeDefined();
     const flags: boolean[] = [];
@@ -86,20 +86,31 @@ describe('BatchMatMul gradient on wasm', () => {
       ...kernel,
       kernelFunc: (args) => {
         const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-        flags.push(attrs.transposeB || (attrs.transposeA && !wasmGemmActive()));
+        flags.push(attrs.transposeA || attrs.transposeB);
         return kernel.kernelFunc(args);
       },
     });
+    const x = tf.randomNormal([8, 16]);
+    const w = tf.randomNormal([16, 12]);
+    const gradientStep = async () => {
+      flags.length = 0;
+      const profile = await tf.profile(() => {
+        const g = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D)))([x, w]);
+        tf.dispose(g);
+      });
+      return { flagged: flags.filter(Boolean).length, transposes: profile.kernels.filter((k) => k.name === 'Transpose').length };
+    };
     try {
-      const x = tf.randomNormal([8, 16]);
-      const w = tf.randomNormal([16, 12]);
-      const g = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D)))([x, w]);
+      expect(wasmGemmActive()).toBe(true);
+      expect(await gradientStep()).toEqual({ flagged: 2, transposes: 0 }); // dx = dy·wᵀ, dw = xᵀ·dy
+      setWasmGemmEnabled(false);
+      expect(await gradientStep()).toEqual({ flagged: 0, transposes: 2 });
       expect(flags.length).toBe(3); // forward + two gradients
-      expect(flags.every((f) => !f)).toBe(true);
-      tf.dispose([x, w, ...g]);
     } finally {
+      setWasmGemmEnabled(true);
       tf.unregisterKernel('BatchMatMul', 'wasm');
       tf.registerKernel(kernel);
+      tf.dispose([x, w]);
     }
   });
 });

@@ -6,35 +6,33 @@ import { wasmGemmActive } from './wasm-gemm.js';
  * Gradient-safe, backend-aware tensor helpers for model replicas and adapters.
  *
  * They exist because of measured facts about tfjs 4.22's wasm backend in Node
- * (see docs/adapters.md): a `matMul` with `transposeA`/`transposeB` runs
- * 2–10× slower there than an explicit `transpose` followed by a plain
- * `matMul`; `gather`'s gradient needs `UnsortedSegmentSum`, which wasm lacks;
+ * (see docs/adapters.md): its stock `matMul` with `transposeA`/`transposeB`
+ * runs 2–10× slower than an explicit `transpose` followed by a plain `matMul`
+ * (our replacement kernel, wasm-gemm.ts, has no such penalty); `gather`'s gradient needs `UnsortedSegmentSum`, which wasm lacks;
  * `stridedSlice` and `einsum` have no gradient at all; and the stock
  * `BatchMatMul` gradient of a broadcast 3-D × 2-D product has the wrong shape.
  * Every helper here works on every backend; on the others it uses the fast
  * native path.
  */
 
-/** Backends on which a transposed `matMul` is slower than an explicit transpose. */
-const EXPLICIT_TRANSPOSE_BACKENDS = new Set(['wasm']);
-
 /**
  * True when the active backend runs `matMul(a, b, transposeA, transposeB)`
- * slower than `matMul(transpose(a), b)` — tfjs 4.22's wasm (XNNPACK) backend,
- * whose transposed paths fall off its packed fast kernel.
+ * slower than `matMul(transpose(a), b)`: tfjs 4.22's stock wasm (XNNPACK)
+ * kernel, whose transposed paths fall off its packed fast kernel. False on
+ * wasm once wasm-gemm.ts's kernel is installed (it takes both layouts).
  */
 export function prefersExplicitTranspose(): boolean {
-  return EXPLICIT_TRANSPOSE_BACKENDS.has(tf.getBackend());
+  return tf.getBackend() === 'wasm' && !wasmGemmActive();
 }
 
 /**
- * True when `matMul(a, b, true, false)` (a transposed left operand) is as
- * fast as a plain product: every backend except wasm without the kernel of
- * wasm-gemm.ts, which addresses Aᵀ by strides. A transposed *right* operand
- * is still slow on wasm ({@link prefersExplicitTranspose}).
+ * True when a weight that is multiplied every step as `x·wᵀ` should be kept
+ * as a transposed copy: on wasm, where a plain right operand is packed with
+ * vector loads and a transposed one element by element (wasm-gemm.ts), and
+ * the stock kernel is slower still with the flag. Costs one copy per weight.
  */
-export function transposedLhsIsFast(): boolean {
-  return !prefersExplicitTranspose() || wasmGemmActive();
+export function prefersPretransposedWeights(): boolean {
+  return tf.getBackend() === 'wasm';
 }
 
 /** Swaps the last two axes of a tensor of rank ≥ 2 (a batched matrix transpose). */
@@ -54,13 +52,11 @@ export function transposeLast2<T extends tf.Tensor>(x: T): T {
  * flags are slow. Batch dimensions broadcast as in `tf.matMul`.
  */
 export function batchMatMul<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeA = false, transposeB = false): T {
-  const explicitA = transposeA && !transposedLhsIsFast();
-  const explicitB = transposeB && prefersExplicitTranspose();
-  if (!explicitA && !explicitB) return tf.matMul(a, b, transposeA, transposeB) as T;
+  if ((!transposeA && !transposeB) || !prefersExplicitTranspose()) return tf.matMul(a, b, transposeA, transposeB) as T;
   return tf.tidy(() => {
-    const lhs = explicitA ? transposeLast2(a) : a;
-    const rhs = explicitB ? transposeLast2(b) : b;
-    return tf.matMul(lhs, rhs, transposeA && !explicitA, transposeB && !explicitB) as T;
+    const lhs = transposeA ? transposeLast2(a) : a;
+    const rhs = transposeB ? transposeLast2(b) : b;
+    return tf.matMul(lhs, rhs) as T;
   });
 }
 

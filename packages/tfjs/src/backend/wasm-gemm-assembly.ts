@@ -1,13 +1,15 @@
 /**
  * The WebAssembly SIMD module behind wasm-gemm.ts: one exported function,
  *
- *   bgemm(G, M, N, K, a, aBatch, aRow, aCol, b, bBatch, c, mc, pack)
+ *   bgemm(G, M, N, K, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, mc, pack)
  *
- * which writes, for each of G batches, C[M×N] = A·B where B is row-major
- * [K×N] and A is addressed through byte strides (aRow between rows of A,
- * aCol between its columns), so a transposed A costs nothing extra. Batch
- * strides are in bytes too (0 broadcasts one operand over the batch); C is
- * contiguous. Every address is a byte offset into the imported memory, which
+ * which writes, for each of G batches, C[M×N] = A·B where A and B are
+ * addressed through byte strides (aRow/aCol between rows/columns of A,
+ * bRow/bCol of B), so transposed operands cost nothing extra: A's elements
+ * are splatted one at a time, and B is copied panel by panel into `pack`
+ * anyway (with vector loads when its rows are contiguous, element by element
+ * when it is transposed). Batch strides are in bytes too (0 broadcasts one
+ * operand over the batch); C is contiguous. Every address is a byte offset into the imported memory, which
  * is the wasm backend's own heap, so tensors are read and written in place.
  *
  * Blocking: rows in blocks of `mc` (a multiple of 4 chosen so that A's block
@@ -17,19 +19,20 @@
  * A element splatted once per 8 columns; remainders run as 4-column and
  * scalar tiles, and as single rows.
  */
-import { OP, WASM_TYPE, assembleWasmModule, wasm } from '@tsd-peft/core';
+import { OP, WASM_TYPE, assembleWasmModule, leb128, wasm } from '@tsd-peft/core';
 
 const { get, set, i32, simd } = wasm;
 const { block, loop, br, brIf, end } = OP;
 
 // Parameters.
-const G = 0, M = 1, N = 2, K = 3, A = 4, A_BATCH = 5, A_ROW = 6, A_COL = 7, B = 8, B_BATCH = 9, C = 10, MC = 11, PACK = 12;
+const G = 0, M = 1, N = 2, K = 3, A = 4, A_BATCH = 5, A_ROW = 6, A_COL = 7, B = 8, B_BATCH = 9, B_ROW = 10, B_COL = 11;
+const C = 12, MC = 13, PACK = 14;
 // i32 locals.
-const GI = 13, I = 14, J = 15, P = 16, BP = 17, NB = 18, I0 = 19, IEND = 20, AR = 21; // AR..AR+3: row pointers into A
+const GI = 15, I = 16, J = 17, P = 18, BP = 19, I0 = 20, IEND = 21, AR = 22; // AR..AR+3: row pointers into A
 // v128 locals: accumulators ACC + 2r + q, then the B segment and the A splat.
-const ACC = 25, VB0 = 33, VB1 = 34, VA = 35;
+const ACC = 26, VB0 = 34, VB1 = 35, VA = 36;
 // f32 locals: scalar accumulators, then the B element.
-const SACC = 36, SB = 40;
+const SACC = 37, SB = 41;
 
 const MAX_ROWS = 4;
 const v128Load = (offset: number) => simd(0x00, 0x04, offset);
@@ -60,7 +63,7 @@ function tile(rows: number, width: 8 | 4 | 1): number[] {
     code.push(...get(A), ...get(I), ...i32(r), OP.i32Add, ...get(A_ROW), OP.i32Mul, OP.i32Add, ...set(AR + r));
   }
   // Vector tiles read the packed panel (rows of `width` floats), scalar ones B itself.
-  if (width === 1) code.push(...get(B), ...get(J), ...i32(4), OP.i32Mul, OP.i32Add, ...set(BP));
+  if (width === 1) code.push(...get(B), ...get(J), ...get(B_COL), OP.i32Mul, OP.i32Add, ...set(BP));
   else code.push(...get(PACK), ...set(BP));
   for (let r = 0; r < rows; r++) {
     if (width === 1) code.push(...f32Zero, ...set(SACC + r));
@@ -81,7 +84,7 @@ function tile(rows: number, width: 8 | 4 | 1): number[] {
     }
     inner.push(...get(AR + r), ...get(A_COL), OP.i32Add, ...set(AR + r));
   }
-  inner.push(...get(BP), ...(width === 1 ? get(NB) : i32(4 * width)), OP.i32Add, ...set(BP));
+  inner.push(...get(BP), ...(width === 1 ? get(B_ROW) : i32(4 * width)), OP.i32Add, ...set(BP));
   code.push(...i32(0), ...set(P), ...stepLoop(P, 1, K, inner));
   for (let r = 0; r < rows; r++) {
     // &C[I + r, J]
@@ -93,20 +96,29 @@ function tile(rows: number, width: 8 | 4 | 1): number[] {
 }
 
 /**
- * Copies B's K × width panel at column J into PACK, contiguous: B's rows are
- * N floats apart, and with N a power of two the panel's rows fall into a few
- * cache sets and evict each other (1024³: 19 → 46+ GFLOP/s with packing).
+ * Copies B's K × width panel at column J into PACK, contiguous: the tiles
+ * then read it with one stride whatever B's layout. For row-major B the
+ * copy is two vector loads per row; it also matters there, since with N a
+ * power of two the panel's rows fall into a few cache sets and evict each
+ * other (1024³: 19 → 46+ GFLOP/s with packing). A transposed B (bCol ≠ 4)
+ * is gathered element by element, K·width loads per panel against the
+ * panel's 2·K·width·rows flops.
  */
 function packPanel(width: 8 | 4): number[] {
-  const dst = AR; // free until the tiles start
-  const copy: number[] = [];
-  for (let q = 0; q < width / 4; q++) copy.push(...get(dst), ...get(BP), ...v128Load(16 * q), ...v128Store(16 * q));
-  copy.push(...get(BP), ...get(NB), OP.i32Add, ...set(BP));
-  copy.push(...get(dst), ...i32(4 * width), OP.i32Add, ...set(dst));
+  const dst = AR; // AR..AR+1 are free until the tiles start
+  const src = AR + 1;
+  const rows: number[] = [];
+  for (let q = 0; q < width / 4; q++) rows.push(...get(dst), ...get(BP), ...v128Load(16 * q), ...v128Store(16 * q));
+  const gather: number[] = [...get(BP), ...set(src)];
+  for (let c = 0; c < width; c++) {
+    gather.push(...get(dst), ...get(src), ...f32Load, OP.f32Store, 0x02, ...leb128(4 * c));
+    if (c < width - 1) gather.push(...get(src), ...get(B_COL), OP.i32Add, ...set(src));
+  }
+  const advance = [...get(BP), ...get(B_ROW), OP.i32Add, ...set(BP), ...get(dst), ...i32(4 * width), OP.i32Add, ...set(dst)];
+  const copyLoop = (copy: number[]) => [...get(PACK), ...set(dst), ...i32(0), ...set(P), ...stepLoop(P, 1, K, [...copy, ...advance])];
   return [
-    ...get(B), ...get(J), ...i32(4), OP.i32Mul, OP.i32Add, ...set(BP),
-    ...get(PACK), ...set(dst),
-    ...i32(0), ...set(P), ...stepLoop(P, 1, K, copy),
+    ...get(B), ...get(J), ...get(B_COL), OP.i32Mul, OP.i32Add, ...set(BP),
+    ...get(B_COL), ...i32(4), OP.i32Eq, OP.if, 0x40, ...copyLoop(rows), OP.else, ...copyLoop(gather), end,
   ];
 }
 
@@ -135,18 +147,18 @@ function body(): number[] {
   ];
   batch.push(...get(A), ...get(A_BATCH), OP.i32Add, ...set(A));
   batch.push(...get(B), ...get(B_BATCH), OP.i32Add, ...set(B));
-  batch.push(...get(C), ...get(M), ...get(NB), OP.i32Mul, OP.i32Add, ...set(C));
-  return [...get(N), ...i32(4), OP.i32Mul, ...set(NB), ...i32(0), ...set(GI), ...stepLoop(GI, 1, G, batch), end];
+  batch.push(...get(C), ...get(M), ...get(N), OP.i32Mul, ...i32(4), OP.i32Mul, OP.i32Add, ...set(C));
+  return [...i32(0), ...set(GI), ...stepLoop(GI, 1, G, batch), end];
 }
 
-/** The module's bytes: exports `bgemm` (13 i32 parameters) over the imported memory `env.mem`. */
+/** The module's bytes: exports `bgemm` (15 i32 parameters) over the imported memory `env.mem`. */
 export function assembleGemmModule(): Uint8Array<ArrayBuffer> {
   return assembleWasmModule([
     {
       name: 'bgemm',
-      params: 13,
+      params: 15,
       locals: [
-        [12, WASM_TYPE.i32],
+        [11, WASM_TYPE.i32],
         [11, WASM_TYPE.v128],
         [5, WASM_TYPE.f32],
       ],

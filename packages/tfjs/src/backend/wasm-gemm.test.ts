@@ -39,10 +39,11 @@ function broadcastBatches(aOuter: number[], bOuter: number[]): { outer: number[]
   return { outer, pairs };
 }
 
-/** op(A)·B per output batch in the kernel's fp32 order, batches broadcast. */
-function sequentialF32(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], transposeA: boolean): Float32Array {
+/** op(A)·op(B) per output batch in the kernel's fp32 order, batches broadcast. */
+function sequentialF32(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], transposeA: boolean, transposeB: boolean): Float32Array {
   const [ar, ac] = aShape.slice(-2) as [number, number];
-  const [k, n] = bShape.slice(-2) as [number, number];
+  const [br, bc] = bShape.slice(-2) as [number, number];
+  const [k, n] = transposeB ? [bc, br] : [br, bc];
   const m = transposeA ? ac : ar;
   const { pairs } = broadcastBatches(aShape.slice(0, -2), bShape.slice(0, -2));
   const out = new Float32Array(pairs.length * m * n);
@@ -53,7 +54,8 @@ function sequentialF32(a: Float32Array, aShape: number[], b: Float32Array, bShap
         let acc = 0;
         for (let p = 0; p < k; p++) {
           const av = a[ao + (transposeA ? p * ac + i : i * ac + p)] as number;
-          acc = Math.fround(acc + Math.fround(av * (b[bo + p * n + j] as number)));
+          const bv = b[bo + (transposeB ? j * k + p : p * n + j)] as number;
+          acc = Math.fround(acc + Math.fround(av * bv));
         }
         out[g * m * n + i * n + j] = acc;
       }
@@ -74,57 +76,44 @@ describe('wasm BatchMatMul kernel', () => {
     expect(WebAssembly.validate(assembleGemmModule())).toBe(true);
   });
 
-  // [aShape, bShape, transposeA]: remainders of the 4-row and 8/4/1-column
+  // [aShape, bShape, transposeA, transposeB]: remainders of the 4-row and 8/4/1-column
   // tiles, K = 1, K large enough that rows run in several blocks (K = 4096 →
   // 16-row blocks), batch broadcasting both ways, rank-4 batches, empty products.
-  const cases: Array<[number[], number[], boolean]> = [
-    [[1, 1], [1, 1], false],
-    [[5, 3], [3, 13], false],
-    [[7, 1], [1, 9], false],
-    [[37, 4096], [4096, 12], false],
-    [[4096, 37], [4096, 12], true],
-    [[9, 6], [9, 17], true],
-    [[4, 128, 64], [4, 64, 128], false],
-    [[32, 64, 128], [32, 64, 16], true],
-    [[3, 10, 7], [7, 11], false],
-    [[10, 7], [3, 7, 11], false],
-    [[2, 3, 5, 6], [2, 3, 6, 4], false],
-    [[1, 6, 5], [4, 6, 8], true],
-    [[2, 1, 3, 4], [1, 3, 4, 5], false],
-    [[3, 4, 5], [2, 1, 4, 6], true],
-    [[0, 4], [4, 8], false],
-    [[4, 0], [0, 8], false],
+  const cases: Array<[number[], number[], boolean, boolean]> = [
+    [[1, 1], [1, 1], false, false],
+    [[5, 3], [3, 13], false, false],
+    [[5, 3], [13, 3], false, true],
+    [[7, 1], [1, 9], false, false],
+    [[37, 4096], [4096, 12], false, false],
+    [[37, 4096], [12, 4096], false, true],
+    [[4096, 37], [4096, 12], true, false],
+    [[9, 6], [9, 17], true, false],
+    [[9, 6], [17, 9], true, true],
+    [[4, 128, 64], [4, 64, 128], false, false],
+    [[4, 128, 64], [4, 128, 64], false, true],
+    [[32, 64, 128], [32, 64, 16], true, false],
+    [[3, 10, 7], [7, 11], false, false],
+    [[10, 7], [3, 7, 11], false, false],
+    [[2, 3, 5, 6], [2, 3, 6, 4], false, false],
+    [[1, 6, 5], [4, 6, 8], true, false],
+    [[2, 1, 3, 4], [1, 3, 4, 5], false, false],
+    [[3, 4, 5], [2, 1, 6, 4], true, true],
+    [[0, 4], [4, 8], false, false],
+    [[4, 0], [0, 8], false, false],
   ];
-  for (const [aShape, bShape, transposeA] of cases) {
-    it(`[${aShape}]${transposeA ? 'ᵀ' : ''} · [${bShape}] equals the sequential fp32 product bit for bit`, () => {
+  for (const [aShape, bShape, transposeA, transposeB] of cases) {
+    it(`[${aShape}]${transposeA ? 'ᵀ' : ''} · [${bShape}]${transposeB ? 'ᵀ' : ''} equals the sequential fp32 product bit for bit`, () => {
       const a = randomValues(sizeOf(aShape));
       const b = randomValues(sizeOf(bShape));
-      const expected = sequentialF32(a, aShape, b, bShape, transposeA);
-      const out = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), transposeA, false));
-      const [m, n] = [transposeA ? aShape.at(-1) : aShape.at(-2), bShape.at(-1)] as [number, number];
+      const expected = sequentialF32(a, aShape, b, bShape, transposeA, transposeB);
+      const out = tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), transposeA, transposeB));
+      const [m, n] = [transposeA ? aShape.at(-1) : aShape.at(-2), transposeB ? bShape.at(-2) : bShape.at(-1)] as [number, number];
       const { outer } = broadcastBatches(aShape.slice(0, -2), bShape.slice(0, -2));
       expect(out.shape).toEqual([...outer, m, n]);
       expect(out.dataSync()).toEqual(expected);
       out.dispose();
     });
   }
-
-  it('leaves a transposed right operand to the stock kernel, with a correct result', () => {
-    const a = randomValues(2 * 3 * 4);
-    const b = randomValues(2 * 5 * 4);
-    const out = tf.tidy(() => tf.matMul(tf.tensor3d(a, [2, 3, 4]), tf.tensor3d(b, [2, 5, 4]), false, true));
-    const values = out.dataSync();
-    for (let g = 0; g < 2; g++) {
-      for (let i = 0; i < 3; i++) {
-        for (let j = 0; j < 5; j++) {
-          let s = 0;
-          for (let p = 0; p < 4; p++) s += (a[g * 12 + i * 4 + p] as number) * (b[g * 20 + j * 4 + p] as number);
-          expect(values[(g * 3 + i) * 5 + j]).toBeCloseTo(s, 5);
-        }
-      }
-    }
-    out.dispose();
-  });
 
   it('can be switched off (the stock kernel then computes the same product within fp32 rounding)', () => {
     const a = randomValues(64 * 48);

@@ -3,9 +3,9 @@ import { assembleGemmModule } from './wasm-gemm-assembly.js';
 
 /**
  * A replacement for tfjs-backend-wasm's `BatchMatMul` kernel that computes
- * `op(A)·B` with our own SIMD kernel (wasm-gemm-assembly.ts) directly on the
- * backend's heap, for float32 operands whose batch dimensions are equal or 1
- * and whose B is not transposed; any other product goes to the stock kernel.
+ * `op(A)·op(B)` with our own SIMD kernel (wasm-gemm-assembly.ts) directly on
+ * the backend's heap, for float32 operands of any transposition and any
+ * broadcast of batch dimensions; other dtypes go to the stock kernel.
  *
  * Why (measured by `npm run bench:perf` and wasm-gemm.test.ts):
  * - tfjs 4.22 hands XNNPACK only unbatched, untransposed products; batched
@@ -17,8 +17,8 @@ import { assembleGemmModule } from './wasm-gemm-assembly.js';
  * - the 4×8 register-blocked kernel runs at ~60 GFLOP/s on one core of this
  *   machine against XNNPACK's ~46 on the same shapes, since it reads B in
  *   place instead of packing it.
- * A transposed A costs nothing (it is addressed by strides), so `Aᵀ·B` needs
- * no explicit transpose; a transposed B still does (see {@link transposedLhsIsFast}).
+ * Transposed operands cost nothing (A is addressed by strides, B is packed
+ * panel by panel in either layout), so no product needs an explicit transpose.
  */
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` the kernel uses. */
@@ -28,7 +28,7 @@ interface WasmBackendInternals {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
 }
 
-type Bgemm = (...args: [g: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, c: number, mc: number, pack: number]) => void;
+type Bgemm = (...args: [g: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, c: number, mc: number, pack: number]) => void;
 
 /** Bytes of A's row block that should stay in L2 (a quarter of a 1 MiB L2, leaving room for B's panel and C). */
 const A_BLOCK_BYTES = 256 * 1024;
@@ -105,7 +105,7 @@ function rowBlock(k: number): number {
 /** Our product, or null when the operands need the stock kernel. */
 function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, attrs: { transposeA: boolean; transposeB: boolean }): tf.TensorInfo | null {
   const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-  if (!enabled || attrs.transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
+  if (!enabled || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
   const memory = heapOf(backend);
   const aData = backend.dataIdMap.get(a.dataId);
   const bData = backend.dataIdMap.get(b.dataId);
@@ -114,8 +114,9 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const outerB = b.shape.slice(0, -2);
   const [batchA, batchB] = [sizeOf(outerA), sizeOf(outerB)];
   const [ar, ac] = a.shape.slice(-2) as [number, number];
-  const [k, n] = b.shape.slice(-2) as [number, number];
+  const [br, bc] = b.shape.slice(-2) as [number, number];
   const [m, kA] = attrs.transposeA ? [ac, ar] : [ar, ac];
+  const [k, n] = attrs.transposeB ? [bc, br] : [br, bc];
   const outer = broadcastShape(outerA, outerB);
   if (kA !== k || outer === null) return null; // the stock kernel reports the shape error
   const batch = sizeOf(outer);
@@ -124,9 +125,10 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const cOffset = (backend.dataIdMap.get(out.dataId) as { memoryOffset: number }).memoryOffset;
   const pack = panelBuffer(backend, memory, 32 * k);
   const [aRow, aCol] = attrs.transposeA ? [4, 4 * m] : [4 * k, 4];
+  const [bRow, bCol] = attrs.transposeB ? [4, 4 * k] : [4 * n, 4];
   const gemm = kernelFor(memory);
   const run = (g: number, aAt: number, aBatch: number, bAt: number, bBatch: number, cAt: number) =>
-    gemm(g, m, n, k, aAt, aBatch, aRow, aCol, bAt, bBatch, cAt, rowBlock(k), pack);
+    gemm(g, m, n, k, aAt, aBatch, aRow, aCol, bAt, bBatch, bRow, bCol, cAt, rowBlock(k), pack);
   const [aBytes, bBytes, cBytes] = [4 * m * k, 4 * k * n, 4 * m * n];
   if (batchA === batch && batchB === batch) run(batch, aData.memoryOffset, aBytes, bData.memoryOffset, bBytes, cOffset);
   else if (batchA === 1 || batchB === 1) run(batch, aData.memoryOffset, batchA === 1 ? 0 : aBytes, bData.memoryOffset, batchB === 1 ? 0 : bBytes, cOffset);

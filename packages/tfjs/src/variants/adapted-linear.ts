@@ -65,8 +65,7 @@ export function adaptedLinear(x: tf.Tensor2D, frozen: FrozenTensors, branch: Lor
         const [sx, sA, sB, sc, P, G] = s as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D | undefined];
         const dy2 = dy as tf.Tensor2D;
         const dx = tf.matMul(dy2, effectiveWeight(frozen.W, sA, sB, sc, dash));
-        // Transposed left operands: native on every backend but stock wasm (ops.ts
-        // batchMatMul); Pᵀ·dy then a small transpose streams dy once, dyᵀ·P would not.
+        // Pᵀ·dy then a small transpose streams dy once; dyᵀ·P would re-read it per 4 rows.
         const dB = tf.mul(tf.transpose(batchMatMul(P, dy2, true)), scaling) as tf.Tensor2D;
         const dA = batchMatMul(tf.mul(tf.matMul(dy2, sB), scaling) as tf.Tensor2D, sharedSavedInput(x, sx), true);
         if (dash === null || G === undefined) return [dx, dA, dB];
