@@ -2,7 +2,8 @@
 //
 // On the synthetic Llama of perf.model.ts (dim 256, 4 layers, 4 heads,
 // SwiGLU 688, vocab 512, batch 8 × 128, Adam) it prints, in one run:
-// - the peak wasm matmul GFLOP/s of this machine, measured now;
+// - the peak wasm matmul GFLOP/s of this machine, measured now, and our
+//   matmul kernel against tfjs's stock one, side by side;
 // - tokens/s with 1 worker (plain trainer in one thread) and N workers
 //   (data-parallel over worker_threads), for full fine-tuning, LoRA r=8 on
 //   q/k/v/o and LoRA-Dash, with MFU and peak RSS per run (each run is its
@@ -78,6 +79,11 @@ const entries = await bundlePerfEntries(['perf.run', 'perf.worker', 'perf.profil
 const profile = runNode(entries['perf.profile'], { methods: METHODS, repeats: 3 });
 const peak = Math.max(...profile.matmul.map((m) => m.gflops));
 console.log(`\npeak wasm matmul (1 thread): ${fmt(peak, 1)} GFLOP/s  [${profile.matmul.map((m) => `${m.shape} ${fmt(m.gflops, 1)}`).join(', ')}]`);
+console.log(
+  `matmul kernel, ours (wasm-gemm) vs tfjs stock wasm, GFLOP/s: ${profile.kernelComparison
+    .map((c) => `${c.kind} ${fmt(c.ours, 1)} vs ${fmt(c.stock, 1)} (${fmt(c.ours / c.stock, 2)}×)`)
+    .join('; ')}`,
+);
 
 // 2. Training runs, and PyTorch right after TF.js for the same method (the
 // machine may be shared: measuring close in time keeps the ratio fair).

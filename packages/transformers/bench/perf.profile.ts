@@ -2,7 +2,8 @@
  * The in-process measurements of the perf bench (one thread, wasm), printed
  * as one JSON line:
  * - the peak wasm matmul FLOP/s on this machine, measured now (the MFU
- *   denominator), over the step's own GEMM shapes and a large square one;
+ *   denominator), over the step's own GEMM shapes and a large square one,
+ *   and our kernel against tfjs's stock one on the step's product kinds;
  * - per method, the step-time split (forward, backward, optimizer: medians
  *   of timed repeats; wasm kernels run synchronously, so wall time is compute
  *   time) and the kernel-time share per op type from `tf.profile`, with the
@@ -10,7 +11,7 @@
  * Arguments: one JSON object { methods, repeats }; bundled by perf.mjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamOptimizer, setupBackend, type AdapterModel } from '@tsd-peft/tfjs';
+import { AdamOptimizer, setupBackend, setWasmGemmEnabled, type AdapterModel } from '@tsd-peft/tfjs';
 import { Rng } from '@tsd-peft/core';
 import { maskedCrossEntropy } from '../src/training/loss.js';
 import { LR, perfBatch, perfJob, type PerfMethod } from './perf.model.js';
@@ -20,20 +21,21 @@ await setupBackend('wasm');
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-/** GFLOP/s of tf.matMul for [m,k]·[k,n] (median of timed repeats). */
-function matmulGflops(m: number, k: number, n: number): number {
-  const a = tf.randomNormal([m, k]) as tf.Tensor2D;
-  const b = tf.randomNormal([k, n]) as tf.Tensor2D;
-  const reps = Math.max(3, Math.round(3e9 / (2 * m * k * n)));
-  tf.matMul(a, b).dispose();
+/** GFLOP/s of tf.matMul for [g,m,k]·[g,k,n] (g = 1: 2-D), B transposed when asked (median of timed repeats). */
+function matmulGflops(m: number, k: number, n: number, g = 1, transposeB = false): number {
+  const shape = (r: number, c: number) => (g === 1 ? [r, c] : [g, r, c]);
+  const a = tf.randomNormal(shape(m, k)) as tf.Tensor3D;
+  const b = tf.randomNormal(transposeB ? shape(n, k) : shape(k, n)) as tf.Tensor3D;
+  const reps = Math.max(3, Math.round(3e9 / (2 * g * m * k * n)));
+  tf.matMul(a, b, false, transposeB).dispose();
   const times: number[] = [];
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
-    for (let i = 0; i < reps; i++) tf.matMul(a, b).dispose();
+    for (let i = 0; i < reps; i++) tf.matMul(a, b, false, transposeB).dispose();
     times.push((performance.now() - t0) / reps);
   }
   tf.dispose([a, b]);
-  return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+  return (2 * g * m * k * n) / (median(times) / 1000) / 1e9;
 }
 
 const shapes: [number, number, number][] = [
@@ -44,6 +46,23 @@ const shapes: [number, number, number][] = [
   [1024, 1024, 1024],
 ];
 const matmul = shapes.map(([m, k, n]) => ({ shape: `${m}x${k}x${n}`, gflops: matmulGflops(m, k, n) }));
+/**
+ * Our wasm matmul kernel (wasm-gemm.ts, what every run uses) against tfjs's
+ * stock one, side by side on the step's product kinds: 2-D, batched attention
+ * (32 heads × [128, 64]·[64, 128]) and a transposed right operand.
+ */
+const kinds: { kind: string; run: () => number }[] = [
+  { kind: '1024x256x688', run: () => matmulGflops(1024, 256, 688) },
+  { kind: '32x128x64x128 batched', run: () => matmulGflops(128, 64, 128, 32) },
+  { kind: '1024x256x256 Bᵀ', run: () => matmulGflops(1024, 256, 256, 1, true) },
+];
+const kernelComparison = kinds.map(({ kind, run }) => {
+  const ours = run();
+  setWasmGemmEnabled(false);
+  const stock = run();
+  setWasmGemmEnabled(true);
+  return { kind, ours, stock };
+});
 
 interface Split {
   method: PerfMethod;
@@ -165,4 +184,4 @@ const crossEntropy = [512, 32000].map((vocab) => {
   return result;
 });
 
-console.log(JSON.stringify({ matmul, splits, crossEntropy }));
+console.log(JSON.stringify({ matmul, kernelComparison, splits, crossEntropy }));

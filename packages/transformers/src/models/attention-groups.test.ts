@@ -6,7 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { setWasmGemmEnabled, wasmGemmActive } from '@tsd-peft/tfjs';
 import { attentionBias, CausalMaskCache, groupedQueryAttention } from './attention.js';
+import { prefersGroupSplitAttention } from './attention-groups.js';
 import { useWasmBackend } from './test-backend.test-helper.js';
 
 beforeAll(useWasmBackend);
@@ -41,5 +43,16 @@ describe('group-split attention (wasm)', () => {
       expect(maxDiff(g, ref)).toBeLessThan(1e-5);
     });
     masks.dispose();
+  });
+
+  it('is chosen on wasm only when the stock matmul kernel runs (ours takes batched products)', () => {
+    expect(wasmGemmActive()).toBe(true);
+    expect(prefersGroupSplitAttention()).toBe(false);
+    setWasmGemmEnabled(false);
+    try {
+      expect(prefersGroupSplitAttention()).toBe(true);
+    } finally {
+      setWasmGemmEnabled(true);
+    }
   });
 });

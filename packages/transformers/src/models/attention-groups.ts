@@ -5,7 +5,8 @@ import { wasmGemmActive } from '@tsd-peft/tfjs';
  * Attention core `softmax(q·kᵀ + mask)·v` for G independent groups, as one
  * op with a hand-written gradient whose every product is a plain 2-D matmul.
  *
- * Why: tfjs 4.22's wasm `BatchMatMul` sends XNNPACK only products whose
+ * Why (stock wasm kernel only, see {@link prefersGroupSplitAttention}):
+ * tfjs 4.22's wasm `BatchMatMul` sends XNNPACK only products whose
  * second operand has batch 1; a [32, 128, 64]·[32, 64, 128] product falls to
  * a scalar loop at ~2 GFLOP/s, against ~45 for the 2-D XNNPACK path
  * (measured by the perf bench), which made attention ~half of a LoRA
@@ -74,7 +75,8 @@ function splitGroups(x: tf.Tensor3D): tf.Tensor2D[] {
 /**
  * Backends whose batched matmul is much slower than a loop of 2-D ones and
  * whose tensors live in host memory (so splitting is a copy, not a GPU
- * read-back): tfjs 4.22's wasm.
+ * read-back): tfjs 4.22's wasm with its stock matmul kernel, i.e. when our
+ * kernel (`@tsd-peft/tfjs` wasm-gemm) could not be installed.
  */
 export function prefersGroupSplitAttention(): boolean {
   return tf.getBackend() === 'wasm' && !wasmGemmActive();

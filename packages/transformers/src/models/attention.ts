@@ -67,9 +67,10 @@ export function attentionBias(causal: tf.Tensor4D, attentionMask: tf.Tensor2D | 
  * ⌊h / (H/KV)⌋ (HF `repeat_kv`); instead of repeating k and v, the H/KV query
  * heads of a group are stacked along the row axis so each group is one batched
  * 3-D matmul with equal batch sizes (no broadcast, so its gradient is plain
- * matmuls on every backend). On wasm, whose batched matmul is ~20× slower
- * than its 2-D one, the groups run as separate 2-D products instead
- * ({@link groupAttention}; `splitGroups` overrides the choice). Returns
+ * matmuls on every backend). On wasm with tfjs's stock matmul kernel, whose
+ * batched products are ~20× slower than its 2-D ones (our kernel, installed
+ * by `setupBackend`, has no such gap), the groups run as separate 2-D
+ * products instead ({@link groupAttention}; `splitGroups` overrides the choice). Returns
  * `[B·T, H·hd]`, ready for o_proj.
  */
 export function groupedQueryAttention(
