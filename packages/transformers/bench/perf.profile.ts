@@ -23,9 +23,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** GFLOP/s of tf.matMul for [g,m,k]·[g,k,n] (g = 1: 2-D), B transposed when asked (median of timed repeats). */
 function matmulGflops(m: number, k: number, n: number, g = 1, transposeB = false): number {
-  const shape = (r: number, c: number) => (g === 1 ? [r, c] : [g, r, c]);
-  const a = tf.randomNormal(shape(m, k)) as tf.Tensor3D;
-  const b = tf.randomNormal(transposeB ? shape(n, k) : shape(k, n)) as tf.Tensor3D;
+  const shape = (r: number, c: number): number[] => (g === 1 ? [r, c] : [g, r, c]);
+  const a: tf.Tensor = tf.randomNormal(shape(m, k));
+  const b: tf.Tensor = tf.randomNormal(transposeB ? shape(n, k) : shape(k, n));
   const reps = Math.max(3, Math.round(3e9 / (2 * g * m * k * n)));
   tf.matMul(a, b, false, transposeB).dispose();
   const times: number[] = [];
