@@ -49,12 +49,14 @@ const matmul = shapes.map(([m, k, n]) => ({ shape: `${m}x${k}x${n}`, gflops: mat
 /**
  * Our wasm matmul kernel (wasm-gemm.ts, what every run uses) against tfjs's
  * stock one, side by side on the step's product kinds: 2-D, batched attention
- * (32 heads × [128, 64]·[64, 128]) and a transposed right operand.
+ * (32 heads × [128, 64]·[64, 128]), a transposed right operand, and a long
+ * inner dimension (a large vocabulary's LM-head backward, dlogits·W).
  */
 const kinds: { kind: string; run: () => number }[] = [
   { kind: '1024x256x688', run: () => matmulGflops(1024, 256, 688) },
   { kind: '32x128x64x128 batched', run: () => matmulGflops(128, 64, 128, 32) },
   { kind: '1024x256x256 Bᵀ', run: () => matmulGflops(1024, 256, 256, 1, true) },
+  { kind: '1024x8192x256 (LM-head backward)', run: () => matmulGflops(1024, 8192, 256) },
 ];
 const kernelComparison = kinds.map(({ kind, run }) => {
   const ours = run();

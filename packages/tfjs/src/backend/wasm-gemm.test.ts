@@ -77,8 +77,9 @@ describe('wasm BatchMatMul kernel', () => {
   });
 
   // [aShape, bShape, transposeA, transposeB]: remainders of the 4-row and 8/4/1-column
-  // tiles, K = 1, K large enough that rows run in several blocks (K = 4096 →
-  // 16-row blocks), batch broadcasting both ways, rank-4 batches, empty products.
+  // tiles, K = 1, K above 512 (run in 256-wide blocks that resume from C,
+  // with partial last blocks), batch broadcasting both ways, rank-4 batches,
+  // empty products (K = 0 writes zeros).
   const cases: Array<[number[], number[], boolean, boolean]> = [
     [[1, 1], [1, 1], false, false],
     [[5, 3], [3, 13], false, false],
@@ -87,6 +88,8 @@ describe('wasm BatchMatMul kernel', () => {
     [[37, 4096], [4096, 12], false, false],
     [[37, 4096], [12, 4096], false, true],
     [[4096, 37], [4096, 12], true, false],
+    [[1100, 9], [1100, 13], true, false],
+    [[5, 700], [17, 700], false, true],
     [[9, 6], [9, 17], true, false],
     [[9, 6], [17, 9], true, true],
     [[4, 128, 64], [4, 64, 128], false, false],

@@ -28,13 +28,13 @@ interface WasmBackendInternals {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
 }
 
-type Bgemm = (...args: [g: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, c: number, mc: number, pack: number]) => void;
+type Bgemm = (...args: [g: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, c: number, mc: number, pack: number, kc: number]) => void;
 
 /** Bytes of A's row block that should stay in L2 (a quarter of a 1 MiB L2, leaving room for B's panel and C). */
 const A_BLOCK_BYTES = 256 * 1024;
 
 const instances = new WeakMap<WebAssembly.Memory, Bgemm>();
-/** The kernel's panel buffer on the wasm heap (K × 32 bytes), grown on demand and kept. */
+/** The kernel's panel buffer on the wasm heap (kc × 32 bytes), grown on demand and kept. */
 const panels = new WeakMap<WebAssembly.Memory, { pointer: number; bytes: number }>();
 
 function panelBuffer(backend: WasmBackendInternals, memory: WebAssembly.Memory, bytes: number): number {
@@ -97,9 +97,14 @@ function broadcastIndex(outer: readonly number[], own: readonly number[]): (flat
   };
 }
 
-/** Rows per block of A: a multiple of 4 with the block's K columns within {@link A_BLOCK_BYTES}. */
-function rowBlock(k: number): number {
-  return Math.max(4, Math.floor(A_BLOCK_BYTES / (4 * Math.max(k, 1)) / 4) * 4);
+/** Inner-dimension block: all of K up to 512, else 256 (B's packed panel, kc × 32 bytes, stays in L1). */
+function innerBlock(k: number): number {
+  return k <= 512 ? Math.max(k, 1) : 256;
+}
+
+/** Rows per block of A: a multiple of 4 with the block's kc columns within {@link A_BLOCK_BYTES}. */
+function rowBlock(kc: number): number {
+  return Math.max(4, Math.floor(A_BLOCK_BYTES / (4 * kc) / 4) * 4);
 }
 
 /** Our product, or null when the operands need the stock kernel. */
@@ -123,12 +128,13 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const out = backend.makeOutput([...outer, m, n], 'float32');
   if (batch * m * n === 0) return out;
   const cOffset = (backend.dataIdMap.get(out.dataId) as { memoryOffset: number }).memoryOffset;
-  const pack = panelBuffer(backend, memory, 32 * k);
+  const kc = innerBlock(k);
+  const pack = panelBuffer(backend, memory, 32 * kc);
   const [aRow, aCol] = attrs.transposeA ? [4, 4 * m] : [4 * k, 4];
   const [bRow, bCol] = attrs.transposeB ? [4, 4 * k] : [4 * n, 4];
   const gemm = kernelFor(memory);
   const run = (g: number, aAt: number, aBatch: number, bAt: number, bBatch: number, cAt: number) =>
-    gemm(g, m, n, k, aAt, aBatch, aRow, aCol, bAt, bBatch, bRow, bCol, cAt, rowBlock(k), pack);
+    gemm(g, m, n, k, aAt, aBatch, aRow, aCol, bAt, bBatch, bRow, bCol, cAt, rowBlock(kc), pack, kc);
   const [aBytes, bBytes, cBytes] = [4 * m * k, 4 * k * n, 4 * m * n];
   if (batchA === batch && batchB === batch) run(batch, aData.memoryOffset, aBytes, bData.memoryOffset, bBytes, cOffset);
   else if (batchA === 1 || batchB === 1) run(batch, aData.memoryOffset, batchA === 1 ? 0 : aBytes, bData.memoryOffset, batchB === 1 ? 0 : bBytes, cOffset);
