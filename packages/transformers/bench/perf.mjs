@@ -84,6 +84,8 @@ console.log(
     .map((c) => `${c.kind} ${fmt(c.ours, 1)} vs ${fmt(c.stock, 1)} (${fmt(c.ours / c.stock, 2)}×)`)
     .join('; ')}`,
 );
+const rs = profile.realShape;
+console.log(`training step on real-model shapes (${rs.label}): ${fmt(rs.oursMs)} ms with our kernel vs ${fmt(rs.stockMs)} ms with tfjs's stock kernel (${fmt(rs.stockMs / rs.oursMs, 2)}×)`);
 
 // 2. Training runs, and PyTorch right after TF.js for the same method (the
 // machine may be shared: measuring close in time keeps the ratio fair).
