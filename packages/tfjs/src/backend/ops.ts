@@ -8,7 +8,8 @@ import { wasmGemmActive } from './wasm-gemm.js';
  * They exist because of measured facts about tfjs 4.22's wasm backend in Node
  * (see docs/adapters.md): its stock `matMul` with `transposeA`/`transposeB`
  * runs 2–10× slower than an explicit `transpose` followed by a plain `matMul`
- * (our replacement kernel, wasm-gemm.ts, has no such penalty); `gather`'s gradient needs `UnsortedSegmentSum`, which wasm lacks;
+ * (our replacement kernel, wasm-gemm.ts, has no such penalty); `gather`'s
+ * gradient needs `UnsortedSegmentSum`, which wasm lacks;
  * `stridedSlice` and `einsum` have no gradient at all; and the stock
  * `BatchMatMul` gradient of a broadcast 3-D × 2-D product has the wrong shape.
  * Every helper here works on every backend; on the others it uses the fast

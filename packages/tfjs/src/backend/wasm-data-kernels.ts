@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '@tsd-peft/core';
+import { overrideWasmKernel } from './wasm-kernel-override.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` these kernels use. */
 interface WasmBackendData {
@@ -9,19 +10,6 @@ interface WasmBackendData {
 }
 
 let installed = false;
-
-/** Replaces wasm's kernel `name` by `replacement`, which may return null to run the stock one. */
-function override(name: string, replacement: (args: { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap; backend: WasmBackendData }) => tf.TensorInfo | null): void {
-  const stock = tf.getKernel(name, 'wasm');
-  if (stock === undefined) return;
-  tf.unregisterKernel(name, 'wasm');
-  tf.registerKernel({
-    ...stock,
-    kernelFunc: (args) =>
-      replacement({ inputs: args.inputs, attrs: args.attrs ?? {}, backend: args.backend as unknown as WasmBackendData }) ??
-      (stock.kernelFunc(args) as tf.TensorInfo),
-  });
-}
 
 /** Output that shares `x`'s data (reference-counted, as wasm's own `Reshape` does). */
 function share(backend: WasmBackendData, x: tf.TensorInfo): tf.TensorInfo {
@@ -44,15 +32,15 @@ function share(backend: WasmBackendData, x: tf.TensorInfo): tf.TensorInfo {
 export function installWasmDataKernels(): void {
   if (installed || tf.getBackend() !== 'wasm') return;
   installed = true;
-  override('Identity', ({ inputs, backend }) => {
+  overrideWasmKernel<WasmBackendData>('Identity', ({ inputs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };
     return x.dtype === 'string' ? null : share(backend, x);
   });
-  override('Cast', ({ inputs, attrs, backend }) => {
+  overrideWasmKernel<WasmBackendData>('Cast', ({ inputs, attrs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };
     return x.dtype !== 'string' && attrs['dtype'] === x.dtype ? share(backend, x) : null;
   });
-  override('GatherV2', ({ inputs, attrs, backend }) => {
+  overrideWasmKernel<WasmBackendData>('GatherV2', ({ inputs, attrs, backend }) => {
     const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
     const axis = attrs['axis'] as number;
     if (axis !== 0 || (attrs['batchDims'] ?? 0) !== 0 || x.dtype !== 'float32' || indices.dtype !== 'int32' || x.shape.length < 1) return null;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assembleGemmModule } from './wasm-gemm-assembly.js';
+import { overrideWasmKernel } from './wasm-kernel-override.js';
 
 /**
  * A replacement for tfjs-backend-wasm's `BatchMatMul` kernel that computes
@@ -11,14 +12,16 @@ import { assembleGemmModule } from './wasm-gemm-assembly.js';
  * - tfjs 4.22 hands XNNPACK only unbatched, untransposed products; batched
  *   ones (attention's per-head products) fall to a scalar loop at ~2 GFLOP/s,
  *   and transposed ones to a slower path;
- * - XNNPACK repacks every new right-hand operand (activations, and adapted
- *   weights that change each step): ~1.7 ms for a [1024, 256] operand used
- *   for an 8-row product;
- * - the 4×8 register-blocked kernel runs at ~60 GFLOP/s on one core of this
- *   machine against XNNPACK's ~46 on the same shapes, since it reads B in
- *   place instead of packing it.
- * Transposed operands cost nothing (A is addressed by strides, B is packed
- * panel by panel in either layout), so no product needs an explicit transpose.
+ * - XNNPACK repacks every new right-hand operand whole (activations, and
+ *   adapted weights that change each step): ~1.7 ms for a [1024, 256]
+ *   operand used for an 8-row product;
+ * - the 4×8 register-blocked kernel runs at ~60–65 GFLOP/s on one core of
+ *   this machine against XNNPACK's ~46 on the step's shapes; it copies B only
+ *   panel by panel (K-block × 8 columns, L1-resident) as it goes.
+ * Transposed operands cost nothing extra (A is addressed by strides, B's
+ * panels are gathered in either layout), so no product needs an explicit
+ * transpose. Every product is one sequential fp32 sum per element, whatever
+ * the blocking (checked bit for bit in wasm-gemm.test.ts).
  */
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` the kernel uses. */
@@ -36,6 +39,8 @@ const A_BLOCK_BYTES = 256 * 1024;
 const instances = new WeakMap<WebAssembly.Memory, Bgemm>();
 /** The kernel's panel buffer on the wasm heap (kc × 32 bytes), grown on demand and kept. */
 const panels = new WeakMap<WebAssembly.Memory, { pointer: number; bytes: number }>();
+let installed = false;
+let enabled = true;
 
 function panelBuffer(backend: WasmBackendInternals, memory: WebAssembly.Memory, bytes: number): number {
   const current = panels.get(memory);
@@ -46,8 +51,6 @@ function panelBuffer(backend: WasmBackendInternals, memory: WebAssembly.Memory, 
   panels.set(memory, { pointer, bytes: size });
   return pointer;
 }
-let stockKernel: tf.KernelConfig | null = null;
-let enabled = true;
 
 function heapOf(backend: WasmBackendInternals): WebAssembly.Memory | null {
   const memory = backend.wasm.asm?.memory;
@@ -153,31 +156,24 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
  * not reachable or WebAssembly SIMD is missing. Called by `setupBackend`.
  */
 export function installWasmGemm(): boolean {
-  if (stockKernel !== null) return true;
+  if (installed) return true;
   if (tf.getBackend() !== 'wasm') return false;
   const memory = heapOf(tf.backend() as unknown as WasmBackendInternals);
-  const stock = tf.getKernel('BatchMatMul', 'wasm');
-  if (memory === null || stock === undefined) return false;
+  if (memory === null) return false;
   try {
     kernelFor(memory);
   } catch {
     return false; // no WebAssembly SIMD here: the stock kernel stays
   }
-  stockKernel = stock;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    ...stock,
-    kernelFunc: (args) => {
-      const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      return runGemm(args.inputs, args.backend as unknown as WasmBackendInternals, attrs) ?? (stock.kernelFunc(args) as tf.TensorInfo);
-    },
-  });
-  return true;
+  installed = overrideWasmKernel<WasmBackendInternals>('BatchMatMul', ({ inputs, attrs, backend }) =>
+    runGemm(inputs, backend, attrs as unknown as { transposeA: boolean; transposeB: boolean }),
+  );
+  return installed;
 }
 
 /** True when wasm's `BatchMatMul` runs on our kernel (installed and enabled). */
 export function wasmGemmActive(): boolean {
-  return enabled && stockKernel !== null && tf.getBackend() === 'wasm';
+  return enabled && installed && tf.getBackend() === 'wasm';
 }
 
 /**
