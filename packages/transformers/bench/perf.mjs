@@ -21,7 +21,8 @@
 //
 // Environment: PERF_WORKERS (default: cores), PERF_STEPS (timed steps,
 // default 6), PERF_REPEATS (default 2), PERF_METHODS (default full,lora,lora-dash).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { cpus, availableParallelism, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
@@ -93,6 +94,7 @@ const torchPy = findTorchPython();
 const torchScript = fileURLToPath(new URL('./perf.torch.py', import.meta.url));
 const runs = {};
 const torch = {};
+const torchOneThread = {};
 const all = {};
 const loads = [];
 const best = (list) => list.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
@@ -104,16 +106,39 @@ for (const method of METHODS) {
       loads.push(loadavg()[0]);
     }
     if (torchPy.python !== null && method !== 'lora-dash') {
-      const env = { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' };
-      const args = JSON.stringify({ method, steps: WARMUP + 2 * TIMED, warmup: WARMUP, threads: 2 });
-      (all[`torch/${method}`] ??= []).push(JSON.parse(execFileSync(torchPy.python, [torchScript, args], { env, encoding: 'utf8' }).trim().split('\n').at(-1)));
+      for (const threads of [2, 1]) {
+        const env = { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: 'PASSIVE' };
+        const args = JSON.stringify({ method, steps: WARMUP + 2 * TIMED, warmup: WARMUP, threads });
+        const key = threads === 2 ? `torch/${method}` : `torch1/${method}`;
+        (all[key] ??= []).push(JSON.parse(execFileSync(torchPy.python, [torchScript, args], { env, encoding: 'utf8' }).trim().split('\n').at(-1)));
+      }
     }
   }
 }
 for (const [key, list] of Object.entries(all)) {
   const chosen = { ...best(list), peakRssBytes: Math.max(...list.map((r) => r.peakRssBytes)) };
   if (key.startsWith('torch/')) torch[key.slice(6)] = chosen;
+  else if (key.startsWith('torch1/')) torchOneThread[key.slice(7)] = chosen;
   else runs[key] = chosen;
+}
+
+// 2b. What the machine allows N replicas at best: N independent 1-thread
+// processes, each training 1/N of the batch, started together. They share
+// nothing but the hardware (caches, memory bandwidth), so their summed
+// tokens/s bounds what data-parallel workers can reach here.
+const execFileAsync = promisify(execFile);
+const ceilingMethod = METHODS.includes('lora') ? 'lora' : METHODS[0];
+let ceiling = null;
+if (WORKERS > 1 && 8 % WORKERS === 0) {
+  const startAt = Date.now() + 5000;
+  const side = await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      const args = { method: ceilingMethod, workers: 1, rows: 8 / WORKERS, steps: WARMUP + TIMED, warmup: WARMUP, startAt, workerScript: entries['perf.worker'] };
+      const { stdout } = await execFileAsync(process.execPath, [entries['perf.run'], JSON.stringify(args)], { maxBuffer: 1 << 26 });
+      return JSON.parse(stdout.trim().split('\n').at(-1));
+    }),
+  );
+  ceiling = { method: ceilingMethod, tokensPerSecond: side.reduce((sum, r) => sum + r.tokensPerSecond, 0), each: side.map((r) => r.stepSeconds) };
 }
 
 console.log(`\ntokens/s, best of ${REPEATS} interleaved runs (MFU = model FLOP/s ÷ (workers × ${fmt(peak, 1)} GFLOP/s); peak RSS of the whole process)`);
@@ -135,6 +160,15 @@ console.log(
     `; tokens per CPU-second, ${WORKERS} workers ÷ 1: ` +
     METHODS.map((m) => `${m} ${fmt(runs[`${m}/${WORKERS}`].tokensPerCpuSecond / runs[`${m}/1`].tokensPerCpuSecond, 2)}`).join(', '),
 );
+if (ceiling !== null) {
+  const one = runs[`${ceiling.method}/1`];
+  const dp = runs[`${ceiling.method}/${WORKERS}`];
+  console.log(
+    `machine ceiling for ${WORKERS} replicas (${ceiling.method}): ${WORKERS} independent 1-thread processes, each training 1/${WORKERS} of the batch, side by side: ` +
+      `${fmt(ceiling.tokensPerSecond)} tok/s together = ${fmt(ceiling.tokensPerSecond / one.tokensPerSecond, 2)}× the 1-worker run ` +
+      `(steps ${ceiling.each.map((x) => `${fmt(x * 1000)} ms`).join(', ')}); data-parallel reaches ${fmt((100 * dp.tokensPerSecond) / ceiling.tokensPerSecond)}% of it`,
+  );
+}
 
 // 3. Where the time goes.
 console.log('\nstep-time split, 1 thread (median of 3; backward = gradient pass − its forward)');
@@ -185,8 +219,10 @@ if (torchPy.python === null) {
   console.log(`PyTorch ${torchPy.version} (${torchPy.python}, 2 threads, OMP_WAIT_POLICY=PASSIVE), same model, batch and method, run right after the TF.js runs of the method:`);
   for (const [method, t] of Object.entries(torch)) {
     const ours = runs[`${method}/${WORKERS}`];
+    const one = torchOneThread[method];
     console.log(
-      `${pad(method, 10)} PyTorch ${lpad(fmt(t.tokensPerSecond), 6)} tok/s, peak RSS ${mb(t.peakRssBytes)}; tsd-peft ${WORKERS} workers ${fmt(ours.tokensPerSecond)} tok/s = ${fmt(ours.tokensPerSecond / t.tokensPerSecond, 2)}× PyTorch (goal ≥ 0.4×)`,
+      `${pad(method, 10)} PyTorch ${lpad(fmt(t.tokensPerSecond), 6)} tok/s (1 thread: ${one === undefined ? '—' : fmt(one.tokensPerSecond)}), peak RSS ${mb(t.peakRssBytes)}; ` +
+        `tsd-peft ${WORKERS} workers ${fmt(ours.tokensPerSecond)} tok/s = ${fmt(ours.tokensPerSecond / t.tokensPerSecond, 2)}× PyTorch (goal ≥ 0.4×)`,
     );
   }
 }

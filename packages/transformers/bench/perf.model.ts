@@ -45,20 +45,26 @@ export function adapterFor(method: PerfMethod): AdapterConfig {
   return { method: 'lora-dash', r: 8, alpha: 16, s: 8, t: 1, targetModules: attn };
 }
 
-/** Global batch i: 8 rows of 128 uniform random tokens, every target counted. */
-export function perfBatch(i: number): TokenBatch {
+/**
+ * Global batch i: 8 rows of 128 uniform random tokens, every target counted;
+ * with `rows` < 8, its first rows (a data-parallel replica's share, for the
+ * side-by-side ceiling measurement).
+ */
+export function perfBatch(i: number, rows = BATCH): TokenBatch {
   const rng = Rng.fromSeed(9000 + i);
-  const inputIds = Int32Array.from({ length: BATCH * SEQ }, () => rng.nextInt(PERF_CONFIG.vocab_size));
-  const attentionMask = new Int32Array(BATCH * SEQ).fill(1);
-  const lossMask = new Int32Array(BATCH * SEQ).fill(1);
-  for (let j = 0; j < BATCH; j++) lossMask[j * SEQ] = 0;
-  return { batch: BATCH, seq: SEQ, inputIds, attentionMask, lossMask, tokens: BATCH * (SEQ - 1) };
+  const inputIds = Int32Array.from({ length: BATCH * SEQ }, () => rng.nextInt(PERF_CONFIG.vocab_size)).subarray(0, rows * SEQ);
+  const attentionMask = new Int32Array(rows * SEQ).fill(1);
+  const lossMask = new Int32Array(rows * SEQ).fill(1);
+  for (let j = 0; j < rows; j++) lossMask[j * SEQ] = 0;
+  return { batch: rows, seq: SEQ, inputIds, attentionMask, lossMask, tokens: rows * (SEQ - 1) };
 }
 
 /** What the bench passes to workers. */
 export interface PerfJobOptions {
   method: PerfMethod;
   steps: number;
+  /** Rows of the global batch to train on (default 8, all of it). */
+  rows?: number;
 }
 
 /** The job of one replica (or of the whole batch when worldSize is 1). */
@@ -69,7 +75,7 @@ export function perfJob(context: ReplicaContext): ReplicaJob<TokenBatch, number>
     replica,
     weights,
     adapter: adapterFor(o.method),
-    batchAt: perfBatch,
+    batchAt: (i) => perfBatch(i, o.rows ?? BATCH),
     steps: o.steps,
     lr: LR,
     optimizer: { type: 'adam' },

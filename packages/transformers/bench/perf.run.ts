@@ -14,6 +14,10 @@ import { BATCH, perfJob, SEQ, type PerfJobOptions, type PerfMethod } from './per
 interface RunArgs {
   method: PerfMethod;
   workers: number;
+  /** Rows of the 8-row batch to train on (default all; the ceiling runs use half). */
+  rows?: number;
+  /** Epoch milliseconds to wait for after setup, so that side-by-side runs train at the same time. */
+  startAt?: number;
   steps: number;
   warmup: number;
   /** The bundled perf.worker.mjs (data-parallel runs). */
@@ -42,7 +46,9 @@ const onProgress = (e: ProgressEvent) => {
     wallSeconds = (performance.now() - wallAtWarmup) / 1000;
   }
 };
-const workerData: PerfJobOptions = { method: args.method, steps: args.steps };
+const rows = args.rows ?? BATCH;
+const workerData: PerfJobOptions = { method: args.method, steps: args.steps, rows };
+if (args.startAt !== undefined) await new Promise((resolve) => setTimeout(resolve, Math.max(0, (args.startAt as number) - Date.now())));
 const started = performance.now();
 let launched = 0;
 let stateBytes = 0;
@@ -66,7 +72,7 @@ if (args.workers === 1) {
 const wall = (performance.now() - started) / 1000;
 const timed = args.steps - args.warmup;
 const seconds = (elapsed[args.steps - 1] as number) - (elapsed[args.warmup - 1] as number);
-const tokens = BATCH * (SEQ - 1) * timed;
+const tokens = rows * (SEQ - 1) * timed;
 console.log(
   JSON.stringify({
     method: args.method,
