@@ -71,7 +71,7 @@ export type { OnnxFolderWeights } from './loaders/onnx-folder.js';
 export { buildWeightMap } from './loaders/weight-map.js';
 export type { BuildWeightMapOptions, BuiltWeights, StoredTensor } from './loaders/weight-map.js';
 // --- fine-tune (fineTune glue, trajectory replay, CLI train/inspect/replay helpers) ---
-export { fineTune, batchLoss, meanLoss, tokenBatchFromRows } from './training/fine-tune.js';
+export { fineTune, batchLoss, meanLoss, tokenBatchFromRows, resolveSchedule, resolvedAdapterConfig } from './training/fine-tune.js';
 export type { FineTuneOptions, FineTuneResult, FineTuneData, FineTuneEvalContext, ScheduleName } from './training/fine-tune.js';
 export { causalLmLoss, maskedCrossEntropy } from './training/loss.js';
 export { BatchSource, parseJsonlExamples, tokenizeExamples, chunkTokenStream } from './training/data.js';
@@ -93,6 +93,8 @@ export type { Command, CommandIo } from './cli/command.js';
 // --- throughput (data-parallel causal-LM jobs, random models, wasm attention) ---
 export { causalLmReplicaJob, sliceTokenBatch, countedTargets } from './parallel/causal-lm-job.js';
 export type { CausalLmJobOptions } from './parallel/causal-lm-job.js';
+export { fineTuneReplicaJob } from './parallel/fine-tune-job.js';
+export type { FineTuneReplicaOptions } from './parallel/fine-tune-job.js';
 export { randomCausalLM } from './parallel/random-model.js';
 export type { RandomCausalLM } from './parallel/random-model.js';
 export { groupAttention, prefersGroupSplitAttention } from './models/attention-groups.js';

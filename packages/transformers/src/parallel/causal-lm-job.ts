@@ -15,7 +15,7 @@ import type { TokenBatch } from '../training/data.js';
 import { causalLmLoss } from '../training/loss.js';
 
 /** Trainer options a replica job passes to the trainer as given (when set). */
-const PASSED_TRAIN_OPTIONS = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume'] as const;
+const PASSED_TRAIN_OPTIONS = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume', 'evaluate'] as const;
 
 /** Options of {@link causalLmReplicaJob}; `steps`, `lr` and the optional trainer settings mean what they mean for `train`. */
 export interface CausalLmJobOptions

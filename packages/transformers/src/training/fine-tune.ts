@@ -94,10 +94,7 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
   const { model } = options;
   const lr = resolveSchedule(options);
   const data = toDataSource(options.data);
-  const adapterConfig: AdapterConfig =
-    options.adapter.method === 'full' && options.adapter.targetModules === undefined
-      ? { ...options.adapter, targetModules: 'all-linear' }
-      : options.adapter;
+  const adapterConfig = resolvedAdapterConfig(options.adapter);
   // Injection reads the 2-D weights on the host; on a GPU backend their values are awaited first (no-op on wasm).
   await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
   const adapter = injectAdapters(model.weights, adapterConfig);
@@ -229,7 +226,13 @@ function indexed(batchAt: (index: number) => TokenBatch, tokens: (b: TokenBatch)
   };
 }
 
-function resolveSchedule<C extends JsonValue>(options: FineTuneOptions<C>): LrSchedule {
+/** The adapter config `fineTune` injects: full fine-tuning without `targetModules` trains every linear. */
+export function resolvedAdapterConfig(adapter: AdapterConfig): AdapterConfig {
+  return adapter.method === 'full' && adapter.targetModules === undefined ? { ...adapter, targetModules: 'all-linear' } : adapter;
+}
+
+/** The learning-rate schedule `fineTune` trains with: `lr` itself when it is a function, else the named schedule over `steps`. */
+export function resolveSchedule<C extends JsonValue>(options: FineTuneOptions<C>): LrSchedule {
   const { lr, schedule, warmupSteps, minLrRatio, steps } = options;
   if (typeof lr === 'function') {
     if (schedule !== undefined || warmupSteps !== undefined || minLrRatio !== undefined) {
