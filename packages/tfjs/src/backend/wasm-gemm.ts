@@ -36,7 +36,7 @@ type Bgemm = (...args: [g: number, m: number, n: number, k: number, a: number, a
 /** Bytes of A's row block that should stay in L2 (a quarter of a 1 MiB L2, leaving room for B's panel and C). */
 const A_BLOCK_BYTES = 256 * 1024;
 
-const instances = new WeakMap<WebAssembly.Memory, Bgemm>();
+const instances = new WeakMap<WebAssembly.Memory, Bgemm | null>();
 /** The kernel's panel buffer on the wasm heap (kc × 32 bytes), grown on demand and kept. */
 const panels = new WeakMap<WebAssembly.Memory, { pointer: number; bytes: number }>();
 let installed = false;
@@ -57,11 +57,20 @@ function heapOf(backend: WasmBackendInternals): WebAssembly.Memory | null {
   return memory instanceof WebAssembly.Memory ? memory : null;
 }
 
-function kernelFor(memory: WebAssembly.Memory): Bgemm {
+/**
+ * The kernel instantiated on `memory`, or null where it cannot be (no
+ * WebAssembly SIMD, or a shared memory from tfjs's threaded build, which the
+ * module's import does not declare); the result is kept per memory.
+ */
+function kernelFor(memory: WebAssembly.Memory): Bgemm | null {
   let fn = instances.get(memory);
   if (fn === undefined) {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleGemmModule()), { env: { mem: memory } });
-    fn = instance.exports['bgemm'] as Bgemm;
+    try {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleGemmModule()), { env: { mem: memory } });
+      fn = instance.exports['bgemm'] as Bgemm;
+    } catch {
+      fn = null;
+    }
     instances.set(memory, fn);
   }
   return fn;
@@ -115,9 +124,10 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   if (!enabled || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
   const memory = heapOf(backend);
+  const gemm = memory === null ? null : kernelFor(memory);
   const aData = backend.dataIdMap.get(a.dataId);
   const bData = backend.dataIdMap.get(b.dataId);
-  if (memory === null || aData === undefined || bData === undefined) return null;
+  if (memory === null || gemm === null || aData === undefined || bData === undefined) return null;
   const outerA = a.shape.slice(0, -2);
   const outerB = b.shape.slice(0, -2);
   const [batchA, batchB] = [sizeOf(outerA), sizeOf(outerB)];
@@ -135,7 +145,6 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const pack = panelBuffer(backend, memory, 32 * kc);
   const [aRow, aCol] = attrs.transposeA ? [4, 4 * m] : [4 * k, 4];
   const [bRow, bCol] = attrs.transposeB ? [4, 4 * k] : [4 * n, 4];
-  const gemm = kernelFor(memory);
   const run = (g: number, aAt: number, aBatch: number, bAt: number, bBatch: number, cAt: number) =>
     gemm(g, m, n, k, aAt, aBatch, aRow, aCol, bAt, bBatch, bRow, bCol, cAt, rowBlock(kc), pack, kc);
   const [aBytes, bBytes, cBytes] = [4 * m * k, 4 * k * n, 4 * m * n];
@@ -159,12 +168,7 @@ export function installWasmGemm(): boolean {
   if (installed) return true;
   if (tf.getBackend() !== 'wasm') return false;
   const memory = heapOf(tf.backend() as unknown as WasmBackendInternals);
-  if (memory === null) return false;
-  try {
-    kernelFor(memory);
-  } catch {
-    return false; // no WebAssembly SIMD here: the stock kernel stays
-  }
+  if (memory === null || kernelFor(memory) === null) return false; // the stock kernel stays
   installed = overrideWasmKernel<WasmBackendInternals>('BatchMatMul', ({ inputs, attrs, backend }) =>
     runGemm(inputs, backend, attrs as unknown as { transposeA: boolean; transposeB: boolean }),
   );
