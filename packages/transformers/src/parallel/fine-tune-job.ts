@@ -1,7 +1,7 @@
 import { ConfigError } from '@tsd-peft/core';
 import type { AdapterModel, ReplicaContext, ReplicaJob, TrainResult } from '@tsd-peft/tfjs';
 import type { TokenBatch } from '../training/data.js';
-import { resolvedAdapterConfig, resolveSchedule, type FineTuneData, type FineTuneOptions } from '../training/fine-tune.js';
+import { resolvedAdapterConfig, resolveSchedule, type FineTuneOptions } from '../training/fine-tune.js';
 import { causalLmReplicaJob } from './causal-lm-job.js';
 
 /** {@link fineTuneReplicaJob}'s options: `fineTune`'s, for a data source addressed by batch index. */
@@ -36,7 +36,7 @@ export function fineTuneReplicaJob(context: ReplicaContext, options: FineTuneRep
     adapter: resolvedAdapterConfig(options.adapter),
     batchAt,
     steps: options.steps,
-    lr: resolveSchedule({ ...options, data: batchAt as FineTuneData<number> }),
+    lr: resolveSchedule(options),
     seed: options.seed ?? options.adapter.seed ?? 0,
     optimizer: options.optimizer,
     clipGradNorm: options.clipGradNorm,

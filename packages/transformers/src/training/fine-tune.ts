@@ -232,7 +232,7 @@ export function resolvedAdapterConfig(adapter: AdapterConfig): AdapterConfig {
 }
 
 /** The learning-rate schedule `fineTune` trains with: `lr` itself when it is a function, else the named schedule over `steps`. */
-export function resolveSchedule<C extends JsonValue>(options: FineTuneOptions<C>): LrSchedule {
+export function resolveSchedule(options: Pick<FineTuneOptions, 'lr' | 'schedule' | 'warmupSteps' | 'minLrRatio' | 'steps'>): LrSchedule {
   const { lr, schedule, warmupSteps, minLrRatio, steps } = options;
   if (typeof lr === 'function') {
     if (schedule !== undefined || warmupSteps !== undefined || minLrRatio !== undefined) {
