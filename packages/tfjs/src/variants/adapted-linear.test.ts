@@ -84,33 +84,6 @@ describe.each([true, false])('adaptedLinear (pre-transposed weight: %s)', (pretr
   });
 });
 
-describe('adaptedLinear: sibling modules reading one input (as q/k/v do)', () => {
-  // The dA products of siblings share one saved copy of x (see sharedSavedInput);
-  // the data are equal, so the gradients must equal, bit for bit, those of
-  // modules that each read their own tensor — on every pass over the same x.
-  it('gives bit-identical gradients to unshared inputs, pass after pass', () => {
-    const [x, A1, B1, A2, B2, W1, W2, G] = [rand([N, IN]), rand([R, IN]), rand([OUT, R]), rand([R, IN]), rand([OUT, R]), rand([OUT, IN]), rand([OUT, IN]), rand([N, OUT])];
-    const [w1, w2, g] = [t(W1) as tf.Tensor2D, t(W2) as tf.Tensor2D, t(G)];
-    const params = [t(x), t(A1), t(B1), t(A2), t(B2)];
-    const grads = (shared: boolean) =>
-      tf.tidy(() => {
-        const f = (xs: tf.Tensor, a1: tf.Tensor, b1: tf.Tensor, a2: tf.Tensor, b2: tf.Tensor) => {
-          const x1 = xs as tf.Tensor2D;
-          const x2 = shared ? x1 : tf.reshape<tf.Rank.R2>(x1, [N, IN]); // another tensor object, same values
-          const y1 = adaptedLinear(x1, { W: w1, Wt: null }, branchOf(a1, b1), null);
-          const y2 = adaptedLinear(x2, { W: w2, Wt: null }, branchOf(a2, b2), null);
-          return tf.sum(tf.mul(tf.add(y1, tf.mul(y2, 0.5)), g)) as tf.Scalar;
-        };
-        return tf.grads(f as (...ts: tf.Tensor[]) => tf.Scalar)(params).map((gr) => Array.from(gr.dataSync()));
-      });
-    const unshared = grads(false);
-    expect(grads(true)).toEqual(unshared);
-    // the same x object again: the first pass's saved copy is disposed by now
-    expect(grads(true)).toEqual(unshared);
-    tf.dispose([w1, w2, g, ...params]);
-  });
-});
-
 describe('foldPays', () => {
   it('folds for training batches and not for single-token steps', () => {
     expect(foldPays(1024, 256, 256, 8)).toBe(true);

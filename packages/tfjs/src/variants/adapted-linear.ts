@@ -67,7 +67,7 @@ export function adaptedLinear(x: tf.Tensor2D, frozen: FrozenTensors, branch: Lor
         const dx = tf.matMul(dy2, effectiveWeight(frozen.W, sA, sB, sc, dash));
         // Pᵀ·dy then a small transpose streams dy once; dyᵀ·P would re-read it per 4 rows.
         const dB = tf.mul(tf.transpose(batchMatMul(P, dy2, true)), scaling) as tf.Tensor2D;
-        const dA = batchMatMul(tf.mul(tf.matMul(dy2, sB), scaling) as tf.Tensor2D, sharedSavedInput(x, sx), true);
+        const dA = batchMatMul(tf.mul(tf.matMul(dy2, sB), scaling) as tf.Tensor2D, sx, true);
         if (dash === null || G === undefined) return [dx, dA, dB];
         const dd = tf.sum(tf.mul(G, tf.matMul(dy2, dash.U)), 0);
         return [dx, dA, dB, dd];
@@ -77,27 +77,6 @@ export function adaptedLinear(x: tf.Tensor2D, frozen: FrozenTensors, branch: Lor
   const inputs: tf.Tensor[] = [x, branch.A, branch.B];
   if (dash !== null) inputs.push(dash.d);
   return op(...inputs) as tf.Tensor2D;
-}
-
-/**
- * The saved copy of a layer input that sibling modules share (q/k/v read the
- * same x): tfjs saves a separate clone of x per op, and wasm's XNNPACK matmul
- * re-packs its right operand for every new tensor (~0.6 ms for [1024, 256],
- * against ~0.1 ms for the product itself), while it reuses the packing for a
- * tensor it has seen. Handing every sibling's dA product the first clone to
- * reach the backward saves 2 of 3 packings per layer (measured: the step's
- * [8, 1024]·[1024, 256] kernel time 22.4 → 17.7 ms). The data are equal, so
- * results are bit-identical. tfjs keeps all saved tensors until the whole
- * backward pass ends; a disposed entry (a later pass over the same input)
- * is replaced.
- */
-const savedInputs = new WeakMap<tf.Tensor, tf.Tensor2D>();
-
-function sharedSavedInput(x: tf.Tensor2D, saved: tf.Tensor2D): tf.Tensor2D {
-  const prior = savedInputs.get(x);
-  if (prior !== undefined && !prior.isDisposed) return prior;
-  savedInputs.set(x, saved);
-  return saved;
 }
 
 /**
