@@ -78,19 +78,6 @@ function kernelFor(memory: WebAssembly.Memory): Bgemm | null {
 
 const sizeOf = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
-/** NumPy broadcast of two batch shapes, or null when they do not broadcast. */
-function broadcastShape(a: readonly number[], b: readonly number[]): number[] | null {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) return null;
-    out.push(da === 1 ? db : da);
-  }
-  return out;
-}
-
 /** Maps a flat index over `outer` to the flat index of the operand with batch shape `own` (broadcast axes pinned to 0). */
 function broadcastIndex(outer: readonly number[], own: readonly number[]): (flat: number) => number {
   const offset = outer.length - own.length;
@@ -135,8 +122,8 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const [br, bc] = b.shape.slice(-2) as [number, number];
   const [m, kA] = attrs.transposeA ? [ac, ar] : [ar, ac];
   const [k, n] = attrs.transposeB ? [bc, br] : [br, bc];
-  const outer = broadcastShape(outerA, outerB);
-  if (kA !== k || outer === null) return null; // the stock kernel reports the shape error
+  if (kA !== k) return null; // the stock kernel reports the shape error
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
   const batch = sizeOf(outer);
   const out = backend.makeOutput([...outer, m, n], 'float32');
   if (batch * m * n === 0) return out;
