@@ -8,7 +8,7 @@ export { AdamOptimizer, resolveAdamConfig } from './trainer/adam.js';
 export type { AdamConfig, ResolvedAdamConfig, AdamStateData, AdamVariableState } from './trainer/adam.js';
 export { constantLr, linearWarmupDecay, cosineWarmupDecay } from './trainer/schedules.js';
 export type { LrSchedule, WarmupDecayOptions } from './trainer/schedules.js';
-export { gradientNorms, globalNorm, scaleToMaxNorm, clipByGlobalNorm } from './trainer/clip.js';
+export { gradientNorms, globalNorm, clipCoefficient, scaleToMaxNorm, clipByGlobalNorm } from './trainer/clip.js';
 export { accumulateGradients } from './trainer/gradients.js';
 export type { StepGradients } from './trainer/gradients.js';
 export { indexedBatches, shuffledBatches } from './trainer/data-source.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clipByGlobalNorm } from './clip.js';
+import { clipByGlobalNorm, gradientNorms } from './clip.js';
 import { useBackend } from './test-fixtures/backend.js';
 
 /** torch.nn.utils.clip_grad_norm_ in float64: total = ‖(‖g₁‖, …)‖, coef = min(1, max/(total + 1e-6)). */
@@ -52,5 +52,32 @@ describe('clipByGlobalNorm', () => {
     expect(Array.from(clipped.get('z')?.dataSync() ?? [])).toEqual([0, 0, 0, 0]);
     expect(() => clipByGlobalNorm(grads, 0)).toThrow(ConfigError);
     tf.dispose([...grads.values(), ...clipped.values()]);
+  });
+});
+
+describe.each(['cpu', 'wasm'] as const)('gradientNorms on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  it('norms same-shaped gradients together, to the bits of one norm per tensor, in map order', () => {
+    const before = tf.memory().numTensors;
+    const shapes = [[7, 33], [5], [7, 33], [2, 3, 4], [5], [7, 33], []];
+    const grads = new Map(
+      shapes.map((shape, i) => [`g${i}`, tf.tensor(Float32Array.from({ length: tf.util.sizeFromShape(shape) }, (_, j) => Math.sin(i * 131 + j) * 10 ** (j % 4)), shape)]),
+    );
+    const grouped = gradientNorms(grads);
+    const alone = [...grads.values()].map((g) => tf.tidy(() => tf.sqrt(tf.sum(tf.square(g)))));
+    expect(Array.from(grouped.dataSync())).toEqual(alone.map((t) => (t.dataSync()[0] as number)));
+    tf.dispose([grouped, ...alone, ...grads.values()]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('launches the same kernels for 3 or 30 same-shaped gradients', async () => {
+    const kernelsFor = async (n: number) => {
+      const grads = new Map(Array.from({ length: n }, (_, i) => [`g${i}`, tf.fill([16, 4], i)] as const));
+      const profile = await tf.profile(() => tf.dispose(gradientNorms(grads)));
+      tf.dispose([...grads.values()]);
+      return profile.kernels.length;
+    };
+    expect(await kernelsFor(30)).toBe(await kernelsFor(3));
   });
 });

@@ -3,7 +3,7 @@ import { ConfigError, NonFiniteError, Rng } from '@tsd-peft/core';
 import { AdamOptimizer, type AdamConfig } from './adam.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import { directoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
-import { globalNorm, gradientNorms, scaleToMaxNorm } from './clip.js';
+import { clipCoefficient, globalNorm, gradientNorms } from './clip.js';
 import type { DataSource, JsonValue } from './data-source.js';
 import { accumulateGradients, type StepGradients } from './gradients.js';
 import type { TrainableModel } from '../trainable.js';
@@ -173,7 +173,7 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
       const names = [...grads.keys()];
       const norms = gradientNorms(grads);
       const total = globalNorm(norms);
-      let applied: Map<string, tf.Tensor> | undefined;
+      let clipScale: tf.Scalar | undefined;
       let loss: number;
       let gradNorm: number;
       try {
@@ -199,10 +199,10 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
           throwNonFiniteGradient(name, grads.get(name) as tf.Tensor, stepIndex + 1);
         }
         gradNorm = values[k + names.length] as number;
-        applied = clip === undefined ? grads : scaleToMaxNorm(grads, total, clip);
-        optimizer.applyGradients(variables, applied, lr);
+        if (clip !== undefined) clipScale = clipCoefficient(total, clip);
+        optimizer.applyGradients(variables, grads, lr, clipScale);
       } finally {
-        tf.dispose([...grads.values(), ...(applied === grads || applied === undefined ? [] : applied.values()), ...losses, norms, total]);
+        tf.dispose([...grads.values(), ...losses, norms, total, ...(clipScale === undefined ? [] : [clipScale])]);
       }
 
       loop.lossHistory.push(loss);
