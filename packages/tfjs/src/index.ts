@@ -66,6 +66,7 @@ export { registerWebGpuBackend, webGpuBackendInfo, describeWebGpuBackend, webGpu
 export type { WebGpuBackendInfo } from './backend/webgpu-backend.js';
 export { webGpuMemory, resetPeakGpuMemory, releaseWebGpuBufferPool } from './backend/webgpu-memory.js';
 export type { WebGpuMemory } from './backend/webgpu-memory.js';
+export { webGpuDispatchCount } from './backend/webgpu-dispatches.js';
 export { needsAsyncReads, prefetchHostValues, readFloat32 } from './backend/webgpu-host-reads.js';
 export { measureMatMulPeak } from './backend/webgpu-matmul-peak.js';
 export type { MatMulPeak, MatMulPeakOptions, MatMulTiming } from './backend/webgpu-matmul-peak.js';

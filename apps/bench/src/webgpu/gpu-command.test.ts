@@ -66,6 +66,9 @@ describe('tsd-bench gpu --smoke on webgpu (a software adapter here; a GPU elsewh
     expect(saved.matmulPeak.timings.map((t) => t.n)).toEqual(GPU_SMOKE_PRESET.matmulSizes);
     expect(saved.peakGpuBytes).toBeGreaterThan(0);
     expect(saved.releasedGpuBytes).toBeGreaterThan(0);
+    // A 2-layer LoRA-Dash step: hundreds of programs, counted over the timed steps only.
+    expect(saved.dispatchesPerStep).toBeGreaterThan(100);
+    expect(saved.dispatchesPerStep).toBeLessThan(2000);
     // LoRA-Dash launched during the warm-up: d joined the trainable set.
     expect(saved.trainableParameters).toBeGreaterThan(0);
     const summary = lines[lines.length - 1] ?? '';
@@ -73,6 +76,7 @@ describe('tsd-bench gpu --smoke on webgpu (a software adapter here; a GPU elsewh
     expect(summary).toMatch(/tokens\/s/);
     expect(summary).toMatch(/% MFU/);
     expect(summary).toMatch(/peak GPU memory \d/);
+    expect(summary).toMatch(/\d+ dispatches\/step/);
     if (saved.softwareAdapter) expect(summary).toMatch(/not a GPU number/);
     expect(webGpuDeviceErrors()).toEqual([]);
   });

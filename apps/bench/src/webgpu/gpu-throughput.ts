@@ -11,6 +11,7 @@ import {
   setupBackend,
   train,
   webGpuBackendInfo,
+  webGpuDispatchCount,
   webGpuMemory,
   type BackendName,
   type MatMulPeak,
@@ -42,6 +43,8 @@ export interface GpuThroughputResult {
   matmulPeak: MatMulPeak;
   /** modelGflops / matmulPeak.peakGflops. */
   mfu: number;
+  /** Compute dispatches per timed step (webgpu; null on host backends): each costs host time however small its work. */
+  dispatchesPerStep: number | null;
   /** Peak bytes held by the webgpu backend (live + pooled) during training; null on host backends. */
   peakGpuBytes: number | null;
   /** Bytes the pool released after the run (tfjs keeps freed buffers otherwise). */
@@ -91,6 +94,7 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
       return Int32Array.from({ length: batch * seq }, () => rng.nextInt(vocab));
     };
     const stepEnds: number[] = [];
+    const dispatchesAtStepEnd: (number | null)[] = [];
     const result = await train({
       model: adapters,
       lossFn: (ids: Int32Array) =>
@@ -104,6 +108,7 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
       lr: preset.lr,
       onProgress: (event) => {
         stepEnds.push(performance.now());
+        dispatchesAtStepEnd.push(webGpuDispatchCount());
         log(`step ${event.step}/${event.totalSteps} loss ${event.loss.toFixed(4)}`);
       },
     });
@@ -115,6 +120,9 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
     const flopsPerToken = trainingFlopsPerToken(preset.llama, seq, preset.method);
     const modelGflops = (flopsPerToken * tokensPerSecond) / 1e9;
     const peakGpuBytes = webGpuMemory()?.peakAllocatedBytes ?? null;
+    const firstTimed = dispatchesAtStepEnd[preset.warmupSteps - 1];
+    const last = dispatchesAtStepEnd[dispatchesAtStepEnd.length - 1];
+    const dispatchesPerStep = firstTimed == null || last == null ? null : (last - firstTimed) / preset.steps;
     const trainableParameters = [...adapters.trainableVariables().values()].reduce((a, v) => a + v.size, 0);
     measured = {
       preset: preset.name,
@@ -134,6 +142,7 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
       modelGflops,
       matmulPeak,
       mfu: modelGflops / matmulPeak.peakGflops,
+      dispatchesPerStep,
       peakGpuBytes,
       releasedGpuBytes: 0,
     };
@@ -154,6 +163,7 @@ export function gpuThroughputLine(r: GpuThroughputResult): string {
     `${r.preset}: ${(r.parameters / 1e6).toFixed(r.parameters < 1e7 ? 3 : 1)}M-param Llama, ${r.method}, batch ${r.batch}×${r.seq} on ${r.backend} (${r.device}): ` +
     `${r.tokensPerSecond.toFixed(0)} tokens/s, ${r.secondsPerStep.toFixed(3)} s/step, ${r.modelGflops.toFixed(r.modelGflops < 10 ? 3 : 1)} model GFLOP/s = ` +
     `${(100 * r.mfu).toFixed(1)}% MFU of the ${r.matmulPeak.peakGflops.toFixed(1)} GFLOP/s matmul peak, peak GPU memory ${mem}` +
+    (r.dispatchesPerStep === null ? '' : `, ${r.dispatchesPerStep.toFixed(0)} dispatches/step`) +
     (r.softwareAdapter ? ' [software adapter: not a GPU number]' : '')
   );
 }

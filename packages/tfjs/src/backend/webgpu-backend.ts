@@ -3,6 +3,7 @@ import { ConfigError } from '@tsd-peft/core';
 import { isNode } from './tfjs-registrations.js';
 import { describeAdapter, requestWebGpuAdapter, type WebGpuAdapterInfo, type WebGpuAdapterOptions } from './webgpu-adapter.js';
 import type { GpuDeviceLike } from './webgpu-types.js';
+import { trackWebGpuDispatches } from './webgpu-dispatches.js';
 import { trackPeakGpuMemory } from './webgpu-memory.js';
 
 /** What {@link registerWebGpuBackend} set up. */
@@ -81,6 +82,7 @@ export async function registerWebGpuBackend(options: WebGpuAdapterOptions = {}, 
     () => {
       const backend = new WebGPUBackend(device, rawInfo);
       trackPeakGpuMemory(backend);
+      trackWebGpuDispatches(backend);
       return backend;
     },
     1,
