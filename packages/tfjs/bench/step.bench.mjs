@@ -4,13 +4,15 @@
 // Llama (q, k, v, o 256×256; gate, up 688×256; down 256×688 per layer), a
 // batch of 8×128 = 1024 rows, every linear adapted (28 modules, r = 8, s = 8).
 // Prints: step time for LoRA and for LoRA-Dash after launch and their ratio
-// (target ≤ 1.03), the launch cost (SVD + selection per module), and the
-// speed-up of the BatchMatMul gradient fix over tfjs's stock gradient.
+// (target ≤ 1.03), the launch cost (SVD + selection per module), the
+// speed-up of the BatchMatMul gradient fix over tfjs's stock gradient, and
+// the Adam update of LoRA-Dash's trainable set grouped by shape against one
+// variable at a time (kernels and time).
 //
 // Run: npm run bench -w @tsd-peft/tfjs (builds first; imports ../dist).
 import * as tf from '@tensorflow/tfjs-core';
 import { SvdCache } from '@tsd-peft/core';
-import { injectAdapters, installGradientFixes, setupBackend, setWasmGemmEnabled } from '../dist/index.js';
+import { AdamOptimizer, injectAdapters, installGradientFixes, setupBackend, setWasmGemmEnabled } from '../dist/index.js';
 
 const LAYERS = 4;
 const DIM = 256;
@@ -198,6 +200,35 @@ const fusedStep = timeSteps(lora, x, 1);
 console.log(`plain-tfjs LoRA step: stock kernel + stock gradient ${stockStep.toFixed(1)} ms; + our BatchMatMul gradient ${fixedStep.toFixed(1)} ms ` +
   `(${(stockStep / fixedStep).toFixed(2)}×); + our wasm matmul kernel ${kernelStep.toFixed(1)} ms (${(stockStep / kernelStep).toFixed(2)}×); ` +
   `adapter model (fused op) ${fusedStep.toFixed(1)} ms (${(stockStep / fusedStep).toFixed(2)}× vs stock)`);
+// Adam over LoRA-Dash's trainable set after launch (A, B and d of 28 modules):
+// one optimizer, which stacks same-shaped variables, against one optimizer
+// per variable (each then updates a group of one: the per-variable path).
+const dashVars = dash.trainableVariables();
+const adamGrads = new Map([...dashVars].map(([name, v]) => [name, tf.randomNormal(v.shape, 0, 1e-2, 'float32', 11)]));
+const grouped = new AdamOptimizer({ type: 'adamw' });
+const perVariable = new Map([...dashVars.keys()].map((name) => [name, new AdamOptimizer({ type: 'adamw' })]));
+const updateGrouped = () => grouped.applyGradients(dashVars, adamGrads, 1e-5);
+const updatePerVariable = () => {
+  for (const [name, opt] of perVariable) opt.applyGradients(dashVars, new Map([[name, adamGrads.get(name)]]), 1e-5);
+};
+const kernelsOf = async (update) => (await tf.profile(update)).kernels.length;
+const timeUpdate = (update) => {
+  for (let i = 0; i < WARMUP; i++) update();
+  return median(Array.from({ length: 3 * TIMED }, () => {
+    const t0 = process.cpuUsage();
+    update();
+    return cpuMs(t0);
+  }));
+};
+const groupedMs = timeUpdate(updateGrouped);
+const perVariableMs = timeUpdate(updatePerVariable);
+const [groupedKernels, perVariableKernels] = [await kernelsOf(updateGrouped), await kernelsOf(updatePerVariable)];
+console.log(`Adam update of ${dashVars.size} variables: grouped by shape ${groupedKernels} kernels, ${groupedMs.toFixed(2)} ms; ` +
+  `one variable at a time ${perVariableKernels} kernels, ${perVariableMs.toFixed(2)} ms (${(perVariableMs / groupedMs).toFixed(2)}× the time, ` +
+  `${(perVariableKernels / groupedKernels).toFixed(1)}× the kernels)`);
+grouped.dispose();
+for (const opt of perVariable.values()) opt.dispose();
+tf.dispose([...adamGrads.values()]);
 naive.dispose();
 lora.dispose();
 dash.dispose();
