@@ -70,7 +70,19 @@ describe('tsd-peft inspect', () => {
     expect(peft.status, peft.err).toBe(0);
     expect(peft.out).toMatch(/method {4}lora, r 4, alpha 8/);
     expect(peft.out).toMatch(/modules {3}35 /);
-    expect(peft.out).toMatch(/pass --base/);
+    // Its recorded base, "hf/stories260K", is a folder beside the adapter's: the spectrum needs no --base.
+    expect(peft.out).toContain(`(spectrum against the recorded base, found at ${modelDir})`);
+    expect(peft.out).toMatch(/model\.layers\.4\.mlp\.down_proj +\S+ +\d\.\d\de[+-]\d+ +#\d+:/);
+
+    // A recorded hub id is not downloaded unasked, and an adapter without a recorded base asks for --base.
+    const hubBased = join(tmp, 'hub-based');
+    savePeftAdapter(hubBased, createPeftAdapter(launchFactors, { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'], base_model_name_or_path: 'some-org/not-here' }));
+    const hub = await runCli(['inspect', hubBased]);
+    expect(hub.status, hub.err).toBe(0);
+    expect(hub.out).toMatch(/the recorded base some-org\/not-here is not a local model here; pass --base/);
+    expect(hub.out).not.toMatch(/TSDs/);
+    const unrecorded = await runCli(['inspect', join(tmp, 'at-launch')]);
+    expect(unrecorded.out).toMatch(/^\(pass --base <model>/m);
 
     // A native LoRA-Dash adapter launched from the reference A/B (t = 1 after setting them).
     const model = await loadCausalLM(modelDir, { tokenizer: false });

@@ -3,6 +3,7 @@ import { setupBackend, type BackendName } from '@tsd-peft/tfjs';
 import { loadCausalLM } from '../load-causal-lm.js';
 import {
   adapterSpectra,
+  findLocalBaseModel,
   locateAdapter,
   readAdapterForInspection,
   sparkline,
@@ -13,22 +14,25 @@ import {
 } from '../training/adapter-summary.js';
 import { numberOption, parseCommandArgs, type Command } from './command.js';
 
-/** `tsd-peft inspect`: model or adapter summary; with --base, each module's change-rate spectrum and TSDs. */
+/** `tsd-peft inspect`: model or adapter summary; with its base model, each module's change-rate spectrum and TSDs. */
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'summarize a model or adapter; with --base, change rates and TSDs',
+  summary: 'summarize a model or adapter; with its base model, change rates and TSDs',
   help: `Usage: tsd-peft inspect <model-dir|adapter-dir|adapter.safetensors> [--base <model>] [--json] [--top 8]
 
 For a model (HF folder, hub id, ONNX folder or llama2.c .bin): type, layers, parameters
 and linear modules. For an adapter (a PEFT folder, a native .safetensors, or a
 'tsd-peft train' output folder): method, r, alpha, modules and parameters.
-With --base, each module's change-rate spectrum under the adapter's ΔW (Si et al.:
+With the base model, each module's change-rate spectrum under the adapter's ΔW (Si et al.:
 δᵢ = |uᵢᵀ ΔW vᵢ| / σᵢ over the SVD of the base weight) and its top directions
 (task-specific directions) as σ index and rate. The sketch shows the spectrum in σ order,
 largest σ on the left; TSDs usually stand out among the small-σ directions.
+The base is --base, else the adapter's recorded base_model_name_or_path when that is a
+local model (as written, or relative to the adapter's folder or the one above it); a hub
+id is only downloaded when passed as --base.
 
 Options:
-  --base <model>     base model of the adapter (enables the spectrum)
+  --base <model>     base model of the adapter (default: the recorded one, if local)
   --top <n>          directions to list per module (default 8)
   --json             print JSON instead of a table
   --backend <name>   TF.js backend for loading models (default: best available)
@@ -65,9 +69,11 @@ Example:
     }
 
     const { summary, deltas } = readAdapterForInspection(located);
+    const recordedBase = typeof values.base === 'string' ? null : findLocalBaseModel(summary.baseModel, located.path);
+    const basePath = typeof values.base === 'string' ? values.base : recordedBase;
     let spectra: ModuleSpectrum[] | null = null;
-    if (typeof values.base === 'string') {
-      const base = await loadCausalLM(values.base, { tokenizer: false });
+    if (basePath !== null) {
+      const base = await loadCausalLM(basePath, { tokenizer: false });
       try {
         spectra = adapterSpectra(deltas, base, top);
       } finally {
@@ -75,12 +81,18 @@ Example:
       }
     }
     if (json) {
-      io.out(JSON.stringify({ ...summary, ...(spectra === null ? {} : { spectra }) }, null, 1));
+      io.out(JSON.stringify({ ...summary, ...(spectra === null ? {} : { spectraBase: basePath, spectra }) }, null, 1));
       return;
     }
     printAdapter(summary, io.out);
-    if (spectra === null) io.out('(pass --base <model> for the change-rate spectrum and task-specific directions)');
-    else printSpectra(spectra, summary, io.out);
+    if (spectra !== null) {
+      if (recordedBase !== null) io.out(`(spectrum against the recorded base, found at ${recordedBase})`);
+      printSpectra(spectra, summary, io.out);
+    } else if (summary.baseModel !== null) {
+      io.out(`(the recorded base ${summary.baseModel} is not a local model here; pass --base <folder or hub id> for the change-rate spectrum and task-specific directions)`);
+    } else {
+      io.out('(pass --base <model> for the change-rate spectrum and task-specific directions)');
+    }
   },
 };
 

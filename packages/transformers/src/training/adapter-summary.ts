@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import {
   ConfigError,
@@ -113,6 +113,26 @@ export function locateAdapter(path: string): { format: 'peft' | 'native'; path: 
   if (existsSync(join(path, 'adapter-native.safetensors'))) return { format: 'native', path: join(path, 'adapter-native.safetensors') };
   if (existsSync(join(path, 'adapter', PEFT_CONFIG_FILE))) return { format: 'peft', path: join(path, 'adapter') };
   return null;
+}
+
+/**
+ * The adapter's recorded base model (`base_model_name_or_path`) as a local
+ * model folder or file, when one exists: as written (absolute, or relative to
+ * the working directory), else relative to the adapter's folder or the folder
+ * above it (a relative path recorded by a run whose adapter sits beside its
+ * model). Null for anything else, hub ids included: inspecting should not
+ * download a model unasked.
+ */
+export function findLocalBaseModel(recorded: string | null, adapterPath: string): string | null {
+  if (recorded === null || recorded.length === 0) return null;
+  const adapterDir = statSync(adapterPath).isFile() ? dirname(adapterPath) : adapterPath;
+  const candidates = isAbsolute(recorded) ? [recorded] : [resolve(recorded), resolve(adapterDir, recorded), resolve(adapterDir, '..', recorded)];
+  return (
+    candidates.find((path) => {
+      if (!existsSync(path)) return false;
+      return statSync(path).isFile() ? path.endsWith('.bin') : existsSync(join(path, 'config.json'));
+    }) ?? null
+  );
 }
 
 /** Reads a PEFT folder or native file and summarizes it. Errors name the file. */
