@@ -72,6 +72,7 @@ export async function setupBackend(preferred?: BackendName, options: BackendOpti
     }
     const failure = await tryBackend(preferred, options, true);
     if (failure !== null) throw new ConfigError(`backend '${preferred}' is not available: ${failure}`);
+    if (preferred === 'cpu') skipNodeBanner();
     chosen = tf.getBackend();
     return chosen;
   }
@@ -87,6 +88,16 @@ export async function setupBackend(preferred?: BackendName, options: BackendOpti
     reasons.push(`${name}: ${failure}`);
   }
   throw new ConfigError(`no TF.js backend could be initialised (${reasons.join('; ')})`);
+}
+
+/**
+ * tfjs's cpu backend prints an "install tfjs-node" banner on its first write
+ * in Node. When the caller named `cpu` (tests pinning exact fp32 rounding, say)
+ * that advice is noise; an automatic fallback to cpu still shows it.
+ */
+function skipNodeBanner(): void {
+  const backend = tf.backend() as { firstUse?: boolean };
+  if (backend.firstUse === true) backend.firstUse = false;
 }
 
 /** Makes `name` the active backend; returns null on success, else the reason. */

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { setupBackend } from '@tsd-peft/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { causalLmLoss, maskedCrossEntropy } from './loss.js';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await setupBackend('cpu');
 });
 
 /** Float64 reference of the masked next-token NLL. */
