@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ConfigError, TsdError } from '../errors.js';
 import { parseNativeAdapter, serializeNativeAdapter, type NativeAdapter } from '../native-adapter.js';
 import { parsePeftAdapter, serializePeftAdapter, type PeftAdapter, type SerializePeftAdapterOptions } from '../peft-adapter.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
 import { readFileBytes } from './safetensors-file.js';
 
 /** File names PEFT's `save_pretrained` uses inside an adapter folder. */
@@ -25,15 +25,17 @@ export function loadPeftAdapter(dir: string): PeftAdapter {
 
 /**
  * Saves a PEFT adapter folder that `PeftModel.from_pretrained` loads: creates
- * `dir` if needed and writes each file atomically (weights, then config).
- * The pair is not one transaction: a crash between the two renames leaves
- * new weights beside the old config, which the loader's rank checks catch.
+ * `dir` if needed and writes both files with {@link writeFilesAtomic}: both
+ * are written in full before either replaces an old one, and the two
+ * renames follow each other, so a crash mid-save leaves the old pair.
  */
 export function savePeftAdapter(dir: string, adapter: PeftAdapter, options?: SerializePeftAdapterOptions): void {
   const { configJson, weights } = serializePeftAdapter(adapter, options);
   makeDir(dir);
-  writeFileAtomic(join(dir, PEFT_WEIGHTS_FILE), weights);
-  writeFileAtomic(join(dir, PEFT_CONFIG_FILE), configJson);
+  writeFilesAtomic([
+    [join(dir, PEFT_WEIGHTS_FILE), weights],
+    [join(dir, PEFT_CONFIG_FILE), configJson],
+  ]);
 }
 
 /** Loads a tsd-peft native adapter file. Errors name `path`. */

@@ -1,6 +1,6 @@
 export { fixturesDir, fixturePath, hasFixture, FIXTURES_ENV } from './fixtures.js';
 // formats: atomic writes, safetensors files, PEFT and native adapter folders
-export { writeFileAtomic } from './atomic-write.js';
+export { writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
 export { readFileBytes, readSafetensorsFile, writeSafetensorsFile } from './safetensors-file.js';
 export {
   loadPeftAdapter,
