@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, ShapeError } from '@tsd-peft/core';
 import type { TensorData } from '../trainable.js';
-import { stackAll, unstackAll } from './stacked.js';
+import { groupByShape, stackAll, unstackAll } from './stacked.js';
 
 /** Adam / AdamW hyperparameters (PyTorch names and defaults). */
 export interface AdamConfig {
@@ -85,10 +85,11 @@ export function resolveAdamConfig(config: AdamConfig): ResolvedAdamConfig {
  * to g. State for a variable starts the first time it receives a gradient,
  * with its own step count (a LoRA-Dash `d` created at launch starts at t = 1).
  *
- * Variables of one shape and step count are updated together, as stacked
- * tensors (PyTorch's `foreach` implementation does the same per device and
- * dtype): a few kernels per group instead of ~15 per variable, with the same
- * bits, since every operation is elementwise.
+ * Small variables of one shape and step count are updated together, as
+ * stacked tensors (PyTorch's `foreach` implementation does the same per
+ * device and dtype): a few kernels per group instead of ~15 per variable,
+ * with the same bits, since every operation is elementwise. Stacks are
+ * capped in size (`maxStackElements`), so big variables still go one by one.
  */
 export class AdamOptimizer {
   /** The resolved hyperparameters. */
@@ -108,7 +109,7 @@ export class AdamOptimizer {
    */
   applyGradients(variables: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, lr: number, gradScale?: tf.Scalar): void {
     if (!Number.isFinite(lr) || lr < 0) throw new ConfigError(`learning rate must be finite and >= 0, got ${lr}`);
-    const batches = new Map<string, string[]>();
+    const steps = new Map<number, [string, tf.Variable][]>();
     for (const [name, grad] of grads) {
       const param = variables.get(name);
       if (param === undefined) throw new ConfigError('gradient for a variable the model does not list', { tensor: name });
@@ -116,14 +117,13 @@ export class AdamOptimizer {
       const slot = this.state.get(name);
       if (slot !== undefined) checkSameShape(slot.group.shape, param.shape, `optimizer state of ${name}`, name);
       else if (param.dtype !== 'float32') throw new ConfigError(`only float32 variables can be trained, got ${param.dtype}`, { tensor: name });
-      const key = `${slot?.group.step ?? 0}:${param.shape.join(',')}`;
-      const batch = batches.get(key);
-      if (batch === undefined) batches.set(key, [name]);
-      else batch.push(name);
+      const step = slot?.group.step ?? 0;
+      const sameStep = steps.get(step);
+      if (sameStep === undefined) steps.set(step, [[name, param]]);
+      else sameStep.push([name, param]);
     }
-    for (const names of batches.values()) {
-      const group = this.groupOf(names, (variables.get(names[0] as string) as tf.Variable).shape);
-      this.update(group, names, variables, grads, lr, gradScale);
+    for (const entries of steps.values()) {
+      for (const { names, shape } of groupByShape(entries)) this.update(this.groupOf(names, shape), names, variables, grads, lr, gradScale);
     }
   }
 
@@ -263,20 +263,22 @@ export class AdamOptimizer {
     const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** group.step);
     const stepSize = lr / biasCorrection1;
     const params = names.map((n) => variables.get(n) as tf.Variable);
-    const [m, v] = tf.tidy(() => {
-      let g = stackAll(names.map((n) => grads.get(n) as tf.Tensor));
-      if (gradScale !== undefined) g = tf.mul(g, gradScale);
-      let p = stackAll(params);
-      if (weightDecay !== 0) {
-        if (type === 'adamw') p = tf.mul(p, 1 - lr * weightDecay);
-        else g = tf.add(g, tf.mul(p, weightDecay)); // grad.add(param, alpha=wd)
-      }
-      const mNext = lerp(group.m, g, 1 - beta1); // exp_avg.lerp_(grad, 1 - beta1)
-      const vNext = tf.add(tf.mul(group.v, beta2), tf.mul(tf.mul(g, 1 - beta2), g));
-      const denom = tf.add(tf.div(tf.sqrt(vNext), biasCorrection2Sqrt), eps);
-      const next = tf.add(p, tf.div(tf.mul(mNext, -stepSize), denom));
-      unstackAll(next, names.length, group.shape).forEach((value, i) => (params[i] as tf.Variable).assign(value));
-      return [mNext, vNext];
+    // Small scopes, so each intermediate is freed (and its memory reused while
+    // still in cache) as soon as the next one exists.
+    const g = tf.tidy(() => {
+      let stacked = stackAll(names.map((n) => grads.get(n) as tf.Tensor));
+      if (gradScale !== undefined) stacked = tf.mul(stacked, gradScale);
+      // Adam's L2 decay: grad.add(param, alpha=wd)
+      if (weightDecay !== 0 && type === 'adam') stacked = tf.add(stacked, tf.mul(stackAll(params), weightDecay));
+      return stacked;
+    });
+    const m = tf.tidy(() => lerp(group.m, g, 1 - beta1)); // exp_avg.lerp_(grad, 1 - beta1)
+    const v = tf.tidy(() => tf.add(tf.mul(group.v, beta2), tf.mul(tf.mul(g, 1 - beta2), g)));
+    g.dispose();
+    tf.tidy(() => {
+      const p = weightDecay !== 0 && type === 'adamw' ? tf.mul(stackAll(params), 1 - lr * weightDecay) : stackAll(params);
+      const step = tf.tidy(() => tf.div(tf.mul(m, -stepSize), tf.add(tf.div(tf.sqrt(v), biasCorrection2Sqrt), eps)));
+      unstackAll(tf.add(p, step), names.length, group.shape).forEach((value, i) => (params[i] as tf.Variable).assign(value));
     });
     group.m.dispose();
     group.v.dispose();
