@@ -259,6 +259,7 @@ export class AdamOptimizer {
   ): void {
     const { type, beta1, beta2, eps, weightDecay } = this.config;
     group.step += 1;
+    // Scalars computed in float64 then rounded to fp32 on use, as torch does with Python floats.
     const biasCorrection1 = 1 - beta1 ** group.step;
     const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** group.step);
     const stepSize = lr / biasCorrection1;
@@ -273,10 +274,13 @@ export class AdamOptimizer {
       return stacked;
     });
     const m = tf.tidy(() => lerp(group.m, g, 1 - beta1)); // exp_avg.lerp_(grad, 1 - beta1)
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2): self + (value·t1)·t2
     const v = tf.tidy(() => tf.add(tf.mul(group.v, beta2), tf.mul(tf.mul(g, 1 - beta2), g)));
     g.dispose();
     tf.tidy(() => {
       const p = weightDecay !== 0 && type === 'adamw' ? tf.mul(stackAll(params), 1 - lr * weightDecay) : stackAll(params);
+      // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps);
+      // param.addcdiv_(exp_avg, denom, value=-step_size): self + (value·t1)/t2
       const step = tf.tidy(() => tf.div(tf.mul(m, -stepSize), tf.add(tf.div(tf.sqrt(v), biasCorrection2Sqrt), eps)));
       unstackAll(tf.add(p, step), names.length, group.shape).forEach((value, i) => (params[i] as tf.Variable).assign(value));
     });
