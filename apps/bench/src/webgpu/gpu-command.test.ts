@@ -66,6 +66,11 @@ describe('tsd-bench gpu --smoke on webgpu (a software adapter here; a GPU elsewh
     expect(saved.matmulPeak.timings.map((t) => t.n)).toEqual(GPU_SMOKE_PRESET.matmulSizes);
     expect(saved.peakGpuBytes).toBeGreaterThan(0);
     expect(saved.releasedGpuBytes).toBeGreaterThan(0);
+    // The exact setup a GPU number is quoted with.
+    expect(saved.setup.packages.webgpu).toMatch(/^\d+\.\d+/);
+    expect(saved.setup.packages['@tensorflow/tfjs-backend-webgpu']).toMatch(/^4\./);
+    expect(saved.setup.dawnFlags).toEqual([]);
+    expect(lines.join('')).toMatch(/setup: Node \d+.*webgpu \d.*Dawn flags none/);
     // A 2-layer LoRA-Dash step: hundreds of programs, counted over the timed steps only.
     expect(saved.dispatchesPerStep).toBeGreaterThan(100);
     expect(saved.dispatchesPerStep).toBeLessThan(2000);

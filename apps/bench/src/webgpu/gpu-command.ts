@@ -3,7 +3,7 @@ import { ConfigError } from '@tsd-peft/core';
 import { ADAPTER_METHODS, type AdapterMethod, type BackendName } from '@tsd-peft/tfjs';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { GPU_PRESET, GPU_SMOKE_PRESET, type GpuPreset } from './gpu-preset.js';
-import { gpuThroughputLine, runGpuThroughput, type GpuThroughputResult } from './gpu-throughput.js';
+import { gpuSetupLine, gpuThroughputLine, runGpuThroughput, type GpuThroughputResult } from './gpu-throughput.js';
 
 /** Usage of `tsd-bench gpu`. */
 export const GPU_HELP = `tsd-bench gpu: training throughput on a GPU through WebGPU (the 'gpu' preset)
@@ -14,6 +14,8 @@ export const GPU_HELP = `tsd-bench gpu: training throughput on a GPU through Web
   --batch N --seq N  batch rows and sequence length (default ${GPU_PRESET.batch} × ${GPU_PRESET.seq})
   --method NAME      ${ADAPTER_METHODS.join(', ')} (default ${GPU_PRESET.method})
   --hardware-only    refuse a software WebGPU adapter
+  --dawn-flag T      a Dawn instance toggle (repeatable), e.g.
+                     enable-dawn-features=disable_robustness,skip_validation
   --out FILE         also write the result as JSON (atomically)
 
 Model: a ~110M Llama (12 × 768, SwiGLU 2048, vocab 32000) with random weights.
@@ -42,6 +44,7 @@ export async function runGpuCommand(argv: readonly string[], io: GpuCommandIo): 
       seq: { type: 'string' },
       method: { type: 'string' },
       'hardware-only': { type: 'boolean' },
+      'dawn-flag': { type: 'string', multiple: true },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       verbose: { type: 'boolean', short: 'v' },
@@ -76,9 +79,10 @@ export async function runGpuCommand(argv: readonly string[], io: GpuCommandIo): 
     preset,
     backend,
     allowSoftware: values['hardware-only'] !== true,
+    dawnFlags: values['dawn-flag'] ?? [],
     log: (line) => io.stdout.write(`${line}\n`),
   });
-  io.stdout.write(`${gpuThroughputLine(result)}\n`);
+  io.stdout.write(`${gpuSetupLine(result.setup)}\n${gpuThroughputLine(result)}\n`);
   if (values.out !== undefined) writeFileAtomic(values.out, `${JSON.stringify(result, null, 2)}\n`);
   return result;
 }

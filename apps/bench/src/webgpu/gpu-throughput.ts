@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { NonFiniteError, Rng } from '@tsd-peft/core';
 import {
@@ -19,12 +21,23 @@ import {
 import { causalLmLoss, disposeWeights, randomCausalLM } from '@tsd-peft/transformers';
 import { llamaParameters, trainingFlopsPerToken, type GpuPreset } from './gpu-preset.js';
 
+/** The exact setup of a run, for reporting a GPU number with it. */
+export interface GpuRunSetup {
+  node: string;
+  platform: string;
+  /** Installed versions (or `not installed`) of the packages on the GPU path. */
+  packages: Record<'@tensorflow/tfjs-core' | '@tensorflow/tfjs-backend-webgpu' | 'webgpu', string>;
+  /** Dawn instance toggles passed to `webgpu`'s `create()`. */
+  dawnFlags: string[];
+}
+
 /** What one `tsd-bench gpu` run measured. */
 export interface GpuThroughputResult {
   preset: GpuPreset['name'];
   backend: string;
   /** The adapter (webgpu) or `cpu`/`wasm` as-is. */
   device: string;
+  setup: GpuRunSetup;
   softwareAdapter: boolean;
   parameters: number;
   trainableParameters: number;
@@ -57,6 +70,12 @@ export interface GpuThroughputOptions {
   backend: BackendName;
   /** Accept a software WebGPU adapter (the smoke test on llvmpipe); default true (explicit backend). */
   allowSoftware?: boolean;
+  /**
+   * Dawn instance toggles, e.g. `enable-dawn-features=disable_robustness,skip_validation`
+   * (faster large matmuls on a GPU, without bounds checks). They apply to the
+   * peak measurement and the training alike, so MFU compares like with like.
+   */
+  dawnFlags?: readonly string[];
   seed?: number;
   log?: (line: string) => void;
 }
@@ -71,7 +90,8 @@ export interface GpuThroughputOptions {
 export async function runGpuThroughput(options: GpuThroughputOptions): Promise<GpuThroughputResult> {
   const { preset } = options;
   const log = options.log ?? (() => undefined);
-  const backend = await setupBackend(options.backend, { webgpu: { allowSoftware: options.allowSoftware ?? true } });
+  const dawnFlags = [...(options.dawnFlags ?? [])];
+  const backend = await setupBackend(options.backend, { webgpu: { allowSoftware: options.allowSoftware ?? true, dawnFlags } });
   const info = webGpuBackendInfo();
   const device = backend === 'webgpu' ? describeWebGpuBackend() : backend;
   log(`backend ${backend} (${device})`);
@@ -128,6 +148,8 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
       preset: preset.name,
       backend,
       device,
+      // The device's own flags: an earlier registration in this process wins over `dawnFlags`.
+      setup: runSetup(info?.dawnFlags ?? []),
       softwareAdapter: info?.adapter.isSoftware ?? false,
       parameters: llamaParameters(preset.llama),
       trainableParameters,
@@ -154,6 +176,33 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
   // Between runs: tfjs would otherwise keep every freed buffer of this run allocated.
   measured.releasedGpuBytes = releaseWebGpuBufferPool();
   return measured;
+}
+
+function runSetup(dawnFlags: string[]): GpuRunSetup {
+  const require = createRequire(import.meta.url);
+  const version = (name: string): string => {
+    try {
+      return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+    } catch {
+      return 'not installed';
+    }
+  };
+  return {
+    node: process.versions.node,
+    platform: `${process.platform}-${process.arch}`,
+    packages: {
+      '@tensorflow/tfjs-core': version('@tensorflow/tfjs-core'),
+      '@tensorflow/tfjs-backend-webgpu': version('@tensorflow/tfjs-backend-webgpu'),
+      webgpu: version('webgpu'),
+    },
+    dawnFlags,
+  };
+}
+
+/** The setup in one line, as the README quotes a GPU number with it. */
+export function gpuSetupLine(setup: GpuRunSetup): string {
+  const packages = Object.entries(setup.packages).map(([name, v]) => `${name} ${v}`).join(', ');
+  return `setup: Node ${setup.node} ${setup.platform}; ${packages}; Dawn flags ${setup.dawnFlags.length === 0 ? 'none' : setup.dawnFlags.join(' ')}`;
 }
 
 /** One human line for a result. */

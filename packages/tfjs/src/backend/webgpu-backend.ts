@@ -12,6 +12,8 @@ export interface WebGpuBackendInfo {
   /** The device's largest storage binding in bytes (one tensor cannot exceed it). */
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+  /** Dawn instance toggles the device was created with (Node; empty in browsers). */
+  dawnFlags: string[];
 }
 
 /** The tfjs WebGPU backend class (its constructor is all we need). */
@@ -67,6 +69,7 @@ export async function registerWebGpuBackend(options: WebGpuAdapterOptions = {}, 
     adapter: handle.info,
     maxStorageBufferBindingSize: requiredLimits.maxStorageBufferBindingSize ?? 0,
     maxBufferSize: requiredLimits.maxBufferSize ?? 0,
+    dawnFlags: isNode() ? [...(options.dawnFlags ?? [])] : [],
   };
   if (tf.findBackendFactory('webgpu') !== null) {
     if ('webgpu' in tf.engine().registry) {
