@@ -1,5 +1,5 @@
 import type { BenchTokenizer, ScoringModel } from './model/types.js';
-import type { EvalPoint, ModelInfo, RunConfig, TsdRecord } from './report/schema.js';
+import type { EvalPoint, GpuRunRecord, ModelInfo, RunConfig, TsdRecord } from './report/schema.js';
 import type { LoadedTask } from './tasks/types.js';
 
 /** What the runner asks of one training run. */
@@ -33,6 +33,8 @@ export interface TrainOutcome {
   /** True when the signal stopped the run before its last step. */
   aborted: boolean;
   tsd?: TsdRecord;
+  /** On a GPU backend: MFU and peak GPU memory. */
+  gpu?: GpuRunRecord;
 }
 
 /**

@@ -31,7 +31,8 @@ Model and data:
                          (default: the stories260K fixture, else karpathy/tinyllamas from the hub)
   --tokenizer PATH       tokenizer folder, or a SentencePiece .model (converted) for a .bin
   --data FILE --eval FILE  custom task: JSONL of {"text"} or {"prompt","completion"}
-  --backend NAME         TF.js backend: cpu | wasm | tensorflow (default: best available)
+  --backend NAME         TF.js backend: cpu | wasm | tensorflow | webgpu (default: best available;
+                         on webgpu the report adds MFU and peak GPU memory)
 Output:
   --out DIR              default bench-results/<timestamp>; rerun with the same DIR to resume
   -v, --verbose          stack traces on errors

@@ -135,6 +135,7 @@ export function recordRun(config: RunConfig, task: LoadedTask, outcome: TrainOut
   };
   if (outcome.resumedFromStep !== null) record.resumedFromStep = outcome.resumedFromStep;
   if (outcome.tsd !== undefined && TSD_METHODS.includes(config.method)) record.tsd = outcome.tsd;
+  if (outcome.gpu !== undefined) record.gpu = outcome.gpu;
   return record;
 }
 

@@ -19,6 +19,9 @@ export interface GroupSummary {
   wallTimeSec: number;
   tokensPerSec: number;
   peakRssMiB: number;
+  /** Mean MFU and largest peak GPU memory (MiB) over runs on a GPU backend; null when none ran on one. */
+  mfu: number | null;
+  peakGpuMiB: number | null;
 }
 
 function mean(xs: readonly number[]): number {
@@ -62,6 +65,7 @@ export function summarize(results: ResultsFile): GroupSummary[] {
       wallTimeSec: mean(done.map((r) => r.wallTimeSec)),
       tokensPerSec: mean(done.map((r) => r.tokensPerSec)),
       peakRssMiB: Math.max(0, ...done.map((r) => r.peakRssMiB)),
+      ...gpuSummary(done),
     });
   }
   const rank = (t: string): number => {
@@ -71,6 +75,12 @@ export function summarize(results: ResultsFile): GroupSummary[] {
   return out.sort(
     (a, b) => rank(a.task) - rank(b.task) || a.task.localeCompare(b.task) || METHOD_NAMES.indexOf(a.method) - METHOD_NAMES.indexOf(b.method) || a.r - b.r,
   );
+}
+
+function gpuSummary(runs: readonly RunRecord[]): Pick<GroupSummary, 'mfu' | 'peakGpuMiB'> {
+  const gpu = runs.flatMap((r) => (r.gpu === undefined ? [] : [r.gpu]));
+  if (gpu.length === 0) return { mfu: null, peakGpuMiB: null };
+  return { mfu: mean(gpu.map((g) => g.mfu)), peakGpuMiB: Math.max(...gpu.map((g) => g.peakMemoryMiB)) };
 }
 
 /** The task's info from the file (or a stand-in naming the task when absent). */

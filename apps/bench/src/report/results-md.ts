@@ -36,13 +36,19 @@ export function renderResultsMarkdown(results: ResultsFile): string {
     const base = task.baseline[m.key];
     if (typeof base === 'number') lines.push(`Base model before training: ${fmt(base)}.`);
     lines.push('');
-    lines.push(`| method | r | seeds | final ${m.label} | best ${m.label} | trainable params | time/run (s) | tokens/s |`);
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+    // GPU runs add MFU (against the adapter's measured matmul peak) and peak GPU memory.
+    const gpu = rows.some((g) => g.mfu !== null);
+    lines.push(`| method | r | seeds | final ${m.label} | best ${m.label} | trainable params | time/run (s) | tokens/s |${gpu ? ' MFU | peak GPU MiB |' : ''}`);
+    lines.push(`|---|---:|---:|---:|---:|---:|---:|---:|${gpu ? '---:|---:|' : ''}`);
     for (const g of rows) {
       const seeds = g.failed > 0 ? `${g.runs.length} (+${g.failed} failed)` : String(g.runs.length);
+      const gpuCells = gpu ? ` ${g.mfu === null ? '—' : `${(100 * g.mfu).toFixed(2)}%`} | ${g.peakGpuMiB === null ? '—' : fmt(g.peakGpuMiB, 3)} |` : '';
       lines.push(
-        `| ${g.method} | ${g.method === 'full' ? '—' : g.r} | ${seeds} | ${fmtCi(g.final)} | ${fmtCi(g.best)} | ${fmtInt(g.trainableParams)} | ${fmt(g.wallTimeSec, 3)} | ${fmtInt(g.tokensPerSec)} |`,
+        `| ${g.method} | ${g.method === 'full' ? '—' : g.r} | ${seeds} | ${fmtCi(g.final)} | ${fmtCi(g.best)} | ${fmtInt(g.trainableParams)} | ${fmt(g.wallTimeSec, 3)} | ${fmtInt(g.tokensPerSec)} |${gpuCells}`,
       );
+    }
+    if (rows.some((g) => g.runs.some((r) => r.gpu?.softwareAdapter === true))) {
+      lines.push('', 'MFU and GPU memory above come from a software WebGPU adapter: they are not GPU numbers.');
     }
     lines.push('');
   }

@@ -127,9 +127,25 @@ export interface RunRecord {
   tokensPerSec: number;
   /** Peak resident set size of the process during the run, MiB. */
   peakRssMiB: number;
+  /** GPU backends only: throughput against the adapter's own measured matmul peak. */
+  gpu?: GpuRunRecord;
   /** Step the run resumed from (absent when it ran in one go). */
   resumedFromStep?: number;
   tsd?: TsdRecord;
+}
+
+/** What a run on a GPU backend (webgpu) adds. */
+export interface GpuRunRecord {
+  /** Peak GPU memory of the run (live tensors + tfjs's buffer pool), MiB. */
+  peakMemoryMiB: number;
+  /** Model FLOP/s over the training time (matmul FLOPs of every processed token), in GFLOP/s. */
+  modelGflops: number;
+  /** The adapter's fp32 matmul peak measured at the start of the bench, GFLOP/s. */
+  matmulPeakGflops: number;
+  /** modelGflops / matmulPeakGflops. */
+  mfu: number;
+  /** The adapter is a software rasteriser (llvmpipe, SwiftShader): the numbers say nothing about GPUs. */
+  softwareAdapter: boolean;
 }
 
 /** The whole results file. */

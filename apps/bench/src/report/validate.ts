@@ -108,6 +108,11 @@ export function validateResults(value: Json, file?: string): ResultsFile {
       c.numOrNull(point['loss'], `${p}.lossCurve[${j}].loss`);
     });
     for (const k of ['trainableParams', 'wallTimeSec', 'trainTimeSec', 'evalTimeSec', 'tokensPerSec', 'peakRssMiB']) c.num(run[k], `${p}.${k}`);
+    if (run['gpu'] !== undefined) {
+      const gpu = c.obj(run['gpu'], `${p}.gpu`);
+      for (const k of ['peakMemoryMiB', 'modelGflops', 'matmulPeakGflops', 'mfu']) c.num(gpu[k], `${p}.gpu.${k}`);
+      if (typeof gpu['softwareAdapter'] !== 'boolean') c.fail(`${p}.gpu.softwareAdapter`, 'expected a boolean');
+    }
     if (run['resumedFromStep'] !== undefined) c.num(run['resumedFromStep'], `${p}.resumedFromStep`);
     if (run['tsd'] !== undefined) {
       const tsd = c.obj(run['tsd'], `${p}.tsd`);

@@ -1,7 +1,15 @@
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
-import { directoryCheckpointStore, setupBackend, type AdapterMethod, type BackendName, type EvalResult } from '@tsd-peft/tfjs';
+import {
+  directoryCheckpointStore,
+  measureMatMulPeak,
+  setupBackend,
+  webGpuBackendInfo,
+  type AdapterMethod,
+  type BackendName,
+  type EvalResult,
+} from '@tsd-peft/tfjs';
 import { fineTune, loadCausalLM, tokenBatchFromRows } from '@tsd-peft/transformers';
 import type { BenchOptions } from '../args.js';
 import type { BenchBackend, TrainOutcome, TrainSpec } from '../bench-backend.js';
@@ -12,6 +20,7 @@ import { benchTokenizer } from './bench-tokenizer.js';
 import { scoringModelFor } from './tfjs-scoring.js';
 import { tsdRecordOf } from './tsd-record.js';
 import { releaseGpuAfterRun } from '../webgpu/gpu-run-memory.js';
+import { flopShapeOf, trainingFlopsPerToken } from '../webgpu/model-flops.js';
 
 /** Key under which an evaluation records its own duration (stripped from the metrics). */
 const EVAL_SECONDS = '__evalSeconds';
@@ -50,6 +59,11 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
     throw new ConfigError('the model has no tokenizer.json; pass --tokenizer (a folder or a SentencePiece .model)', { file: resolved.spec });
   }
   const tokenizer = benchTokenizer(lm.tokenizer, lm.config.vocabSize);
+  // On a GPU, MFU needs the adapter's own fp32 matmul peak (small sizes on a software adapter: seconds, not minutes).
+  const gpu = webGpuBackendInfo();
+  const matmulPeak = backendName === 'webgpu' ? await measureMatMulPeak(gpu?.adapter.isSoftware === true ? { sizes: [128, 256] } : {}) : null;
+  if (matmulPeak !== null) log(`webgpu: fp32 matmul peak ${matmulPeak.peakGflops.toFixed(1)} GFLOP/s (the MFU denominator)`);
+  const flopShape = flopShapeOf(lm.weights, lm.config);
   let parameters = 0;
   const seen = new Set<tf.Tensor>();
   for (const t of lm.weights.values()) {
@@ -102,6 +116,9 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
       },
       ...(spec.signal === undefined ? {} : { signal: spec.signal }),
     });
+    let outcome: TrainOutcome;
+    let peakGpuBytes: number | null;
+    let modelFlops = 0;
     try {
       const evalHistory: EvalPoint[] = [];
       let evalSeconds = 0;
@@ -115,9 +132,15 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
       // The trainer's elapsed time (summed over resumed sessions) is read before the step's own evaluation.
       const trainTimeSec = Number.isFinite(lastElapsed) ? Math.max(0, lastElapsed - evalBeforeLast) : 0;
       let tokens = 0;
-      for (let i = 0; i < result.completedSteps; i++) tokens += batchAt(i).targetTokens;
+      // Model FLOPs count every processed position, padding included: the kernels compute it.
+      for (let i = 0; i < result.completedSteps; i++) {
+        const batch = batchAt(i);
+        tokens += batch.targetTokens;
+        const len = batch.ids[0]?.length ?? 0;
+        modelFlops += batch.ids.length * len * trainingFlopsPerToken(flopShape, len, config.method as AdapterMethod);
+      }
       const trainableParams = [...adapter.trainableVariables().values()].reduce((a, v) => a + v.size, 0);
-      const outcome: TrainOutcome = {
+      outcome = {
         lossHistory: result.lossHistory,
         evalHistory,
         trainableParams,
@@ -130,11 +153,21 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
       // A resumed run restores the selections with their change rates, so the record is read at the end.
       const tsd = tsdRecordOf(adapter, config);
       if (tsd !== undefined) outcome.tsd = tsd;
-      return outcome;
     } finally {
       adapter.dispose();
-      releaseGpuAfterRun(log); // webgpu area: peak GPU memory per run, pool released between runs
+      peakGpuBytes = releaseGpuAfterRun(log); // peak GPU memory per run; the pool is released between runs
     }
+    if (matmulPeak !== null && peakGpuBytes !== null && outcome.trainTimeSec > 0) {
+      const modelGflops = modelFlops / outcome.trainTimeSec / 1e9;
+      outcome.gpu = {
+        peakMemoryMiB: peakGpuBytes / 2 ** 20,
+        modelGflops,
+        matmulPeakGflops: matmulPeak.peakGflops,
+        mfu: modelGflops / matmulPeak.peakGflops,
+        softwareAdapter: gpu?.adapter.isSoftware ?? false,
+      };
+    }
+    return outcome;
   }
 
   return {

@@ -7,7 +7,8 @@ import { randomCausalLM } from '@tsd-peft/transformers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { runGpuCommand } from './gpu-command.js';
-import { GPU_PRESET, GPU_SMOKE_PRESET, llamaParameters, trainingFlopsPerToken } from './gpu-preset.js';
+import { GPU_PRESET, GPU_SMOKE_PRESET, llamaFlopShape, llamaParameters } from './gpu-preset.js';
+import { flopShapeOf, trainingFlopsPerToken } from './model-flops.js';
 import type { GpuThroughputResult } from './gpu-throughput.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsd-gpu-bench-'));
@@ -35,16 +36,26 @@ describe('the gpu preset', () => {
     }
   });
 
-  it('counts training FLOPs per token as 2× (LoRA) or 3× (full) the forward matmuls plus 3× attention', () => {
+  it('counts training FLOPs per token: 2× the forward matmuls (LoRA) or + the block weight gradients (full), plus 3× attention', () => {
     const c = GPU_PRESET.llama;
     const d = 768;
-    const linearForward = 2 * (12 * (2 * d * d + 2 * d * d + 3 * d * 2048) + d * 32000);
+    const blocks = 2 * 12 * (2 * d * d + 2 * d * d + 3 * d * 2048);
+    const head = 2 * d * 32000;
     const attentionForward = 12 * 4 * 512 * d;
-    expect(trainingFlopsPerToken(c, 512, 'lora-dash')).toBe(2 * linearForward + 3 * attentionForward);
-    expect(trainingFlopsPerToken(c, 512, 'full')).toBe(3 * linearForward + 3 * attentionForward);
-    // ~6N per token for full training, the usual rule of thumb (N = 109.5M; attention adds ~5% at T = 512).
-    expect(trainingFlopsPerToken(c, 512, 'full') / (6 * 109.5e6)).toBeGreaterThan(1);
-    expect(trainingFlopsPerToken(c, 512, 'full') / (6 * 109.5e6)).toBeLessThan(1.1);
+    const shape = llamaFlopShape(c);
+    expect(trainingFlopsPerToken(shape, 512, 'lora-dash')).toBe(2 * (blocks + head) + 3 * attentionForward);
+    // The head is the tied embedding, frozen under `full` too (all-linear excludes it): no weight gradient.
+    expect(trainingFlopsPerToken(shape, 512, 'full')).toBe(3 * blocks + 2 * head + 3 * attentionForward);
+    // ~6N per token for full training over the trained weights (N = 84.9M in the blocks), plus the frozen head and attention.
+    expect(trainingFlopsPerToken(shape, 512, 'full') / (6 * 84.9e6)).toBeGreaterThan(1);
+    expect(trainingFlopsPerToken(shape, 512, 'full') / (6 * 84.9e6)).toBeLessThan(1.5);
+    // The preset's closed form equals what flopShapeOf reads off the weights randomCausalLM builds.
+    for (const llama of [GPU_SMOKE_PRESET.llama, { ...GPU_SMOKE_PRESET.llama, tie_word_embeddings: false }]) {
+      const { replica, weights } = randomCausalLM({ ...llama });
+      expect(flopShapeOf(weights, { vocabSize: llama.vocab_size, hiddenSize: llama.hidden_size, numLayers: llama.num_hidden_layers })).toEqual(llamaFlopShape(llama));
+      tf.dispose([...new Set(weights.values())]);
+      replica.dispose();
+    }
   });
 });
 

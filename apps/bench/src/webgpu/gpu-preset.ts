@@ -1,4 +1,5 @@
 import type { AdapterMethod } from '@tsd-peft/tfjs';
+import type { ModelFlopShape } from './model-flops.js';
 
 /**
  * The `gpu` preset of `tsd-bench gpu`: training throughput of a ~110M Llama
@@ -108,21 +109,14 @@ export function llamaParameters(c: GpuLlamaConfig): number {
   return c.vocab_size * d * (c.tie_word_embeddings ? 1 : 2) + c.num_hidden_layers * perLayer + d;
 }
 
-/**
- * Model FLOPs of one training token (the numerator of MFU), counting matmuls
- * only, as MFU conventionally does (Chowdhery et al. 2022, App. B):
- * forward = 2·(linear weights in the blocks + the head) plus attention's
- * QKᵀ and PV, 2·2·T·d per layer (the full T×T the kernels compute).
- * Backward: frozen weights get no weight gradient, so a LoRA-family method
- * costs 1× the forward's linear FLOPs for the input gradients (2× total), and
- * `full` 2× (3× total); attention's backward is 2× its forward in both cases.
- * The rank-r adapter products are left out (≈ r/d of the linear work), so
- * the reported MFU slightly understates the work done.
- */
-export function trainingFlopsPerToken(c: GpuLlamaConfig, seq: number, method: AdapterMethod): number {
+/** The preset's matmul sizes for {@link trainingFlopsPerToken} (model-flops.ts). */
+export function llamaFlopShape(c: GpuLlamaConfig): ModelFlopShape {
   const d = c.hidden_size;
   const kv = (d / c.num_attention_heads) * c.num_key_value_heads;
-  const linear = 2 * (c.num_hidden_layers * (2 * d * d + 2 * d * kv + 3 * d * c.intermediate_size) + d * c.vocab_size);
-  const attention = c.num_hidden_layers * 2 * 2 * seq * d;
-  return linear * (method === 'full' ? 3 : 2) + attention * 3;
+  return {
+    blockLinearParams: c.num_hidden_layers * (2 * d * d + 2 * d * kv + 3 * d * c.intermediate_size),
+    headParams: c.vocab_size * d,
+    layers: c.num_hidden_layers,
+    hidden: d,
+  };
 }

@@ -19,7 +19,8 @@ import {
   type MatMulPeak,
 } from '@tsd-peft/tfjs';
 import { causalLmLoss, disposeWeights, randomCausalLM } from '@tsd-peft/transformers';
-import { llamaParameters, trainingFlopsPerToken, type GpuPreset } from './gpu-preset.js';
+import { llamaFlopShape, llamaParameters, type GpuPreset } from './gpu-preset.js';
+import { trainingFlopsPerToken } from './model-flops.js';
 
 /** The exact setup of a run, for reporting a GPU number with it. */
 export interface GpuRunSetup {
@@ -137,7 +138,7 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
     // The trainer reads each step's loss back before the next begins, so step boundaries are real.
     const seconds = ((stepEnds[stepEnds.length - 1] as number) - (stepEnds[preset.warmupSteps - 1] as number)) / 1000;
     const tokensPerSecond = (preset.steps * batch * seq) / seconds;
-    const flopsPerToken = trainingFlopsPerToken(preset.llama, seq, preset.method);
+    const flopsPerToken = trainingFlopsPerToken(llamaFlopShape(preset.llama), seq, preset.method);
     const modelGflops = (flopsPerToken * tokensPerSecond) / 1e9;
     const peakGpuBytes = webGpuMemory()?.peakAllocatedBytes ?? null;
     const firstTimed = dispatchesAtStepEnd[preset.warmupSteps - 1];
