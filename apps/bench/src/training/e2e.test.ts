@@ -11,25 +11,18 @@ import { loadResults } from '../report/results-store.js';
 import { validateResults } from '../report/validate.js';
 import { runBench } from '../runner.js';
 import { openTfjsBackend } from './tfjs-bench-backend.js';
+import { TextSink } from '../testing/text-sink.js';
 
 // The real stack end to end: stories260K from the fixtures, TF.js training, real tasks.
 fixturePath('reference', 'hf', 'stories260K', 'config.json');
 
 const TINY = ['--steps', '4', '--t', '2', '--eval-every', '2', '--batch-size', '2', '--seq-len', '32', '--eval-tokens', '128', '--eval-examples', '6', '--train-examples', '16'];
 
-class Sink {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
-
 describe('tsd-bench end to end on stories260K', () => {
   it('every method gives finite metrics on a real and a synthetic task; the report files are valid', async () => {
     const out = mkdtempSync(join(tmpdir(), 'tsd-e2e-'));
-    const stdout = new Sink();
-    const stderr = new Sink();
+    const stdout = new TextSink();
+    const stderr = new TextSink();
     const status = await main(['--tasks', 'shakespeare,addition', '--seeds', '0', '--out', out, ...TINY], { stdout, stderr, openBackend: openTfjsBackend });
     expect(stderr.text).toBe('');
     expect(status).toBe(0);
@@ -85,7 +78,7 @@ describe('tsd-bench end to end on stories260K', () => {
       return parsed.options;
     };
     const straight = mkdtempSync(join(tmpdir(), 'tsd-e2e-'));
-    await runBench({ options: parse(straight), openBackend: openTfjsBackend, progress: new ProgressDisplay(new Sink()) });
+    await runBench({ options: parse(straight), openBackend: openTfjsBackend, progress: new ProgressDisplay(new TextSink()) });
 
     const out = mkdtempSync(join(tmpdir(), 'tsd-e2e-'));
     const controller = new AbortController();
@@ -95,10 +88,10 @@ describe('tsd-bench end to end on stories260K', () => {
         if (step === 4) controller.abort();
       }
     }
-    const first = await runBench({ options: parse(out), openBackend: openTfjsBackend, progress: new StopAt4(new Sink()), signal: controller.signal });
+    const first = await runBench({ options: parse(out), openBackend: openTfjsBackend, progress: new StopAt4(new TextSink()), signal: controller.signal });
     expect(first.interrupted).toBe(true);
     expect(loadResults(out)?.runs).toEqual([]);
-    const second = await runBench({ options: parse(out), openBackend: openTfjsBackend, progress: new ProgressDisplay(new Sink()) });
+    const second = await runBench({ options: parse(out), openBackend: openTfjsBackend, progress: new ProgressDisplay(new TextSink()) });
     expect(second.completed).toBe(1);
     const [a] = loadResults(straight)?.runs ?? [];
     const [b] = loadResults(out)?.runs ?? [];

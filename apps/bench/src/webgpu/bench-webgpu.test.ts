@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../main.js';
 import { validateResults } from '../report/validate.js';
 import { openTfjsBackend } from '../training/tfjs-bench-backend.js';
+import { TextSink } from '../testing/text-sink.js';
 
 fixturePath('reference', 'hf', 'stories260K', 'config.json');
 
@@ -16,18 +17,10 @@ afterAll(async () => {
   await setupBackend('wasm');
 });
 
-class Sink {
-  text = '';
-  write(s: string): boolean {
-    this.text += s;
-    return true;
-  }
-}
-
 describe('tsd-bench --backend webgpu (Dawn on llvmpipe here)', () => {
   it('reports MFU against the measured matmul peak and peak GPU memory per run', async () => {
-    const stdout = new Sink();
-    const stderr = new Sink();
+    const stdout = new TextSink();
+    const stderr = new TextSink();
     const args = ['--backend', 'webgpu', '--methods', 'lora,full', '--tasks', 'shakespeare', '--seeds', '0', '--steps', '2', '--eval-every', '2'];
     const tiny = ['--batch-size', '2', '--seq-len', '16', '--eval-tokens', '64', '--out', out];
     const status = await main([...args, ...tiny], { stdout, stderr, openBackend: openTfjsBackend });
