@@ -221,12 +221,8 @@ export class AdamOptimizer {
   private groupOf(names: readonly string[], variableShape: readonly number[]): StateGroup {
     const shape = [...variableShape];
     const first = this.state.get(names[0] as string)?.group;
-    if (
-      first !== undefined &&
-      first.live === names.length &&
-      first.m.shape[0] === names.length &&
-      names.every((n, i) => this.state.get(n)?.group === first && this.state.get(n)?.index === i)
-    ) {
+    // Every row of `first` held by `names`, in order: the steady state.
+    if (first !== undefined && first.m.shape[0] === names.length && names.every((n, i) => this.state.get(n)?.group === first && this.state.get(n)?.index === i)) {
       return first;
     }
     const slots = names.map((n) => this.state.get(n));
@@ -234,8 +230,8 @@ export class AdamOptimizer {
       const row = (slot: StateSlot | undefined, moment: 'm' | 'v') =>
         slot === undefined
           ? tf.zeros(shape)
-          : slot.group.live === 1 && slot.group[moment].shape[0] === 1
-            ? tf.reshape(slot.group[moment], shape)
+          : slot.group[moment].shape[0] === 1
+            ? tf.reshape(slot.group[moment], shape) // a group of one: no copy
             : tf.reshape(tf.slice(slot.group[moment], slot.index, 1), shape);
       return [stackAll(slots.map((s) => row(s, 'm'))), stackAll(slots.map((s) => row(s, 'v')))];
     });
