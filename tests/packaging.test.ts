@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 const repo = resolve(import.meta.dirname, '..');
 const packages = [
-  { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node'] },
-  { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs'] },
-  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser'] },
-  { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'] },
+  { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node'], bins: [] },
+  { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs'], bins: [] },
+  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser'], bins: ['tsd-peft'] },
+  { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'], bins: ['tsd-bench'] },
 ];
 
 const work = mkdtempSync(join(tmpdir(), 'tsd-pack-'));
@@ -64,7 +64,26 @@ describe('published packages', () => {
 
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('tarballs hold dist and README only, with exports that resolve', () => {
+  it.each(packages)('`npm publish --dry-run` of $name is clean: no warnings, bins kept, LICENSE and README packed', ({ dir, bins }) => {
+    const manifest = JSON.parse(readFileSync(join(repo, dir, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
+    // A dummy token for the configured registry stands in for `npm login`, whose absence is itself a
+    // warning; --dry-run sends nothing.
+    const registry = npm(['config', 'get', 'registry'], repo).trim().replace(/^https?:/, '').replace(/\/?$/, '/');
+    const result = spawnSync('npm', ['publish', '--dry-run', '--json', `--${registry}:_authToken=dry-run`], {
+      cwd: join(repo, dir),
+      encoding: 'utf8',
+      env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' },
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr.split('\n').filter((line) => /^npm warn/i.test(line))).toEqual([]);
+    const [report] = Object.values(JSON.parse(result.stdout) as Record<string, { files: { path: string }[] }>);
+    const packed = new Set(report?.files.map((f) => f.path));
+    expect(packed.has('LICENSE') && packed.has('README.md'), [...packed].join(', ')).toBe(true);
+    expect(Object.keys(manifest.bin ?? {})).toEqual(bins);
+    for (const target of Object.values(manifest.bin ?? {})) expect(packed.has(target), `bin ${target} is packed`).toBe(true);
+  });
+
+  it('tarballs hold dist, bin stubs, README and LICENSE only, with exports that resolve', () => {
     for (const { name } of packages) {
       const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules', name, 'package.json'), 'utf8')) as {
         exports: Record<string, { types: string; import: string }>;
@@ -74,6 +93,7 @@ describe('published packages', () => {
         expect(existsSync(join(consumer, 'node_modules', name, target.types)), `${name} ${target.types}`).toBe(true);
       }
       expect(existsSync(join(consumer, 'node_modules', name, 'src')), `${name} ships no src/`).toBe(false);
+      expect(existsSync(join(consumer, 'node_modules', name, 'LICENSE')), `${name} ships its LICENSE`).toBe(true);
     }
   });
 
@@ -134,8 +154,11 @@ describe('published packages', () => {
     }
   });
 
-  it.each(['tsd-peft', 'tsd-bench'])('runs `%s --help`', (bin) => {
-    const out = execFileSync(join(consumer, 'node_modules', '.bin', bin), ['--help'], { cwd: consumer, encoding: 'utf8' });
-    expect(out).toMatch(/usage/i);
+  it.each(['tsd-peft', 'tsd-bench'])('runs `%s --help` and `--version`', (bin) => {
+    const run = (arg: string) => execFileSync(join(consumer, 'node_modules', '.bin', bin), [arg], { cwd: consumer, encoding: 'utf8' });
+    expect(run('--help')).toMatch(/usage/i);
+    const owner = packages.find((p) => p.bins.includes(bin));
+    const { version } = JSON.parse(readFileSync(join(repo, owner?.dir ?? '', 'package.json'), 'utf8')) as { version: string };
+    expect(run('--version').trim()).toBe(`${bin} ${version}`);
   });
 });

@@ -38,4 +38,23 @@ describe('changesets release flow', () => {
     // Consumed changesets are deleted.
     expect(readdirSync(join(work, '.changeset')).filter((f) => f.endsWith('.md') && f !== 'README.md')).toEqual([]);
   });
+
+  it('GitHub workflows: CI runs the README test command, the release goes through changesets with provenance', () => {
+    const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+    expect(readme).toContain('npm ci && npm test');
+    const ci = readFileSync(join(repo, '.github/workflows/ci.yml'), 'utf8');
+    expect(ci).toMatch(/run: npm ci\b/);
+    expect(ci).toMatch(/run: npm test\s*$/m);
+    const release = readFileSync(join(repo, '.github/workflows/release.yml'), 'utf8');
+    expect(release).toContain('uses: changesets/action@v1');
+    expect(release).toContain('id-token: write');
+    expect(release).toMatch(/NPM_CONFIG_PROVENANCE: 'true'/);
+    const scripts = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    // The workflow's commands are the repo's own scripts.
+    expect(release).toContain('version: npm run version-packages');
+    expect(release).toContain('publish: npm run release');
+    expect(scripts['version-packages']).toBe('changeset version');
+    expect(scripts['release']).toContain('changeset publish');
+  });
 });
+

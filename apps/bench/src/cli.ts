@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { openDefaultBackend } from './default-backend.js';
+import { applyHubEnvironment } from '@tsd-peft/transformers';
 import { main } from './main.js';
 
+applyHubEnvironment();
 // Ctrl-C stops after the current step with a checkpoint written; a second Ctrl-C quits at once.
 const controller = new AbortController();
 process.once('SIGINT', () => {

@@ -36,7 +36,9 @@ Model and data:
 Output:
   --out DIR              default bench-results/<timestamp>; rerun with the same DIR to resume
   -v, --verbose          stack traces on errors
+  -V, --version          print the version
   -h, --help
+Hub downloads honour HF_TOKEN, HF_HUB_OFFLINE=1 (cache and local folders only) and HF_ENDPOINT (a mirror).
 
 Presets:
 ${presets}

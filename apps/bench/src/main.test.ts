@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acquireFolderLock } from '@tsd-peft/core/node';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from './args.js';
 import { main, type CliIO } from './main.js';
@@ -114,5 +115,24 @@ describe('parseBenchArgs', () => {
     const short = parseBenchArgs(['--steps', '5']);
     if (short.help) throw new Error('help');
     expect(short.options.t).toBe(4);
+  });
+
+  it('--version prints the package version', async () => {
+    const cli = io();
+    expect(await main(['--version'], cli)).toBe(0);
+    expect(cli.out.join('')).toMatch(/^tsd-bench \d+\.\d+\.\d+\n$/);
+  });
+
+  it('refuses an --out folder that another live run holds, before loading anything', async () => {
+    const out = join(dir, 'held');
+    const lock = acquireFolderLock(out, 'tsd-bench');
+    try {
+      const cli = io();
+      expect(await main(['--out', out], cli)).toBe(2);
+      expect(cli.err.join('')).toMatch(/^tsd-bench: error: .*held is in use by tsd-bench \(pid \d+/);
+      expect(cli.opened).toBe(0);
+    } finally {
+      lock.release();
+    }
   });
 });

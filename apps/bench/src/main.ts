@@ -1,4 +1,7 @@
 import { TsdError } from '@tsd-peft/core';
+import { withFolderLock } from '@tsd-peft/core/node';
+import { cliErrorMessage } from '@tsd-peft/transformers';
+import { version } from '../package.json';
 import { parseBenchArgs, type BenchOptions } from './args.js';
 import type { BenchBackend } from './bench-backend.js';
 import { helpText } from './help.js';
@@ -29,6 +32,10 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   try {
+    if (argv[0] === '--version' || argv[0] === '-V') {
+      io.stdout.write(`tsd-bench ${version}\n`);
+      return EXIT.ok;
+    }
     if (argv[0] === 'gpu') return (await runGpuCommand(argv.slice(1), io), EXIT.ok); // webgpu area: `tsd-bench gpu`
     const parsed = parseBenchArgs(argv);
     if (parsed.help) {
@@ -36,20 +43,22 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       return EXIT.ok;
     }
     const progress = new ProgressDisplay(io.stdout);
-    const summary = await runBench({
-      options: parsed.options,
-      openBackend: io.openBackend,
-      progress,
-      ...(io.signal === undefined ? {} : { signal: io.signal }),
-      ...(io.resolveDataset === undefined ? {} : { resolveDataset: io.resolveDataset }),
-    });
+    const summary = await withFolderLock(parsed.options.out, 'tsd-bench', () =>
+      runBench({
+        options: parsed.options,
+        openBackend: io.openBackend,
+        progress,
+        ...(io.signal === undefined ? {} : { signal: io.signal }),
+        ...(io.resolveDataset === undefined ? {} : { resolveDataset: io.resolveDataset }),
+      }),
+    );
     io.stdout.write(
       `${summary.completed} run(s) done, ${summary.failed} failed, ${summary.skipped} already recorded; results in ${summary.outDir}/{results.json,results.md,report.html}\n`,
     );
     return summary.interrupted ? EXIT.interrupted : EXIT.ok;
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));
-    io.stderr.write(`tsd-bench: error: ${err.message.split('\n')[0] ?? ''}\n`);
+    io.stderr.write(`tsd-bench: error: ${cliErrorMessage(err).split('\n')[0] ?? ''}\n`);
     if (verbose && err.stack !== undefined) io.stderr.write(`${err.stack}\n`);
     return err instanceof TsdError ? EXIT.usage : EXIT.failure;
   }

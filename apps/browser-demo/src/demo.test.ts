@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemo } from '../build.mjs';
 // @ts-expect-error plain ESM build/serve scripts without declarations
 import { serveDemo } from '../serve.mjs';
+import { CHROMIUM_PATH as CHROMIUM } from '../../../tooling/scripts/system-deps.mjs';
 import type { DemoState } from './main.js';
 
 /**
@@ -19,7 +20,6 @@ import type { DemoState } from './main.js';
  * shows the fallback to wasm; a second page forces WebGPU on Chromium's
  * SwiftShader adapter and must reproduce the wasm losses.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const STEPS = 4;
 const T = 2;
 const out = mkdtempSync(join(tmpdir(), 'tsd-demo-'));
@@ -27,7 +27,7 @@ let browser: Browser;
 let server: { url: string; close(): Promise<void> };
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the demo test needs Debian's chromium (.ci/run installs it)`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: the demo test needs Debian's chromium (npm test installs it as root; else apt-get install -y chromium)`);
   const dist = await buildDemo(join(out, 'dist'));
   server = await serveDemo({ dist, model: fixturePath('reference', 'hf', 'stories260K') });
   browser = await chromium.launch({

@@ -12,7 +12,9 @@ export type TsdErrorCode =
   | 'SHAPE'
   | 'CONFIG'
   | 'FIXTURE_MISSING'
-  | 'NON_FINITE';
+  | 'NON_FINITE'
+  | 'FOLDER_LOCKED'
+  | 'HUB';
 
 /** Where an error points: any of a file path, a tensor name or a shape. */
 export interface ErrorLocation {
@@ -85,5 +87,34 @@ export class FixtureMissingError extends TsdError {
 export class NonFiniteError extends TsdError {
   constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
     super(message, location, 'NON_FINITE', options);
+  }
+}
+
+/** Another live process holds the lock on an output folder (see `acquireFolderLock`). */
+export class FolderLockedError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'FOLDER_LOCKED', options);
+  }
+}
+
+/** Why a Hugging Face hub file could not be had. */
+export type HubFailure = 'offline' | 'unreachable' | 'http';
+
+/**
+ * A hub file could not be had: downloads are off and it is not cached
+ * (`offline`), the hub could not be reached (`unreachable`), or it answered
+ * with an HTTP error (`http`, with `status`). Front ends branch on `failure`
+ * to say what their users can do.
+ */
+export class HubError extends TsdError {
+  readonly repoId: string;
+  readonly failure: HubFailure;
+  readonly status?: number;
+
+  constructor(message: string, details: { repoId: string; failure: HubFailure; status?: number }, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'HUB', options);
+    this.repoId = details.repoId;
+    this.failure = details.failure;
+    if (details.status !== undefined) this.status = details.status;
   }
 }

@@ -6,8 +6,10 @@ export {
   ConfigError,
   FixtureMissingError,
   NonFiniteError,
+  FolderLockedError,
+  HubError,
 } from './errors.js';
-export type { TsdErrorCode, ErrorLocation } from './errors.js';
+export type { TsdErrorCode, ErrorLocation, HubFailure } from './errors.js';
 export { matrix, zeros, toFloat32, toFloat64, assertFinite, assertShape } from './matrix.js';
 export type { Matrix, MatrixData } from './matrix.js';
 export { matmul, transpose, frobeniusNorm, maxAbsDiff } from './matrix-ops.js';

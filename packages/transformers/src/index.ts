@@ -58,7 +58,7 @@ export { ropeInverseFrequencies, ropeTables, rotateHalfMatrix, applyRope, RopeCa
 export type { RopeAngles } from './models/rope.js';
 export { groupedQueryAttention, attentionBias, causalMaskData, CausalMaskCache, MASKED_SCORE } from './models/attention.js';
 export { LengthCache, CACHED_LENGTHS } from './models/length-cache.js';
-export { hubSource, localFolderSource, isHubModelId, remoteAllowed, offlineMissingError, writeAtomic } from './loaders/hub.js';
+export { hubSource, localFolderSource, isHubModelId, remoteAllowed, offlineMissingError, hubLoadError, writeAtomic } from './loaders/hub.js';
 export type { HubOptions, ModelFileSource } from './loaders/hub.js';
 export { loadModelConfig } from './loaders/config.js';
 export type { LoadedConfig } from './loaders/config.js';
@@ -89,6 +89,7 @@ export type { TrajectoryFolder, TrajectoryConfig, ReferenceLaunch, RefTensor } f
 export { REPLAY_TOLERANCES, relativeDiff, firstDifferentStep } from './replay-checks.js';
 export type { ReplayCheck } from './replay-checks.js';
 export { main } from './cli/main.js';
+export { applyHubEnvironment, cliErrorMessage } from './cli/cli-messages.js';
 export type { Command, CommandIo } from './cli/command.js';
 // --- throughput (data-parallel causal-LM jobs, random models, wasm attention) ---
 export { causalLmReplicaJob, sliceTokenBatch, countedTargets } from './parallel/causal-lm-job.js';

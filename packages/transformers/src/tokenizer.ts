@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import * as transformers from '@huggingface/transformers';
 import { AutoTokenizer, PreTrainedTokenizer } from '@huggingface/transformers';
 import { ConfigError } from '@tsd-peft/core';
-import { hubSource, isHubModelId, offlineMissingError, remoteAllowed, type HubOptions } from './loaders/hub.js';
+import { hubLoadError, hubSource, isHubModelId, offlineMissingError, remoteAllowed, type HubOptions } from './loaders/hub.js';
 
 /** Which side padding goes on. The replicas and {@link generate} assume right padding. */
 export type PaddingSide = 'left' | 'right';
@@ -64,9 +64,8 @@ export class Tokenizer {
       });
       return new Tokenizer(hf);
     } catch (cause) {
-      if (!local && !remoteAllowed(options)) {
-        throw offlineMissingError(idOrPath, 'tokenizer.json', options, cause);
-      }
+      const hubError = local ? null : hubLoadError(idOrPath, 'tokenizer.json', options, cause);
+      if (hubError !== null) throw hubError;
       throw new ConfigError(`could not load a tokenizer: ${(cause as Error).message}`, { file: local ? resolve(location, 'tokenizer.json') : `hub:${idOrPath}/tokenizer.json` }, { cause });
     }
   }

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_PATH as CHROMIUM } from '../../../../tooling/scripts/system-deps.mjs';
 import { METHOD_NAMES } from './schema.js';
 import { syntheticResults, type SyntheticGroup } from '../testing/synthetic-results.js';
 import { renderReportHtml } from './report-html.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const groups: SyntheticGroup[] = [
   ...METHOD_NAMES.map((method, i): SyntheticGroup => ({ task: 'shakespeare', method, r: 8, mean: 3.5 - 0.02 * i, noise: 0.02, seeds: 3 })),
   ...METHOD_NAMES.map((method, i): SyntheticGroup => ({ task: 'sst2', method, r: 8, mean: 0.6 + 0.01 * i, noise: 0.02, seeds: 3 })),
@@ -38,7 +38,7 @@ describe('report.html in headless Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: the report test needs Debian's chromium (.ci/run installs it; or apt-get install -y chromium)`);
+      throw new Error(`${CHROMIUM} is missing: the report test needs Debian's chromium (npm test installs it as root; else apt-get install -y chromium)`);
     }
     browser = await chromium.launch({
       executablePath: CHROMIUM,

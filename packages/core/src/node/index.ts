@@ -1,6 +1,8 @@
 export { fixturesDir, fixturePath, hasFixture, FIXTURES_ENV } from './fixtures.js';
 // formats: atomic writes, safetensors files, PEFT and native adapter folders
 export { writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
+export { acquireFolderLock, withFolderLock, folderLockPath } from './folder-lock.js';
+export type { FolderLock, FolderLockOwner } from './folder-lock.js';
 export { readFileBytes, readSafetensorsFile, writeSafetensorsFile } from './safetensors-file.js';
 export {
   loadPeftAdapter,

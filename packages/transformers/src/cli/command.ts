@@ -35,14 +35,14 @@ export function parseCommandArgs(command: string, argv: string[], options: Optio
     return { values: values as ParsedCommandArgs['values'], positionals };
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
-    throw new ConfigError(`${command}: ${message} (see \`tsd-peft ${command} --help\`)`, {}, { cause });
+    throw new ConfigError(`${message} (see \`tsd-peft ${command} --help\`)`, {}, { cause });
   }
 }
 
 /** A required string option, or a ConfigError naming it. */
 export function required(command: string, values: Record<string, unknown>, name: string): string {
   const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new ConfigError(`${command}: missing --${name}`);
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`missing --${name}`);
   return value;
 }
 
@@ -52,7 +52,7 @@ export function numberOption(command: string, values: Record<string, unknown>, n
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(`${command}: --${name} must be ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`);
+    throw new ConfigError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`);
   }
   return value;
 }

@@ -1,3 +1,4 @@
+import { withFolderLock } from '@tsd-peft/core/node';
 import { exportForTransformersJs } from '../export-transformers-js.js';
 import { numberOption, parseCommandArgs, required, type Command } from './command.js';
 
@@ -28,13 +29,12 @@ Example:
       overwrite: { type: 'boolean', default: false },
     });
     const scaling = values.scaling === undefined ? undefined : numberOption('export', values, 'scaling', 1);
-    const result = await exportForTransformersJs({
-      base: required('export', values, 'base'),
-      adapter: required('export', values, 'adapter'),
-      out: required('export', values, 'out'),
-      overwrite: values.overwrite === true,
-      ...(scaling === undefined ? {} : { scaling }),
-    });
+    const base = required('export', values, 'base');
+    const adapter = required('export', values, 'adapter');
+    const out = required('export', values, 'out');
+    const result = await withFolderLock(out, 'tsd-peft export', () =>
+      exportForTransformersJs({ base, adapter, out, overwrite: values.overwrite === true, ...(scaling === undefined ? {} : { scaling }) }),
+    );
     for (const [file, modules] of Object.entries(result.patched)) {
       const maxChange = Math.max(...modules.map((m) => m.maxAbsChange));
       io.out(`onnx/${file}: merged ${modules.length} modules (max |ΔW| ${maxChange.toPrecision(3)})`);

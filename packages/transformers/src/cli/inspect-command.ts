@@ -47,16 +47,16 @@ Example:
       true,
     );
     const [target, ...more] = positionals;
-    if (target === undefined) throw new ConfigError('inspect: missing the model or adapter path (see `tsd-peft inspect --help`)');
-    if (more.length > 0) throw new ConfigError(`inspect: one path expected, got ${positionals.length}`);
+    if (target === undefined) throw new ConfigError('missing the model or adapter path (see `tsd-peft inspect --help`)');
+    if (more.length > 0) throw new ConfigError(`one path expected, got ${positionals.length}`);
     const top = numberOption('inspect', values, 'top', 8, true);
-    if (top < 1) throw new ConfigError(`inspect: --top must be ≥ 1, got ${top}`);
+    if (top < 1) throw new ConfigError(`--top must be ≥ 1, got ${top}`);
     const json = values.json === true;
     const located = locateAdapter(target);
     await setupBackend(values.backend as BackendName | undefined);
 
     if (located === null) {
-      if (typeof values.base === 'string') throw new ConfigError('inspect: --base is for adapters, and this is not an adapter folder or file', { file: target });
+      if (typeof values.base === 'string') throw new ConfigError('--base is for adapters, and this is not an adapter folder or file', { file: target });
       const model = await loadCausalLM(target, { tokenizer: false });
       try {
         const summary = summarizeModel(model);

@@ -37,6 +37,14 @@ describe('tsd-peft CLI', () => {
     const badNumber = await runCli(['export', '--base', 'a', '--adapter', 'c', '--out', 'b', '--scaling', 'x']);
     expect(badNumber.status).toBe(2);
     expect(badNumber.err).toMatch(/--scaling must be a number/);
+    // The command is named once, by main, however deep the error came from.
+    for (const run of [missing, badFlag, badNumber]) expect(run.err).toMatch(/^tsd-peft export: (?!export:)/);
+  });
+
+  it('prints its version', async () => {
+    const run = await runCli(['--version']);
+    expect(run.status).toBe(0);
+    expect(run.out).toMatch(/^tsd-peft \d+\.\d+\.\d+/);
   });
 
   it('export merges a PEFT adapter into the ONNX folder', async () => {

@@ -1,4 +1,6 @@
 import { TsdError } from '@tsd-peft/core';
+import { version } from '../../package.json';
+import { cliErrorMessage } from './cli-messages.js';
 import type { Command, CommandIo } from './command.js';
 import { exportCommand } from './export-command.js';
 import { inspectCommand } from './inspect-command.js';
@@ -16,7 +18,8 @@ Commands:
 ${commands.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
 
 Run \`tsd-peft <command> --help\` for a command's options and examples.
-Global option: --verbose prints stack traces of errors.`;
+Global options: --verbose prints stack traces of errors; --version prints the version.
+Hub downloads honour HF_TOKEN, HF_HUB_OFFLINE=1 (cache and local folders only) and HF_ENDPOINT (a mirror).`;
 
 /**
  * Runs the CLI and returns its exit status: 0 on success, 2 on a usage or
@@ -26,6 +29,10 @@ export async function main(argv: string[], io: CommandIo = defaultIo()): Promise
   const verbose = argv.includes('--verbose');
   const args = argv.filter((a) => a !== '--verbose');
   const [name, ...rest] = args;
+  if (name === '--version' || name === '-V') {
+    io.out(`tsd-peft ${version}`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(usage());
     return name === undefined ? 2 : 0;
@@ -45,7 +52,7 @@ export async function main(argv: string[], io: CommandIo = defaultIo()): Promise
   } catch (error) {
     if (verbose && error instanceof Error) io.err.write(`${error.stack ?? error.message}\n`);
     if (error instanceof TsdError) {
-      io.err.write(`tsd-peft ${name}: ${error.message}\n`);
+      io.err.write(`tsd-peft ${name}: ${cliErrorMessage(error)}\n`);
       return 2;
     }
     if (!verbose) io.err.write(`tsd-peft ${name}: unexpected error: ${error instanceof Error ? error.message : String(error)} (rerun with --verbose)\n`);

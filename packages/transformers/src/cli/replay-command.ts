@@ -37,8 +37,8 @@ Example:
       true,
     );
     const [dir, ...more] = positionals;
-    if (dir === undefined) throw new ConfigError('replay: missing the trajectory folder (see `tsd-peft replay --help`)');
-    if (more.length > 0) throw new ConfigError(`replay: one folder expected, got ${positionals.length}`);
+    if (dir === undefined) throw new ConfigError('missing the trajectory folder (see `tsd-peft replay --help`)');
+    if (more.length > 0) throw new ConfigError(`one folder expected, got ${positionals.length}`);
     await setupBackend(values.backend as BackendName | undefined);
     const printers = { lora: progressPrinter(io.err, { label: 'lora     ', lines: 4 }), lora_dash: progressPrinter(io.err, { label: 'lora-dash', lines: 4 }) };
     const report = await replayTrajectory(dir, {

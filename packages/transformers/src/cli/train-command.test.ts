@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +114,37 @@ describe('tsd-peft train', () => {
     await bad([...base, '--data', trainFile, '--schedule', 'step'], /unknown --schedule/);
     await bad([...base, '--data', trainFile, '--batch-size', '2', '--workers', '3'], /--workers 3 exceeds --batch-size 2/);
     await bad([...base, '--data', trainFile, '--workers', '2', '--backend', 'webgpu'], /--workers runs on the CPU backends/);
+  });
+
+  it('locks --out: a second run started on the same folder stops with the lock error, and the first finishes intact', async () => {
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+    expect(existsSync(cli), `${cli} is missing: run npm run build`).toBe(true);
+    const shared = join(tmp, 'shared-out');
+    const args = (seed: number) => [cli, ...trainArgs(shared, 300), '--seed', String(seed), '--checkpoint-every', '100'];
+    const first = spawn(process.execPath, args(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let firstErr = '';
+    const firstExit = new Promise<number | null>((done) => first.on('close', done));
+    // Start the second once the first is training (it holds the lock from before loading the model).
+    await new Promise<void>((started, failed) => {
+      first.stderr.on('data', (chunk: Buffer) => {
+        firstErr += chunk.toString();
+        if (/step \d+\/300/.test(firstErr)) started();
+      });
+      void firstExit.then(() => failed(new Error(`the first run ended before training: ${firstErr}`)));
+    });
+    const second = spawnSync(process.execPath, args(2), { encoding: 'utf8' });
+    expect(second.status, second.stderr).toBe(2);
+    expect(second.stderr).toMatch(/^tsd-peft train: .*shared-out is in use by tsd-peft train \(pid \d+/);
+    expect(second.stderr).toContain('choose another output folder');
+    expect(await firstExit, firstErr).toBe(0);
+    const losses = JSON.parse(readFileSync(join(shared, 'losses.json'), 'utf8')) as { seed: number; loss: number[] };
+    expect(losses.seed).toBe(1);
+    expect(losses.loss).toHaveLength(300);
+    expect(existsSync(join(tmp, '.shared-out.tsd-peft.lock')), 'the lock is released').toBe(false);
+    // Without --resume, a later run refuses the folder's checkpoints in CLI terms.
+    const again = await runCli(trainArgs(shared, 300));
+    expect(again.status).toBe(2);
+    expect(again.err).toMatch(/holds checkpoints of an earlier run; add --resume to continue it, or choose another --out/);
   });
 
   it('trains data-parallel with --workers 2 (the built CLI and its worker module) to the one-worker result', () => {

@@ -3,8 +3,9 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type JsonObject } from '@tsd-peft/core';
-import { saveNativeAdapter, savePeftAdapter, writeFileAtomic } from '@tsd-peft/core/node';
+import { saveNativeAdapter, savePeftAdapter, withFolderLock, writeFileAtomic } from '@tsd-peft/core/node';
 import {
+  directoryCheckpointStore,
   moduleOfWeight,
   selectTargetModules,
   setupBackend,
@@ -75,22 +76,40 @@ Example:
     --method lora-dash --r 8 --alpha 16 --t 100 --s 8 --steps 400 --lr 1e-3 --out runs/dash`,
   async run(argv, io) {
     const plan = parseTrainPlan(argv);
-    if (plan.workers > 1) return runDataParallel(plan, io);
-    const backend = await setupBackend(plan.backend);
-    const prepared = await prepareRun(plan);
-    try {
-      io.err.write(banner(plan, `${prepared.model.modelType}, ${backend}`, prepared.examples));
-      const { adapter, result } = await fineTune({ ...fineTuneOptionsOf(plan, prepared), data: prepared.source, onProgress: progressPrinter(io.err) });
-      try {
-        report(io, result, writeOutputs(plan, adapter, result));
-      } finally {
-        adapter.dispose();
-      }
-    } finally {
-      prepared.model.dispose();
-    }
+    // The lock comes first: the checkpoint check below and every write after it must see one run only.
+    await withFolderLock(plan.out, 'tsd-peft train', async () => {
+      await refuseExistingCheckpoints(plan);
+      await (plan.workers > 1 ? runDataParallel(plan, io) : runOneProcess(plan, io));
+    });
   },
 };
+
+/** The trainer would refuse too, in API terms (`resume: true`); this says it in the CLI's. */
+async function refuseExistingCheckpoints(plan: TrainPlan): Promise<void> {
+  if (plan.resume) return;
+  const existing = await directoryCheckpointStore(join(plan.out, 'checkpoints')).latest();
+  if (existing !== undefined) {
+    throw new ConfigError(`--out ${plan.out} holds checkpoints of an earlier run; add --resume to continue it, or choose another --out`, {
+      file: existing.location,
+    });
+  }
+}
+
+async function runOneProcess(plan: TrainPlan, io: CommandIo): Promise<void> {
+  const backend = await setupBackend(plan.backend);
+  const prepared = await prepareRun(plan);
+  try {
+    io.err.write(banner(plan, `${prepared.model.modelType}, ${backend}`, prepared.examples));
+    const { adapter, result } = await fineTune({ ...fineTuneOptionsOf(plan, prepared), data: prepared.source, onProgress: progressPrinter(io.err) });
+    try {
+      report(io, result, writeOutputs(plan, adapter, result));
+    } finally {
+      adapter.dispose();
+    }
+  } finally {
+    prepared.model.dispose();
+  }
+}
 
 /** Everything `train` was asked to do, as plain data (it is also what data-parallel workers receive). */
 export interface TrainPlan {
@@ -152,14 +171,14 @@ function parseTrainPlan(argv: string[]): TrainPlan {
   const modelId = required('train', values, 'model');
   const dataFile = resolve(required('train', values, 'data'));
   const out = resolve(required('train', values, 'out'));
-  if (values.steps === undefined) throw new ConfigError('train: missing --steps');
+  if (values.steps === undefined) throw new ConfigError('missing --steps');
   const steps = num('steps', 0, true);
   const method = values.method as AdapterMethod;
-  if (!METHODS.includes(method)) throw new ConfigError(`train: unknown --method '${String(values.method)}'; choose one of ${METHODS.join(', ')}`);
+  if (!METHODS.includes(method)) throw new ConfigError(`unknown --method '${String(values.method)}'; choose one of ${METHODS.join(', ')}`);
   const schedule = values.schedule as ScheduleName;
-  if (!SCHEDULES.includes(schedule)) throw new ConfigError(`train: unknown --schedule '${String(values.schedule)}'; choose one of ${SCHEDULES.join(', ')}`);
+  if (!SCHEDULES.includes(schedule)) throw new ConfigError(`unknown --schedule '${String(values.schedule)}'; choose one of ${SCHEDULES.join(', ')}`);
   const optimizerType = values.optimizer;
-  if (optimizerType !== 'adam' && optimizerType !== 'adamw') throw new ConfigError(`train: --optimizer must be adam or adamw, got '${String(optimizerType)}'`);
+  if (optimizerType !== 'adam' && optimizerType !== 'adamw') throw new ConfigError(`--optimizer must be adam or adamw, got '${String(optimizerType)}'`);
   const r = num('r', 8, true);
   const batchSize = num('batch-size', 8, true);
   const seqLen = num('seq-len', 256, true);
@@ -168,11 +187,11 @@ function parseTrainPlan(argv: string[]): TrainPlan {
   const warmup = num('warmup', 0, true);
   const workers = values.workers === 'auto' ? availableParallelism() : num('workers', 1, true);
   for (const [name, v, min] of [['steps', steps, 1], ['batch-size', batchSize, 1], ['seq-len', seqLen, 2], ['accumulation', accumulation, 1], ['warmup', warmup, 0], ['workers', workers, 1]] as const) {
-    if (v < min) throw new ConfigError(`train: --${name} must be ≥ ${min}, got ${v}`);
+    if (v < min) throw new ConfigError(`--${name} must be ≥ ${min}, got ${v}`);
   }
-  if (workers > batchSize) throw new ConfigError(`train: --workers ${workers} exceeds --batch-size ${batchSize}; each worker trains whole rows of a batch`);
+  if (workers > batchSize) throw new ConfigError(`--workers ${workers} exceeds --batch-size ${batchSize}; each worker trains whole rows of a batch`);
   const evalFile = typeof values.eval === 'string' ? resolve(values.eval) : undefined;
-  for (const file of [dataFile, evalFile]) if (file !== undefined && !existsSync(file)) throw new ConfigError('train: no such data file', { file });
+  for (const file of [dataFile, evalFile]) if (file !== undefined && !existsSync(file)) throw new ConfigError('no such data file', { file });
   const targets = typeof values['target-modules'] === 'string' ? values['target-modules'] : method === 'full' ? 'all-linear' : 'q_proj,v_proj';
   return {
     modelId,
@@ -221,7 +240,7 @@ export async function prepareRun(plan: TrainPlan): Promise<PreparedRun> {
   const model = await loadCausalLM(plan.modelId, plan.tokenizer === undefined ? {} : { tokenizer: plan.tokenizer });
   try {
     const tokenizer = model.tokenizer;
-    if (tokenizer === null) throw new ConfigError('train: the model has no tokenizer.json; pass --tokenizer <folder or hub id>', { file: plan.modelId });
+    if (tokenizer === null) throw new ConfigError('the model has no tokenizer.json; pass --tokenizer <folder or hub id>', { file: plan.modelId });
     // Fail on unknown target modules before reading data (the error lists the available modules).
     selectTargetModules(
       [...model.weights].filter(([, t]) => t.rank === 2).map(([name]) => moduleOfWeight(name)),
@@ -301,7 +320,7 @@ function report(io: CommandIo, result: Pick<TrainResult, 'completedSteps' | 'res
  */
 async function runDataParallel(plan: TrainPlan, io: CommandIo): Promise<void> {
   if (plan.backend !== undefined && plan.backend !== 'wasm' && plan.backend !== 'cpu') {
-    throw new ConfigError(`train: --workers runs on the CPU backends (wasm, cpu), not '${plan.backend}'; use one worker there`);
+    throw new ConfigError(`--workers runs on the CPU backends (wasm, cpu), not '${plan.backend}'; use one worker there`);
   }
   io.err.write(banner(plan, plan.backend ?? 'wasm', null));
   const result = await trainDataParallel({ worker: trainWorkerScript(), workers: plan.workers, workerData: plan, onProgress: progressPrinter(io.err) });
@@ -311,6 +330,6 @@ async function runDataParallel(plan: TrainPlan, io: CommandIo): Promise<void> {
 /** The built worker module beside this one (dist/train-worker.js). */
 function trainWorkerScript(): string {
   const script = fileURLToPath(new URL('./train-worker.js', import.meta.url));
-  if (!existsSync(script)) throw new ConfigError('train: the data-parallel worker module is missing (run the package build)', { file: script });
+  if (!existsSync(script)) throw new ConfigError('the data-parallel worker module is missing (run the package build)', { file: script });
   return script;
 }

@@ -1,7 +1,7 @@
 import { AutoConfig } from '@huggingface/transformers';
 import { ConfigError } from '@tsd-peft/core';
 import type { RawConfig } from '../models/config-fields.js';
-import { offlineMissingError, remoteAllowed, type HubOptions, type ModelFileSource } from './hub.js';
+import { hubLoadError, type HubOptions, type ModelFileSource } from './hub.js';
 
 /** Fields transformers.js adds to a loaded config that are not part of `config.json`. */
 const TRANSFORMERS_JS_FIELDS = new Set(['normalized_config', 'transformers.js_config', 'is_encoder_decoder']);
@@ -30,9 +30,9 @@ export async function loadModelConfig(source: ModelFileSource, options: HubOptio
     });
     loaded = config as unknown as Record<string, unknown>;
   } catch (cause) {
-    if (!source.isLocal && !remoteAllowed(options)) throw offlineMissingError(source.location, 'config.json', options, cause);
-    const hint = source.isLocal ? '' : '; if this machine is offline, pass a local folder path instead, or set env.allowRemoteModels = false to use only the cache';
-    throw new ConfigError(`could not load config.json: ${(cause as Error).message}${hint}`, { file }, { cause });
+    const hubError = source.isLocal ? null : hubLoadError(source.location, 'config.json', options, cause);
+    if (hubError !== null) throw hubError;
+    throw new ConfigError(`could not load config.json: ${(cause as Error).message}`, { file }, { cause });
   }
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(loaded)) {

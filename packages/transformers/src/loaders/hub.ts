@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
-import { TsdError } from '@tsd-peft/core';
+import { HubError } from '@tsd-peft/core';
 
 /**
  * Where a model's files come from: a local folder, or a Hugging Face hub
@@ -76,7 +76,7 @@ export function hubSource(repoId: string, options: HubOptions = {}): ModelFileSo
         if (cached !== null) return cached;
       }
       if (!remoteAllowed(options)) return null;
-      const bytes = await download(remoteUrl(repoId, revision, file), `hub:${repoId}/${file}@${revision}`);
+      const bytes = await download(remoteUrl(repoId, revision, file), repoId, `hub:${repoId}/${file}@${revision}`);
       if (bytes !== null && cachePath !== null) await writeAtomic(cachePath, bytes);
       return bytes;
     },
@@ -92,16 +92,38 @@ export function remoteAllowed(options: HubOptions = {}): boolean {
  * The error for a hub file that is neither local nor cached while downloads
  * are off: it says which switch is off and how to use a local folder instead.
  */
-export function offlineMissingError(repoId: string, file: string, options: HubOptions = {}, cause?: unknown): TsdError {
+export function offlineMissingError(repoId: string, file: string, options: HubOptions = {}, cause?: unknown): HubError {
   const why = options.localFilesOnly === true ? 'localFilesOnly is set' : 'env.allowRemoteModels is false';
-  return new TsdError(
+  return new HubError(
     `"${repoId}" is not in the local cache and ${why}, so it cannot be downloaded. ` +
       'Pass the path of a local folder holding config.json and model.safetensors (or a llama2.c .bin), ' +
       `point env.cacheDir at a cache that holds it (now ${String(env.cacheDir)}), or allow remote models`,
+    { repoId, failure: 'offline' },
     { file: `hub:${repoId}/${file}@${options.revision ?? 'main'}` },
-    'TSD_ERROR',
     cause === undefined ? undefined : { cause },
   );
+}
+
+/**
+ * The {@link HubError} for a transformers.js loader (`AutoConfig`,
+ * `AutoTokenizer`) that failed on hub file `file`: offline when downloads are
+ * off, unreachable when the request never got an answer; null for other
+ * failures (a malformed file), which the caller reports in its own terms.
+ */
+export function hubLoadError(repoId: string, file: string, options: HubOptions, cause: unknown): HubError | null {
+  if (!remoteAllowed(options)) return offlineMissingError(repoId, file, options, cause);
+  if (!isNetworkFailure(cause)) return null;
+  return new HubError(
+    `could not reach ${env.remoteHost} (${(cause as Error).message}); pass a local folder instead when offline`,
+    { repoId, failure: 'unreachable' },
+    { file: `hub:${repoId}/${file}@${options.revision ?? 'main'}` },
+    { cause },
+  );
+}
+
+/** `fetch` rejects with a TypeError ("fetch failed") when no HTTP answer came: DNS, refused, reset, timeout. */
+function isNetworkFailure(cause: unknown): boolean {
+  return cause instanceof TypeError && /fetch failed|network/i.test(cause.message);
 }
 
 function remoteUrl(repoId: string, revision: string, file: string): string {
@@ -109,7 +131,7 @@ function remoteUrl(repoId: string, revision: string, file: string): string {
   return [env.remoteHost.replace(/\/$/, ''), path.replace(/^\//, '').replace(/\/$/, ''), file].join('/');
 }
 
-async function download(url: string, what: string): Promise<Uint8Array | null> {
+async function download(url: string, repoId: string, what: string): Promise<Uint8Array | null> {
   const headers: Record<string, string> = { 'User-Agent': `tsd-peft (transformers.js/${env.version})` };
   const token = process.env['HF_TOKEN'] ?? process.env['HF_ACCESS_TOKEN'];
   if (token !== undefined && /^https:\/\/(huggingface\.co|hf\.co)\//.test(url)) headers['Authorization'] = `Bearer ${token}`;
@@ -117,12 +139,12 @@ async function download(url: string, what: string): Promise<Uint8Array | null> {
   try {
     response = await env.fetch(url, { headers });
   } catch (cause) {
-    throw new TsdError(`download failed (${(cause as Error).message}); pass a local folder instead when offline`, { file: what }, 'TSD_ERROR', { cause });
+    throw new HubError(`download failed (${(cause as Error).message}); pass a local folder instead when offline`, { repoId, failure: 'unreachable' }, { file: what }, { cause });
   }
   if (response.status === 404) return null;
   if (response.status !== 200) {
     const hint = response.status === 401 || response.status === 403 ? ' (gated or private: set HF_TOKEN)' : '';
-    throw new TsdError(`download returned HTTP ${response.status}${hint}`, { file: what });
+    throw new HubError(`download returned HTTP ${response.status}${hint}`, { repoId, failure: 'http', status: response.status }, { file: what });
   }
   return new Uint8Array(await response.arrayBuffer());
 }
