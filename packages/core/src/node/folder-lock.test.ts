@@ -22,16 +22,10 @@ describe('acquireFolderLock', () => {
     expect(lock.file).toBe(folderLockPath(dir));
     const owner = JSON.parse(readFileSync(lock.file, 'utf8')) as { pid: number; command: string };
     expect(owner).toMatchObject({ pid: process.pid, command: 'tsd-peft train' });
-    let caught: unknown;
-    try {
-      acquireFolderLock(dir, 'tsd-peft export');
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(FolderLockedError);
-    expect((caught as FolderLockedError).code).toBe('FOLDER_LOCKED');
-    expect((caught as FolderLockedError).file).toBe(lock.file);
-    expect((caught as Error).message).toContain(`tsd-peft train (pid ${process.pid}`);
+    const second = () => acquireFolderLock(dir, 'tsd-peft export');
+    expect(second).toThrow(FolderLockedError);
+    expect(second).toThrow(expect.objectContaining({ code: 'FOLDER_LOCKED', file: lock.file }));
+    expect(second).toThrow(`tsd-peft train (pid ${process.pid}`);
     lock.release();
     lock.release();
     expect(existsSync(lock.file)).toBe(false);
