@@ -282,5 +282,15 @@ function lastShape(inputShape: Shape | Shape[]): Shape {
   return (Array.isArray(first) ? first : inputShape) as Shape;
 }
 
-tf.serialization.registerClass(AdapterDense);
+/**
+ * Registers {@link AdapterDense} with `tf.serialization` so `tf.loadLayersModel`
+ * can rebuild saved adapter models. Importing this module already does it;
+ * call it explicitly where a bundler may drop side-effect-only imports
+ * (the package is marked `sideEffects: false`). Idempotent.
+ */
+export function registerAdapterLayers(): void {
+  tf.serialization.registerClass(AdapterDense);
+}
+
+registerAdapterLayers();
 
