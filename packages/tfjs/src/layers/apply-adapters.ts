@@ -80,7 +80,7 @@ export async function applyAdapters(model: LayersModel, options: ApplyAdaptersOp
   if ((method === 'lora-init' || method === 'lora-tsd') && options.estimate === undefined) {
     throw new ConfigError(`method '${method}' needs options.estimate (a batch x, y and a loss) to estimate ΔW`, { tensor: 'estimate' });
   }
-  const estimates = method === 'lora-init' || method === 'lora-tsd' ? gradientEstimates(model, targets, options.estimate as EstimateData) : null;
+  const estimates = method === 'lora-init' || method === 'lora-tsd' ? await gradientEstimates(model, targets, options.estimate as EstimateData) : null;
   const rng = Rng.fromSeed(cfg.seed);
   const inits: { target: DenseTarget; parts: AdapterDenseParts; selected?: Int32Array }[] = [];
   for (const target of targets) {
@@ -158,7 +158,7 @@ function initialParts(
  * ΔŴ = −∂L/∂W [out, in] for every target kernel, from one forward/backward
  * of the unmodified model on the estimate batch (nothing is updated).
  */
-function gradientEstimates(model: LayersModel, targets: readonly DenseTarget[], data: EstimateData): Map<string, Matrix> {
+async function gradientEstimates(model: LayersModel, targets: readonly DenseTarget[], data: EstimateData): Promise<Map<string, Matrix>> {
   const kernels = targets.map((t) => t.kernel.read() as tf.Variable);
   const frozen = targets.filter((t) => !t.kernel.trainable);
   if (frozen.length > 0) {
@@ -170,12 +170,13 @@ function gradientEstimates(model: LayersModel, targets: readonly DenseTarget[], 
   );
   const out = new Map<string, Matrix>();
   try {
-    targets.forEach((t, i) => {
+    for (const [i, t] of targets.entries()) {
       const g = grads[(kernels[i] as tf.Variable).name];
       if (g === undefined || g === null) throw new ConfigError('the estimate loss does not depend on this layer', { tensor: t.layer.name });
-      const neg = Float32Array.from(g.dataSync(), (v) => -v);
+      // await data(), not dataSync(): the gradient may live on a GPU.
+      const neg = Float32Array.from(await g.data(), (v) => -v);
       out.set(t.layer.name, transposed32({ rows: t.inDim, cols: t.outDim, data: neg }));
-    });
+    }
   } finally {
     tf.dispose([value, ...Object.values(grads)]);
   }

@@ -185,7 +185,12 @@ describe('LoRA-Dash in a LayersModel (cpu)', () => {
     const loaded = await memoryRoundTrip(model);
     const y2 = loaded.predict(x) as tf.Tensor;
     expect(maxDiff(y1, y2)).toBeLessThan(1e-7);
-    tf.dispose([x, y0, y1, y2]);
-    for (const m of [base, functional, model, loaded]) m.dispose();
+    // A model that itself came from tf.loadLayersModel adapts the same way.
+    const plainLoaded = await memoryRoundTrip(functional);
+    const fromLoaded = await applyAdapters(plainLoaded, { method: 'lora', targetLayers: ['proj'], r: 2 });
+    const y3 = fromLoaded.model.predict(x) as tf.Tensor;
+    expect(maxDiff(y0, y3)).toBeLessThan(1e-6);
+    tf.dispose([x, y0, y1, y2, y3]);
+    for (const m of [base, functional, model, loaded, plainLoaded, fromLoaded.model]) m.dispose();
   });
 });
