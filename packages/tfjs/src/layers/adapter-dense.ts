@@ -99,7 +99,7 @@ export class AdapterDense extends layers.Layer {
 
   readonly base: tf.serialization.ConfigDict;
   private state: AdapterLayerState;
-  private readonly units: number;
+  protected readonly units: number;
   private readonly useBias: boolean;
   private readonly activationLayer: layers.Layer;
   /** Training forwards since construction, to catch a missing step callback. */
@@ -111,12 +111,47 @@ export class AdapterDense extends layers.Layer {
     this.base = args.base;
     this.state = { ...args.adapter };
     this.trainingForwards = this.state.steps;
-    const units = args.base['units'];
-    if (typeof units !== 'number') throw new TypeError(`AdapterDense ${this.name}: base config lacks units`);
+    const { units, useBias, activation } = this.baseSpec(args.base);
     this.units = units;
-    this.useBias = args.base['useBias'] !== false;
-    const activation = args.base['activation'];
-    this.activationLayer = layers.activation({ activation: (typeof activation === 'string' ? activation : 'linear') as 'linear' });
+    this.useBias = useBias;
+    this.activationLayer = layers.activation({ activation: activation as 'linear' });
+    // Like Dense: a mask from upstream (an Embedding with maskZero) passes through.
+    this.supportsMasking = true;
+  }
+
+  /** The stock Keras class this layer replaces (and `mergeAndUnload` restores). */
+  get baseClassName(): string {
+    return 'Dense';
+  }
+
+  /** Output width, bias and activation of the wrapped layer, from its config. */
+  protected baseSpec(base: tf.serialization.ConfigDict): { units: number; useBias: boolean; activation: string } {
+    const units = base['units'];
+    if (typeof units !== 'number') throw new TypeError(`AdapterDense ${this.name}: base config lacks units`);
+    const activation = base['activation'];
+    return { units, useBias: base['useBias'] !== false, activation: typeof activation === 'string' ? activation : 'linear' };
+  }
+
+  /** The kernel's input width: the last input dimension. */
+  protected inputWidth(shape: Shape): number {
+    const inDim = shape[shape.length - 1];
+    if (typeof inDim !== 'number') throw new TypeError(`AdapterDense ${this.name}: the last input dimension must be known`);
+    return inDim;
+  }
+
+  /** The input as rows for {@link project}: [n, in]. */
+  protected rows(x: tf.Tensor): tf.Tensor {
+    return tf.reshape(x, [-1, x.shape[x.shape.length - 1] as number]);
+  }
+
+  /** rows · w for a Keras-layout [in, k] weight: a matMul (an Embedding gathers rows instead). */
+  protected project(rows: tf.Tensor, w: tf.Tensor): tf.Tensor2D {
+    return tf.matMul(rows as tf.Tensor2D, w as tf.Tensor2D);
+  }
+
+  /** Output shape for input shape `shape`. */
+  protected outputShapeOf(shape: readonly (number | null)[]): (number | null)[] {
+    return [...shape.slice(0, -1), this.units];
   }
 
   /** A copy of the adapter state (method, ranks, step count, selections). */
@@ -125,9 +160,7 @@ export class AdapterDense extends layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
-    const shape = lastShape(inputShape);
-    const inDim = shape[shape.length - 1];
-    if (typeof inDim !== 'number') throw new TypeError(`AdapterDense ${this.name}: the last input dimension must be known`);
+    const inDim = this.inputWidth(lastShape(inputShape));
     const { r, s, method } = this.state;
     const zeros = initializers.zeros();
     const add = (name: string, dims: number[], trainable: boolean) => {
@@ -150,29 +183,26 @@ export class AdapterDense extends layers.Layer {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const shape = lastShape(inputShape);
-    return [...shape.slice(0, -1), this.units];
+    return this.outputShapeOf(lastShape(inputShape));
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     if (kwargs['training'] === true && hasDash(this.state.method) && !this.state.launched) this.countTrainingForward();
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs;
-      const inDim = x.shape[x.shape.length - 1] as number;
-      const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
-      let y = tf.matMul(x2, this.weight('kernel'));
-      y = tf.add(y, tf.mul(tf.matMul(tf.matMul(x2, this.weight('lora_a')), this.weight('lora_b')), this.state.scaling));
+      const rows = this.rows(x);
+      const p = (name: string) => this.project(rows, this.weight(name));
+      let y: tf.Tensor = p('kernel');
+      y = tf.add(y, tf.mul(tf.matMul(p('lora_a'), this.weight('lora_b')), this.state.scaling));
       if (hasDash(this.state.method)) {
         const d = this.weight('dash_d');
         // Before launch d still joins the graph with a zero gradient: tf.train optimizers index
         // their slots by position among the variables that got gradients, so that set must not change.
-        y = this.state.launched
-          ? tf.add(y, tf.matMul(tf.mul(tf.matMul(x2, this.weight('dash_v')), d), this.weight('dash_u')))
-          : tf.add(y, tf.mul(tf.sum(d), 0));
+        y = this.state.launched ? tf.add(y, tf.matMul(tf.mul(p('dash_v'), d), this.weight('dash_u'))) : tf.add(y, tf.mul(tf.sum(d), 0));
       }
       if (this.useBias) y = tf.add(y, this.weight('bias'));
       const out = this.activationLayer.apply(y) as tf.Tensor;
-      return tf.reshape(out, [...x.shape.slice(0, -1), this.units]);
+      return tf.reshape(out, this.outputShapeOf(x.shape) as number[]);
     });
   }
 
@@ -282,15 +312,4 @@ function lastShape(inputShape: Shape | Shape[]): Shape {
   return (Array.isArray(first) ? first : inputShape) as Shape;
 }
 
-/**
- * Registers {@link AdapterDense} with `tf.serialization` so `tf.loadLayersModel`
- * can rebuild saved adapter models. Importing this module already does it;
- * call it explicitly where a bundler may drop side-effect-only imports
- * (the package is marked `sideEffects: false`). Idempotent.
- */
-export function registerAdapterLayers(): void {
-  tf.serialization.registerClass(AdapterDense);
-}
-
-registerAdapterLayers();
 

@@ -3,6 +3,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { ConfigError, Rng, initLoraWeights, type LoraInitMethod, type Matrix } from '@tsd-peft/core';
 import { resolveAdapterConfig, type ResolvedAdapterConfig } from '../adapter-config.js';
 import { AdapterDense, hasDash, hasResidual, type AdapterDenseParts, type AdapterLayerState, type LayerAdapterMethod } from './adapter-dense.js';
+import { AdapterEmbedding } from './adapter-embedding.js';
+import { registerAdapterLayers } from './register.js';
 import { AdapterStepCallback } from './step-callback.js';
 import { readTransposed, transposed32 } from './keras-layout.js';
 import { copyLayerWeights, rebuildModel } from './model-topology.js';
@@ -23,7 +25,7 @@ export interface EstimateData {
 /** Options of {@link applyAdapters}. */
 export interface ApplyAdaptersOptions {
   method: LayerAdapterMethod;
-  /** Dense layers to adapt (top-level layers of the model): names, a RegExp on names, or a predicate. */
+  /** Dense or Embedding layers to adapt (top-level layers of the model): names, a RegExp on names, or a predicate. */
   targetLayers: TargetLayers;
   /** LoRA rank; default 8. */
   r?: number;
@@ -45,7 +47,7 @@ export interface ApplyAdaptersOptions {
 
 /** What {@link applyAdapters} returns. */
 export interface AppliedAdapters {
-  /** The new model: the input model with its target Dense layers replaced by {@link AdapterDense}. */
+  /** The new model: the input model with its target layers replaced by {@link AdapterDense} / {@link AdapterEmbedding}. */
   readonly model: LayersModel;
   /** Pass to `model.fit({ callbacks })`: counts optimizer steps and launches LoRA-Dash. */
   readonly callback: AdapterStepCallback;
@@ -54,7 +56,7 @@ export interface AppliedAdapters {
 }
 
 /**
- * Adds LoRA-family adapters to the Dense layers `targetLayers` picks in an
+ * Adds LoRA-family adapters to the Dense (and Embedding) layers `targetLayers` picks in an
  * existing LayersModel (`tf.sequential`, `tf.model` or loaded), for LoRA,
  * rsLoRA, PiSSA, MiLoRA, LoRA-Dash, LoRA-Init and LoRA-TSD. Returns a new
  * model that computes the same outputs: LoRA-style inits start with B = 0,
@@ -74,6 +76,7 @@ export async function applyAdapters(model: LayersModel, options: ApplyAdaptersOp
   if ((options.method as string) === 'full') {
     throw new ConfigError("method 'full' has no adapter; train the model itself", { tensor: 'method' });
   }
+  registerAdapterLayers();
   const cfg = resolveAdapterConfig({ ...options, targetModules: ['unused'] });
   const method = options.method;
   const targets = resolveTargets(model, options.targetLayers, cfg.r, hasDash(method) ? cfg.s : null);
@@ -110,7 +113,8 @@ export async function applyAdapters(model: LayersModel, options: ApplyAdaptersOp
       initSelected: [],
     };
     const config = { name, ...layerKeys, base: entry.config, adapter };
-    return { ...entry, class_name: AdapterDense.className, config: config as unknown as tf.serialization.ConfigDict };
+    const className = entry.class_name === 'Embedding' ? AdapterEmbedding.className : AdapterDense.className;
+    return { ...entry, class_name: className, config: config as unknown as tf.serialization.ConfigDict };
   });
   try {
     copyLayerWeights(model, adapted, new Set(byName.keys()));

@@ -1,5 +1,6 @@
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { createPeftAdapter, toPlainLora, type LoraFactors, type PeftAdapter } from '@tsd-peft/core';
+import { ConfigError, createPeftAdapter, toPlainLora, type LoraFactors, type PeftAdapter } from '@tsd-peft/core';
+import { AdapterEmbedding } from './adapter-embedding.js';
 import { adapterLayers } from './step-callback.js';
 
 /** Options of {@link toPeftAdapter}. */
@@ -16,12 +17,18 @@ export interface LayersPeftExportOptions {
  * others go through core's `toPlainLora` (scaling 1; rank r, + r when the
  * init moved W, + s for a launched dash term). Write it with core's
  * `serializePeftAdapter` or `savePeftAdapter` (`@tsd-peft/core/node`).
+ * Throws {@link ConfigError} for an adapted Embedding layer.
  */
 export async function toPeftAdapter(model: LayersModel, options: LayersPeftExportOptions = {}): Promise<PeftAdapter> {
   const layers = adapterLayers(model);
   const modules = new Map<string, LoraFactors>();
   let plainMethod = true;
   for (const layer of layers) {
+    if (layer instanceof AdapterEmbedding) {
+      throw new ConfigError('PEFT stores embedding adapters as lora_embedding_A/B, which core\'s PEFT writer does not support; use mergeAndUnload', {
+        tensor: layer.name,
+      });
+    }
     const { method } = layer.adapter;
     const parts = await layer.parts();
     const plain = method === 'lora' || method === 'rslora';

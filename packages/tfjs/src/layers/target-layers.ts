@@ -6,7 +6,10 @@ import { AdapterRankError, NotDenseLayerError } from './errors.js';
 /** Which layers get adapters: exact layer names, a RegExp tested on names, or a predicate. */
 export type TargetLayers = readonly string[] | RegExp | ((layer: layers.Layer) => boolean);
 
-/** A validated target: the Dense layer, its kernel variable and its [in, out] size. */
+/** Keras classes adapters fit, with the suffix of their [in, out] weight's name. */
+const KERNEL_SUFFIX: Readonly<Record<string, string>> = { Dense: '/kernel', Embedding: '/embeddings' };
+
+/** A validated target: the Dense or Embedding layer, its kernel ([in, out]; E [vocab, dim] for an Embedding) and its size. */
 export interface DenseTarget {
   readonly layer: layers.Layer;
   readonly kernel: LayerVariable;
@@ -17,7 +20,7 @@ export interface DenseTarget {
 
 /**
  * Resolves `targetLayers` against the model's top-level layers, in model
- * order, and checks each: a `Dense` layer ({@link NotDenseLayerError}), built,
+ * order, and checks each: a `Dense` or `Embedding` layer ({@link NotDenseLayerError}), built,
  * with r — and `s` when given — at most min(in, out) ({@link AdapterRankError}).
  * An unknown name or an empty selection is a {@link ConfigError} that lists the layers.
  */
@@ -43,12 +46,15 @@ export function resolveTargets(model: LayersModel, targets: TargetLayers, r: num
 }
 
 function checkTarget(layer: layers.Layer, r: number, s: number | null): DenseTarget {
-  if (layer.getClassName() !== 'Dense') {
-    throw new NotDenseLayerError(`layer is a ${layer.getClassName()}, not a Dense layer; adapters wrap Dense layers only`, { tensor: layer.name });
+  const suffix = KERNEL_SUFFIX[layer.getClassName()];
+  if (suffix === undefined) {
+    throw new NotDenseLayerError(`layer is a ${layer.getClassName()}, not a Dense layer; adapters wrap Dense (and Embedding) layers only`, {
+      tensor: layer.name,
+    });
   }
-  const kernel = layer.weights.find((w) => w.originalName.endsWith('/kernel'));
+  const kernel = layer.weights.find((w) => w.originalName.endsWith(suffix));
   if (kernel === undefined || kernel.shape.length !== 2) {
-    throw new NotDenseLayerError('Dense layer has no 2-D kernel (is the model built?)', { tensor: layer.name });
+    throw new NotDenseLayerError(`${layer.getClassName()} layer has no 2-D weight *${suffix} (is the model built?)`, { tensor: layer.name });
   }
   const [inDim, outDim] = kernel.shape as [number, number];
   const limit = Math.min(inDim, outDim);
