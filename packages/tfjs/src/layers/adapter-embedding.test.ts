@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ConfigError } from '@tsd-peft/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupBackend } from '../backend/setup.js';
+import { describe, expect, it } from 'vitest';
 import { AdapterEmbedding, applyAdapters, mergeAndUnload, toPeftAdapter, type LayerAdapterMethod } from './index.js';
 import { adapterLayers } from './step-callback.js';
-import { lossOf, maxDiff, memoryRoundTrip } from './layers-model.test-helper.js';
+import { lossOf, maxDiff, memoryRoundTrip, useBackendBatch, type Batch } from './layers-model.test-helper.js';
 
 const VOCAB = 40;
 const LEN = 6;
@@ -23,7 +22,7 @@ function embeddingModel(maskZero: boolean): tfl.LayersModel {
 }
 
 /** Token ids 0..39 (0 = padding); the label says whether low ids (< 20) dominate. */
-function tokenBatch(): { x: tf.Tensor2D; y: tf.Tensor2D } {
+function tokenBatch(): Batch {
   return tf.tidy(() => {
     const x = tf.randomUniform([64, LEN], 0, VOCAB, 'int32', 9) as tf.Tensor2D;
     const low = tf.sum(tf.cast(tf.less(x, VOCAB / 2), 'float32'), 1);
@@ -34,14 +33,10 @@ function tokenBatch(): { x: tf.Tensor2D; y: tf.Tensor2D } {
 
 /* Tolerances as in apply-adapters.test.ts: 1e-5 at init and merged vs unmerged, 1e-7 after save → load. */
 describe.each(['cpu', 'wasm'] as const)('Embedding adapters on %s', (backend) => {
-  let data: { x: tf.Tensor2D; y: tf.Tensor2D };
-  beforeAll(async () => {
-    await setupBackend(backend);
-    data = tokenBatch();
-  });
-  afterAll(() => tf.dispose([data.x, data.y]));
+  const batch = useBackendBatch(backend, tokenBatch);
 
   it.each(['lora', 'pissa', 'lora-dash'] as LayerAdapterMethod[])('%s on an Embedding and a Dense layer', async (method) => {
+    const data = batch();
     const base = embeddingModel(false);
     const before = base.predict(data.x) as tf.Tensor;
     const { model, callback } = await applyAdapters(base, { method, targetLayers: ['emb', 'hidden'], r: 2, alpha: 4, s: 2, t: 3, seed: 1 });

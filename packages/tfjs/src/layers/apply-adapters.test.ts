@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupBackend } from '../backend/setup.js';
+import { describe, expect, it } from 'vitest';
 import { AdapterDense, applyAdapters, mergeAndUnload, type LayerAdapterMethod } from './index.js';
 import { adapterLayers } from './step-callback.js';
-import { denseModel, lossOf, maxDiff, memoryRoundTrip, teacherBatch } from './layers-model.test-helper.js';
+import { denseModel, lossOf, maxDiff, memoryRoundTrip, teacherBatch, useBackendBatch } from './layers-model.test-helper.js';
 
 /*
  * Tolerances. Outputs are softmax probabilities, O(1). At init the adapted
@@ -19,14 +18,10 @@ const MERGE_TOL = 1e-5;
 const METHODS: LayerAdapterMethod[] = ['lora', 'rslora', 'pissa', 'milora', 'lora-dash', 'lora-init', 'lora-tsd'];
 
 describe.each(['cpu', 'wasm'] as const)('applyAdapters on %s', (backend) => {
-  let data: { x: tf.Tensor2D; y: tf.Tensor2D };
-  beforeAll(async () => {
-    await setupBackend(backend);
-    data = teacherBatch();
-  });
-  afterAll(() => tf.dispose([data.x, data.y]));
+  const batch = useBackendBatch(backend, teacherBatch);
 
   it.each(METHODS)('%s: same outputs at init, fit lowers the loss, save → load, merge ≈ unmerged', async (method) => {
+    const data = batch();
     const base = denseModel();
     const before = base.predict(data.x) as tf.Tensor;
     const { model, callback, adapted } = await applyAdapters(base, {

@@ -9,6 +9,31 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { writeFilesAtomic } from '@tsd-peft/core/node';
+import { afterAll, beforeAll } from 'vitest';
+import { setupBackend } from '../backend/setup.js';
+
+/** A labelled batch. */
+export interface Batch {
+  x: tf.Tensor2D;
+  y: tf.Tensor2D;
+}
+
+/**
+ * Selects `backend` before the enclosing describe's tests and makes the
+ * batch `make` builds there (disposed after them); read it through the getter.
+ */
+export function useBackendBatch(backend: 'cpu' | 'wasm', make: () => Batch): () => Batch {
+  let batch: Batch | undefined;
+  beforeAll(async () => {
+    await setupBackend(backend);
+    batch = make();
+  });
+  afterAll(() => tf.dispose(batch === undefined ? [] : [batch.x, batch.y]));
+  return () => {
+    if (batch === undefined) throw new Error('batch read before beforeAll ran');
+    return batch;
+  };
+}
 
 /** Input width, hidden widths and classes of {@link denseModel}. */
 export const DIMS = { input: 6, hidden: 12, mid: 10, classes: 3 } as const;
