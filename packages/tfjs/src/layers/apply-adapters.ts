@@ -96,8 +96,9 @@ export async function applyAdapters(model: LayersModel, options: ApplyAdaptersOp
   const adapted = await rebuildModel(model, (entry) => {
     const name = entry.config['name'];
     if (typeof name !== 'string' || !byName.has(name)) return null;
-    // The Layer-level keys the Dense entry had (tfjs's config parser rejects undefined values).
-    const layerKeys = Object.fromEntries(['trainable', 'dtype', 'batch_input_shape'].filter((k) => entry.config[k] != null).map((k) => [k, entry.config[k]]));
+    // The Layer-level keys the entry had (tfjs's config parser rejects undefined values); the adapter
+    // layer itself is trainable even when the layer it wraps was frozen (base keeps that flag for unloading).
+    const layerKeys = Object.fromEntries(['dtype', 'batch_input_shape'].filter((k) => entry.config[k] != null).map((k) => [k, entry.config[k]]));
     const adapter: AdapterLayerState = {
       method,
       r: cfg.r,
@@ -112,7 +113,7 @@ export async function applyAdapters(model: LayersModel, options: ApplyAdaptersOp
       dashRates: [],
       initSelected: [],
     };
-    const config = { name, ...layerKeys, base: entry.config, adapter };
+    const config = { name, trainable: true, ...layerKeys, base: entry.config, adapter };
     const className = entry.class_name === 'Embedding' ? AdapterEmbedding.className : AdapterDense.className;
     return { ...entry, class_name: className, config: config as unknown as tf.serialization.ConfigDict };
   });

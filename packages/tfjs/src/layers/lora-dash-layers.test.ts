@@ -190,6 +190,11 @@ describe('LoRA-Dash in a LayersModel (cpu)', () => {
     const fromLoaded = await applyAdapters(plainLoaded, { method: 'lora', targetLayers: ['proj'], r: 2 });
     const y3 = fromLoaded.model.predict(x) as tf.Tensor;
     expect(maxDiff(y0, y3)).toBeLessThan(1e-6);
+    // A frozen Dense layer still gets trainable adapters.
+    functional.getLayer('proj').trainable = false;
+    const onFrozen = await applyAdapters(functional, { method: 'lora', targetLayers: ['proj'], r: 2 });
+    expect(onFrozen.model.trainableWeights.map((w) => w.originalName)).toEqual(['proj/lora_a', 'proj/lora_b']);
+    onFrozen.model.dispose();
     tf.dispose([x, y0, y1, y2, y3]);
     for (const m of [base, functional, model, loaded, plainLoaded, fromLoaded.model]) m.dispose();
   });
