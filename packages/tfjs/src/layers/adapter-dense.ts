@@ -109,7 +109,8 @@ export class AdapterDense extends layers.Layer {
   constructor(args: AdapterDenseArgs) {
     super(args);
     this.base = args.base;
-    this.state = { ...args.adapter };
+    // model.json is JSON: a +∞ change rate (σᵢ = 0, non-zero projection) comes back as null.
+    this.state = { ...args.adapter, dashRates: args.adapter.dashRates.map((v) => v ?? Number.POSITIVE_INFINITY) };
     this.trainingForwards = this.state.steps;
     const { units, useBias, activation } = this.baseSpec(args.base);
     this.units = units;

@@ -116,6 +116,23 @@ describe('LoRA-Dash in a LayersModel (cpu)', () => {
     model.dispose();
   });
 
+  it('keeps a +∞ change rate (a direction the rank-deficient kernel lacks) through save / load', async () => {
+    const base = tfl.sequential({ layers: [tfl.layers.dense({ units: 4, inputShape: [4], name: 'low', useBias: false })] });
+    // Rank 1: σ₂…σ₄ = 0, so any update reaching those directions has an infinite change rate.
+    base.getLayer('low').setWeights([tf.outerProduct(tf.tensor1d([1, 2, 0, 1]), tf.tensor1d([0.5, -1, 1, 2]))]);
+    const { model, callback } = await applyAdapters(base, { method: 'lora-dash', targetLayers: ['low'], r: 2, s: 4, t: 1, seed: 2 });
+    model.compile({ optimizer: tf.train.sgd(0.5), loss: 'meanSquaredError' });
+    const x = tf.randomNormal([8, 4], 0, 1, 'float32', 21);
+    const y = tf.randomNormal([8, 4], 0, 1, 'float32', 22);
+    await model.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0, callbacks: [callback] });
+    const state = adapterLayers(model)[0]?.adapter;
+    expect(state?.dashRates).toContain(Number.POSITIVE_INFINITY);
+    const loaded = await memoryRoundTrip(model);
+    expect(adapterLayers(loaded)[0]?.adapter).toEqual(state);
+    tf.dispose([x, y]);
+    for (const m of [base, model, loaded]) m.dispose();
+  });
+
   it('refuses to train LoRA-Dash without the step callback, and a custom loop can step it', async () => {
     const base = denseModel();
     const { model } = await applyAdapters(base, { ...dashOptions, t: 2 });
