@@ -127,10 +127,18 @@ describe('LoRA-Dash in a LayersModel (cpu)', () => {
     await model.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0, callbacks: [callback] });
     const state = adapterLayers(model)[0]?.adapter;
     expect(state?.dashRates).toContain(Number.POSITIVE_INFINITY);
-    const loaded = await memoryRoundTrip(model);
-    expect(adapterLayers(loaded)[0]?.adapter).toEqual(state);
+    // Through a file: the memory handler keeps the object and would never see JSON's null.
+    const dir = mkdtempSync(join(tmpdir(), 'tsd-layers-'));
+    try {
+      await model.save(fileHandler(dir));
+      const loaded = await tfl.loadLayersModel(fileHandler(dir));
+      expect(adapterLayers(loaded)[0]?.adapter).toEqual(state);
+      loaded.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     tf.dispose([x, y]);
-    for (const m of [base, model, loaded]) m.dispose();
+    for (const m of [base, model]) m.dispose();
   });
 
   it('refuses to train LoRA-Dash without the step callback, and a custom loop can step it', async () => {
