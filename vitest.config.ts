@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@tsd-peft\/core\/node$/, replacement: src('./packages/core/src/node/index.ts') },
       { find: /^@tsd-peft\/core$/, replacement: src('./packages/core/src/index.ts') },
+      { find: /^@tsd-peft\/tfjs\/layers$/, replacement: src('./packages/tfjs/src/layers/index.ts') },
       { find: /^@tsd-peft\/tfjs$/, replacement: src('./packages/tfjs/src/index.ts') },
       { find: /^@tsd-peft\/transformers\/browser$/, replacement: src('./packages/transformers/src/browser.ts') },
       { find: /^@tsd-peft\/transformers$/, replacement: src('./packages/transformers/src/index.ts') },
