@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const repo = resolve(import.meta.dirname, '..');
 const packages = [
   { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node'], bins: [] },
-  { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs'], bins: [] },
+  { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs', '@tsd-peft/tfjs/layers'], bins: [] },
   { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser'], bins: ['tsd-peft'] },
   { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'], bins: ['tsd-bench'] },
 ];
@@ -48,10 +48,12 @@ describe('published packages', () => {
       packages: Record<string, { version: string }>;
     };
     const typesNode = lock.packages['node_modules/@types/node']?.version;
+    // The optional peer of @tsd-peft/tfjs/layers, which a Keras-model user has installed.
+    const tfjsLayers = lock.packages['node_modules/@tensorflow/tfjs-layers']?.version;
     writeFileSync(
       join(consumer, 'package.json'),
       JSON.stringify(
-        { name: 'consumer', private: true, type: 'module', devDependencies: { '@types/node': typesNode } },
+        { name: 'consumer', private: true, type: 'module', dependencies: { '@tensorflow/tfjs-layers': tfjsLayers }, devDependencies: { '@types/node': typesNode } },
         null,
         2,
       ),
