@@ -13,7 +13,7 @@ and report quality, cost and the paper's claims honestly (results.json, results.
 Usage: tsd-bench [options]
 
 Runs:
-  --preset NAME          quick (default) | full | efficiency
+  --preset NAME          quick (default) | full | efficiency | claims
   --methods LIST         ${METHOD_NAMES.join(',')}
   --tasks LIST           ${TASK_NAMES.join(',')}
   --r LIST               LoRA ranks, e.g. 8 or 4,32 (full fine-tuning ignores r)
@@ -48,6 +48,7 @@ Examples:
   tsd-bench                                   # quick preset, every method, ~5 min on 2 cores
   tsd-bench --preset full --out bench-results/full
   tsd-bench --preset efficiency               # LoRA-Dash at r/8 vs LoRA at r
+  tsd-bench --preset claims --out claims      # the paper claims, 5 paired seeds, ~30 min on 2 cores
   tsd-bench --methods lora,lora-dash --r 4,32 --seeds 0,1,2 --steps 200
   tsd-bench --model ./my-model --data train.jsonl --eval eval.jsonl
   tsd-bench --out bench-results/2025-01-01T10-00-00   # resume an interrupted bench

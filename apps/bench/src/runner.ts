@@ -6,6 +6,7 @@ import type { BenchOptions } from './args.js';
 import type { BenchBackend, TrainOutcome } from './bench-backend.js';
 import type { ProgressDisplay } from './progress.js';
 import { fmt } from './report/aggregate.js';
+import { detectableDifferenceLines } from './report/detectable.js';
 import { loadResults, saveResults } from './report/results-store.js';
 import {
   RESULTS_SCHEMA,
@@ -203,6 +204,7 @@ export async function runBench(inputs: RunBenchInputs): Promise<BenchSummary> {
     }
     const todo = plan.filter((c) => !done.has(runKey(c)));
     progress.plan(plan.length, plan.length - todo.length);
+    for (const line of detectableDifferenceLines(o.tasks, o.pairs, o.seeds.length)) progress.log(line);
     if (todo.length < plan.length) progress.log(`resuming ${outDir}: ${plan.length - todo.length} of ${plan.length} runs already recorded`);
 
     const resolveDataset = inputs.resolveDataset ?? makeDatasetResolver();
