@@ -155,6 +155,7 @@ function taskInfo(task: LoadedTask, baseline: Record<string, number>): TaskInfo 
     sources: [...task.sources],
     evalSize: task.evalSize,
     baseline: Object.fromEntries(Object.entries(baseline).map(([k, v]) => [k, jsonNumber(v)])),
+    ...(task.majorityClass === undefined ? {} : { majorityClass: { label: task.majorityClass.label, accuracy: jsonNumber(task.majorityClass.accuracy) } }),
   };
 }
 

@@ -14,10 +14,10 @@ import { CLAIMS } from './verdicts.js';
  * degrees of freedom: treat these as rough, order-of-magnitude figures.
  */
 export const QUICK_PRESET_SPREAD: Readonly<Record<string, { sd: number; source: string }>> = {
-  'dash-equal-rank': { sd: 0.00031, source: 'measured' },
-  'dash-r-over-8': { sd: 0.0221, source: 'assumed: the largest measured spread (the quick preset has no r1 run)' },
-  'init-improves': { sd: 0.0221, source: 'measured' },
-  'tsd-improves': { sd: 0.0216, source: 'measured' },
+  'dash-equal-rank': { sd: 0.00031, source: 'measured in the quick preset' },
+  'dash-r-over-8': { sd: 0.0221, source: 'assumed: the largest spread measured in the quick preset, which has no r1 run' },
+  'init-improves': { sd: 0.0221, source: 'measured in the quick preset' },
+  'tsd-improves': { sd: 0.0216, source: 'measured in the quick preset' },
 };
 
 /**
@@ -41,7 +41,7 @@ export function detectableDifferenceLines(tasks: readonly string[], pairs: reado
     const d = minDetectableDifference(spread.sd, seeds);
     lines.push(
       `${claim.id} (${claim.challenger} r${rank} vs ${claim.baseline} r${base.r}): with ${seeds} paired seeds the smallest detectable val NLL difference is ${fmt(d, 2)} nats ` +
-        `(80% power, α = 0.05; ${fmt(pairedDetectableEffect(seeds), 3)} × SD ${fmt(spread.sd, 2)} of seed-matched differences, ${spread.source} in the quick preset)`,
+        `(80% power, α = 0.05; ${fmt(pairedDetectableEffect(seeds), 3)} × SD ${fmt(spread.sd, 2)} of seed-matched differences, ${spread.source})`,
     );
   }
   return lines;

@@ -85,7 +85,8 @@ export function renderReportHtml(results: ResultsFile): string {
     const rows = groups.filter((g) => g.task === task.name);
     if (rows.length === 0) continue;
     const m = task.metric;
-    out.push(`<h2>${escapeXml(task.name)}</h2><p class="note">${escapeXml(m.description)} (${m.better} is better).</p>`);
+    const maj = task.majorityClass === undefined ? '' : ` Majority-class baseline (always ${escapeXml(JSON.stringify(task.majorityClass.label))}): ${fmt(task.majorityClass.accuracy ?? Number.NaN)}.`;
+    out.push(`<h2>${escapeXml(task.name)}</h2><p class="note">${escapeXml(m.description)} (${m.better} is better).${maj}</p>`);
     out.push(`<table><tr><th>method</th><th>seeds</th><th>final ${escapeXml(m.label)}</th><th>best</th><th>trainable params</th><th>s/run</th></tr>`);
     for (const g of rows) {
       out.push(`<tr><td>${escapeXml(label(g))}</td><td>${g.runs.length}${g.failed > 0 ? ` (+${g.failed} failed)` : ''}</td><td>${fmtCi(g.final)}</td><td>${fmtCi(g.best)}</td><td>${fmtInt(g.trainableParams)}</td><td>${fmt(g.wallTimeSec, 3)}</td></tr>`);

@@ -122,6 +122,17 @@ describe('results.md', () => {
     expect(md).toMatch(/    - per-seed differences: seed 0 -0\.\d+, seed 1 -0\.\d+, seed 2 -0\.\d+/);
   });
 
+  it('shows the majority-class baseline of a labelled task, and the file round-trips', () => {
+    const results = syntheticResults([g('sst2', 'lora', 8, 0.7), g('sst2', 'lora-dash', 8, 0.72)]);
+    const task = results.tasks.find((t) => t.name === 'sst2');
+    if (task === undefined) throw new Error('task');
+    task.majorityClass = { label: ' no', accuracy: 0.6875 };
+    expect(renderResultsMarkdown(results)).toContain('Majority-class baseline (always " no", the most frequent training label): 0.6875.');
+    expect(validateResults(JSON.parse(JSON.stringify(results))).tasks.find((t) => t.name === 'sst2')?.majorityClass).toEqual({ label: ' no', accuracy: 0.6875 });
+    task.majorityClass = { label: 3 } as unknown as typeof task.majorityClass;
+    expect(() => validateResults(JSON.parse(JSON.stringify(results)))).toThrow(/majorityClass\.label: expected a string/);
+  });
+
   it('lists failed runs', () => {
     const results = syntheticResults([g('shakespeare', 'lora', 8, 3.5, 0.01, 2)]);
     const run = results.runs[1];

@@ -35,6 +35,8 @@ export function renderResultsMarkdown(results: ResultsFile): string {
     lines.push(`${m.description}. Evaluated on ${fmtInt(task.evalSize)} ${m.key.includes('nll') ? 'tokens' : 'examples'}.`);
     const base = task.baseline[m.key];
     if (typeof base === 'number') lines.push(`Base model before training: ${fmt(base)}.`);
+    const maj = task.majorityClass;
+    if (maj !== undefined) lines.push(`Majority-class baseline (always ${JSON.stringify(maj.label)}, the most frequent training label): ${fmt(maj.accuracy ?? Number.NaN)}.`);
     lines.push('');
     // GPU runs add MFU (against the adapter's measured matmul peak) and peak GPU memory.
     const gpu = rows.some((g) => g.mfu !== null);
