@@ -14,6 +14,13 @@ const file = (name: string, body: string): string => {
   writeFileSync(path, body);
   return path;
 };
+const loadCustom = (train: string, evalFile: string, seqLen = 64): ReturnType<typeof customTask.load> =>
+  customTask.load({
+    tokenizer: charTokenizer(),
+    sizes: { seqLen, evalTokens: 0, evalExamples: 0, trainExamples: 0 },
+    resolveDataset: () => Promise.reject(new Error('unused')),
+    custom: { train, eval: evalFile },
+  });
 
 describe('readCustomJsonl', () => {
   it('reads {text} and {prompt, completion} records, skipping blank lines', () => {
@@ -61,12 +68,7 @@ describe('bad custom data', () => {
 
   it('rejects a prompt that does not fit --seq-len instead of cutting it', async () => {
     const evalPath = file('long.jsonl', '{"prompt":"ab","completion":" x"}\n{"prompt":"abcdefghij","completion":" x"}\n');
-    const load = customTask.load({
-      tokenizer: charTokenizer(),
-      sizes: { seqLen: 8, evalTokens: 0, evalExamples: 0, trainExamples: 0 },
-      resolveDataset: () => Promise.reject(new Error('unused')),
-      custom: { train: file('short.jsonl', '{"prompt":"ab","completion":" x"}\n'), eval: evalPath },
-    });
+    const load = loadCustom(file('short.jsonl', '{"prompt":"ab","completion":" x"}\n'), evalPath, 8);
     await expect(load).rejects.toThrow(CustomDataError);
     await expect(load).rejects.toThrow(`line 2: prompt + completion are 13 tokens (with BOS), longer than --seq-len 8; shorten the prompt or raise --seq-len (file ${evalPath})`);
   });
@@ -81,12 +83,7 @@ describe('customTask', () => {
 
   it('evaluates mean NLL over eval targets (log V for a uniform model)', async () => {
     const tok = charTokenizer();
-    const task = await customTask.load({
-      tokenizer: tok,
-      sizes: { seqLen: 64, evalTokens: 0, evalExamples: 0, trainExamples: 0 },
-      resolveDataset: () => Promise.reject(new Error('unused')),
-      custom: { train: file('t.jsonl', '{"text":"hello"}\n'), eval: file('e.jsonl', '{"prompt":"x","completion":"yz"}\n') },
-    });
+    const task = await loadCustom(file('t.jsonl', '{"text":"hello"}\n'), file('e.jsonl', '{"prompt":"x","completion":"yz"}\n'));
     const V = tok.vocabSize;
     const res = await task.evaluate(new BigramModel(V, new Float64Array(V * V)));
     expect(res['val_nll']).toBeCloseTo(Math.log(V), 12);
@@ -97,15 +94,11 @@ describe('customTask', () => {
     const tok = charTokenizer();
     const V = tok.vocabSize;
     const id = (c: string): number => c.charCodeAt(0) + 3;
-    const task = await customTask.load({
-      tokenizer: tok,
-      sizes: { seqLen: 64, evalTokens: 0, evalExamples: 0, trainExamples: 0 },
-      resolveDataset: () => Promise.reject(new Error('unused')),
-      custom: {
-        train: file('cls-train.jsonl', ['o', 'o', 'n'].map((c) => JSON.stringify({ prompt: 'q', completion: c })).join('\n')),
-        eval: file('cls-eval.jsonl', [['xA', 'n'], ['yB', 'o'], ['zB', 'n'], ['wA', 'n']].map(([p, c]) => JSON.stringify({ prompt: p, completion: c })).join('\n')),
-      },
-    });
+    const jsonl = (pairs: string[][]): string => pairs.map(([p, c]) => JSON.stringify({ prompt: p, completion: c })).join('\n');
+    const task = await loadCustom(
+      file('cls-train.jsonl', jsonl([['q', 'o'], ['q', 'o'], ['q', 'n']])),
+      file('cls-eval.jsonl', jsonl([['xA', 'n'], ['yB', 'o'], ['zB', 'n'], ['wA', 'n']])),
+    );
     expect(task.metric.key).toBe('accuracy');
     expect(task.metric.better).toBe('higher');
     expect(task.secondary.map((m) => m.key)).toEqual(['val_nll', 'perplexity']);
@@ -123,12 +116,7 @@ describe('customTask', () => {
 
   it('keeps NLL as the metric for free-form completions', async () => {
     const tok = charTokenizer();
-    const task = await customTask.load({
-      tokenizer: tok,
-      sizes: { seqLen: 64, evalTokens: 0, evalExamples: 0, trainExamples: 0 },
-      resolveDataset: () => Promise.reject(new Error('unused')),
-      custom: { train: file('gen-t.jsonl', '{"prompt":"a","completion":" b"}\n'), eval: file('gen-e.jsonl', '{"prompt":"a","completion":" b"}\n{"prompt":"c","completion":" d"}\n') },
-    });
+    const task = await loadCustom(file('gen-t.jsonl', '{"prompt":"a","completion":" b"}\n'), file('gen-e.jsonl', '{"prompt":"a","completion":" b"}\n{"prompt":"c","completion":" d"}\n'));
     expect(task.metric.key).toBe('val_nll');
     expect(task.majorityClass).toBeUndefined();
   });
