@@ -6,7 +6,8 @@ import { TASK_NAMES } from './tasks/types.js';
 /** The `--help` text. */
 export function helpText(): string {
   const presets = PRESET_NAMES.map((p) => `  ${p.padEnd(11)} ${PRESETS[p].summary}`).join('\n');
-  const tasks = TASK_NAMES.map((t) => `  ${t.padEnd(22)} metric: ${TASKS[t].metric.label} (${TASKS[t].metric.better} is better)`).join('\n');
+  const labelled = ' or, for ≤ 20 distinct eval completions, label accuracy (higher is better)';
+  const tasks = TASK_NAMES.map((t) => `  ${t.padEnd(22)} metric: ${TASKS[t].metric.label} (${TASKS[t].metric.better} is better)${t === 'custom' ? labelled : ''}`).join('\n');
   return `tsd-bench: fine-tune a small LLM with every tsd-peft method on the same data and seeds,
 and report quality, cost and the paper's claims honestly (results.json, results.md, report.html).
 
