@@ -110,12 +110,14 @@ const efficiency: Preset = {
  * LoRA at 8. 1600 steps is the longest schedule that fits about 30 minutes on
  * 2 shared cores: 250 steps timed at 8.5 s (0.034 s/step, wasm, stories260K,
  * load average 3.4), so 25 runs × (1600 × 0.034 s + 4 evaluations) ≈ 23 min,
- * leaving headroom for a busier machine. LoRA-TSD's Dash part launches at
+ * leaving headroom for a busier machine (the first full run took 36.6 min
+ * at load average 5–7, when the quick preset took 3 min instead of its quiet
+ * 1 min). LoRA-TSD's Dash part launches at
  * 2t = 200, well inside the schedule.
  */
 const claims: Preset = {
   name: 'claims',
-  summary: 'the paper claims (Dash vs LoRA at r = 8, Dash r1 vs LoRA r8, Init and TSD vs LoRA), t = 100, s = 8, 5 paired seeds, 1600 steps: about 25–30 minutes on 2 cores',
+  summary: 'the paper claims (Dash vs LoRA at r = 8, Dash r1 vs LoRA r8, Init and TSD vs LoRA), t = 100, s = 8, 5 paired seeds, 1600 steps: about 30 minutes on 2 cores (37 on a busy shared machine)',
   tasks: ['shakespeare'],
   methods: ['lora', 'lora-dash', 'lora-init', 'lora-tsd'],
   ranks: [8],

@@ -11,7 +11,9 @@ import { CLAIMS } from './verdicts.js';
  * dash −0.00105/−0.00115/−0.00058, init +0.00254/+0.04594/+0.03168, tsd
  * +0.00307/+0.04535/+0.03218. The quick preset has no LoRA-Dash r1 run, so
  * r/8 assumes the largest measured spread. Three seeds give an SD with 2
- * degrees of freedom: treat these as rough, order-of-magnitude figures.
+ * degrees of freedom: treat these as rough, order-of-magnitude figures. The
+ * claims preset's own schedule (1600 steps, t = 100, s = 8) measured 0.0042
+ * for Dash r8 (14× this), 0.018 for Dash r1, 0.017 init, 0.018 tsd.
  */
 export const QUICK_PRESET_SPREAD: Readonly<Record<string, { sd: number; source: string }>> = {
   'dash-equal-rank': { sd: 0.00031, source: 'measured in the quick preset' },
