@@ -6,14 +6,15 @@ import { TASK_NAMES } from './tasks/types.js';
 /** The `--help` text. */
 export function helpText(): string {
   const presets = PRESET_NAMES.map((p) => `  ${p.padEnd(11)} ${PRESETS[p].summary}`).join('\n');
-  const tasks = TASK_NAMES.map((t) => `  ${t.padEnd(22)} metric: ${TASKS[t].metric.label} (${TASKS[t].metric.better} is better)`).join('\n');
+  const labelled = ' or, for ≤ 20 distinct eval completions, label accuracy (higher is better)';
+  const tasks = TASK_NAMES.map((t) => `  ${t.padEnd(22)} metric: ${TASKS[t].metric.label} (${TASKS[t].metric.better} is better)${t === 'custom' ? labelled : ''}`).join('\n');
   return `tsd-bench: fine-tune a small LLM with every tsd-peft method on the same data and seeds,
 and report quality, cost and the paper's claims honestly (results.json, results.md, report.html).
 
 Usage: tsd-bench [options]
 
 Runs:
-  --preset NAME          quick (default) | full | efficiency
+  --preset NAME          quick (default) | full | efficiency | claims
   --methods LIST         ${METHOD_NAMES.join(',')}
   --tasks LIST           ${TASK_NAMES.join(',')}
   --r LIST               LoRA ranks, e.g. 8 or 4,32 (full fine-tuning ignores r)
@@ -50,6 +51,7 @@ Examples:
   tsd-bench                                   # quick preset, every method, ~5 min on 2 cores
   tsd-bench --preset full --out bench-results/full
   tsd-bench --preset efficiency               # LoRA-Dash at r/8 vs LoRA at r
+  tsd-bench --preset claims --out claims      # the paper claims, 5 paired seeds, ~30 min on 2 cores
   tsd-bench --methods lora,lora-dash --r 4,32 --seeds 0,1,2 --steps 200
   tsd-bench --model ./my-model --data train.jsonl --eval eval.jsonl
   tsd-bench --out bench-results/2025-01-01T10-00-00   # resume an interrupted bench

@@ -41,7 +41,7 @@ describe('tsd-bench CLI', () => {
     [['--methods', 'lora,qlora'], 'tsd-bench: error: unknown method "qlora" (expected one of: full, lora, rslora, pissa, milora, lora-dash, lora-init, lora-tsd)'],
     [['--tasks', 'mmlu'], 'tsd-bench: error: unknown task "mmlu" (expected one of: shakespeare, tinystories-retention, sst2, addition, reversal, custom)'],
     [['--model', '/nonexistent/stories.bin'], 'tsd-bench: error: model not found: /nonexistent/stories.bin (pass a folder, a llama2.c .bin or a hub id)'],
-    [['--preset', 'huge'], 'tsd-bench: error: unknown preset "huge" (expected one of: quick, full, efficiency)'],
+    [['--preset', 'huge'], 'tsd-bench: error: unknown preset "huge" (expected one of: quick, full, efficiency, claims)'],
     [['--steps', '0'], 'tsd-bench: error: --steps must be an integer ≥ 1, got "0"'],
     [['--frobnicate'], 'tsd-bench: error: unknown option --frobnicate (see tsd-bench --help)'],
     [['shakespeare'], 'tsd-bench: error: unexpected argument "shakespeare" (tsd-bench takes only --options; see --help)'],

@@ -3,7 +3,7 @@ import { METHOD_NAMES } from './report/schema.js';
 import type { TaskName, TaskSizes } from './tasks/types.js';
 
 /** The presets `--preset` accepts. */
-export const PRESET_NAMES = ['quick', 'full', 'efficiency'] as const;
+export const PRESET_NAMES = ['quick', 'full', 'efficiency', 'claims'] as const;
 /** A preset name. */
 export type PresetName = (typeof PRESET_NAMES)[number];
 
@@ -103,5 +103,41 @@ const efficiency: Preset = {
   targetModules: ['q_proj', 'v_proj'],
 };
 
+/**
+ * claims: the paper's comparisons with the paper's t = 100 and s = 8 and 5
+ * paired seeds (so the paired 95% interval uses t₄ = 2.78): LoRA vs LoRA-Dash
+ * at r = 8, LoRA-Dash at r/8 = 1 vs LoRA at 8, LoRA-Init and LoRA-TSD vs
+ * LoRA at 8. 1600 steps is the longest schedule that fits about 30 minutes on
+ * 2 shared cores: 250 steps timed at 8.5 s (0.034 s/step, wasm, stories260K,
+ * load average 3.4), so 25 runs × (1600 × 0.034 s + 4 evaluations) ≈ 23 min,
+ * leaving headroom for a busier machine (the first full run took 36.6 min
+ * at load average 5–7, when the quick preset took 3 min instead of its quiet
+ * 1 min). LoRA-TSD's Dash part launches at
+ * 2t = 200, well inside the schedule.
+ */
+const claims: Preset = {
+  name: 'claims',
+  summary: 'the paper claims (Dash vs LoRA at r = 8, Dash r1 vs LoRA r8, Init and TSD vs LoRA), t = 100, s = 8, 5 paired seeds, 1600 steps: about 30 minutes on 2 cores (37 on a busy shared machine)',
+  tasks: ['shakespeare'],
+  methods: ['lora', 'lora-dash', 'lora-init', 'lora-tsd'],
+  ranks: [8],
+  pairs: [
+    { method: 'lora', r: 8 },
+    { method: 'lora-dash', r: 8 },
+    { method: 'lora-dash', r: 1 },
+    { method: 'lora-init', r: 8 },
+    { method: 'lora-tsd', r: 8 },
+  ],
+  seeds: [0, 1, 2, 3, 4],
+  steps: 1600,
+  lr: 3e-3,
+  t: 100,
+  s: 8,
+  batchSize: 4,
+  evalEvery: 400,
+  sizes: { seqLen: 64, evalTokens: 4096, evalExamples: 100, trainExamples: 1000 },
+  targetModules: ['q_proj', 'v_proj'],
+};
+
 /** Every preset by name. */
-export const PRESETS: Readonly<Record<PresetName, Preset>> = { quick, full, efficiency };
+export const PRESETS: Readonly<Record<PresetName, Preset>> = { quick, full, efficiency, claims };

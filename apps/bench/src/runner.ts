@@ -6,6 +6,7 @@ import type { BenchOptions } from './args.js';
 import type { BenchBackend, TrainOutcome } from './bench-backend.js';
 import type { ProgressDisplay } from './progress.js';
 import { fmt } from './report/aggregate.js';
+import { detectableDifferenceLines } from './report/detectable.js';
 import { loadResults, saveResults } from './report/results-store.js';
 import {
   RESULTS_SCHEMA,
@@ -154,6 +155,7 @@ function taskInfo(task: LoadedTask, baseline: Record<string, number>): TaskInfo 
     sources: [...task.sources],
     evalSize: task.evalSize,
     baseline: Object.fromEntries(Object.entries(baseline).map(([k, v]) => [k, jsonNumber(v)])),
+    ...(task.majorityClass === undefined ? {} : { majorityClass: { label: task.majorityClass.label, accuracy: jsonNumber(task.majorityClass.accuracy) } }),
   };
 }
 
@@ -203,6 +205,7 @@ export async function runBench(inputs: RunBenchInputs): Promise<BenchSummary> {
     }
     const todo = plan.filter((c) => !done.has(runKey(c)));
     progress.plan(plan.length, plan.length - todo.length);
+    for (const line of detectableDifferenceLines(o.tasks, o.pairs, o.seeds.length)) progress.log(line);
     if (todo.length < plan.length) progress.log(`resuming ${outDir}: ${plan.length - todo.length} of ${plan.length} runs already recorded`);
 
     const resolveDataset = inputs.resolveDataset ?? makeDatasetResolver();

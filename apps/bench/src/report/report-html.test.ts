@@ -80,6 +80,8 @@ describe('report.html in headless Chromium', () => {
         cells: count('rect.cell'),
         empty: count('.empty'),
         verdicts: count('.verdict'),
+        seedDiffs: count('circle.seed-diff'),
+        diffCis: Array.from(document.querySelectorAll('line.diff-ci')).map((l) => (l as SVGGraphicsElement).getBBox().width),
         seriesWidths,
         barHeights,
       };
@@ -101,6 +103,11 @@ describe('report.html in headless Chromium', () => {
     expect(drawn.tsd).toBe(4);
     expect(drawn.cells).toBe(4);
     expect(drawn.verdicts).toBe(4);
+    // per-seed differences: shakespeare judges 4 comparisons (dash r8, dash r1, init, tsd vs lora r8), sst2 3; 3 seeds each
+    expect(drawn.charts.filter((c) => c === 'paired')).toHaveLength(2);
+    expect(drawn.seedDiffs).toBe(7 * 3);
+    expect(drawn.diffCis).toHaveLength(7);
+    expect(Math.min(...drawn.diffCis)).toBeGreaterThan(1);
     expect(Math.min(...drawn.seriesWidths)).toBeGreaterThan(100);
     expect(Math.min(...drawn.barHeights)).toBeGreaterThan(0);
     await page.close();

@@ -1,9 +1,11 @@
 import { barChart, heatmap, lineChart, scatterChart, spectrumChart, type LineSeries } from '../svg/charts.js';
+import { pairedDiffChart } from '../svg/paired-chart.js';
 import { escapeXml } from '../svg/scale.js';
 import { fmt, fmtCi, fmtInt, summarize, type GroupSummary } from './aggregate.js';
 import type { ResultsFile, RunRecord } from './schema.js';
 import { TSD_METHODS } from './schema.js';
 import { tsdOverlapAcrossTasks } from './tsd-overlap.js';
+import type { PairedDifference } from '../stats/paired.js';
 import { judgeClaims } from './verdicts.js';
 
 /** Most points a loss curve keeps (evenly strided) so the page stays small. */
@@ -66,8 +68,9 @@ export function renderReportHtml(results: ResultsFile): string {
     `<h1>tsd-bench report</h1><p class="note">Model <code>${escapeXml(results.model.id)}</code> (${fmtInt(results.model.parameters)} parameters, ${escapeXml(results.model.source)}), preset <b>${escapeXml(results.preset)}</b>, ${results.runs.length} run(s), updated ${escapeXml(results.updatedAt)}. Intervals are 95% Student-t CIs over seeds.</p>`,
   );
 
-  out.push('<h2>Paper claims</h2><ul>');
-  for (const c of judgeClaims(results, groups)) {
+  const claims = judgeClaims(results, groups);
+  out.push('<h2>Paper claims</h2><p class="note">Judged on seed-matched differences (challenger − baseline, same initialisation and data order): decided when their paired 95% t interval excludes 0; runs sharing fewer than 2 seeds fall back to non-overlapping group intervals.</p><ul>');
+  for (const c of claims) {
     out.push(`<li><b>${escapeXml(c.claim)}</b> <span class="note">(paper: ${escapeXml(c.paper)})</span>: <span class="verdict" data-claim="${c.id}">${escapeXml(c.overall)}</span>`);
     if (c.comparisons.length > 0) {
       out.push('<ul>');
@@ -82,7 +85,8 @@ export function renderReportHtml(results: ResultsFile): string {
     const rows = groups.filter((g) => g.task === task.name);
     if (rows.length === 0) continue;
     const m = task.metric;
-    out.push(`<h2>${escapeXml(task.name)}</h2><p class="note">${escapeXml(m.description)} (${m.better} is better).</p>`);
+    const maj = task.majorityClass === undefined ? '' : ` Majority-class baseline (always ${escapeXml(JSON.stringify(task.majorityClass.label))}): ${fmt(task.majorityClass.accuracy ?? Number.NaN)}.`;
+    out.push(`<h2>${escapeXml(task.name)}</h2><p class="note">${escapeXml(m.description)} (${m.better} is better).${maj}</p>`);
     out.push(`<table><tr><th>method</th><th>seeds</th><th>final ${escapeXml(m.label)}</th><th>best</th><th>trainable params</th><th>s/run</th></tr>`);
     for (const g of rows) {
       out.push(`<tr><td>${escapeXml(label(g))}</td><td>${g.runs.length}${g.failed > 0 ? ` (+${g.failed} failed)` : ''}</td><td>${fmtCi(g.final)}</td><td>${fmtCi(g.best)}</td><td>${fmtInt(g.trainableParams)}</td><td>${fmt(g.wallTimeSec, 3)}</td></tr>`);
@@ -106,6 +110,11 @@ export function renderReportHtml(results: ResultsFile): string {
         m.label,
       ),
     );
+    const paired = claims.flatMap((c) => c.comparisons.filter((cmp) => cmp.task === task.name && cmp.paired !== null));
+    if (paired.length > 0) {
+      const diffRows = paired.map((cmp) => ({ name: `${cmp.challenger.method} r${cmp.challenger.r} − ${cmp.baseline.method} r${cmp.baseline.r}`, ...(cmp.paired as PairedDifference) }));
+      out.push(pairedDiffChart(`${task.name}: per-seed differences in final ${m.label}, mean and paired 95% CI`, diffRows, `challenger − baseline (${m.label})`, m.better === 'lower' ? 'left' : 'right'));
+    }
     out.push('</div>');
   }
 

@@ -3,7 +3,8 @@ import { syntheticResults, type SyntheticGroup } from '../testing/synthetic-resu
 import { renderResultsMarkdown } from './results-md.js';
 import { summarize } from './aggregate.js';
 import { validateResults } from './validate.js';
-import { compare, judgeClaims, overallVerdict } from './verdicts.js';
+import { compare, compareGroups, comparePaired, judgeClaims, overallVerdict } from './verdicts.js';
+import { pairedDifference } from '../stats/paired.js';
 import { meanCi } from '../stats/summary.js';
 import { runOverlap, tsdOverlapAcrossTasks } from './tsd-overlap.js';
 
@@ -38,6 +39,41 @@ describe('verdicts', () => {
     expect(compare(meanCi([1]), high, 'lower')).toBe('inconclusive (fewer than 2 seeds)');
   });
 
+  it('comparePaired decides on the seed-matched interval, in the metric\'s direction', () => {
+    const sv = (xs: number[]) => xs.map((value, seed) => ({ seed, value }));
+    // the issue's example: every seed favours the challenger, but 3 pairs leave 0 inside the interval
+    const names = pairedDifference(sv([2.9426, 2.9445, 2.9483]), sv([2.944, 2.95, 2.952]));
+    expect(names.aLower).toBe(3);
+    expect(comparePaired(names, 'lower')).toBe('inconclusive (paired interval includes 0)');
+    const clear = pairedDifference(sv([1.0, 2.0, 3.0]), sv([1.1, 2.12, 3.09]));
+    expect(comparePaired(clear, 'lower')).toBe('reproduced');
+    expect(comparePaired(clear, 'higher')).toBe('not reproduced');
+    expect(comparePaired(pairedDifference(sv([1]), sv([2])), 'lower')).toBe('inconclusive (fewer than 2 seeds)');
+  });
+
+  it('pairs by seed where groups share seeds, where the unpaired rule would not decide', () => {
+    // large seed-to-seed spread shared by both methods, a small consistent gain: CIs overlap, differences do not straddle 0
+    const results = syntheticResults([g('shakespeare', 'lora', 8, 3.5, 0), g('shakespeare', 'lora-dash', 8, 3.49, 0)]);
+    results.runs.forEach((r) => {
+      const shift = [0.3, -0.2, 0.1][r.config.seed] ?? 0;
+      r.final['val_nll'] = (r.final['val_nll'] as number) + shift + (r.config.method === 'lora' ? 0.001 * r.config.seed : 0);
+    });
+    const groups = summarize(results);
+    const [lora, dash] = [groups.find((x) => x.method === 'lora'), groups.find((x) => x.method === 'lora-dash')];
+    if (lora === undefined || dash === undefined) throw new Error('groups');
+    expect(compare(dash.final, lora.final, 'lower')).toBe('inconclusive (CIs overlap)');
+    const cmp = compareGroups(dash, lora, { label: 'val NLL', better: 'lower' });
+    expect(cmp.verdict).toBe('reproduced');
+    expect(cmp.paired?.n).toBe(3);
+    expect(cmp.detail).toMatch(/^lora-dash r8 − lora r8 = −?-0\.01\d* \[-0\.01\d*, -0\.0\d*\] over 3 paired seeds \(3 favour lora-dash, 0 favour lora\); lora-dash r8 3\.\d+ ± /);
+    // no shared seeds: the unpaired rule
+    results.runs.filter((r) => r.config.method === 'lora-dash').forEach((r) => (r.config.seed += 10));
+    const unpaired = compareGroups(summarize(results).find((x) => x.method === 'lora-dash') ?? dash, lora, { label: 'val NLL', better: 'lower' });
+    expect(unpaired.paired).toBeNull();
+    expect(unpaired.verdict).toBe('inconclusive (CIs overlap)');
+    expect(unpaired.detail).toContain('unpaired (fewer than 2 shared seeds)');
+  });
+
   it('overall: strict majority and no contradiction, else inconclusive', () => {
     expect(overallVerdict(['reproduced', 'reproduced', 'inconclusive (CIs overlap)'], '')).toBe('reproduced');
     expect(overallVerdict(['reproduced', 'inconclusive (CIs overlap)'], '')).toBe('inconclusive (CIs overlap)');
@@ -63,7 +99,7 @@ describe('verdicts', () => {
     expect(claims['dash-equal-rank']?.overall).toMatch(/^inconclusive \(mixed/);
     expect(claims['dash-r-over-8']?.comparisons.map((c) => [c.challenger.r, c.baseline.r, c.verdict])).toEqual([[1, 8, 'not reproduced']]);
     expect(claims['dash-r-over-8']?.overall).toBe('not reproduced');
-    expect(claims['init-improves']?.overall).toBe('inconclusive (CIs overlap)');
+    expect(claims['init-improves']?.overall).toBe('inconclusive (paired interval includes 0)');
     expect(claims['tsd-improves']?.overall).toBe('not tested (run lora and lora-tsd at the same r)');
   });
 });
@@ -82,6 +118,19 @@ describe('results.md', () => {
     expect(md).toContain('**LoRA-Dash at r/8 beats LoRA at r**');
     expect(md).toContain('Base model before training: 4.840.');
     expect(md.match(/^- \*\*/gm)).toHaveLength(4);
+    expect(md).toMatch(/  - shakespeare: reproduced — lora-dash r8 − lora r8 = -0\.\d+ \[-0\.\d+, -0\.\d+\] over 3 paired seeds/);
+    expect(md).toMatch(/    - per-seed differences: seed 0 -0\.\d+, seed 1 -0\.\d+, seed 2 -0\.\d+/);
+  });
+
+  it('shows the majority-class baseline of a labelled task, and the file round-trips', () => {
+    const results = syntheticResults([g('sst2', 'lora', 8, 0.7), g('sst2', 'lora-dash', 8, 0.72)]);
+    const task = results.tasks.find((t) => t.name === 'sst2');
+    if (task === undefined) throw new Error('task');
+    task.majorityClass = { label: ' no', accuracy: 0.6875 };
+    expect(renderResultsMarkdown(results)).toContain('Majority-class baseline (always " no", the most frequent training label): 0.6875.');
+    expect(validateResults(JSON.parse(JSON.stringify(results))).tasks.find((t) => t.name === 'sst2')?.majorityClass).toEqual({ label: ' no', accuracy: 0.6875 });
+    task.majorityClass = { label: 3 } as unknown as typeof task.majorityClass;
+    expect(() => validateResults(JSON.parse(JSON.stringify(results)))).toThrow(/majorityClass\.label: expected a string/);
   });
 
   it('lists failed runs', () => {

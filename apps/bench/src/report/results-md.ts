@@ -1,6 +1,6 @@
 import { fmt, fmtCi, fmtInt, summarize } from './aggregate.js';
 import type { ResultsFile } from './schema.js';
-import { judgeClaims } from './verdicts.js';
+import { fmtSigned, judgeClaims } from './verdicts.js';
 
 /**
  * `results.md`: per task, a table of the final and best primary metric (mean ±
@@ -35,6 +35,8 @@ export function renderResultsMarkdown(results: ResultsFile): string {
     lines.push(`${m.description}. Evaluated on ${fmtInt(task.evalSize)} ${m.key.includes('nll') ? 'tokens' : 'examples'}.`);
     const base = task.baseline[m.key];
     if (typeof base === 'number') lines.push(`Base model before training: ${fmt(base)}.`);
+    const maj = task.majorityClass;
+    if (maj !== undefined) lines.push(`Majority-class baseline (always ${JSON.stringify(maj.label)}, the most frequent training label): ${fmt(maj.accuracy ?? Number.NaN)}.`);
     lines.push('');
     // GPU runs add MFU (against the adapter's measured matmul peak) and peak GPU memory.
     const gpu = rows.some((g) => g.mfu !== null);
@@ -55,12 +57,15 @@ export function renderResultsMarkdown(results: ResultsFile): string {
 
   lines.push('## Paper claims', '');
   lines.push(
-    'A comparison counts as "reproduced" or "not reproduced" only when the two 95% intervals do not overlap; a claim\'s line needs a strict majority of its comparisons and none the other way. These are small-scale checks on a tiny model, not a re-run of the paper.',
+    'Runs of the same seed share the initialisation and the data order, so a comparison is judged on the seed-matched differences (challenger − baseline): "reproduced" or "not reproduced" when the paired 95% Student-t interval of the mean difference excludes 0, in the metric\'s direction. Only runs that share fewer than 2 seeds fall back to the unpaired rule (the two groups\' 95% intervals must not overlap). A claim\'s line needs a strict majority of its comparisons and none the other way. These are small-scale checks on a tiny model, not a re-run of the paper.',
     '',
   );
   for (const c of judgeClaims(results, groups)) {
     lines.push(`- **${c.claim}** (paper: ${c.paper}): **${c.overall}**`);
-    for (const cmp of c.comparisons) lines.push(`  - ${cmp.task}: ${cmp.verdict} — ${cmp.detail}`);
+    for (const cmp of c.comparisons) {
+      lines.push(`  - ${cmp.task}: ${cmp.verdict} — ${cmp.detail}`);
+      if (cmp.paired !== null) lines.push(`    - per-seed differences: ${cmp.paired.seeds.map((s, i) => `seed ${s} ${fmtSigned(cmp.paired?.diffs[i] ?? Number.NaN)}`).join(', ')}`);
+    }
   }
   const failed = results.runs.filter((r) => r.status === 'failed');
   if (failed.length > 0) {

@@ -36,6 +36,8 @@ export interface TaskInfo {
   evalSize: number;
   /** Metrics of the base model before any training (the zero-step reference). */
   baseline: Record<string, number | null>;
+  /** Classification tasks (a labelled custom file): always predicting the most frequent training label, and its eval accuracy. */
+  majorityClass?: { label: string; accuracy: number | null };
 }
 
 /** The model every run starts from. */

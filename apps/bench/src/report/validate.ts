@@ -75,6 +75,11 @@ export function validateResults(value: Json, file?: string): ResultsFile {
     c.arr(task['sources'], `tasks[${i}].sources`).forEach((s, j) => c.str(s, `tasks[${i}].sources[${j}]`));
     c.num(task['evalSize'], `tasks[${i}].evalSize`);
     c.metrics(task['baseline'], `tasks[${i}].baseline`);
+    if (task['majorityClass'] !== undefined) {
+      const maj = c.obj(task['majorityClass'], `tasks[${i}].majorityClass`);
+      c.str(maj['label'], `tasks[${i}].majorityClass.label`);
+      c.numOrNull(maj['accuracy'] ?? null, `tasks[${i}].majorityClass.accuracy`);
+    }
   });
   const keys = new Set<string>();
   c.arr(root['runs'], 'runs').forEach((r, i) => {

@@ -1,17 +1,25 @@
+import { pairedDifference, type PairedDifference, type SeedValue } from '../stats/paired.js';
 import type { MeanCi } from '../stats/summary.js';
-import { fmtCi, summarize, taskInfo, type GroupSummary } from './aggregate.js';
+import { fmt, fmtCi, metricOf, summarize, taskInfo, type GroupSummary } from './aggregate.js';
 import type { MethodName, ResultsFile } from './schema.js';
 
 /** The verdict of one comparison. */
-export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive (CIs overlap)' | 'inconclusive (fewer than 2 seeds)';
+export type Verdict =
+  | 'reproduced'
+  | 'not reproduced'
+  | 'inconclusive (paired interval includes 0)'
+  | 'inconclusive (CIs overlap)'
+  | 'inconclusive (fewer than 2 seeds)';
 
 /** One challenger-vs-baseline comparison on one task. */
 export interface Comparison {
   task: string;
   challenger: { method: MethodName; r: number; ci: MeanCi };
   baseline: { method: MethodName; r: number; ci: MeanCi };
+  /** Seed-matched differences challenger − baseline; null when fewer than 2 seeds are shared (then the unpaired rule decides). */
+  paired: PairedDifference | null;
   verdict: Verdict;
-  /** e.g. "lora-dash r8 3.41 ± 0.01 vs lora r8 3.42 ± 0.01 (val NLL, lower is better)". */
+  /** e.g. "lora-dash r8 − lora r8 = −0.0035 [−0.0086, 0.0016] over 3 paired seeds (3 favour lora-dash, 0 lora); …". */
   detail: string;
 }
 
@@ -27,6 +35,7 @@ export interface ClaimVerdict {
 }
 
 /**
+ * The unpaired rule, for runs that share fewer than 2 seeds.
  * Whether `challenger` beats `baseline`: decided only when both have a 95% CI
  * (≥ 2 seeds) and the intervals do not overlap — a conservative rule (two
  * disjoint 95% intervals imply p < 0.01 for the difference), so "reproduced"
@@ -40,7 +49,57 @@ export function compare(challenger: MeanCi, baseline: MeanCi, better: 'lower' | 
   return 'inconclusive (CIs overlap)';
 }
 
-interface ClaimSpec {
+/**
+ * Whether the challenger beats the baseline on seed-matched differences
+ * d = challenger − baseline: decided when the paired 95% interval of the
+ * mean difference excludes 0 (a two-sided paired t test at α = 0.05), in the
+ * metric's direction; inconclusive when it includes 0 or fewer than 2 seeds
+ * pair up.
+ */
+export function comparePaired(diff: PairedDifference, better: 'lower' | 'higher'): Verdict {
+  if (diff.n < 2 || !Number.isFinite(diff.halfWidth)) return 'inconclusive (fewer than 2 seeds)';
+  const challengerLower = diff.hi < 0;
+  const challengerHigher = diff.lo > 0;
+  if (!challengerLower && !challengerHigher) return 'inconclusive (paired interval includes 0)';
+  return challengerLower === (better === 'lower') ? 'reproduced' : 'not reproduced';
+}
+
+/** The primary metric of each finished run of a group, by seed. */
+function seedValues(g: GroupSummary): SeedValue[] {
+  return g.runs.map((r) => ({ seed: r.config.seed, value: metricOf(r.final, r.primary) }));
+}
+
+/**
+ * Judges one challenger-vs-baseline pair of groups: paired on shared seeds
+ * (same initialisation and data order) when at least 2 seeds pair up, by the
+ * unpaired {@link compare} rule otherwise.
+ */
+export function compareGroups(chal: GroupSummary, base: GroupSummary, metric: { label: string; better: 'lower' | 'higher' }): Pick<Comparison, 'paired' | 'verdict' | 'detail'> {
+  const diff = pairedDifference(seedValues(chal), seedValues(base));
+  const c = `${chal.method} r${chal.r}`;
+  const b = `${base.method} r${base.r}`;
+  const means = `${c} ${fmtCi(chal.final)} vs ${b} ${fmtCi(base.final)} (${metric.label}, ${metric.better} is better)`;
+  if (diff.n < 2 || !Number.isFinite(diff.halfWidth)) {
+    return { paired: null, verdict: compare(chal.final, base.final, metric.better), detail: `${means}; unpaired (fewer than 2 shared seeds)` };
+  }
+  const [chalWins, baseWins] = metric.better === 'lower' ? [diff.aLower, diff.aHigher] : [diff.aHigher, diff.aLower];
+  const ties = diff.ties > 0 ? `, ${diff.ties} tied` : '';
+  const detail = `${c} − ${b} = ${fmtDiff(diff)} over ${diff.n} paired seeds (${chalWins} favour ${chal.method}, ${baseWins} favour ${base.method}${ties}); ${means}`;
+  return { paired: diff, verdict: comparePaired(diff, metric.better), detail };
+}
+
+/** A difference with an explicit sign, 2 significant digits. */
+export function fmtSigned(x: number): string {
+  return x > 0 ? `+${fmt(x, 2)}` : fmt(x, 2);
+}
+
+/** "mean [lo, hi]" of a paired difference, with explicit signs. */
+export function fmtDiff(d: PairedDifference): string {
+  return `${fmtSigned(d.mean)} [${fmtSigned(d.lo)}, ${fmtSigned(d.hi)}]`;
+}
+
+/** A paper claim: which method beats which, at which rank. */
+export interface ClaimSpec {
   id: string;
   claim: string;
   paper: string;
@@ -51,7 +110,8 @@ interface ClaimSpec {
   untested: string;
 }
 
-const CLAIMS: readonly ClaimSpec[] = [
+/** The paper's claims the bench judges. */
+export const CLAIMS: readonly ClaimSpec[] = [
   {
     id: 'dash-equal-rank',
     claim: 'LoRA-Dash beats LoRA at equal rank',
@@ -105,7 +165,7 @@ export function overallVerdict(verdicts: readonly Verdict[], untested: string): 
   if (no > total / 2 && yes === 0) return 'not reproduced';
   if (yes > 0 && no > 0) return 'inconclusive (mixed: reproduced on some tasks, contradicted on others)';
   if (verdicts.every((v) => v === 'inconclusive (fewer than 2 seeds)')) return 'inconclusive (fewer than 2 seeds)';
-  return 'inconclusive (CIs overlap)';
+  return verdicts.find((v) => v.startsWith('inconclusive') && v !== 'inconclusive (fewer than 2 seeds)') ?? 'inconclusive (CIs overlap)';
 }
 
 /** Judges each paper claim on the finished runs of `results` (final primary metric). */
@@ -119,14 +179,11 @@ export function judgeClaims(results: ResultsFile, groups: readonly GroupSummary[
       const chal = groups.find((g) => g.task === base.task && g.method === spec.challenger && g.r === rank && g.runs.length > 0);
       if (chal === undefined) continue;
       const metric = taskInfo(results, base.task).metric;
-      const verdict = compare(chal.final, base.final, metric.better);
-      const detail = `${chal.method} r${chal.r} ${fmtCi(chal.final)} vs ${base.method} r${base.r} ${fmtCi(base.final)} (${metric.label}, ${metric.better} is better)`;
       comparisons.push({
         task: base.task,
         challenger: { method: chal.method, r: chal.r, ci: chal.final },
         baseline: { method: base.method, r: base.r, ci: base.final },
-        verdict,
-        detail,
+        ...compareGroups(chal, base, metric),
       });
     }
     return {

@@ -40,6 +40,10 @@ export interface LoadedTask {
   evalSize: number;
   /** Evaluates `model`; the result holds the primary and every secondary key. */
   evaluate(model: ScoringModel): Promise<Record<string, number>>;
+  /** Classification tasks scored by label: the label strings. */
+  labels?: readonly string[];
+  /** Classification tasks: the majority-class baseline on the eval set. */
+  majorityClass?: { label: string; accuracy: number };
 }
 
 /** Sizes a preset chooses for a task (all deterministic, independent of the run seed). */
