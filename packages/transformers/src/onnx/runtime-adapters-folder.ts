@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OnnxError, moduleFromOnnxNodeName } from '@tsd-peft/core';
-import { indexGraph, weightOfMatMul } from './locate-weight.js';
+import { OnnxError } from '@tsd-peft/core';
+import { indexGraph, weightOfLinear } from './locate-weight.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, planModelFolder, readBaseModel } from './model-folder.js';
 import { writeChunksSync } from './node-io.js';
 import { OnnxDataType, type OnnxModel } from './onnx-model.js';
@@ -16,16 +16,15 @@ import { parseRuntimeAdapterManifest, rewriteForRuntimeAdapters, type RuntimeAda
 export const RUNTIME_ADAPTER_MANIFEST = 'runtime-adapters.json';
 
 /**
- * PEFT's `all-linear`: every module whose `/…/MatMul` reads an fp32 weight,
+ * PEFT's `all-linear`: every module whose `/…/MatMul` or `/…/Gemm` reads an fp32 weight,
  * except the output head (`lm_head`), in graph order.
  */
 export function allLinearModules(model: OnnxModel): string[] {
   const index = indexGraph(model);
   const out: string[] = [];
-  for (const node of model.nodes) {
-    const module = moduleFromOnnxNodeName(node.name);
-    if (node.opType !== 'MatMul' || module === undefined || module === 'lm_head' || module.endsWith('.lm_head')) continue;
-    const w = weightOfMatMul(model, index, node, module);
+  for (const [module, node] of index.linears) {
+    if (module === 'lm_head' || module.endsWith('.lm_head')) continue;
+    const w = weightOfLinear(model, index, node, module);
     if (w !== undefined && w.tensor.dataType === OnnxDataType.FLOAT) out.push(module);
   }
   return out;

@@ -80,7 +80,7 @@ export function rewriteForRuntimeAdapters(model: Uint8Array | OnnxModel, modules
     if (output === undefined || x === undefined || x === '') throw new OnnxError(`node ${w.node.name} lacks an input or output`, where);
     const y = output.value;
     const yBase = `${y}/base`;
-    const scope = w.node.name.slice(0, -'/MatMul'.length);
+    const scope = w.node.name.slice(0, w.node.name.lastIndexOf('/'));
     const xa = `${scope}/runtime_lora/xa`;
     const xab = `${scope}/runtime_lora/xab`;
     for (const n of [names.inputA, names.inputB, yBase, xa, xab]) {

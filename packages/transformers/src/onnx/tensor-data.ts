@@ -53,6 +53,11 @@ const QUANTIZED_TYPES: ReadonlySet<number> = new Set([
   OnnxDataType.FLOAT8E5M2FNUZ,
 ]);
 
+/** True for the float data types whose values {@link readTensorFloat32} reads. */
+export function isFloatType(dataType: number): boolean {
+  return FLOAT_TYPES.has(dataType);
+}
+
 /** Bytes per element of the float types (0 for others). */
 export function floatItemSize(dataType: number): number {
   switch (dataType) {
