@@ -160,8 +160,12 @@ export function weightOfLinear(model: OnnxModel, index: GraphIndex, node: OnnxNo
   const traced = traceInitializer(model, index, wName, node.name);
   if (traced === undefined || traced.dims.length !== 2 || traced.tensor.dims.length !== 2) return undefined;
   if (node.opType === 'Gemm') {
-    const attr = (n: string): bigint | undefined => node.attributes.find((a) => a.name === n)?.i;
-    if ((attr('transA') ?? 0n) !== 0n) return undefined;
+    const transA = node.attributes.find((a) => a.name === 'transA')?.i ?? 0n;
+    const alpha = node.attributes.find((a) => a.name === 'alpha')?.f ?? 1;
+    // Y = alpha·A·B + beta·C: a merge adds ΔW to B, exact only for alpha = 1 (what Optimum writes).
+    if (transA !== 0n || alpha !== 1) {
+      throw new OnnxError(`Gemm node ${node.name} has transA=${transA}, alpha=${alpha}; only transA=0, alpha=1 is supported`, where(model, node.name));
+    }
   }
   // The reader multiplies by [in, out] unless a Gemm transposes B.
   const transB = node.opType === 'Gemm' && (node.attributes.find((a) => a.name === 'transB')?.i ?? 0n) !== 0n;

@@ -23,7 +23,7 @@ export const OnnxField = {
   model: { irVersion: 1, graph: 7 },
   graph: { node: 1, name: 2, initializer: 5, input: 11, output: 12, valueInfo: 13 },
   node: { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 },
-  attribute: { name: 1, i: 3, ints: 8, type: 20 },
+  attribute: { name: 1, f: 2, i: 3, ints: 8, type: 20 },
   tensor: {
     dims: 1,
     dataType: 2,
@@ -79,9 +79,10 @@ export interface LocatedString extends LocatedField {
   readonly value: string;
 }
 
-/** A NodeProto attribute, read far enough for Transpose's `perm`. */
+/** A NodeProto attribute, read far enough for Transpose's `perm`, Gemm's `transB`/`alpha` and MatMulNBits' `K`/`N`/`bits`/`block_size`. */
 export interface OnnxAttribute {
   readonly name: string;
+  readonly f?: number;
   readonly i?: bigint;
   readonly ints: readonly bigint[];
 }
@@ -248,14 +249,16 @@ function parseNode(bytes: Uint8Array, nf: WireField, outer: readonly EnclosingFi
 function parseAttribute(bytes: Uint8Array, af: WireField, c: WireContext): OnnxAttribute {
   let name = '';
   let i: bigint | undefined;
+  let fv: number | undefined;
   const intsFields: WireField[] = [];
   for (const f of readFields(bytes, af.valueStart, af.end, c)) {
     if (f.field === OnnxField.attribute.name && f.wire === WireType.Len) name = readString(bytes, f);
+    else if (f.field === OnnxField.attribute.f && f.wire === WireType.Fixed32) fv = new DataView(bytes.buffer, bytes.byteOffset + f.valueStart, 4).getFloat32(0, true);
     else if (f.field === OnnxField.attribute.i && f.wire === WireType.Varint) i = varintToInt64(f.varint as bigint);
     else if (f.field === OnnxField.attribute.ints) intsFields.push(f);
   }
   const ints = readRepeatedVarints(bytes, intsFields, c).map(varintToInt64);
-  return i === undefined ? { name, ints } : { name, i, ints };
+  return { name, ints, ...(i === undefined ? {} : { i }), ...(fv === undefined ? {} : { f: fv }) };
 }
 
 function parseValueInfo(bytes: Uint8Array, vf: WireField, outer: readonly EnclosingField[], file?: string): OnnxValueInfo {

@@ -8,17 +8,16 @@
  * stored in `int32_data`, whose varints must be re-encoded.
  */
 import {
-  NonFiniteError,
   OnnxError,
-  ShapeError,
-  dashDelta,
-  loraDelta,
   validateDash,
   validateLoraFactors,
   type DashTerm,
   type LoraFactors,
 } from '@tsd-peft/core';
 import { indexGraph, locateModuleWeight, type WeightLayout } from './locate-weight.js';
+import { mergedStoredValues } from './merge-values.js';
+import { mergeQuantizedLinear } from './patch-quantized.js';
+import { locateQuantizedLinear } from './quantized-linear.js';
 import { dataTypeName, parseOnnxModel, type OnnxModel } from './onnx-model.js';
 import { applyEdits, type ByteEdit } from './splice.js';
 import { encodeTensorWrite, readTensorFloat32, type ExternalDataReader, type ExternalWrite } from './tensor-data.js';
@@ -92,6 +91,26 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
   for (const [module, raw] of updates) {
     const update = toModuleUpdate(raw);
     const factors = options.scaling === undefined ? update.factors : { ...update.factors, scaling: options.scaling };
+    const quantized = index.linears.has(module) ? undefined : locateQuantizedLinear(parsed, index, module);
+    if (quantized !== undefined) {
+      const rank = validateLoraFactors(factors, { rows: quantized.outFeatures, cols: quantized.inFeatures }, module);
+      if (update.dash !== undefined) validateDash(update.dash, { rows: quantized.outFeatures, cols: quantized.inFeatures }, `${module}.dash`);
+      const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external);
+      edits.push(...merged.edits);
+      externalWrites.push(...merged.externalWrites);
+      modules.push({
+        module,
+        node: quantized.node.name,
+        initializer: quantized.weight.name,
+        dataType: quantized.kind === 'int8' ? dataTypeName(quantized.weight.dataType) : `${quantized.bits}-bit blockwise`,
+        layout: quantized.kind === 'int8' ? 'in_out' : 'out_in',
+        shape: [quantized.outFeatures, quantized.inFeatures],
+        rank: rank + (update.dash?.d.length ?? 0),
+        storage: quantized.weight.external ? 'external' : 'raw_data',
+        maxAbsChange: merged.maxAbsChange,
+      });
+      continue;
+    }
     const w = locateModuleWeight(parsed, index, module);
     const other = seen.get(w.tensor.name);
     if (other !== undefined) throw new OnnxError(`modules ${other} and ${module} share one initializer`, { tensor: w.tensor.name });
@@ -117,46 +136,4 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
     });
   }
   return { chunks: applyEdits(parsed.bytes, edits, parsed.file), externalWrites, modules };
-}
-
-/**
- * W (as stored, [in, out] or [out, in]) + scaling·B·A (+ dash) in float64, in
- * the stored layout. `maxAbsChange` is measured in float32 after rounding, as
- * a cheap sanity figure for reports.
- */
-function mergedStoredValues(
-  model: OnnxModel,
-  tensor: string,
-  stored: Float32Array,
-  layout: WeightLayout,
-  out: number,
-  inF: number,
-  factors: LoraFactors,
-  dash: DashTerm | undefined,
-  module: string,
-): { values: Float64Array; maxAbsChange: number } {
-  if (stored.length !== out * inF) {
-    throw new ShapeError(`initializer holds ${stored.length} values for a [${out}, ${inF}] weight`, { tensor, shape: [out, inF] });
-  }
-  const delta = loraDelta(factors, module).data; // [out, in], float64
-  if (dash !== undefined) {
-    const d = dashDelta(dash, dash.d, `${module}.dash`).data;
-    for (let i = 0; i < delta.length; i++) delta[i] = (delta[i] as number) + (d[i] as number);
-  }
-  const values = new Float64Array(stored.length);
-  let maxAbsChange = 0;
-  for (let o = 0; o < out; o++) {
-    for (let i = 0; i < inF; i++) {
-      const at = layout === 'in_out' ? i * out + o : o * inF + i;
-      const dv = delta[o * inF + i] as number;
-      const v = (stored[at] as number) + dv;
-      values[at] = v;
-      const change = Math.abs(Math.fround(v) - (stored[at] as number));
-      if (change > maxAbsChange) maxAbsChange = change;
-    }
-  }
-  if (!Number.isFinite(maxAbsChange)) {
-    throw new NonFiniteError(`merged weight of ${module} overflows float32`, { ...(model.file === undefined ? {} : { file: model.file }), tensor });
-  }
-  return { values, maxAbsChange };
 }
