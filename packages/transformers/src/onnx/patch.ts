@@ -16,7 +16,9 @@ import {
 } from '@tsd-peft/core';
 import { indexGraph, locateModuleWeight, type WeightLayout } from './locate-weight.js';
 import { mergedStoredValues } from './merge-values.js';
+import { branchSite, takenNames } from './lora-branch.js';
 import { mergeQuantizedLinear } from './patch-quantized.js';
+import { sideBranchEdits } from './side-branch.js';
 import { locateQuantizedLinear } from './quantized-linear.js';
 import { dataTypeName, parseOnnxModel, type OnnxModel } from './onnx-model.js';
 import { applyEdits, type ByteEdit } from './splice.js';
@@ -43,7 +45,17 @@ export interface OnnxPatchOptions {
   readonly external?: ExternalDataReader;
   /** File name for error messages. */
   readonly file?: string;
+  /**
+   * How to merge into quantized weights (MatMulInteger, MatMulNBits):
+   * `'requantize'` dequantizes, adds ΔW and requantizes with the variant's own
+   * scheme; `'side-branch'` (default) leaves the quantized weight untouched and adds
+   * the adapter as float initializers, y = W_q·x + (x·s·Aᵀ)·Bᵀ.
+   */
+  readonly quantized?: QuantizedMergeMode;
 }
+
+/** See {@link OnnxPatchOptions.quantized}. */
+export type QuantizedMergeMode = 'requantize' | 'side-branch';
 
 /** What was done to one module. */
 export interface PatchedModule {
@@ -52,6 +64,8 @@ export interface PatchedModule {
   readonly initializer: string;
   readonly dataType: string;
   readonly layout: WeightLayout;
+  /** How it was merged: into the weight, or as a float side branch beside a quantized weight. */
+  readonly merge: 'weight' | 'side-branch';
   /** HF shape [out, in]. */
   readonly shape: readonly [number, number];
   readonly rank: number;
@@ -88,6 +102,7 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
   const externalWrites: ExternalWrite[] = [];
   const modules: PatchedModule[] = [];
   const seen = new Map<string, string>();
+  let taken: Set<string> | undefined;
   for (const [module, raw] of updates) {
     const update = toModuleUpdate(raw);
     const factors = options.scaling === undefined ? update.factors : { ...update.factors, scaling: options.scaling };
@@ -95,9 +110,18 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
     if (quantized !== undefined) {
       const rank = validateLoraFactors(factors, { rows: quantized.outFeatures, cols: quantized.inFeatures }, module);
       if (update.dash !== undefined) validateDash(update.dash, { rows: quantized.outFeatures, cols: quantized.inFeatures }, `${module}.dash`);
-      const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external);
-      edits.push(...merged.edits);
-      externalWrites.push(...merged.externalWrites);
+      const sideBranch = (options.quantized ?? 'side-branch') === 'side-branch';
+      let maxAbsChange: number;
+      if (sideBranch) {
+        taken ??= takenNames(parsed, index);
+        edits.push(...sideBranchEdits(parsed, index, branchSite(parsed, index, module), update, factors.scaling, taken));
+        maxAbsChange = maxAbs(mergedStoredValues(parsed, quantized.weight.name, new Float32Array(quantized.outFeatures * quantized.inFeatures), 'out_in', quantized.outFeatures, quantized.inFeatures, factors, update.dash, module).values);
+      } else {
+        const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external);
+        edits.push(...merged.edits);
+        externalWrites.push(...merged.externalWrites);
+        maxAbsChange = merged.maxAbsChange;
+      }
       modules.push({
         module,
         node: quantized.node.name,
@@ -107,7 +131,8 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
         shape: [quantized.outFeatures, quantized.inFeatures],
         rank: rank + (update.dash?.d.length ?? 0),
         storage: quantized.weight.external ? 'external' : 'raw_data',
-        maxAbsChange: merged.maxAbsChange,
+        merge: sideBranch ? 'side-branch' : 'weight',
+        maxAbsChange,
       });
       continue;
     }
@@ -132,8 +157,15 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
       shape: [out, inF],
       rank: rank + (update.dash?.d.length ?? 0),
       storage: w.tensor.external ? 'external' : w.tensor.rawData !== undefined ? 'raw_data' : w.tensor.floatData.length > 0 ? 'float_data' : 'int32_data',
+      merge: 'weight',
       maxAbsChange: merged.maxAbsChange,
     });
   }
   return { chunks: applyEdits(parsed.bytes, edits, parsed.file), externalWrites, modules };
+}
+
+function maxAbs(values: Float64Array): number {
+  let m = 0;
+  for (const v of values) m = Math.max(m, Math.abs(v));
+  return m;
 }
