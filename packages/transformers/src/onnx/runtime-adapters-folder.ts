@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxError } from '@tsd-peft/core';
-import { indexGraph, weightOfLinear } from './locate-weight.js';
+import { indexGraph, nodeScope, weightOfLinear } from './locate-weight.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, planModelFolder, readBaseModel } from './model-folder.js';
 import { writeChunksSync } from './node-io.js';
 import { OnnxDataType, type OnnxModel } from './onnx-model.js';
@@ -16,16 +16,23 @@ import { parseRuntimeAdapterManifest, rewriteForRuntimeAdapters, type RuntimeAda
 export const RUNTIME_ADAPTER_MANIFEST = 'runtime-adapters.json';
 
 /**
- * PEFT's `all-linear`: every module whose `/…/MatMul` or `/…/Gemm` reads an fp32 weight,
+ * PEFT's `all-linear`: every module computed by a `/…/MatMul` or `/…/Gemm` on
+ * an fp32/fp16 weight, or by a quantized MatMulInteger / MatMulNBits node,
  * except the output head (`lm_head`), in graph order.
  */
 export function allLinearModules(model: OnnxModel): string[] {
   const index = indexGraph(model);
   const out: string[] = [];
-  for (const [module, node] of index.linears) {
-    if (module === 'lm_head' || module.endsWith('.lm_head')) continue;
-    const w = weightOfLinear(model, index, node, module);
-    if (w !== undefined && w.tensor.dataType === OnnxDataType.FLOAT) out.push(module);
+  const isHead = (m: string): boolean => m === 'lm_head' || m.endsWith('.lm_head');
+  for (const node of model.nodes) {
+    const module = nodeScope(node.name)?.module;
+    if (module === undefined || isHead(module) || out.includes(module)) continue;
+    if (index.linears.get(module) === node) {
+      const w = weightOfLinear(model, index, node, module);
+      if (w !== undefined && (w.tensor.dataType === OnnxDataType.FLOAT || w.tensor.dataType === OnnxDataType.FLOAT16)) out.push(module);
+    } else if ((node.opType === 'MatMulInteger' || node.opType === 'MatMulNBits') && !index.linears.has(module)) {
+      out.push(module);
+    }
   }
   return out;
 }
@@ -36,7 +43,7 @@ export interface WriteRuntimeAdapterModelOptions {
   readonly out: string;
   /** Modules to give LoRA inputs (HF paths), or `'all-linear'` (default). */
   readonly modules?: readonly string[] | 'all-linear';
-  /** The ONNX file under `onnx/` (default `model.onnx`). */
+  /** The ONNX file under `onnx/` (default `model.onnx`; any dtype variant: `model_fp16.onnx`, `model_quantized.onnx`, `model_q4.onnx`, …). */
   readonly modelFile?: string;
   readonly overwrite?: boolean;
 }

@@ -115,7 +115,8 @@ export function parseRuntimeAdapterManifest(json: string, file?: string): Runtim
       typeof slot.inputB === 'string' &&
       typeof slot.rankDim === 'string' &&
       Number.isInteger(slot.inFeatures) &&
-      Number.isInteger(slot.outFeatures);
+      Number.isInteger(slot.outFeatures) &&
+      (slot.dtype === undefined || slot.dtype === 'float16');
     if (!ok) throw new OnnxError(`bad slot in runtime adapter manifest: ${JSON.stringify(s)}`, where);
   }
   return m as RuntimeAdapterManifest;
