@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { ConfigError, OnnxError } from '@tsd-peft/core';
 import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { resolveModelFolder, type ResolveModelFolderOptions } from './loaders/hub-folder.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, modelVariants, planModelFolder, readBaseModel } from './onnx/model-folder.js';
 import { fileExternalDataReader, patchFileRangesSync, writeChunksSync } from './onnx/node-io.js';
 import { patchOnnxModel, type AdapterUpdates, type PatchedModule, type QuantizedMergeMode } from './onnx/patch.js';
@@ -15,9 +16,9 @@ import type { ExternalWrite } from './onnx/tensor-data.js';
 /** An adapter to merge: a PEFT adapter folder, a loaded adapter (`{ modules }`), or a module → update map. */
 export type ExportAdapterSource = string | { readonly modules: AdapterUpdates } | AdapterUpdates;
 
-/** Options of {@link exportForTransformersJs}. */
-export interface ExportForTransformersJsOptions {
-  /** The transformers.js model folder to start from (never modified). */
+/** Options of {@link exportForTransformersJs}; hub options apply when `base` is a hub id. */
+export interface ExportForTransformersJsOptions extends ResolveModelFolderOptions {
+  /** The transformers.js model folder to start from (never modified), or a hub repo id (fetched into transformers.js's cache). */
   readonly base: string;
   readonly adapter: ExportAdapterSource;
   /** The folder to create. Must not be `base`, inside it, or contain it. */
@@ -70,7 +71,7 @@ export async function resolveAdapterUpdates(source: ExportAdapterSource): Promis
  * `out` equal to, inside or containing `base` is refused ({@link ConfigError}).
  */
 export async function exportForTransformersJs(options: ExportForTransformersJsOptions): Promise<ExportForTransformersJsResult> {
-  const plan = await planModelFolder(options.base, options.out, options.overwrite === true);
+  const plan = await planModelFolder(await resolveModelFolder(options.base, options), options.out, options.overwrite === true);
   const updates = await resolveAdapterUpdates(options.adapter);
   const jobs: Array<{ name: string; chunks: Uint8Array[]; externalFiles: string[]; writes: ExternalWrite[]; modules: PatchedModule[] }> = [];
   const seenExternal = new Set<string>();

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxError } from '@tsd-peft/core';
+import { resolveModelFolder, type ResolveModelFolderOptions } from '../loaders/hub-folder.js';
 import { indexGraph, nodeScope, weightOfLinear } from './locate-weight.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, planModelFolder, readBaseModel } from './model-folder.js';
 import { writeChunksSync } from './node-io.js';
@@ -38,7 +39,8 @@ export function allLinearModules(model: OnnxModel): string[] {
 }
 
 /** Options of {@link writeRuntimeAdapterModel}. */
-export interface WriteRuntimeAdapterModelOptions {
+export interface WriteRuntimeAdapterModelOptions extends ResolveModelFolderOptions {
+  /** A transformers.js model folder, or a hub repo id (fetched into transformers.js's cache). */
   readonly base: string;
   readonly out: string;
   /** Modules to give LoRA inputs (HF paths), or `'all-linear'` (default). */
@@ -55,7 +57,7 @@ export interface WriteRuntimeAdapterModelOptions {
  * Same folder rules as `exportForTransformersJs` (atomic; never touches base).
  */
 export async function writeRuntimeAdapterModel(options: WriteRuntimeAdapterModelOptions): Promise<{ out: string; manifest: RuntimeAdapterManifest; files: string[] }> {
-  const plan = await planModelFolder(options.base, options.out, options.overwrite === true);
+  const plan = await planModelFolder(await resolveModelFolder(options.base, options), options.out, options.overwrite === true);
   const name = options.modelFile ?? 'model.onnx';
   const model = await readBaseModel(plan.base, name);
   const modules = options.modules === undefined || options.modules === 'all-linear' ? allLinearModules(model) : options.modules;
