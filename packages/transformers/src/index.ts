@@ -12,7 +12,14 @@ export type {
 export { readOnnxWeights, readOnnxWeightsFromBytes, readOnnxWeightsFromModel, resolveOnnxModelFile } from './onnx/read-weights.js';
 export type { OnnxWeight } from './onnx/read-weights.js';
 export { patchOnnxModel, toModuleUpdate } from './onnx/patch.js';
-export type { AdapterUpdates, ModuleUpdate, OnnxPatchOptions, OnnxPatchResult, PatchedModule } from './onnx/patch.js';
+export type { AdapterUpdates, ModuleUpdate, OnnxPatchOptions, OnnxPatchResult, PatchedModule, QuantizedMergeMode } from './onnx/patch.js';
+export { quantizeAffine8, dequantizeAffine8, quantizeBlockwise4, dequantizeBlockwise4 } from './onnx/quantize.js';
+export type { AffineQuantized, Blockwise4 } from './onnx/quantize.js';
+export { locateQuantizedLinear } from './onnx/quantized-linear.js';
+export type { QuantizedLinear, Int8Linear, NBitsLinear } from './onnx/quantized-linear.js';
+export { modelVariants } from './onnx/model-folder.js';
+export { resolveModelFolder, TRANSFORMERS_JS_FILES, ONNX_DTYPE_FILES } from './loaders/hub-folder.js';
+export type { ResolveModelFolderOptions } from './loaders/hub-folder.js';
 export { parseOnnxModel, OnnxDataType } from './onnx/onnx-model.js';
 export type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from './onnx/onnx-model.js';
 export { locateModuleWeight, indexGraph, traceInitializer, weightOfLinear, nodeScope, LINEAR_OPS, WEIGHT_PASS_THROUGH } from './onnx/locate-weight.js';
@@ -66,7 +73,7 @@ export { readSafetensorsWeights, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE } from
 export type { SafetensorsWeights } from './loaders/hf-folder.js';
 export { readLlama2c, parseLlama2c, permuteRopeRows, llama2cConfig } from './loaders/llama2c.js';
 export type { Llama2cCheckpoint, Llama2cHeader } from './loaders/llama2c.js';
-export { readOnnxFolderWeights, DEFAULT_ONNX_FILE } from './loaders/onnx-folder.js';
+export { readOnnxFolderWeights, DEFAULT_ONNX_FILE, LEGACY_ONNX_FILE } from './loaders/onnx-folder.js';
 export type { OnnxFolderWeights } from './loaders/onnx-folder.js';
 export { buildWeightMap } from './loaders/weight-map.js';
 export type { BuildWeightMapOptions, BuiltWeights, StoredTensor } from './loaders/weight-map.js';

@@ -7,6 +7,9 @@ import type { StoredTensor } from './weight-map.js';
 /** The fp32 model transformers.js loads for `text-generation` (`onnx/model.onnx`). */
 export const DEFAULT_ONNX_FILE = 'onnx/model.onnx';
 
+/** The fp32 merged decoder of `@xenova/transformers` 2.x repos (optimum 1.x: an `If` on `use_cache_branch`). */
+export const LEGACY_ONNX_FILE = 'onnx/decoder_model_merged.onnx';
+
 /** Weights read from a transformers.js ONNX export, already in HF names and `[out, in]` layout. */
 export interface OnnxFolderWeights {
   tensors: Map<string, StoredTensor>;

@@ -78,10 +78,21 @@ export function indexGraph(model: OnnxModel): GraphIndex {
   const producers = new Map<string, OnnxNode>();
   const consumers = new Map<string, number>();
   const linears = new Map<string, OnnxNode>();
-  for (const n of model.nodes) {
+  // Subgraph twins (the same node in both branches of a merged decoder's If) count as one reader.
+  const subReaders = new Map<string, Set<string>>();
+  for (const n of [...model.nodes, ...model.subgraphNodes]) {
     if (n.name !== '' && !byName.has(n.name)) byName.set(n.name, n);
-    for (const o of n.outputs) if (o.value !== '') producers.set(o.value, n);
-    for (const i of n.inputs) if (i.value !== '') consumers.set(i.value, (consumers.get(i.value) ?? 0) + 1);
+    for (const o of n.outputs) if (o.value !== '' && !producers.has(o.value)) producers.set(o.value, n);
+    for (const i of n.inputs) {
+      if (i.value === '') continue;
+      if (n.graph !== 0 && n.name !== '') {
+        const seen = subReaders.get(i.value) ?? new Set<string>();
+        subReaders.set(i.value, seen);
+        if (seen.has(n.name)) continue;
+        seen.add(n.name);
+      }
+      consumers.set(i.value, (consumers.get(i.value) ?? 0) + 1);
+    }
     const scope = nodeScope(n.name);
     if (scope !== undefined && LINEAR_OPS.has(n.opType) && scope.leaf === n.opType && !linears.has(scope.module)) linears.set(scope.module, n);
   }
@@ -189,7 +200,7 @@ export function locateModuleWeight(model: OnnxModel, index: GraphIndex, module: 
   const node = index.linears.get(module);
   if (node === undefined) {
     const probe = `/${module.replace(/\.(?!\d)/g, '/')}/`;
-    const other = model.nodes.find((n) => n.name.startsWith(probe) && (QUANTIZED_OPS.has(n.opType) || n.opType === 'MatMul' || n.opType === 'Gemm'));
+    const other = [...model.nodes, ...model.subgraphNodes].find((n) => n.name.startsWith(probe) && (QUANTIZED_OPS.has(n.opType) || n.opType === 'MatMul' || n.opType === 'Gemm'));
     if (other !== undefined && QUANTIZED_OPS.has(other.opType)) {
       throw new OnnxError(`module ${module} is computed by ${other.opType} node ${other.name}: the model is quantized here`, where(model, other.inputs[1]?.value ?? other.name));
     }

@@ -75,8 +75,8 @@ export function loraBranchEdits(model: OnnxModel, site: BranchSite, aName: strin
     if (taken.has(n)) throw new OnnxError(`name ${n} is already used; was this model rewritten for ${site.module} before?`, { tensor: n });
     taken.add(n);
   }
-  const g = model.graph.field;
-  const graphEnc = [{ lenStart: g.lenStart, valueStart: g.valueStart, end: g.end }];
+  if (site.outputNode.graph !== 0) throw new OnnxError(`node ${site.outputNode.name} is inside a subgraph; LoRA branches are spliced into the main graph only`, { tensor: site.outputNode.name });
+  const graphEnc = site.outputNode.enclosing;
   const added = [
     { name: `${site.scope}/lora_branch/MatMul_a`, opType: 'MatMul', inputs: [site.input, aName], outputs: [xa] },
     { name: `${site.scope}/lora_branch/MatMul_b`, opType: 'MatMul', inputs: [xa, bName], outputs: [xab] },

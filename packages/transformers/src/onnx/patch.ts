@@ -110,7 +110,8 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
     if (quantized !== undefined) {
       const rank = validateLoraFactors(factors, { rows: quantized.outFeatures, cols: quantized.inFeatures }, module);
       if (update.dash !== undefined) validateDash(update.dash, { rows: quantized.outFeatures, cols: quantized.inFeatures }, `${module}.dash`);
-      const sideBranch = (options.quantized ?? 'side-branch') === 'side-branch';
+      // A side branch would have to be spliced into every If branch; inside subgraphs the weight is requantized instead.
+      const sideBranch = (options.quantized ?? 'side-branch') === 'side-branch' && quantized.node.graph === 0;
       let maxAbsChange: number;
       if (sideBranch) {
         taken ??= takenNames(parsed, index);

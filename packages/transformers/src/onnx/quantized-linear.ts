@@ -52,8 +52,9 @@ function where(model: OnnxModel, tensor: string): { file?: string; tensor: strin
   return { ...(model.file === undefined ? {} : { file: model.file }), tensor };
 }
 
-function consumersOf(model: OnnxModel, tensor: string): OnnxNode[] {
-  return model.nodes.filter((n) => n.inputs.some((i) => i.value === tensor));
+/** Readers of `tensor` in the graph `graph` (main or one subgraph). */
+function consumersOf(model: OnnxModel, tensor: string, graph: number): OnnxNode[] {
+  return (graph === 0 ? model.nodes : model.subgraphNodes).filter((n) => n.graph === graph && n.inputs.some((i) => i.value === tensor));
 }
 
 function intAttr(node: OnnxNode, name: string): number | undefined {
@@ -63,7 +64,7 @@ function intAttr(node: OnnxNode, name: string): number | undefined {
 
 /** The MatMulInteger or MatMulNBits node computing `module`, or undefined when there is none. */
 export function quantizedNodeOf(model: OnnxModel, module: string): OnnxNode | undefined {
-  return model.nodes.find((n) => (n.opType === 'MatMulInteger' || n.opType === 'MatMulNBits') && nodeScope(n.name)?.module === module);
+  return [...model.nodes, ...model.subgraphNodes].find((n) => (n.opType === 'MatMulInteger' || n.opType === 'MatMulNBits') && nodeScope(n.name)?.module === module);
 }
 
 /**
@@ -97,9 +98,9 @@ export function locateQuantizedLinear(model: OnnxModel, index: GraphIndex, modul
   const xq = index.producers.get(node.inputs[0]?.value ?? '');
   if (xq?.opType !== 'DynamicQuantizeLinear') fail('its input is not quantized by DynamicQuantizeLinear');
   const input = (xq as OnnxNode).inputs[0]?.value ?? '';
-  const cast = consumersOf(model, node.outputs[0]?.value ?? '');
+  const cast = consumersOf(model, node.outputs[0]?.value ?? '', node.graph);
   if (cast.length !== 1 || cast[0]?.opType !== 'Cast') fail('its output is not read by one Cast');
-  const mul = consumersOf(model, (cast[0] as OnnxNode).outputs[0]?.value ?? '');
+  const mul = consumersOf(model, (cast[0] as OnnxNode).outputs[0]?.value ?? '', node.graph);
   if (mul.length !== 1 || mul[0]?.opType !== 'Mul') fail('the Cast is not read by one scale Mul');
   const outputNode = mul[0] as OnnxNode;
   const scaleIn = outputNode.inputs.find((i) => i.value !== (cast[0] as OnnxNode).outputs[0]?.value)?.value ?? '';

@@ -54,7 +54,7 @@ export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDa
   const put = (name: string, w: () => OnnxWeight): void => {
     if (!out.has(name)) out.set(name, w());
   };
-  for (const node of model.nodes) {
+  for (const node of [...model.nodes, ...model.subgraphNodes]) {
     if (QUANTIZED_OPS.has(node.opType)) {
       // Weights behind quantization ops are int8/4-bit codes plus scales: not readable as fp32 weights.
       const tensor = node.inputs.find((i) => model.initializers.has(i.value))?.value ?? node.name;
