@@ -41,6 +41,7 @@ export const QUANTIZED_OPS: ReadonlySet<string> = new Set([
   'DynamicQuantizeLinear',
   'QuantizeLinear',
   'GatherBlockQuantized',
+  'MatMulBnb4',
 ]);
 
 /** Ops a weight may pass through on its way from an initializer to the node that reads it. */

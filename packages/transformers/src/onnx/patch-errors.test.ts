@@ -8,8 +8,10 @@ import { exportForTransformersJs } from '../export-transformers-js.js';
 import { indexGraph } from './locate-weight.js';
 import { encodeModel, encodeTensor, encodeTensorValueInfo } from './onnx-encode.js';
 import { OnnxDataType, parseOnnxModel } from './onnx-model.js';
+import { maxAbsDiff, ort } from './onnx-fixtures.test-helper.js';
 import { optimumPath } from './optimum-fixtures.test-helper.js';
 import { patchOnnxModel } from './patch.js';
+import { concatBytes } from './protobuf-wire.js';
 import { locateQuantizedLinear } from './quantized-linear.js';
 import { readTensorBytes } from './tensor-data.js';
 
@@ -87,5 +89,44 @@ describe('bad input gets a typed error naming the file, node or tensor', () => {
     });
     expect(patchOnnxModel(g, new Map([[Q0, factors(4, 4)]])).modules[0]?.layout).toBe('in_out');
     expect(() => patchOnnxModel(linearThrough('Identity', 'Gemm', [{ name: 'transA', i: 1 }]), new Map([[Q0, factors(4, 4)]]))).toThrow(/Gemm node .* transA=1/);
+  });
+});
+
+describe('bnb4 (MatMulBnb4) variants get the side branch', () => {
+  it('adds x·(s·Aᵀ)·Bᵀ beside untouched FP4/NF4 codes, and onnxruntime runs it; requantizing is refused', async () => {
+    const [K, N] = [64, 32];
+    const g = encodeModel({
+      name: 'bnb4',
+      nodes: [{
+        name: '/model/layers.0/self_attn/q_proj/MatMul_Bnb4', opType: 'MatMulBnb4', domain: 'com.microsoft', inputs: ['x', 'B', 'absmax'], outputs: ['y'],
+        attributes: [{ name: 'K', i: K }, { name: 'N', i: N }, { name: 'block_size', i: 64 }, { name: 'quant_type', i: 1 }],
+      }],
+      // absmax 0: every dequantized weight is 0, so y is the branch alone.
+      initializers: [encodeTensor('B', OnnxDataType.UINT8, [(K * N) / 2], { raw: new Uint8Array((K * N) / 2) }), encodeTensor('absmax', OnnxDataType.FLOAT, [(K * N) / 64], { raw: new Uint8Array((K * N) / 16) })],
+      inputs: [encodeTensorValueInfo('x', OnnxDataType.FLOAT, [1, K])],
+      outputs: [encodeTensorValueInfo('y', OnnxDataType.FLOAT, [1, N])],
+      extraOpsets: [{ domain: 'com.microsoft', version: 1 }],
+    });
+    const f: LoraFactors = {
+      A: { rows: 2, cols: K, data: Float32Array.from({ length: 2 * K }, (_, i) => Math.sin(i)) },
+      B: { rows: N, cols: 2, data: Float32Array.from({ length: N * 2 }, (_, i) => Math.cos(i)) },
+      scaling: 0.5,
+    };
+    expect(() => patchOnnxModel(g, new Map([[Q0, f]]), { quantized: 'requantize' })).toThrow(/MatMulBnb4 .*FP4\/NF4 .*side branch/);
+    const r = patchOnnxModel(g, new Map([[Q0, f]]));
+    expect(r.modules[0]?.merge).toBe('side-branch');
+    const x = Float32Array.from({ length: K }, (_, i) => (i % 7) / 7 - 0.4);
+    const session = await ort.InferenceSession.create(concatBytes(r.chunks));
+    const y = (await session.run({ x: new ort.Tensor('float32', x, [1, K]) })).y!.data as Float32Array;
+    const want = Array.from({ length: N }, (_, o) => {
+      let acc = 0;
+      for (let j = 0; j < 2; j++) {
+        let ax = 0;
+        for (let i = 0; i < K; i++) ax += f.A.data[j * K + i]! * x[i]!;
+        acc += f.B.data[o * 2 + j]! * ax;
+      }
+      return 0.5 * acc;
+    });
+    expect(maxAbsDiff(y, want)).toBeLessThan(1e-5);
   });
 });

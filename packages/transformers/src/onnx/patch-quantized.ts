@@ -114,6 +114,9 @@ export function mergeQuantizedLinear(
     assertSoleReader(model, index, [q.weight, q.scale, q.zeroPoint], q.module);
     return mergeInt8(model, q, factors, dash, external);
   }
+  if (q.kind === 'bnb4') {
+    throw new OnnxError(`MatMulBnb4 node ${q.node.name}: requantizing FP4/NF4 codes is not supported; use the side branch (quantized: 'side-branch')`, where(model, q.weight));
+  }
   assertSoleReader(model, index, [q.weight, q.scales], q.module);
   return mergeNBits(model, q, factors, dash, external);
 }

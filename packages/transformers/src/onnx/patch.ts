@@ -127,7 +127,7 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
         module,
         node: quantized.node.name,
         initializer: quantized.weight.name,
-        dataType: quantized.kind === 'int8' ? dataTypeName(quantized.weight.dataType) : `${quantized.bits}-bit blockwise`,
+        dataType: quantized.kind === 'int8' ? dataTypeName(quantized.weight.dataType) : quantized.kind === 'nbits' ? `${quantized.bits}-bit blockwise` : 'bnb4',
         layout: quantized.kind === 'int8' ? 'in_out' : 'out_in',
         shape: [quantized.outFeatures, quantized.inFeatures],
         rank: rank + (update.dash?.d.length ?? 0),

@@ -5,7 +5,8 @@
  *   `DynamicQuantizeLinear(x)` → `MatMulInteger(x_q, W_q, x_zp, W_zp)` → `Cast` →
  *   `Mul(·, Mul(x_scale, W_scale))`, with W_q [in, out] uint8/int8;
  * - q4 (`model_q4.onnx`, `MatMulNBits`): B [out, blocks, blockSize/2] uint8,
- *   scales [out·blocks] (float or fp16), no zero points (symmetric).
+ *   scales [out·blocks] (float or fp16), no zero points (symmetric);
+ * - bnb4 (`model_bnb4.onnx`, `MatMulBnb4`): FP4/NF4 codes and per-block absmax.
  */
 import { OnnxError } from '@tsd-peft/core';
 import { nodeScope, type GraphIndex } from './locate-weight.js';
@@ -45,8 +46,28 @@ export interface NBitsLinear {
   readonly outputNode: OnnxNode;
 }
 
+/**
+ * A MatMulBnb4 module (`model_bnb4.onnx`: bitsandbytes FP4/NF4 codes with
+ * per-block absmax). Only the side branch is supported: the codes stay as they are.
+ */
+export interface Bnb4Linear {
+  readonly kind: 'bnb4';
+  readonly module: string;
+  readonly node: OnnxNode;
+  readonly weight: OnnxTensor;
+  readonly absmax: OnnxTensor;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly input: string;
+  readonly output: string;
+  readonly outputNode: OnnxNode;
+}
+
 /** A quantized linear module. */
-export type QuantizedLinear = Int8Linear | NBitsLinear;
+export type QuantizedLinear = Int8Linear | NBitsLinear | Bnb4Linear;
+
+/** Op types of quantized linear nodes this module understands. */
+const QUANTIZED_LINEAR_OPS: ReadonlySet<string> = new Set(['MatMulInteger', 'MatMulNBits', 'MatMulBnb4']);
 
 function where(model: OnnxModel, tensor: string): { file?: string; tensor: string } {
   return { ...(model.file === undefined ? {} : { file: model.file }), tensor };
@@ -62,9 +83,9 @@ function intAttr(node: OnnxNode, name: string): number | undefined {
   return v === undefined ? undefined : Number(v);
 }
 
-/** The MatMulInteger or MatMulNBits node computing `module`, or undefined when there is none. */
+/** The MatMulInteger, MatMulNBits or MatMulBnb4 node computing `module`, or undefined when there is none. */
 export function quantizedNodeOf(model: OnnxModel, module: string): OnnxNode | undefined {
-  return [...model.nodes, ...model.subgraphNodes].find((n) => (n.opType === 'MatMulInteger' || n.opType === 'MatMulNBits') && nodeScope(n.name)?.module === module);
+  return [...model.nodes, ...model.subgraphNodes].find((n) => QUANTIZED_LINEAR_OPS.has(n.opType) && nodeScope(n.name)?.module === module);
 }
 
 /**
@@ -91,6 +112,14 @@ export function locateQuantizedLinear(model: OnnxModel, index: GraphIndex, modul
     const blockSize = intAttr(node, 'block_size') ?? fail('no block_size attribute');
     const output = node.outputs[0]?.value ?? fail('no output');
     return { kind: 'nbits', module, node, weight, scales, ...(zeroPoints === undefined ? {} : { zeroPoints }), bits, blockSize, inFeatures: k, outFeatures: n, input: node.inputs[0]?.value ?? '', output, outputNode: node };
+  }
+  if (node.opType === 'MatMulBnb4') {
+    const weight = init(1) ?? fail('B is not an initializer', node.inputs[1]?.value);
+    const absmax = init(2) ?? fail('absmax is not an initializer', node.inputs[2]?.value);
+    const k = intAttr(node, 'K') ?? fail('no K attribute');
+    const n = intAttr(node, 'N') ?? fail('no N attribute');
+    const output = node.outputs[0]?.value ?? fail('no output');
+    return { kind: 'bnb4', module, node, weight, absmax, inFeatures: k, outFeatures: n, input: node.inputs[0]?.value ?? '', output, outputNode: node };
   }
   const weight = init(1) ?? fail('the weight is not an initializer', node.inputs[1]?.value);
   if (weight.dims.length !== 2) fail(`the weight has ${weight.dims.length} dims, expected 2`, weight.name);

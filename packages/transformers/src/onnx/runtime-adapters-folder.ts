@@ -31,7 +31,7 @@ export function allLinearModules(model: OnnxModel): string[] {
     if (index.linears.get(module) === node) {
       const w = weightOfLinear(model, index, node, module);
       if (w !== undefined && (w.tensor.dataType === OnnxDataType.FLOAT || w.tensor.dataType === OnnxDataType.FLOAT16)) out.push(module);
-    } else if ((node.opType === 'MatMulInteger' || node.opType === 'MatMulNBits') && !index.linears.has(module)) {
+    } else if ((node.opType === 'MatMulInteger' || node.opType === 'MatMulNBits' || node.opType === 'MatMulBnb4') && !index.linears.has(module)) {
       out.push(module);
     }
   }
