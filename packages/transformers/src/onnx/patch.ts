@@ -5,7 +5,9 @@
  * written back in the initializer's own type and layout. Only the weight
  * payloads change, so the output has the same length and every other byte
  * (graph, unknown fields, ordering) is identical — except for fp16/bf16 weights
- * stored in `int32_data`, whose varints must be re-encoded.
+ * stored in `int32_data`, whose varints must be re-encoded. Quantized weights
+ * (MatMulInteger, MatMulNBits, MatMulBnb4) get a float side branch or are
+ * requantized (see `side-branch.ts`, `patch-quantized.ts`).
  */
 import {
   OnnxError,
@@ -88,11 +90,14 @@ export function toModuleUpdate(u: LoraFactors | ModuleUpdate): ModuleUpdate {
 
 /**
  * Merges `updates` into the weights of `model` (bytes or an already parsed
- * {@link OnnxModel}). Each module's MatMul is found by name; its weight is
- * checked against the factors (A [r, in], B [out, r] vs the stored [in, out]
- * or [out, in]); the sum W + ΔW is accumulated in float64 and rounded once to
- * the stored type (see `encodeTensorWrite`). Missing nodes, quantized or shared
- * weights throw {@link OnnxError}; shape mismatches throw {@link ShapeError}.
+ * {@link OnnxModel}). Each module's MatMul/Gemm is found through its scope
+ * name and its weight by following the graph; the weight is checked against
+ * the factors (A [r, in], B [out, r] vs the stored [in, out] or [out, in]);
+ * the sum W + ΔW is accumulated in float64 and rounded once to the stored type
+ * (see `encodeTensorWrite`). Quantized modules follow `options.quantized`.
+ * Missing nodes, unsupported ops on the weight's path, schemes that cannot be
+ * reproduced and shared weights throw {@link OnnxError}; shape mismatches throw
+ * {@link ShapeError}.
  */
 export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUpdates, options: OnnxPatchOptions = {}): OnnxPatchResult {
   const parsed = model instanceof Uint8Array ? parseOnnxModel(model, options.file) : model;
