@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, Tensor, env, type PreTrainedModel } from '@huggingface/transformers';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadPeftAdapter } from '@tsd-peft/core/node';
 import { exportForTransformersJs } from './export-transformers-js.js';
+import { createAdapterSwitcher } from './onnx/adapter-switcher.js';
+import { writeRuntimeAdapterModel } from './onnx/runtime-adapters-folder.js';
 import { maxAbsDiff } from './onnx/onnx-fixtures.test-helper.js';
 import { OPTIMUM_CASES, optimumPath, optimumRef } from './onnx/optimum-fixtures.test-helper.js';
 
@@ -43,6 +46,27 @@ describe.each(OPTIMUM_CASES)('exportForTransformersJs into the Optimum export %s
       expect(err).toBeLessThan(2e-3);
       expect(await tjsGreedy(model, ref.ids, ref.mergedGreedy.length)).toEqual(ref.mergedGreedy);
       expect(ref.mergedGreedy).not.toEqual(ref.baseGreedy);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+describe.each(OPTIMUM_CASES)('runtime adapters on the Optimum export %s', (name) => {
+  it('all-linear slots (Gemm for GPT-2); the Python PEFT adapter switched in gives PEFT unmerged logits within 2e-3, none gives the base', async () => {
+    const ref = optimumRef(name);
+    const out = join(tmp, `${name}-rt`);
+    const { manifest } = await writeRuntimeAdapterModel({ base: optimumPath(name, 'onnx'), out });
+    expect(manifest.slots.length).toBe(name === 'gpt2' ? 8 : 14); // 2 layers × (4 Conv1D | 7 projections)
+    const model = await AutoModelForCausalLM.from_pretrained(out, { dtype: 'fp32' });
+    try {
+      const switcher = createAdapterSwitcher(model as unknown as Parameters<typeof createAdapterSwitcher>[0], manifest);
+      switcher.register('peft', loadPeftAdapter(optimumPath(name, 'adapter')));
+      switcher.use('peft');
+      expect(maxAbsDiff(await tjsLogits(model, ref.ids), ref.unmerged)).toBeLessThan(2e-3);
+      switcher.use(null);
+      expect(maxAbsDiff(await tjsLogits(model, ref.ids), ref.base)).toBeLessThan(1e-4);
+      switcher.detach();
     } finally {
       await model.dispose();
     }
