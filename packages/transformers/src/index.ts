@@ -10,7 +10,7 @@ export type {
   ExportForTransformersJsResult,
 } from './export-transformers-js.js';
 export { readOnnxWeights, readOnnxWeightsFromBytes, readOnnxWeightsFromModel, resolveOnnxModelFile } from './onnx/read-weights.js';
-export type { OnnxWeight } from './onnx/read-weights.js';
+export type { OnnxWeight, ReadOnnxWeightsOptions } from './onnx/read-weights.js';
 export { patchOnnxModel, toModuleUpdate } from './onnx/patch.js';
 export type { AdapterUpdates, ModuleUpdate, OnnxPatchOptions, OnnxPatchResult, PatchedModule, QuantizedMergeMode } from './onnx/patch.js';
 export { quantizeAffine8, dequantizeAffine8, quantizeBlockwise4, dequantizeBlockwise4 } from './onnx/quantize.js';

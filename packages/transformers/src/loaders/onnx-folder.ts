@@ -28,7 +28,8 @@ export async function readOnnxFolderWeights(source: ModelFileSource, onnxFile = 
   if (bytes === null) return null;
   const file = source.describe(onnxFile);
   const external = source.isLocal ? fileExternalDataReader(dirname(join(source.location, onnxFile))) : undefined;
-  const read = readOnnxWeightsFromBytes(bytes, { file, ...(external === undefined ? {} : { external }) });
+  // A q8/q4 variant (onnxFile: 'onnx/model_q4.onnx') serves as a frozen base through its dequantized weights.
+  const read = readOnnxWeightsFromBytes(bytes, { file, dequantize: true, ...(external === undefined ? {} : { external }) });
   const tensors = new Map<string, StoredTensor>();
   for (const [name, w] of read) tensors.set(name, { shape: w.shape, read: () => w.data });
   return { tensors, files: [file] };

@@ -151,7 +151,11 @@ export function traceInitializer(model: OnnxModel, index: GraphIndex, tensorName
     const producer = index.producers.get(name);
     if (producer === undefined) return undefined;
     if (QUANTIZED_OPS.has(producer.opType)) {
-      throw new OnnxError(`weight of ${reader} comes from ${producer.opType} node ${producer.name}: the graph is quantized here`, where(model, name));
+      // A dequantized initializer is a quantized weight; other quantization ops produce activations.
+      if (producer.opType === 'DequantizeLinear' && model.initializers.has(producer.inputs[0]?.value ?? '')) {
+        throw new OnnxError(`weight of ${reader} comes from ${producer.opType} node ${producer.name}: the graph is quantized here`, where(model, name));
+      }
+      return undefined;
     }
     if (!WEIGHT_PASS_THROUGH.has(producer.opType)) return undefined;
     path.push(producer);

@@ -7,8 +7,10 @@ import { dirname, join } from 'node:path';
 import { OnnxError } from '@tsd-peft/core';
 import { indexGraph, nodeScope, QUANTIZED_OPS, traceInitializer, weightOfLinear, type GraphIndex, type LocatedWeight, type TracedInitializer } from './locate-weight.js';
 import { fileExternalDataReader } from './node-io.js';
-import { parseOnnxModel, type OnnxModel, type OnnxNode } from './onnx-model.js';
-import { assertFloatTensor, isFloatType, readTensorFloat32, type ExternalDataReader } from './tensor-data.js';
+import { OnnxDataType, parseOnnxModel, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-model.js';
+import { dequantizeAffine8, dequantizeBlockwise4 } from './quantize.js';
+import { locateQuantizedLinear, type QuantizedLinear } from './quantized-linear.js';
+import { assertFloatTensor, isFloatType, readTensorBytes, readTensorFloat32, type ExternalDataReader } from './tensor-data.js';
 
 /** One weight read from an ONNX model: HF shape (Linear weights [out, in]) and float32 values. */
 export interface OnnxWeight {
@@ -48,13 +50,24 @@ const PARAM_INPUTS: Readonly<Record<string, ReadonlyArray<readonly [number, 'wei
  * 4-bit initializers, MatMulNBits/MatMulInteger/DequantizeLinear) throw
  * {@link OnnxError} naming the tensor.
  */
-export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDataReader): Map<string, OnnxWeight> {
+export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDataReader, options: ReadOnnxWeightsOptions = {}): Map<string, OnnxWeight> {
   const index = indexGraph(model);
   const out = new Map<string, OnnxWeight>();
   const put = (name: string, w: () => OnnxWeight): void => {
     if (!out.has(name)) out.set(name, w());
   };
+  const quantizedModules = new Set<string>();
   for (const node of [...model.nodes, ...model.subgraphNodes]) {
+    if (options.dequantize === true && DEQUANTIZABLE.has(node.opType)) {
+      const module = nodeScope(node.name)?.module;
+      if (node.opType === 'DynamicQuantizeLinear' || node.opType === 'DequantizeLinear' || module === undefined) continue; // activations; weights are read at their reader
+      const q = locateQuantizedLinear(model, index, module);
+      if (q !== undefined && q.node === node) {
+        put(`${module}.weight`, () => dequantizedWeight(model, q, external));
+        quantizedModules.add(module);
+      }
+      continue;
+    }
     if (QUANTIZED_OPS.has(node.opType)) {
       // Weights behind quantization ops are int8/4-bit codes plus scales: not readable as fp32 weights.
       const tensor = node.inputs.find((i) => model.initializers.has(i.value))?.value ?? node.name;
@@ -67,20 +80,32 @@ export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDa
     if (scope === undefined) continue;
     const { module } = scope;
     if (index.linears.get(module) === node) {
+      const viaDequantize = options.dequantize === true ? dequantizeLinearWeight(model, index, node, external) : undefined;
+      if (viaDequantize !== undefined) {
+        put(`${module}.weight`, () => viaDequantize);
+        continue;
+      }
       const w = weightOfLinear(model, index, node, module);
       if (w === undefined) continue; // an activation × activation MatMul (attention scores)
       put(`${module}.weight`, () => toHfLayout(model, w, external));
       if (node.opType === 'Gemm') putVector(model, index, node, 2, w.outFeatures, `${module}.bias`, put, external);
       continue;
     }
-    if (node.opType === 'Add' && index.linears.has(module)) {
+    if (node.opType === 'Add' && (index.linears.has(module) || quantizedModules.has(module))) {
       for (let k = 0; k < 2; k++) putVector(model, index, node, k, undefined, `${module}.bias`, put, external);
       continue;
     }
-    if (node.opType === 'Mul' && !index.linears.has(module)) {
+    if (node.opType === 'Mul' && !index.linears.has(module) && !quantizedModules.has(module)) {
       // RMSNorm's scale: weight · normalized (two 1-D candidates never occur; the first wins).
       for (let k = 0; k < 2; k++) putVector(model, index, node, k, undefined, `${module}.weight`, put, external);
       continue;
+    }
+    if (options.dequantize === true && node.opType === 'Gather') {
+      const embedding = dequantizedGather(model, node, external);
+      if (embedding !== undefined) {
+        put(`${module}.weight`, () => embedding);
+        continue;
+      }
     }
     for (const [k, param] of PARAM_INPUTS[node.opType] ?? []) {
       const traced = traceInput(model, index, node, k);
@@ -94,6 +119,76 @@ export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDa
     out.set(name, { shape: [...t.dims], data: readTensorFloat32(model, t, external), initializer: name, transposed: false });
   }
   return out;
+}
+
+/** Options of {@link readOnnxWeightsFromModel}. */
+export interface ReadOnnxWeightsOptions {
+  /**
+   * Read quantized weights (MatMulInteger / MatMulNBits codes, a MatMul weight behind
+   * DequantizeLinear) as their dequantized float values instead of refusing them, so a q8 or
+   * q4 variant can serve as a (QLoRA-style) frozen base. Default false: quantized files throw.
+   */
+  readonly dequantize?: boolean;
+}
+
+/** Quantization ops whose weights {@link ReadOnnxWeightsOptions.dequantize} reads (or, for activations, skips). */
+const DEQUANTIZABLE: ReadonlySet<string> = new Set(['MatMulInteger', 'MatMulNBits', 'DynamicQuantizeLinear', 'DequantizeLinear']);
+
+function dequantizedWeight(model: OnnxModel, q: QuantizedLinear, external?: ExternalDataReader): OnnxWeight {
+  const { inFeatures: inF, outFeatures: outF } = q;
+  if (q.kind === 'nbits') {
+    if (q.bits !== 4) throw new OnnxError(`MatMulNBits with bits=${q.bits} cannot be read`, { tensor: q.weight.name });
+    const zp = q.zeroPoints === undefined ? undefined : readTensorBytes(model, q.zeroPoints, external);
+    const data = dequantizeBlockwise4(readTensorBytes(model, q.weight, external), readTensorFloat32(model, q.scales, external), outF, inF, q.blockSize, zp);
+    return { shape: [outF, inF], data, initializer: q.weight.name, transposed: false };
+  }
+  if (q.kind === 'bnb4') throw new OnnxError(`MatMulBnb4 node ${q.node.name}: FP4/NF4 weights cannot be read; use another variant`, { tensor: q.weight.name });
+  const scales = readTensorFloat32(model, q.scale, external);
+  const zps = q.zeroPoint === undefined ? new Uint8Array(scales.length) : readTensorBytes(model, q.zeroPoint, external);
+  const wt = dequantizeAffine8(readTensorBytes(model, q.weight, external), scales, zps, outF, q.weight.dataType === OnnxDataType.INT8);
+  return transposeToHf(wt, inF, outF, q.weight.name);
+}
+
+/** A MatMul weight computed by DequantizeLinear(codes [in, out], scale, zero point) from initializers, dequantized; else undefined. */
+function dequantizeLinearWeight(model: OnnxModel, index: GraphIndex, node: OnnxNode, external?: ExternalDataReader): OnnxWeight | undefined {
+  const producer = index.producers.get(node.inputs[1]?.value ?? '');
+  if (producer?.opType !== 'DequantizeLinear' || node.opType !== 'MatMul') return undefined;
+  const init = (k: number): OnnxTensor | undefined => model.initializers.get(producer.inputs[k]?.value ?? '');
+  const codes = init(0);
+  const scale = init(1);
+  if (codes === undefined || scale === undefined || codes.dims.length !== 2) return undefined;
+  const [inF, outF] = codes.dims as [number, number];
+  const axis = Number(producer.attributes.find((a) => a.name === 'axis')?.i ?? 1n);
+  if (scale.numel !== 1 && (scale.numel !== outF || (axis !== 1 && axis !== -1))) {
+    throw new OnnxError(`DequantizeLinear ${producer.name}: only per-tensor or per-column (axis 1) scales are read`, { tensor: scale.name });
+  }
+  const zpT = init(2);
+  const zps = zpT === undefined ? new Uint8Array(scale.numel) : readTensorBytes(model, zpT, external);
+  const wt = dequantizeAffine8(readTensorBytes(model, codes, external), readTensorFloat32(model, scale, external), zps, outF, codes.dataType === OnnxDataType.INT8);
+  return transposeToHf(wt, inF, outF, codes.name);
+}
+
+/** An embedding quantized by `quantize_dynamic`: Gather(uint8/int8 table, ids) → DequantizeLinear(·, scale, zero point), per tensor. */
+function dequantizedGather(model: OnnxModel, node: OnnxNode, external?: ExternalDataReader): OnnxWeight | undefined {
+  const table = model.initializers.get(node.inputs[0]?.value ?? '');
+  if (table === undefined || (table.dataType !== OnnxDataType.UINT8 && table.dataType !== OnnxDataType.INT8)) return undefined;
+  const out = node.outputs[0]?.value ?? '';
+  const dq = (node.graph === 0 ? model.nodes : model.subgraphNodes).find((n) => n.graph === node.graph && n.opType === 'DequantizeLinear' && n.inputs[0]?.value === out);
+  const scale = model.initializers.get(dq?.inputs[1]?.value ?? '');
+  if (dq === undefined || scale === undefined || scale.numel !== 1) {
+    throw new OnnxError(`Gather ${node.name} reads a quantized table without a per-tensor DequantizeLinear after it`, { tensor: table.name });
+  }
+  const zpT = model.initializers.get(dq.inputs[2]?.value ?? '');
+  const zps = zpT === undefined ? new Uint8Array(1) : readTensorBytes(model, zpT, external);
+  const data = dequantizeAffine8(readTensorBytes(model, table, external), readTensorFloat32(model, scale, external), zps, table.dims[1] ?? 1, table.dataType === OnnxDataType.INT8);
+  return { shape: [...table.dims], data, initializer: table.name, transposed: false };
+}
+
+/** [in, out] → HF [out, in]. */
+function transposeToHf(values: Float32Array, inF: number, outF: number, initializer: string): OnnxWeight {
+  const data = new Float32Array(values.length);
+  for (let i = 0; i < inF; i++) for (let o = 0; o < outF; o++) data[o * inF + i] = values[i * outF + o] as number;
+  return { shape: [outF, inF], data, initializer, transposed: true };
 }
 
 function traceInput(model: OnnxModel, index: GraphIndex, node: OnnxNode, k: number): TracedInitializer | undefined {
@@ -125,17 +220,12 @@ function toHfLayout(model: OnnxModel, w: LocatedWeight, external?: ExternalDataR
   const values = readTensorFloat32(model, w.tensor, external);
   const { inFeatures: inF, outFeatures: outF } = w;
   if (w.layout === 'out_in') return { shape: [outF, inF], data: values, initializer: w.tensor.name, transposed: false };
-  const data = new Float32Array(values.length);
-  for (let i = 0; i < inF; i++) {
-    const row = i * outF;
-    for (let o = 0; o < outF; o++) data[o * inF + i] = values[row + o] as number;
-  }
-  return { shape: [outF, inF], data, initializer: w.tensor.name, transposed: true };
+  return transposeToHf(values, inF, outF, w.tensor.name);
 }
 
 /** {@link readOnnxWeightsFromModel} on serialized model bytes (no external data unless `external` is given). */
-export function readOnnxWeightsFromBytes(bytes: Uint8Array, options: { file?: string; external?: ExternalDataReader } = {}): Map<string, OnnxWeight> {
-  return readOnnxWeightsFromModel(parseOnnxModel(bytes, options.file), options.external);
+export function readOnnxWeightsFromBytes(bytes: Uint8Array, options: { file?: string; external?: ExternalDataReader } & ReadOnnxWeightsOptions = {}): Map<string, OnnxWeight> {
+  return readOnnxWeightsFromModel(parseOnnxModel(bytes, options.file), options.external, options);
 }
 
 /**
@@ -159,9 +249,10 @@ export async function resolveOnnxModelFile(path: string, fileName = 'model.onnx'
  * {@link readOnnxWeightsFromModel}) from an `.onnx` file, a transformers.js
  * model folder, or bytes. External data files are read from the model's folder.
  */
-export async function readOnnxWeights(model: string | Uint8Array, options: { fileName?: string } = {}): Promise<Map<string, OnnxWeight>> {
-  if (model instanceof Uint8Array) return readOnnxWeightsFromBytes(model);
+export async function readOnnxWeights(model: string | Uint8Array, options: { fileName?: string } & ReadOnnxWeightsOptions = {}): Promise<Map<string, OnnxWeight>> {
+  const dq = options.dequantize === undefined ? {} : { dequantize: options.dequantize };
+  if (model instanceof Uint8Array) return readOnnxWeightsFromBytes(model, dq);
   const file = await resolveOnnxModelFile(model, options.fileName);
   const bytes = new Uint8Array(await readFile(file));
-  return readOnnxWeightsFromBytes(bytes, { file, external: fileExternalDataReader(dirname(file)) });
+  return readOnnxWeightsFromBytes(bytes, { file, external: fileExternalDataReader(dirname(file)), ...dq });
 }
