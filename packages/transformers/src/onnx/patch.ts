@@ -120,7 +120,7 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
       let maxAbsChange: number;
       if (sideBranch) {
         taken ??= takenNames(parsed, index);
-        edits.push(...sideBranchEdits(parsed, index, branchSite(parsed, index, module), update, factors.scaling, taken));
+        edits.push(...sideBranchEdits(parsed, branchSite(parsed, index, module), update, factors.scaling, taken));
         maxAbsChange = maxAbs(mergedStoredValues(parsed, quantized.weight.name, new Float32Array(quantized.outFeatures * quantized.inFeatures), 'out_in', quantized.outFeatures, quantized.inFeatures, factors, update.dash, module).values);
       } else {
         const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external);

@@ -5,7 +5,6 @@
  * and B' = [Bᵀ ; U_sᵀ] [r+s, out] (the LoRA-Dash term folded in as extra rank).
  */
 import { encodeFloat16, encodeFloat32 } from '@tsd-peft/core';
-import type { GraphIndex } from './locate-weight.js';
 import { loraBranchEdits, type BranchSite } from './lora-branch.js';
 import { encodeTensor } from './onnx-encode.js';
 import { OnnxDataType, type OnnxModel } from './onnx-model.js';
@@ -40,7 +39,7 @@ export function branchFactors(update: ModuleUpdate, scaling: number, inF: number
  * initializers (in the site's float type) appended to the graph, and the
  * branch nodes (see `loraBranchEdits`).
  */
-export function sideBranchEdits(model: OnnxModel, _index: GraphIndex, site: BranchSite, update: ModuleUpdate, scaling: number, taken: Set<string>): ByteEdit[] {
+export function sideBranchEdits(model: OnnxModel, site: BranchSite, update: ModuleUpdate, scaling: number, taken: Set<string>): ByteEdit[] {
   const { a, b, rank } = branchFactors(update, scaling, site.inFeatures, site.outFeatures);
   const aName = `${site.scope}/lora_branch/A`;
   const bName = `${site.scope}/lora_branch/B`;
