@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,11 +8,17 @@ import { TsdError } from '@tsd-peft/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../cli/cli-test-io.test-helper.js';
 import { exportForTransformersJs } from '../export-transformers-js.js';
+import { loadCausalLM } from '../load-causal-lm.js';
+import { useWasmBackend } from '../models/test-backend.test-helper.js';
+import { externalizeInitializers } from '../onnx/external-data.js';
+import { concatBytes } from '../onnx/protobuf-wire.js';
 import { maxAbsDiff } from '../onnx/onnx-fixtures.test-helper.js';
 import { optimumPath, optimumRef } from '../onnx/optimum-fixtures.test-helper.js';
 import { resolveModelFolder } from './hub-folder.js';
 
 const REPO = 'tsd-peft-test/llama-gqa-tied-ONNX';
+/** GPT-2 with its fp32 weights moved to onnx/model.onnx_data (built in beforeAll). */
+const EXT_REPO = 'tsd-peft-test/gpt2-external';
 const tmp = mkdtempSync(join(tmpdir(), 'tsd-hub-folder-'));
 const saved = { remoteHost: env.remoteHost, cacheDir: env.cacheDir, allowRemoteModels: env.allowRemoteModels, allowLocalModels: env.allowLocalModels };
 /** Every request the mirror answered: `<status> <path>`. */
@@ -22,11 +28,18 @@ let host = '';
 
 /** A loopback mirror with the hub's URL layout: /<owner>/<name>/resolve/<revision>/<file>, serving one fixture folder. */
 beforeAll(async () => {
-  const root = optimumPath('llama-gqa-tied', 'onnx');
+  const extRoot = join(tmp, 'gpt2-external');
+  cpSync(optimumPath('gpt2', 'onnx'), extRoot, { recursive: true });
+  for (const f of ['model_fp16.onnx', 'model_quantized.onnx', 'model_q4.onnx']) rmSync(join(extRoot, 'onnx', f));
+  const ext = externalizeInitializers(new Uint8Array(readFileSync(join(extRoot, 'onnx', 'model.onnx'))));
+  writeFileSync(join(extRoot, 'onnx', 'model.onnx'), concatBytes(ext.model));
+  writeFileSync(join(extRoot, 'onnx', 'model.onnx_data'), ext.data);
+  const roots: Record<string, string> = { [REPO]: optimumPath('llama-gqa-tied', 'onnx'), [EXT_REPO]: extRoot };
   server = createServer((req, res) => {
-    const m = new RegExp(`^/${REPO}/resolve/main/(.+)$`).exec(decodeURIComponent(req.url ?? ''));
-    const file = m === null ? null : join(root, m[1]!);
-    if (file === null || m![1]!.includes('..') || !existsSync(file) || !statSync(file).isFile()) {
+    const m = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(decodeURIComponent(req.url ?? ''));
+    const root = m === null ? undefined : roots[m[1]!];
+    const file = m === null || root === undefined ? null : join(root, m[2]!);
+    if (file === null || m![2]!.includes('..') || !existsSync(file) || !statSync(file).isFile()) {
       log.push(`404 ${req.url}`);
       res.writeHead(404).end('Entry not found');
       return;
@@ -91,6 +104,18 @@ describe('hub ids as export bases, through a loopback mirror of the hub', () => 
     expect(existsSync(out)).toBe(false);
     env.allowRemoteModels = false;
     await expect(resolveModelFolder(REPO)).rejects.toThrow(/not in the local cache and env\.allowRemoteModels is false.*local folder/);
+  });
+
+  it('fetches external data (model.onnx_data) beside the graph, and loadCausalLM trains from the cached folder', async () => {
+    const dir = await resolveModelFolder(EXT_REPO);
+    expect(log.filter((l) => l.startsWith('200')).map((l) => l.slice(`200 /${EXT_REPO}/resolve/main/`.length))).toContain('onnx/model.onnx_data');
+    await useWasmBackend();
+    const model = await loadCausalLM(dir);
+    const ref = optimumRef('gpt2');
+    const logits = model.forward({ inputIds: [ref.ids] });
+    expect(maxAbsDiff(logits.dataSync(), ref.base)).toBeLessThan(1e-4);
+    logits.dispose();
+    model.dispose();
   });
 
   it('a local folder is used as is, and a missing path that is not a hub id is a ConfigError', async () => {
