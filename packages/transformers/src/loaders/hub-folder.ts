@@ -46,7 +46,8 @@ export interface ResolveModelFolderOptions extends HubOptions {
 }
 
 /**
- * A local folder as is, or a hub repo id made available as its folder in
+ * A local folder as is, a hub repo id found under `env.localModelPath` (when
+ * `env.allowLocalModels`), or a hub repo id made available as its folder in
  * transformers.js's cache (see the file comment). Throws {@link ConfigError}
  * for a path that neither exists nor is a hub id, and a {@link TsdError}
  * naming the id and how to pass a local folder when the hub cannot be reached
@@ -58,6 +59,9 @@ export async function resolveModelFolder(idOrPath: string, options: ResolveModel
     return resolve(idOrPath);
   }
   if (!isHubModelId(idOrPath)) throw new ConfigError('model folder not found, and not a hub model id', { file: idOrPath });
+  // transformers.js looks in env.localModelPath/<id> first; a folder there is used as it stands.
+  const local = env.allowLocalModels && env.localModelPath ? join(env.localModelPath, idOrPath) : null;
+  if (local !== null && existsSync(join(local, 'config.json'))) return resolve(local);
   const revision = options.revision ?? 'main';
   const cacheDir = options.cacheDir ?? env.cacheDir;
   if (!env.useFSCache || cacheDir === null || cacheDir === undefined || cacheDir === '') {
