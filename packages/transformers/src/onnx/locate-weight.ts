@@ -3,10 +3,11 @@
  * the graph from the nodes, never by initializer names: a module's linear node
  * (`/<scope>/MatMul`, or `/<scope>/Gemm` for GPT-2's Conv1D in Optimum exports),
  * its weight input traced back through Transpose, Cast, Identity and
- * shape-only ops (Reshape, Squeeze, Unsqueeze, Flatten) to an initializer.
+ * shape-only ops that add or drop size-1 dims (Reshape to a constant shape,
+ * Squeeze, Unsqueeze, Flatten) to an initializer.
  */
-import { OnnxError } from '@tsd-peft/core';
-import type { OnnxModel, OnnxNode, OnnxTensor } from './onnx-model.js';
+import { OnnxError, decodeInt64 } from '@tsd-peft/core';
+import { OnnxDataType, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-model.js';
 
 /**
  * How a module's weight is stored: `'in_out'` = the initializer is Wᵀ
@@ -111,6 +112,18 @@ function swapsTwoDims(node: OnnxNode): boolean {
   return perm.ints.length === 2 && perm.ints[0] === 1n && perm.ints[1] === 0n;
 }
 
+/** The constant target shape of a Reshape (its second input as an int64 initializer) without size-1 dims, or undefined. */
+function reshapeTarget(model: OnnxModel, node: OnnxNode): number[] | undefined {
+  const t = model.initializers.get(node.inputs[1]?.value ?? '');
+  if (t === undefined || t.dataType !== OnnxDataType.INT64 || t.rawData === undefined) return undefined;
+  const raw = model.bytes.subarray(t.rawData.field.valueStart, t.rawData.field.end);
+  return Array.from(decodeInt64(raw), Number).filter((d) => d !== 1);
+}
+
+function sameDims(a: readonly number[] | undefined, b: readonly number[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
 /** An initializer reached from a node input, and what lies between. */
 export interface TracedInitializer {
   readonly tensor: OnnxTensor;
@@ -143,7 +156,10 @@ export function traceInitializer(model: OnnxModel, index: GraphIndex, tensorName
           dims = [dims[1] as number, dims[0] as number];
           transposes++;
         } else if (n.opType !== 'Cast' && n.opType !== 'Identity') {
-          dims = dims.filter((d) => d !== 1); // shape-only op: the row-major data keeps its order
+          // Shape-only ops keep the row-major order; only adding or dropping size-1 dims keeps the meaning.
+          const kept = dims.filter((d) => d !== 1);
+          if (n.opType === 'Reshape' && !sameDims(reshapeTarget(model, n), kept)) return undefined;
+          dims = kept;
         }
       }
       return { tensor: t, path, transposes, dims };
