@@ -74,12 +74,17 @@ describe('round trip of fields tsd-peft does not interpret', () => {
   });
 });
 
+test('fan_in_fan_out: true (Python PEFT on GPT-2 Conv1D) is accepted: the factor layouts are the same', () => {
+  const cfg = parseAdapterConfig(JSON.stringify({ ...JSON.parse(fixtureConfig('peft-lora')), fan_in_fan_out: true }));
+  expect(cfg.fan_in_fan_out).toBe(true);
+});
+
 describe('refusals name the field', () => {
   const base = JSON.parse(fixtureConfig('peft-lora')) as Record<string, unknown>;
   const withField = (patch: Record<string, unknown>) => JSON.stringify({ ...base, ...patch });
   test.each([
     ['use_dora', { use_dora: true }],
-    ['fan_in_fan_out', { fan_in_fan_out: true }],
+    ['fan_in_fan_out', { fan_in_fan_out: 'yes' }],
     ['bias', { bias: 'all' }],
     ['init_lora_weights', { init_lora_weights: 'pissa_niter_4' }],
     ['init_lora_weights', { init_lora_weights: 'olora' }],

@@ -35,7 +35,11 @@ export interface LoraAdapterConfig {
   bias: LoraBias;
   task_type: string | null;
   base_model_name_or_path: string | null;
-  /** True for Conv1D-style [in, out] weights (GPT-2); refused. */
+  /**
+   * True when the base stores weights as [in, out] (GPT-2's Conv1D). Only the
+   * base weight's orientation differs: lora_A is still [r, in] and lora_B
+   * [out, r], so such adapters load and merge like any other.
+   */
   fan_in_fan_out: boolean;
   /** true/false, or an initialiser name such as `'gaussian'`. */
   init_lora_weights: boolean | string;
@@ -88,7 +92,7 @@ export function createAdapterConfig(fields: Partial<LoraAdapterConfig> = {}): Lo
  * Parses `adapter_config.json` text. Missing known fields take PEFT's
  * defaults; unknown fields are kept in `extra`. Throws {@link ConfigError}
  * naming `file` and the field for malformed JSON, wrong types, or
- * unsupported features (DoRA, fan_in_fan_out, trained biases, residual
+ * unsupported features (DoRA, trained biases, residual
  * initialisers such as PiSSA, modules_to_save, …).
  */
 export function parseAdapterConfig(json: string, file?: string): LoraAdapterConfig {
@@ -169,7 +173,6 @@ export function validateAdapterConfig(cfg: LoraAdapterConfig, file?: string): vo
   for (const f of ['task_type', 'base_model_name_or_path'] as const) {
     if (cfg[f] !== null && typeof cfg[f] !== 'string') bad(f, 'must be a string or null');
   }
-  if (cfg.fan_in_fan_out) bad('fan_in_fan_out', 'true is not supported (Conv1D [in, out] weights)');
   if (cfg.use_dora) bad('use_dora', 'DoRA adapters are not supported');
   const init = cfg.init_lora_weights;
   if (typeof init !== 'boolean' && typeof init !== 'string') bad('init_lora_weights', 'must be a boolean or a string');

@@ -13,6 +13,8 @@ import { injectAdapters, type AdapterModel } from './adapter-model.js';
 export interface PeftExportOptions {
   /** `base_model_name_or_path` written into the config. */
   baseModel?: string;
+  /** `fan_in_fan_out` written into the config: true for GPT-2's Conv1D targets, as Python PEFT writes it (the factors are the same). */
+  fanInFanOut?: boolean;
 }
 
 /**
@@ -37,6 +39,7 @@ export function toPeftAdapter(model: AdapterModel, options: PeftExportOptions = 
     use_rslora: plainMethod && model.config.useRslora,
     target_modules: selectsExactly ? suffixes : names,
     base_model_name_or_path: options.baseModel ?? null,
+    ...(options.fanInFanOut === true ? { fan_in_fan_out: true } : {}),
   });
 }
 

@@ -61,7 +61,8 @@ describe('exportForTransformersJs on stories260K', () => {
       if (f === 'onnx') continue;
       expect(readFileSync(join(out, f)).equals(readFileSync(join(base, f))), f).toBe(true);
     }
-    expect(readdirSync(join(out, 'onnx')).sort()).toEqual(['model.onnx', EXPORT_MANIFEST].sort());
+    // Every dtype variant of the base gets its own merge (export-variants.test.ts checks their numbers).
+    expect(readdirSync(join(out, 'onnx')).sort()).toEqual(['model.onnx', 'model_fp16.onnx', 'model_q4.onnx', 'model_quantized.onnx', EXPORT_MANIFEST].sort());
     const before = new Uint8Array(readFileSync(join(base, 'onnx', 'model.onnx')));
     const after = new Uint8Array(readFileSync(join(out, 'onnx', 'model.onnx')));
     expect(after.length).toBe(before.length);

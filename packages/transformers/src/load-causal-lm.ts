@@ -8,7 +8,7 @@ import { loadModelConfig } from './loaders/config.js';
 import { readSafetensorsWeights, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE } from './loaders/hf-folder.js';
 import { hubSource, isHubModelId, localFolderSource, offlineMissingError, remoteAllowed, type HubOptions, type ModelFileSource } from './loaders/hub.js';
 import { readLlama2c } from './loaders/llama2c.js';
-import { DEFAULT_ONNX_FILE, readOnnxFolderWeights } from './loaders/onnx-folder.js';
+import { DEFAULT_ONNX_FILE, LEGACY_ONNX_FILE, readOnnxFolderWeights } from './loaders/onnx-folder.js';
 import { buildWeightMap, type StoredTensor } from './loaders/weight-map.js';
 import type { RawConfig } from './models/config-fields.js';
 import { FrozenLinear, type FrozenLinearOptions } from './models/frozen-linear.js';
@@ -32,7 +32,7 @@ export interface LoadCausalLMOptions extends HubOptions {
   tokenizer?: boolean | string;
   /** Weight files to use: `auto` (safetensors, else ONNX), `safetensors` or `onnx`. */
   weights?: 'auto' | 'safetensors' | 'onnx';
-  /** ONNX file inside the folder (default `onnx/model.onnx`). */
+  /** ONNX file inside the folder (default `onnx/model.onnx`, else the 2.x layout's `onnx/decoder_model_merged.onnx`). */
   onnxFile?: string;
   /** Options of the model's {@link FrozenLinear}. */
   frozenLinear?: FrozenLinearOptions;
@@ -197,7 +197,7 @@ async function readWeights(
   }
   const onnxFile = options.onnxFile ?? DEFAULT_ONNX_FILE;
   if (mode !== 'safetensors') {
-    const onnx = await readOnnxFolderWeights(source, onnxFile);
+    const onnx = (await readOnnxFolderWeights(source, onnxFile)) ?? (options.onnxFile === undefined ? await readOnnxFolderWeights(source, LEGACY_ONNX_FILE) : null);
     if (onnx !== null) return { kind: 'onnx', ...onnx };
   }
   if (!source.isLocal && !remoteAllowed(options)) throw offlineMissingError(source.location, SAFETENSORS_FILE, options);

@@ -7,12 +7,14 @@ export const exportCommand: Command = {
   summary: 'merge an adapter into a transformers.js ONNX model folder',
   help: `Usage: tsd-peft export --base <onnx-model-dir> --adapter <peft-adapter-dir> --out <dir> [options]
 
-Copies a transformers.js model folder (config, tokenizer, onnx/model.onnx) and adds
-scaling·B·A (+ the LoRA-Dash term) to the weights of every adapted MatMul. The result
-loads with pipeline('text-generation', out, { dtype: 'fp32' }). The base is never modified.
+Copies a transformers.js model folder (config, tokenizer, onnx/*.onnx) and adds
+scaling·B·A (+ the LoRA-Dash term) to every adapted MatMul/Gemm of every dtype variant
+(fp32, fp16, q8, q4: quantized weights get a float side branch). The result loads with
+pipeline('text-generation', out, { dtype }). The base is never modified.
 
 Options:
-  --base <dir>       transformers.js model folder (holds onnx/model.onnx)
+  --base <dir|id>    transformers.js model folder (holds onnx/model.onnx), or a hub id
+                     (fetched into transformers.js's cache, env.remoteHost, HF_TOKEN)
   --adapter <dir>    PEFT adapter folder (adapter_config.json + adapter_model.safetensors)
   --out <dir>        folder to create
   --scaling <x>      replace each module's scaling (default: the adapter's alpha/r)
@@ -33,11 +35,19 @@ Example:
     const adapter = required('export', values, 'adapter');
     const out = required('export', values, 'out');
     const result = await withFolderLock(out, 'tsd-peft export', () =>
-      exportForTransformersJs({ base, adapter, out, overwrite: values.overwrite === true, ...(scaling === undefined ? {} : { scaling }) }),
+      exportForTransformersJs({
+        base,
+        adapter,
+        out,
+        overwrite: values.overwrite === true,
+        progress: (line) => io.err.write(`${line}\n`),
+        ...(scaling === undefined ? {} : { scaling }),
+      }),
     );
     for (const [file, modules] of Object.entries(result.patched)) {
       const maxChange = Math.max(...modules.map((m) => m.maxAbsChange));
-      io.out(`onnx/${file}: merged ${modules.length} modules (max |ΔW| ${maxChange.toPrecision(3)})`);
+      const side = modules.filter((m) => m.merge === 'side-branch').length;
+      io.out(`onnx/${file}: merged ${modules.length} modules (max |ΔW| ${maxChange.toPrecision(3)})${side > 0 ? `, ${side} as float side branches beside quantized weights` : ''}`);
     }
     io.out(`wrote ${result.out}`);
   },

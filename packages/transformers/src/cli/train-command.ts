@@ -18,6 +18,7 @@ import {
   type TrainResult,
 } from '@tsd-peft/tfjs';
 import { loadCausalLM, type CausalLM } from '../load-causal-lm.js';
+import { isGpt2Conv1dModule } from '../models/gpt2.js';
 import type { FineTuneReplicaOptions } from '../parallel/fine-tune-job.js';
 import { BatchSource, type TokenBatch } from '../training/data.js';
 import { fineTune, meanLoss, type ScheduleName } from '../training/fine-tune.js';
@@ -281,7 +282,9 @@ export function fineTuneOptionsOf(plan: TrainPlan, prepared: PreparedRun): Omit<
 export function writeOutputs(plan: TrainPlan, adapter: AdapterModel, result: TrainResult): string[] {
   const { modelId, out, adapter: config, steps, seed, dataFile } = plan;
   const hyper: JsonObject = { method: config.method, r: config.r ?? null, alpha: config.alpha ?? null, steps, seed, data: dataFile };
-  savePeftAdapter(join(out, 'adapter'), adapter.toPeftAdapter({ baseModel: modelId }));
+  const targets = [...adapter.slotEntries()].map(([name]) => name);
+  const conv1d = targets.length > 0 && targets.every(isGpt2Conv1dModule);
+  savePeftAdapter(join(out, 'adapter'), adapter.toPeftAdapter({ baseModel: modelId, fanInFanOut: conv1d }));
   const written = [join(out, 'adapter')];
   if (config.method !== 'full') {
     saveNativeAdapter(join(out, 'adapter-native.safetensors'), adapter.toNativeAdapter({ baseModel: modelId, extra: hyper }));

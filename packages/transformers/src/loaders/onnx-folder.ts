@@ -7,6 +7,9 @@ import type { StoredTensor } from './weight-map.js';
 /** The fp32 model transformers.js loads for `text-generation` (`onnx/model.onnx`). */
 export const DEFAULT_ONNX_FILE = 'onnx/model.onnx';
 
+/** The fp32 merged decoder of `@xenova/transformers` 2.x repos (optimum 1.x: an `If` on `use_cache_branch`). */
+export const LEGACY_ONNX_FILE = 'onnx/decoder_model_merged.onnx';
+
 /** Weights read from a transformers.js ONNX export, already in HF names and `[out, in]` layout. */
 export interface OnnxFolderWeights {
   tensors: Map<string, StoredTensor>;
@@ -25,7 +28,8 @@ export async function readOnnxFolderWeights(source: ModelFileSource, onnxFile = 
   if (bytes === null) return null;
   const file = source.describe(onnxFile);
   const external = source.isLocal ? fileExternalDataReader(dirname(join(source.location, onnxFile))) : undefined;
-  const read = readOnnxWeightsFromBytes(bytes, { file, ...(external === undefined ? {} : { external }) });
+  // A q8/q4 variant (onnxFile: 'onnx/model_q4.onnx') serves as a frozen base through its dequantized weights.
+  const read = readOnnxWeightsFromBytes(bytes, { file, dequantize: true, ...(external === undefined ? {} : { external }) });
   const tensors = new Map<string, StoredTensor>();
   for (const [name, w] of read) tensors.set(name, { shape: w.shape, read: () => w.data });
   return { tensors, files: [file] };

@@ -17,6 +17,12 @@ import { requireWeight } from './weights.js';
  */
 export const GPT2_CONV1D_MODULES = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'] as const;
 
+/** True for a GPT-2 Conv1D module path (`transformer.h.3.attn.c_attn`), which Python PEFT adapts with `fan_in_fan_out: true`. */
+export function isGpt2Conv1dModule(module: string): boolean {
+  const m = /^transformer\.h\.\d+\.(.+)$/.exec(module);
+  return m !== null && (GPT2_CONV1D_MODULES as readonly string[]).includes(m[1] as string);
+}
+
 /**
  * HF `GPT2LMHeadModel` as a TF.js replica: learned positions, pre-LayerNorm
  * blocks, fused c_attn (q|k|v along the output axis), tanh-GELU MLP, tied head.

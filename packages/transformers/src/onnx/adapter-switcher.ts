@@ -4,7 +4,7 @@
  * forward passes use whichever adapter is active — without rebuilding the
  * session or merging weights.
  */
-import { ConfigError, validateLoraFactors, type LoraFactors } from '@tsd-peft/core';
+import { ConfigError, encodeFloat16, validateLoraFactors, type LoraFactors } from '@tsd-peft/core';
 import { toModuleUpdate, type AdapterUpdates } from './patch.js';
 import type { RuntimeAdapterManifest, RuntimeAdapterSlot } from './runtime-adapters.js';
 
@@ -19,13 +19,23 @@ export interface SessionHost {
   readonly sessions: Record<string, unknown>;
 }
 
-/** Makes a float32 tensor of the session's runtime; by default the constructor of the run's own feeds is used. */
-export type TensorFactory = (data: Float32Array, dims: readonly number[]) => unknown;
+/**
+ * Makes a tensor of the session's runtime from float32 values; `type` is
+ * `'float16'` for slots of fp16 graphs (the factory converts). By default the
+ * constructor of the run's own feeds is used, with float16 data as bit patterns.
+ */
+export type TensorFactory = (data: Float32Array, dims: readonly number[], type: 'float32' | 'float16') => unknown;
 
 /** Options of {@link createAdapterSwitcher}. */
 export interface AdapterSwitcherOptions {
   /** Builds input tensors (e.g. `(d, dims) => new ort.Tensor('float32', d, dims)`). */
   readonly createTensor?: TensorFactory;
+}
+
+/** float32 values → IEEE binary16 bit patterns (round to nearest even), as onnxruntime's float16 tensors hold them. */
+function toHalfBits(data: Float32Array): Uint16Array {
+  const bytes = encodeFloat16(data);
+  return new Uint16Array(bytes.buffer, bytes.byteOffset, data.length);
 }
 
 /** Switches the adapter that a rewritten session runs with. */
@@ -47,7 +57,7 @@ export interface AdapterSwitcher {
   detach(): void;
 }
 
-type FeedArrays = Map<string, { data: Float32Array; dims: readonly number[] }>;
+type FeedArrays = Map<string, { data: Float32Array; dims: readonly number[]; type: 'float32' | 'float16' }>;
 
 function isRunnable(x: unknown): x is RunnableSession {
   return typeof x === 'object' && x !== null && typeof (x as { run?: unknown }).run === 'function' && Array.isArray((x as { inputNames?: unknown }).inputNames);
@@ -66,15 +76,17 @@ function feedsFor(manifest: RuntimeAdapterManifest, modules: AdapterUpdates | nu
     if (u.dash !== undefined) {
       throw new ConfigError(`adapter "${adapterName}" has a dash term on ${module}; fold it with core's foldDashIntoLora first`, { tensor: module });
     }
-    feeds.set(slot.inputA, { data: scaledAT(u.factors, slot), dims: [slot.inFeatures, u.factors.A.rows] });
-    feeds.set(slot.inputB, { data: bT(u.factors), dims: [u.factors.A.rows, slot.outFeatures] });
+    const type = slot.dtype ?? 'float32';
+    feeds.set(slot.inputA, { data: scaledAT(u.factors, slot), dims: [slot.inFeatures, u.factors.A.rows], type });
+    feeds.set(slot.inputB, { data: bT(u.factors), dims: [u.factors.A.rows, slot.outFeatures], type });
     covered.add(module);
   }
   for (const slot of manifest.slots) {
     if (covered.has(slot.module)) continue;
     // Rank 0: [in, 0] @ [0, out] is an all-zero [.., out] in onnxruntime, so the slot adds nothing.
-    feeds.set(slot.inputA, { data: new Float32Array(0), dims: [slot.inFeatures, 0] });
-    feeds.set(slot.inputB, { data: new Float32Array(0), dims: [0, slot.outFeatures] });
+    const type = slot.dtype ?? 'float32';
+    feeds.set(slot.inputA, { data: new Float32Array(0), dims: [slot.inFeatures, 0], type });
+    feeds.set(slot.inputB, { data: new Float32Array(0), dims: [0, slot.outFeatures], type });
   }
   return feeds;
 }
@@ -132,12 +144,12 @@ export function createAdapterSwitcher(target: SessionHost | RunnableSession, man
     if (made === undefined) {
       const create: TensorFactory =
         options.createTensor ??
-        ((data, dims) => {
-          const Ctor = sample?.constructor as (new (type: string, data: Float32Array, dims: readonly number[]) => unknown) | undefined;
+        ((data, dims, type) => {
+          const Ctor = sample?.constructor as (new (type: string, data: Float32Array | Uint16Array, dims: readonly number[]) => unknown) | undefined;
           if (Ctor === undefined) throw new ConfigError('cannot infer the tensor type: pass createTensor');
-          return new Ctor('float32', data, dims);
+          return type === 'float16' ? new Ctor('float16', toHalfBits(data), dims) : new Ctor('float32', data, dims);
         });
-      made = Object.fromEntries([...arrays].map(([name, a]) => [name, create(a.data, a.dims)]));
+      made = Object.fromEntries([...arrays].map(([name, a]) => [name, create(a.data, a.dims, a.type)]));
       byFactory.set(key, made);
     }
     return made;

@@ -66,6 +66,20 @@ export async function readBaseModel(base: string, name: string): Promise<OnnxMod
   return parseOnnxModel(new Uint8Array(bytes), file);
 }
 
+/**
+ * The ONNX model files under `<base>/onnx/` (every `*.onnx`: transformers.js's
+ * dtype variants), `model.onnx` first; {@link OnnxError} naming the folder when there is none.
+ */
+export async function modelVariants(base: string): Promise<string[]> {
+  const dir = join(base, 'onnx');
+  const names = await readdir(dir).catch((cause: unknown) => {
+    throw new OnnxError('base folder has no onnx/ folder', { file: dir }, { cause });
+  });
+  const models = names.filter((n) => n.endsWith('.onnx') && !n.startsWith('.')).sort((a, b) => (a === 'model.onnx' ? -1 : b === 'model.onnx' ? 1 : a.localeCompare(b)));
+  if (models.length === 0) throw new OnnxError('base folder has no onnx/*.onnx model', { file: dir });
+  return models;
+}
+
 /** The external data files (relative to the model's folder) that a model's initializers reference. */
 export function externalDataFiles(model: OnnxModel): string[] {
   const files = new Set<string>();

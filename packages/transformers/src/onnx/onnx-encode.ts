@@ -18,6 +18,8 @@ export interface NodeSpec {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attributes?: readonly NodeAttributeSpec[];
+  /** Operator set domain, e.g. `com.microsoft` for onnxruntime's contrib ops. */
+  readonly domain?: string;
 }
 
 const ATTR_INT = 2;
@@ -36,6 +38,7 @@ export function encodeNode(n: NodeSpec): Uint8Array {
         : concatBytes([encodeStringField(1, a.name), encodeVarintField(3, a.i), encodeVarintField(20, ATTR_INT)]);
     parts.push(encodeLenField(5, body));
   }
+  if (n.domain !== undefined && n.domain !== '') parts.push(encodeStringField(7, n.domain));
   return concatBytes(parts);
 }
 
@@ -83,6 +86,8 @@ export interface GraphSpec {
   readonly outputs: readonly Uint8Array[];
   readonly irVersion?: number;
   readonly opset?: number;
+  /** More opset imports, e.g. `{ domain: 'com.microsoft', version: 1 }`. */
+  readonly extraOpsets?: ReadonlyArray<{ readonly domain: string; readonly version: number }>;
 }
 
 /** Encodes a complete ModelProto (IR 8, opset 17 by default). */
@@ -100,5 +105,6 @@ export function encodeModel(g: GraphSpec): Uint8Array {
     encodeStringField(2, 'tsd-peft'),
     encodeLenField(7, graph),
     encodeLenField(8, opset),
+    ...(g.extraOpsets ?? []).map((o) => encodeLenField(8, concatBytes([encodeStringField(1, o.domain), encodeVarintField(2, o.version)]))),
   ]);
 }

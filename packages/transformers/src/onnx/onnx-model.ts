@@ -3,7 +3,7 @@
  * LoRA patcher needs: the main graph's nodes, initializers (TensorProto) and
  * inputs/outputs, each with the byte offsets of its fields so they can be
  * spliced. Weight bytes are never copied; tensors point into the model buffer.
- * Subgraphs (If/Loop bodies), functions and training info are left unread.
+ * Subgraph nodes (If/Loop bodies) are read too; functions and training info are left unread.
  */
 import { OnnxError } from '@tsd-peft/core';
 import type { EnclosingField } from './splice.js';
@@ -23,7 +23,7 @@ export const OnnxField = {
   model: { irVersion: 1, graph: 7 },
   graph: { node: 1, name: 2, initializer: 5, input: 11, output: 12, valueInfo: 13 },
   node: { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 },
-  attribute: { name: 1, i: 3, ints: 8, type: 20 },
+  attribute: { name: 1, f: 2, i: 3, g: 6, ints: 8, graphs: 11, type: 20 },
   tensor: {
     dims: 1,
     dataType: 2,
@@ -79,16 +79,19 @@ export interface LocatedString extends LocatedField {
   readonly value: string;
 }
 
-/** A NodeProto attribute, read far enough for Transpose's `perm`. */
+/** A NodeProto attribute, read far enough for Transpose's `perm`, Gemm's `transB`/`alpha` and MatMulNBits' `K`/`N`/`bits`/`block_size`. */
 export interface OnnxAttribute {
   readonly name: string;
+  readonly f?: number;
   readonly i?: bigint;
   readonly ints: readonly bigint[];
 }
 
-/** A NodeProto of the main graph. */
+/** A NodeProto of the main graph, or of a subgraph (If/Loop/Scan bodies). */
 export interface OnnxNode extends LocatedField {
   readonly index: number;
+  /** 0 for the main graph; subgraphs are numbered 1, 2, … in file order. */
+  readonly graph: number;
   readonly name: string;
   readonly opType: string;
   readonly domain: string;
@@ -130,6 +133,11 @@ export interface OnnxModel {
   readonly graph: LocatedField;
   readonly graphName: string;
   readonly nodes: readonly OnnxNode[];
+  /**
+   * Nodes of subgraphs (e.g. both branches of the `If` in an optimum 1.x merged
+   * decoder), recursively; they may read main-graph initializers by name.
+   */
+  readonly subgraphNodes: readonly OnnxNode[];
   readonly initializers: ReadonlyMap<string, OnnxTensor>;
   readonly inputs: readonly OnnxValueInfo[];
   readonly outputs: readonly OnnxValueInfo[];
@@ -173,6 +181,7 @@ export function parseOnnxModel(bytes: Uint8Array, file?: string): OnnxModel {
   const gEnc = [asEnclosing(graphField)];
   const gc = ctx(file, 'GraphProto');
   const nodes: OnnxNode[] = [];
+  const sub: SubgraphSink = { nodes: [], count: 0 };
   const initializers = new Map<string, OnnxTensor>();
   const inputs: OnnxValueInfo[] = [];
   const outputs: OnnxValueInfo[] = [];
@@ -181,7 +190,7 @@ export function parseOnnxModel(bytes: Uint8Array, file?: string): OnnxModel {
     switch (f.field) {
       case OnnxField.graph.node:
         expectLen(f, gc, 'node');
-        nodes.push(parseNode(bytes, f, gEnc, nodes.length, file));
+        nodes.push(parseNode(bytes, f, gEnc, nodes.length, 0, sub, file));
         break;
       case OnnxField.graph.initializer: {
         expectLen(f, gc, 'initializer');
@@ -212,13 +221,20 @@ export function parseOnnxModel(bytes: Uint8Array, file?: string): OnnxModel {
     graph: { field: graphField, enclosing: [] },
     graphName,
     nodes,
+    subgraphNodes: sub.nodes,
     initializers,
     inputs,
     outputs,
   };
 }
 
-function parseNode(bytes: Uint8Array, nf: WireField, outer: readonly EnclosingField[], index: number, file?: string): OnnxNode {
+/** Collects the nodes of every subgraph met while parsing. */
+interface SubgraphSink {
+  readonly nodes: OnnxNode[];
+  count: number;
+}
+
+function parseNode(bytes: Uint8Array, nf: WireField, outer: readonly EnclosingField[], index: number, graph: number, sub: SubgraphSink, file?: string): OnnxNode {
   const c = ctx(file, `NodeProto #${index}`);
   const enc = [...outer, asEnclosing(nf)];
   const inputs: LocatedString[] = [];
@@ -240,22 +256,38 @@ function parseNode(bytes: Uint8Array, nf: WireField, outer: readonly EnclosingFi
     } else if (f.field === F.attribute) {
       expectLen(f, c, 'attribute');
       attributes.push(parseAttribute(bytes, f, c));
+      parseSubgraphs(bytes, f, [...enc, asEnclosing(f)], sub, file);
     }
   }
-  return { field: nf, enclosing: outer, index, name, opType, domain, inputs, outputs, attributes };
+  return { field: nf, enclosing: outer, index, graph, name, opType, domain, inputs, outputs, attributes };
+}
+
+/** Parses the nodes of GRAPH / GRAPHS attributes (If/Loop/Scan bodies) into `sub`, recursively. */
+function parseSubgraphs(bytes: Uint8Array, af: WireField, enc: readonly EnclosingField[], sub: SubgraphSink, file?: string): void {
+  for (const f of readFields(bytes, af.valueStart, af.end, ctx(file, 'AttributeProto'))) {
+    if ((f.field !== OnnxField.attribute.g && f.field !== OnnxField.attribute.graphs) || f.wire !== WireType.Len) continue;
+    const graph = ++sub.count;
+    const gEnc = [...enc, asEnclosing(f)];
+    let index = 0;
+    for (const n of readFields(bytes, f.valueStart, f.end, ctx(file, `subgraph ${graph}`))) {
+      if (n.field === OnnxField.graph.node && n.wire === WireType.Len) sub.nodes.push(parseNode(bytes, n, gEnc, index++, graph, sub, file));
+    }
+  }
 }
 
 function parseAttribute(bytes: Uint8Array, af: WireField, c: WireContext): OnnxAttribute {
   let name = '';
   let i: bigint | undefined;
+  let fv: number | undefined;
   const intsFields: WireField[] = [];
   for (const f of readFields(bytes, af.valueStart, af.end, c)) {
     if (f.field === OnnxField.attribute.name && f.wire === WireType.Len) name = readString(bytes, f);
+    else if (f.field === OnnxField.attribute.f && f.wire === WireType.Fixed32) fv = new DataView(bytes.buffer, bytes.byteOffset + f.valueStart, 4).getFloat32(0, true);
     else if (f.field === OnnxField.attribute.i && f.wire === WireType.Varint) i = varintToInt64(f.varint as bigint);
     else if (f.field === OnnxField.attribute.ints) intsFields.push(f);
   }
   const ints = readRepeatedVarints(bytes, intsFields, c).map(varintToInt64);
-  return i === undefined ? { name, ints } : { name, i, ints };
+  return { name, ints, ...(i === undefined ? {} : { i }), ...(fv === undefined ? {} : { f: fv }) };
 }
 
 function parseValueInfo(bytes: Uint8Array, vf: WireField, outer: readonly EnclosingField[], file?: string): OnnxValueInfo {

@@ -35,7 +35,7 @@ export function withTransposedWeights(bytes: Uint8Array, modules: readonly strin
     const tensor = encodeTensor(`${module}.weight`, OnnxDataType.FLOAT, [outF, inF], { raw: new Uint8Array(W.buffer) });
     edits.push({ start: w.tensor.field.start, end: w.tensor.field.end, bytes: encodeLenField(5, tensor), enclosing: enc });
     const node = encodeNode({
-      name: `${w.node.name.slice(0, -'/MatMul'.length)}/Transpose_weight`,
+      name: `${w.node.name.slice(0, w.node.name.lastIndexOf('/'))}/Transpose_weight`,
       opType: 'Transpose',
       inputs: [`${module}.weight`],
       outputs: [w.tensor.name],

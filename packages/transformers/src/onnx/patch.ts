@@ -5,20 +5,23 @@
  * written back in the initializer's own type and layout. Only the weight
  * payloads change, so the output has the same length and every other byte
  * (graph, unknown fields, ordering) is identical — except for fp16/bf16 weights
- * stored in `int32_data`, whose varints must be re-encoded.
+ * stored in `int32_data`, whose varints must be re-encoded. Quantized weights
+ * (MatMulInteger, MatMulNBits, MatMulBnb4) get a float side branch or are
+ * requantized (see `side-branch.ts`, `patch-quantized.ts`).
  */
 import {
-  NonFiniteError,
   OnnxError,
-  ShapeError,
-  dashDelta,
-  loraDelta,
   validateDash,
   validateLoraFactors,
   type DashTerm,
   type LoraFactors,
 } from '@tsd-peft/core';
 import { indexGraph, locateModuleWeight, type WeightLayout } from './locate-weight.js';
+import { mergedStoredValues } from './merge-values.js';
+import { branchSite, takenNames } from './lora-branch.js';
+import { mergeQuantizedLinear } from './patch-quantized.js';
+import { sideBranchEdits } from './side-branch.js';
+import { locateQuantizedLinear } from './quantized-linear.js';
 import { dataTypeName, parseOnnxModel, type OnnxModel } from './onnx-model.js';
 import { applyEdits, type ByteEdit } from './splice.js';
 import { encodeTensorWrite, readTensorFloat32, type ExternalDataReader, type ExternalWrite } from './tensor-data.js';
@@ -44,7 +47,17 @@ export interface OnnxPatchOptions {
   readonly external?: ExternalDataReader;
   /** File name for error messages. */
   readonly file?: string;
+  /**
+   * How to merge into quantized weights (MatMulInteger, MatMulNBits):
+   * `'requantize'` dequantizes, adds ΔW and requantizes with the variant's own
+   * scheme; `'side-branch'` (default) leaves the quantized weight untouched and adds
+   * the adapter as float initializers, y = W_q·x + (x·s·Aᵀ)·Bᵀ.
+   */
+  readonly quantized?: QuantizedMergeMode;
 }
+
+/** See {@link OnnxPatchOptions.quantized}. */
+export type QuantizedMergeMode = 'requantize' | 'side-branch';
 
 /** What was done to one module. */
 export interface PatchedModule {
@@ -53,6 +66,8 @@ export interface PatchedModule {
   readonly initializer: string;
   readonly dataType: string;
   readonly layout: WeightLayout;
+  /** How it was merged: into the weight, or as a float side branch beside a quantized weight. */
+  readonly merge: 'weight' | 'side-branch';
   /** HF shape [out, in]. */
   readonly shape: readonly [number, number];
   readonly rank: number;
@@ -75,11 +90,14 @@ export function toModuleUpdate(u: LoraFactors | ModuleUpdate): ModuleUpdate {
 
 /**
  * Merges `updates` into the weights of `model` (bytes or an already parsed
- * {@link OnnxModel}). Each module's MatMul is found by name; its weight is
- * checked against the factors (A [r, in], B [out, r] vs the stored [in, out]
- * or [out, in]); the sum W + ΔW is accumulated in float64 and rounded once to
- * the stored type (see `encodeTensorWrite`). Missing nodes, quantized or shared
- * weights throw {@link OnnxError}; shape mismatches throw {@link ShapeError}.
+ * {@link OnnxModel}). Each module's MatMul/Gemm is found through its scope
+ * name and its weight by following the graph; the weight is checked against
+ * the factors (A [r, in], B [out, r] vs the stored [in, out] or [out, in]);
+ * the sum W + ΔW is accumulated in float64 and rounded once to the stored type
+ * (see `encodeTensorWrite`). Quantized modules follow `options.quantized`.
+ * Missing nodes, unsupported ops on the weight's path, schemes that cannot be
+ * reproduced and shared weights throw {@link OnnxError}; shape mismatches throw
+ * {@link ShapeError}.
  */
 export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUpdates, options: OnnxPatchOptions = {}): OnnxPatchResult {
   const parsed = model instanceof Uint8Array ? parseOnnxModel(model, options.file) : model;
@@ -89,9 +107,41 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
   const externalWrites: ExternalWrite[] = [];
   const modules: PatchedModule[] = [];
   const seen = new Map<string, string>();
+  let taken: Set<string> | undefined;
   for (const [module, raw] of updates) {
     const update = toModuleUpdate(raw);
     const factors = options.scaling === undefined ? update.factors : { ...update.factors, scaling: options.scaling };
+    const quantized = index.linears.has(module) ? undefined : locateQuantizedLinear(parsed, index, module);
+    if (quantized !== undefined) {
+      const rank = validateLoraFactors(factors, { rows: quantized.outFeatures, cols: quantized.inFeatures }, module);
+      if (update.dash !== undefined) validateDash(update.dash, { rows: quantized.outFeatures, cols: quantized.inFeatures }, `${module}.dash`);
+      // A side branch would have to be spliced into every If branch; inside subgraphs the weight is requantized instead.
+      const sideBranch = (options.quantized ?? 'side-branch') === 'side-branch' && quantized.node.graph === 0;
+      let maxAbsChange: number;
+      if (sideBranch) {
+        taken ??= takenNames(parsed, index);
+        edits.push(...sideBranchEdits(parsed, branchSite(parsed, index, module), update, factors.scaling, taken));
+        maxAbsChange = maxAbs(mergedStoredValues(parsed, quantized.weight.name, new Float32Array(quantized.outFeatures * quantized.inFeatures), 'out_in', quantized.outFeatures, quantized.inFeatures, factors, update.dash, module).values);
+      } else {
+        const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external);
+        edits.push(...merged.edits);
+        externalWrites.push(...merged.externalWrites);
+        maxAbsChange = merged.maxAbsChange;
+      }
+      modules.push({
+        module,
+        node: quantized.node.name,
+        initializer: quantized.weight.name,
+        dataType: quantized.kind === 'int8' ? dataTypeName(quantized.weight.dataType) : quantized.kind === 'nbits' ? `${quantized.bits}-bit blockwise` : 'bnb4',
+        layout: quantized.kind === 'int8' ? 'in_out' : 'out_in',
+        shape: [quantized.outFeatures, quantized.inFeatures],
+        rank: rank + (update.dash?.d.length ?? 0),
+        storage: quantized.weight.external ? 'external' : 'raw_data',
+        merge: sideBranch ? 'side-branch' : 'weight',
+        maxAbsChange,
+      });
+      continue;
+    }
     const w = locateModuleWeight(parsed, index, module);
     const other = seen.get(w.tensor.name);
     if (other !== undefined) throw new OnnxError(`modules ${other} and ${module} share one initializer`, { tensor: w.tensor.name });
@@ -113,50 +163,15 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
       shape: [out, inF],
       rank: rank + (update.dash?.d.length ?? 0),
       storage: w.tensor.external ? 'external' : w.tensor.rawData !== undefined ? 'raw_data' : w.tensor.floatData.length > 0 ? 'float_data' : 'int32_data',
+      merge: 'weight',
       maxAbsChange: merged.maxAbsChange,
     });
   }
   return { chunks: applyEdits(parsed.bytes, edits, parsed.file), externalWrites, modules };
 }
 
-/**
- * W (as stored, [in, out] or [out, in]) + scaling·B·A (+ dash) in float64, in
- * the stored layout. `maxAbsChange` is measured in float32 after rounding, as
- * a cheap sanity figure for reports.
- */
-function mergedStoredValues(
-  model: OnnxModel,
-  tensor: string,
-  stored: Float32Array,
-  layout: WeightLayout,
-  out: number,
-  inF: number,
-  factors: LoraFactors,
-  dash: DashTerm | undefined,
-  module: string,
-): { values: Float64Array; maxAbsChange: number } {
-  if (stored.length !== out * inF) {
-    throw new ShapeError(`initializer holds ${stored.length} values for a [${out}, ${inF}] weight`, { tensor, shape: [out, inF] });
-  }
-  const delta = loraDelta(factors, module).data; // [out, in], float64
-  if (dash !== undefined) {
-    const d = dashDelta(dash, dash.d, `${module}.dash`).data;
-    for (let i = 0; i < delta.length; i++) delta[i] = (delta[i] as number) + (d[i] as number);
-  }
-  const values = new Float64Array(stored.length);
-  let maxAbsChange = 0;
-  for (let o = 0; o < out; o++) {
-    for (let i = 0; i < inF; i++) {
-      const at = layout === 'in_out' ? i * out + o : o * inF + i;
-      const dv = delta[o * inF + i] as number;
-      const v = (stored[at] as number) + dv;
-      values[at] = v;
-      const change = Math.abs(Math.fround(v) - (stored[at] as number));
-      if (change > maxAbsChange) maxAbsChange = change;
-    }
-  }
-  if (!Number.isFinite(maxAbsChange)) {
-    throw new NonFiniteError(`merged weight of ${module} overflows float32`, { ...(model.file === undefined ? {} : { file: model.file }), tensor });
-  }
-  return { values, maxAbsChange };
+function maxAbs(values: Float64Array): number {
+  let m = 0;
+  for (const v of values) m = Math.max(m, Math.abs(v));
+  return m;
 }

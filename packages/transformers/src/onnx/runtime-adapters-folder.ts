@@ -5,8 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OnnxError, moduleFromOnnxNodeName } from '@tsd-peft/core';
-import { indexGraph, weightOfMatMul } from './locate-weight.js';
+import { OnnxError } from '@tsd-peft/core';
+import { resolveModelFolder, type ResolveModelFolderOptions } from '../loaders/hub-folder.js';
+import { indexGraph, nodeScope, weightOfLinear } from './locate-weight.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, planModelFolder, readBaseModel } from './model-folder.js';
 import { writeChunksSync } from './node-io.js';
 import { OnnxDataType, type OnnxModel } from './onnx-model.js';
@@ -16,28 +17,35 @@ import { parseRuntimeAdapterManifest, rewriteForRuntimeAdapters, type RuntimeAda
 export const RUNTIME_ADAPTER_MANIFEST = 'runtime-adapters.json';
 
 /**
- * PEFT's `all-linear`: every module whose `/…/MatMul` reads an fp32 weight,
+ * PEFT's `all-linear`: every module computed by a `/…/MatMul` or `/…/Gemm` on
+ * an fp32/fp16 weight, or by a quantized MatMulInteger / MatMulNBits node,
  * except the output head (`lm_head`), in graph order.
  */
 export function allLinearModules(model: OnnxModel): string[] {
   const index = indexGraph(model);
   const out: string[] = [];
+  const isHead = (m: string): boolean => m === 'lm_head' || m.endsWith('.lm_head');
   for (const node of model.nodes) {
-    const module = moduleFromOnnxNodeName(node.name);
-    if (node.opType !== 'MatMul' || module === undefined || module === 'lm_head' || module.endsWith('.lm_head')) continue;
-    const w = weightOfMatMul(model, index, node, module);
-    if (w !== undefined && w.tensor.dataType === OnnxDataType.FLOAT) out.push(module);
+    const module = nodeScope(node.name)?.module;
+    if (module === undefined || isHead(module) || out.includes(module)) continue;
+    if (index.linears.get(module) === node) {
+      const w = weightOfLinear(model, index, node, module);
+      if (w !== undefined && (w.tensor.dataType === OnnxDataType.FLOAT || w.tensor.dataType === OnnxDataType.FLOAT16)) out.push(module);
+    } else if ((node.opType === 'MatMulInteger' || node.opType === 'MatMulNBits' || node.opType === 'MatMulBnb4') && !index.linears.has(module)) {
+      out.push(module);
+    }
   }
   return out;
 }
 
 /** Options of {@link writeRuntimeAdapterModel}. */
-export interface WriteRuntimeAdapterModelOptions {
+export interface WriteRuntimeAdapterModelOptions extends ResolveModelFolderOptions {
+  /** A transformers.js model folder, or a hub repo id (fetched into transformers.js's cache). */
   readonly base: string;
   readonly out: string;
   /** Modules to give LoRA inputs (HF paths), or `'all-linear'` (default). */
   readonly modules?: readonly string[] | 'all-linear';
-  /** The ONNX file under `onnx/` (default `model.onnx`). */
+  /** The ONNX file under `onnx/` (default `model.onnx`; any dtype variant: `model_fp16.onnx`, `model_quantized.onnx`, `model_q4.onnx`, …). */
   readonly modelFile?: string;
   readonly overwrite?: boolean;
 }
@@ -49,7 +57,7 @@ export interface WriteRuntimeAdapterModelOptions {
  * Same folder rules as `exportForTransformersJs` (atomic; never touches base).
  */
 export async function writeRuntimeAdapterModel(options: WriteRuntimeAdapterModelOptions): Promise<{ out: string; manifest: RuntimeAdapterManifest; files: string[] }> {
-  const plan = await planModelFolder(options.base, options.out, options.overwrite === true);
+  const plan = await planModelFolder(await resolveModelFolder(options.base, options), options.out, options.overwrite === true);
   const name = options.modelFile ?? 'model.onnx';
   const model = await readBaseModel(plan.base, name);
   const modules = options.modules === undefined || options.modules === 'all-linear' ? allLinearModules(model) : options.modules;

@@ -10,10 +10,11 @@
  * "no adapter") can be fed without rebuilding the session.
  */
 import { OnnxError } from '@tsd-peft/core';
-import { indexGraph, locateModuleWeight } from './locate-weight.js';
-import { encodeNode, encodeTensorValueInfo } from './onnx-encode.js';
+import { indexGraph } from './locate-weight.js';
+import { branchSite, loraBranchEdits, takenNames } from './lora-branch.js';
+import { encodeTensorValueInfo } from './onnx-encode.js';
 import { OnnxDataType, parseOnnxModel, type OnnxModel } from './onnx-model.js';
-import { encodeLenField, encodeStringField } from './protobuf-wire.js';
+import { encodeLenField } from './protobuf-wire.js';
 import { applyEdits, type ByteEdit } from './splice.js';
 
 /** One rewritten module: the names of its new inputs and their shapes. */
@@ -27,6 +28,8 @@ export interface RuntimeAdapterSlot {
   readonly rankDim: string;
   readonly inFeatures: number;
   readonly outFeatures: number;
+  /** Element type of the A/B feeds when not float32: `float16` in fp16 variants. */
+  readonly dtype?: 'float16';
 }
 
 /** Describes a rewritten model; saved as JSON beside it (`runtime-adapters.json`). */
@@ -55,53 +58,38 @@ export function runtimeAdapterInputNames(module: string): { inputA: string; inpu
  * Add(base, ·) — writing the original output name, so every consumer is
  * unchanged and the node list stays topologically sorted; two ValueInfoProto
  * inputs are appended after the existing graph inputs. All other bytes are
- * kept. Only fp32 weights are supported ({@link OnnxError} otherwise), and a
- * model that was already rewritten for a module is refused.
+ * kept. Float (fp32, fp16) and quantized (MatMulInteger, MatMulNBits) modules
+ * are supported: the branch reads the module's float input and adds to its
+ * float result, in the graph's activation type (fp16 feeds for fp16
+ * variants). A model that was already rewritten for a module is refused.
  */
 export function rewriteForRuntimeAdapters(model: Uint8Array | OnnxModel, modules: readonly string[], file?: string): RuntimeAdapterRewrite {
   const parsed = model instanceof Uint8Array ? parseOnnxModel(model, file) : model;
   const where = parsed.file === undefined ? {} : { file: parsed.file };
   if (modules.length === 0) throw new OnnxError('no modules to rewrite', where);
   const index = indexGraph(parsed);
-  const taken = new Set<string>([...index.producers.keys(), ...parsed.initializers.keys(), ...parsed.inputs.map((i) => i.name)]);
+  const taken = takenNames(parsed, index);
   const lastInput = parsed.inputs[parsed.inputs.length - 1];
   const graphEnc = [{ lenStart: parsed.graph.field.lenStart, valueStart: parsed.graph.field.valueStart, end: parsed.graph.field.end }];
   const inputsAt = lastInput === undefined ? parsed.graph.field.end : lastInput.field.end;
   const edits: ByteEdit[] = [];
   const slots: RuntimeAdapterSlot[] = [];
   for (const module of new Set(modules)) {
-    const w = locateModuleWeight(parsed, index, module);
-    if (w.tensor.dataType !== OnnxDataType.FLOAT) {
-      throw new OnnxError(`runtime adapters need an fp32 weight`, { ...where, tensor: w.tensor.name, shape: w.tensor.dims });
-    }
+    const site = branchSite(parsed, index, module);
+    const elemType = site.elemType;
     const names = runtimeAdapterInputNames(module);
-    const output = w.node.outputs[0];
-    const x = w.node.inputs[0]?.value;
-    if (output === undefined || x === undefined || x === '') throw new OnnxError(`node ${w.node.name} lacks an input or output`, where);
-    const y = output.value;
-    const yBase = `${y}/base`;
-    const scope = w.node.name.slice(0, -'/MatMul'.length);
-    const xa = `${scope}/runtime_lora/xa`;
-    const xab = `${scope}/runtime_lora/xab`;
-    for (const n of [names.inputA, names.inputB, yBase, xa, xab]) {
+    for (const n of [names.inputA, names.inputB]) {
       if (taken.has(n)) throw new OnnxError(`name ${n} is already used; was this model rewritten for ${module} before?`, { ...where, tensor: n });
       taken.add(n);
     }
-    // Rename the MatMul's output: replace that one string field (tag, length, text) of the NodeProto.
-    edits.push({ start: output.field.start, end: output.field.end, bytes: encodeStringField(2, yBase), enclosing: output.enclosing });
-    const added = [
-      { name: `${scope}/runtime_lora/MatMul_a`, opType: 'MatMul', inputs: [x, names.inputA], outputs: [xa] },
-      { name: `${scope}/runtime_lora/MatMul_b`, opType: 'MatMul', inputs: [xa, names.inputB], outputs: [xab] },
-      { name: `${scope}/runtime_lora/Add`, opType: 'Add', inputs: [yBase, xab], outputs: [y] },
-    ];
-    for (const n of added) edits.push({ start: w.node.field.end, end: w.node.field.end, bytes: encodeLenField(1, encodeNode(n)), enclosing: graphEnc });
+    edits.push(...loraBranchEdits(parsed, site, names.inputA, names.inputB, taken));
     for (const [name, dims] of [
-      [names.inputA, [w.inFeatures, names.rankDim]],
-      [names.inputB, [names.rankDim, w.outFeatures]],
+      [names.inputA, [site.inFeatures, names.rankDim]],
+      [names.inputB, [names.rankDim, site.outFeatures]],
     ] as const) {
-      edits.push({ start: inputsAt, end: inputsAt, bytes: encodeLenField(11, encodeTensorValueInfo(name, OnnxDataType.FLOAT, dims)), enclosing: graphEnc });
+      edits.push({ start: inputsAt, end: inputsAt, bytes: encodeLenField(11, encodeTensorValueInfo(name, elemType, dims)), enclosing: graphEnc });
     }
-    slots.push({ module, ...names, inFeatures: w.inFeatures, outFeatures: w.outFeatures });
+    slots.push({ module, ...names, inFeatures: site.inFeatures, outFeatures: site.outFeatures, ...(elemType === OnnxDataType.FLOAT ? {} : { dtype: 'float16' as const }) });
   }
   return { chunks: applyEdits(parsed.bytes, edits, parsed.file), manifest: { format: 'tsd-peft-runtime-adapters', version: 1, slots } };
 }
@@ -127,7 +115,8 @@ export function parseRuntimeAdapterManifest(json: string, file?: string): Runtim
       typeof slot.inputB === 'string' &&
       typeof slot.rankDim === 'string' &&
       Number.isInteger(slot.inFeatures) &&
-      Number.isInteger(slot.outFeatures);
+      Number.isInteger(slot.outFeatures) &&
+      (slot.dtype === undefined || slot.dtype === 'float16');
     if (!ok) throw new OnnxError(`bad slot in runtime adapter manifest: ${JSON.stringify(s)}`, where);
   }
   return m as RuntimeAdapterManifest;

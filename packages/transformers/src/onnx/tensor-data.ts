@@ -53,6 +53,54 @@ const QUANTIZED_TYPES: ReadonlySet<number> = new Set([
   OnnxDataType.FLOAT8E5M2FNUZ,
 ]);
 
+/** True for the float data types whose values {@link readTensorFloat32} reads. */
+export function isFloatType(dataType: number): boolean {
+  return FLOAT_TYPES.has(dataType);
+}
+
+/** uint8/int8: one byte per element (quantized codes, zero points, packed 4-bit blobs). */
+function isByteType(dataType: number): boolean {
+  return dataType === OnnxDataType.UINT8 || dataType === OnnxDataType.INT8;
+}
+
+/**
+ * The stored bytes of a uint8/int8 tensor (quantized weights, zero points),
+ * from raw_data or external data. Throws {@link OnnxError} naming the tensor
+ * for other types, other storage (int32_data) or a size that disagrees with dims.
+ */
+export function readTensorBytes(model: OnnxModel, t: OnnxTensor, external?: ExternalDataReader): Uint8Array {
+  if (!isByteType(t.dataType)) throw new OnnxError(`expected a uint8/int8 tensor, got ${dataTypeName(t.dataType)}`, loc(model, t));
+  // Small tensors (scalar zero points) are often written as int32_data varints, one per element.
+  const bytes =
+    storedBytes(model, t, external) ??
+    Uint8Array.from(readRepeatedVarints(model.bytes, t.int32Data.map((f) => f.field), { what: `int32_data of ${t.name}`, ...(model.file === undefined ? {} : { file: model.file }) }), (v) => Number(v & 0xffn));
+  if (bytes.length !== t.numel) throw new OnnxError(`tensor holds ${bytes.length} bytes, expected ${t.numel}`, loc(model, t));
+  return bytes;
+}
+
+/** A same-length rewrite of a uint8/int8 tensor's bytes (raw_data edit or external write). */
+export function encodeBytesWrite(model: OnnxModel, t: OnnxTensor, bytes: Uint8Array): TensorWrite {
+  if (bytes.length !== t.numel || !isByteType(t.dataType)) throw new OnnxError(`got ${bytes.length} bytes for ${t.numel} uint8/int8 elements`, loc(model, t));
+  if (t.external) return { edits: [], external: { ...externalLocation(model, t), bytes } };
+  const f = t.rawData?.field;
+  if (f !== undefined && t.rawData !== undefined) {
+    if (f.end - f.valueStart !== bytes.length) throw new OnnxError('uint8/int8 raw_data has an unexpected size', loc(model, t));
+    return { edits: [{ start: f.valueStart, end: f.end, bytes, enclosing: t.rawData.enclosing }] };
+  }
+  return { edits: int32DataEdits(model, t, Array.from(bytes, (b) => (t.dataType === OnnxDataType.INT8 ? (b << 24) >> 24 : b))) };
+}
+
+/** Replaces every int32_data field by one packed field holding `values` (varint widths may change). */
+function int32DataEdits(model: OnnxModel, t: OnnxTensor, values: readonly number[]): ByteEdit[] {
+  if (t.int32Data.length === 0) throw new OnnxError('tensor has no data', loc(model, t));
+  return t.int32Data.map(({ field, enclosing }, i) => ({
+    start: field.start,
+    end: field.end,
+    bytes: i === 0 ? encodePackedVarints(5, values) : new Uint8Array(0),
+    enclosing,
+  }));
+}
+
 /** Bytes per element of the float types (0 for others). */
 export function floatItemSize(dataType: number): number {
   switch (dataType) {
@@ -99,11 +147,11 @@ export function externalLocation(model: OnnxModel, t: OnnxTensor): ExternalLocat
     if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new OnnxError(`external data "${key}" is not a byte count: "${s}"`, where);
     return Number(s);
   };
-  const expected = t.numel * floatItemSize(t.dataType);
+  const expected = t.numel * (isByteType(t.dataType) ? 1 : floatItemSize(t.dataType));
   const offset = num('offset', 0);
   const length = num('length', expected);
-  if (FLOAT_TYPES.has(t.dataType) && length !== expected) {
-    throw new OnnxError(`external data length ${length} differs from ${t.numel} elements × ${floatItemSize(t.dataType)} bytes`, loc(model, t));
+  if ((FLOAT_TYPES.has(t.dataType) || isByteType(t.dataType)) && length !== expected) {
+    throw new OnnxError(`external data length ${length} differs from ${t.numel} elements × ${expected / Math.max(1, t.numel)} bytes`, loc(model, t));
   }
   return { location, offset, length };
 }
@@ -214,16 +262,9 @@ export function encodeTensorWrite(model: OnnxModel, t: OnnxTensor, values: Float
   // fp16/bf16 bit patterns in int32_data: varint widths change, so replace the first field by one packed field and drop the rest.
   const first = t.int32Data[0];
   if (first === undefined) throw new OnnxError('tensor has no data', loc(model, t));
-  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
-  const bits = Array.from({ length: t.numel }, (_, i) => view.getUint16(i * 2, true));
-  const edits: ByteEdit[] = t.int32Data.map(({ field, enclosing }, i) => ({
-    start: field.start,
-    end: field.end,
-    bytes: i === 0 ? encodePackedVarints(5, bits) : new Uint8Array(0),
-    enclosing,
-  }));
   if (first.field.wire !== WireType.Len && first.field.wire !== WireType.Varint) throw new OnnxError('int32_data has a bad wire type', loc(model, t));
-  return { edits };
+  const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+  return { edits: int32DataEdits(model, t, Array.from({ length: t.numel }, (_, i) => view.getUint16(i * 2, true))) };
 }
 
 function checkFinite(model: OnnxModel, t: OnnxTensor, encoded: Uint8Array, half: boolean): void {
