@@ -48,7 +48,7 @@ Tasks:
 ${tasks}
 
 Examples:
-  tsd-bench                                   # quick preset, every method, ~5 min on 2 cores
+  tsd-bench                                   # quick preset, every method, about 1 min on 2 cores
   tsd-bench --preset full --out bench-results/full
   tsd-bench --preset efficiency               # LoRA-Dash at r/8 vs LoRA at r
   tsd-bench --preset claims --out claims      # the paper claims, 5 paired seeds, ~30 min on 2 cores

@@ -41,13 +41,14 @@ export interface Preset {
  * quick: `npm run bench` with no arguments. Every method, 3 seeds (so the
  * 95% CIs use t₂ = 4.30 rather than t₁ = 12.7), the real Shakespeare task
  * (which also records TinyStories NLL, i.e. forgetting), 80 steps with
- * evaluations at 40 and 80. Measured at about 3 minutes on a shared 2-core
- * machine with stories260K on the wasm backend (24 runs of ~6 s plus ~10 s
- * of loading and tokenizing), inside the 5-minute budget.
+ * evaluations at 40 and 80. `npm run bench` measured 1 min 9 s wall on an
+ * idle 2-core machine with stories260K on the wasm backend (24 runs of ~2.4 s
+ * plus loading and tokenizing; 0.54 GB peak RSS); a busy machine stretches it
+ * to ~3 min.
  */
 const quick: Preset = {
   name: 'quick',
-  summary: 'every method, 3 seeds, shakespeare (real data), 80 steps: about 3 minutes on 2 cores',
+  summary: 'every method, 3 seeds, shakespeare (real data), 80 steps: about 1 minute on 2 cores',
   tasks: ['shakespeare'],
   methods: [...METHOD_NAMES],
   ranks: [8],
@@ -112,7 +113,7 @@ const efficiency: Preset = {
  * load average 3.4), so 25 runs × (1600 × 0.034 s + 4 evaluations) ≈ 23 min,
  * leaving headroom for a busier machine (the first full run took 36.6 min
  * at load average 5–7, when the quick preset took 3 min instead of its quiet
- * 1 min). LoRA-TSD's Dash part launches at
+ * 1 min 9 s). LoRA-TSD's Dash part launches at
  * 2t = 200, well inside the schedule.
  */
 const claims: Preset = {
