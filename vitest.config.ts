@@ -10,6 +10,9 @@ export default defineConfig({
       { find: /^@tsd-peft\/core\/node$/, replacement: src('./packages/core/src/node/index.ts') },
       { find: /^@tsd-peft\/core$/, replacement: src('./packages/core/src/index.ts') },
       { find: /^@tsd-peft\/tfjs\/layers$/, replacement: src('./packages/tfjs/src/layers/index.ts') },
+      { find: /^@tsd-peft\/tfjs\/node$/, replacement: src('./packages/tfjs/src/node/index.ts') },
+      // tfjs's `#platform` import (package.json "imports"): the Node branch, from sources.
+      { find: /^#platform$/, replacement: src('./packages/tfjs/src/platform/node.ts') },
       { find: /^@tsd-peft\/tfjs$/, replacement: src('./packages/tfjs/src/index.ts') },
       { find: /^@tsd-peft\/transformers\/browser$/, replacement: src('./packages/transformers/src/browser.ts') },
       { find: /^@tsd-peft\/transformers$/, replacement: src('./packages/transformers/src/index.ts') },

@@ -2,7 +2,16 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig({
   // The layers entry is a separate subpath so `@tensorflow/tfjs-layers` stays an optional peer.
-  entry: { index: 'src/index.ts', 'layers/index': 'src/layers/index.ts' },
+  // node/index holds what needs Node; the two platform files are the branches of the
+  // `#platform` import (package.json "imports"), chosen by the consumer's resolver.
+  entry: {
+    index: 'src/index.ts',
+    'layers/index': 'src/layers/index.ts',
+    'node/index': 'src/node/index.ts',
+    'platform/node': 'src/platform/node.ts',
+    'platform/browser': 'src/platform/browser.ts',
+  },
+  external: ['#platform'],
   format: ['esm'],
   dts: true,
   sourcemap: true,

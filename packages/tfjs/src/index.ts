@@ -15,12 +15,12 @@ export { indexedBatches, shuffledBatches } from './trainer/data-source.js';
 export type { DataSource, DataStep, JsonValue, ShuffleCursor, ShuffledBatchesOptions } from './trainer/data-source.js';
 export { encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_METADATA_KEY } from './trainer/checkpoint.js';
 export type { TrainerCheckpoint } from './trainer/checkpoint.js';
-export { directoryCheckpointStore, checkpointFileName } from './trainer/checkpoint-store.js';
+export { checkpointFileName } from './trainer/checkpoint-store.js';
 export type { CheckpointStore, StoredCheckpoint, DirectoryStoreOptions } from './trainer/checkpoint-store.js';
 export { ProgressMeter } from './trainer/progress.js';
 export type { ProgressEvent, EvalResult, EvalRecord } from './trainer/progress.js';
 // --- adapters (backend setup, ops, variants, injection) ---
-export { setupBackend, installedWasmFolder } from './backend/setup.js';
+export { setupBackend } from './backend/setup.js';
 export type { BackendName, BackendOptions } from './backend/setup.js';
 export {
   prefersExplicitTranspose,
@@ -48,11 +48,7 @@ export { VARIANTS, ADAPTER_METHODS, variantFor } from './variants/registry.js';
 export { createDashVariant } from './variants/lora-dash.js';
 export type { DashState, DashLaunch } from './variants/lora-dash.js';
 export type { Variant, AnyVariant, ModuleContext, AdapterParts, TsdInfo } from './variants/variant.js';
-// --- throughput (data-parallel training over worker_threads) ---
-export { trainDataParallel } from './parallel/data-parallel.js';
-export type { DataParallelOptions, DataParallelResult } from './parallel/data-parallel.js';
-export { serveDataParallelWorker } from './parallel/worker-runtime.js';
-export type { ReplicaContext, ReplicaJob, ReplicaSetup } from './parallel/worker-runtime.js';
+// --- throughput: the shared-memory pieces (trainDataParallel over worker_threads is in ./node/index.ts) ---
 export { shardRange } from './parallel/shard.js';
 export type { RowRange } from './parallel/shard.js';
 export { FixedOrderAllReduce } from './parallel/all-reduce.js';

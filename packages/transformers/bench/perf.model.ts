@@ -11,7 +11,8 @@
  * in the dash phase.
  */
 import { Rng } from '@tsd-peft/core';
-import type { AdapterConfig, AdapterModel, ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs';
+import type { AdapterConfig, AdapterModel } from '@tsd-peft/tfjs';
+import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import { causalLmReplicaJob } from '../src/parallel/causal-lm-job.js';
 import { randomCausalLM } from '../src/parallel/random-model.js';
 import type { TokenBatch } from '../src/training/data.js';

@@ -8,7 +8,8 @@
  * Arguments: one JSON object (RunArgs); bundled from sources by perf.mjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { setupBackend, train, trainDataParallel, type ProgressEvent } from '@tsd-peft/tfjs';
+import { setupBackend, train, type ProgressEvent } from '@tsd-peft/tfjs';
+import { trainDataParallel } from '@tsd-peft/tfjs/node';
 import { BATCH, perfJob, SEQ, type PerfJobOptions, type PerfMethod } from './perf.model.js';
 
 interface RunArgs {

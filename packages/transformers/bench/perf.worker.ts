@@ -1,5 +1,6 @@
 /** Data-parallel worker of the perf bench (bundled from sources by perf.mjs). */
-import { serveDataParallelWorker, setupBackend } from '@tsd-peft/tfjs';
+import { setupBackend } from '@tsd-peft/tfjs';
+import { serveDataParallelWorker } from '@tsd-peft/tfjs/node';
 import { perfJob } from './perf.model.js';
 
 await serveDataParallelWorker(async (context) => {

@@ -2,7 +2,6 @@ import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import {
-  directoryCheckpointStore,
   measureMatMulPeak,
   setupBackend,
   webGpuBackendInfo,
@@ -10,6 +9,7 @@ import {
   type BackendName,
   type EvalResult,
 } from '@tsd-peft/tfjs';
+import { directoryCheckpointStore } from '@tsd-peft/tfjs/node';
 import { fineTune, loadCausalLM, tokenBatchFromRows } from '@tsd-peft/transformers';
 import type { BenchOptions } from '../args.js';
 import type { BenchBackend, TrainOutcome, TrainSpec } from '../bench-backend.js';

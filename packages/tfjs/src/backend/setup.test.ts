@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import { describe, expect, it } from 'vitest';
-import { installedWasmFolder, setupBackend } from './setup.js';
+import { installedWasmFolder } from '../platform/node.js';
+import { setupBackend } from './setup.js';
 import { TFJS_CORE_ESM_HOOKS_SOURCE } from './tfjs-registrations.js';
 
 describe('setupBackend', () => {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
+import { installedWasmFolder } from '#platform';
 import { installGradientFixes } from './gradient-fixes.js';
 import { installWasmGemm } from './wasm-gemm.js';
 import { installWasmDataKernels } from './wasm-data-kernels.js';
@@ -59,7 +60,8 @@ let chosen: string | null = null;
  *    selection takes webgpu only on a hardware adapter (see `webgpu-setup.ts`).
  *
  * wasm in Node is single-threaded (tfjs 4.22 ships no Node worker support);
- * its `.wasm` files are located inside the installed package. Safe to call
+ * its `.wasm` files are located inside the installed package
+ * (`installedWasmFolder` of `@tsd-peft/tfjs/node`). Safe to call
  * more than once (e.g. by the trainer and by a CLI): without `preferred`, a
  * backend an earlier call activated is kept.
  */
@@ -166,16 +168,4 @@ async function configureWasmPaths(options: BackendOptions): Promise<void> {
 /** True when backend `name` has been created (without creating it, unlike `tf.findBackend`). */
 function isInitialised(name: string): boolean {
   return name in tf.engine().registry;
-}
-
-/**
- * The `dist/` folder of the installed `@tensorflow/tfjs-backend-wasm`, which
- * holds `tfjs-backend-wasm{,-simd,-threaded-simd}.wasm`, as a path prefix
- * ending in the separator (emscripten reads it with `fs` in Node).
- */
-export async function installedWasmFolder(): Promise<string> {
-  const { createRequire } = await import('node:module');
-  const { dirname, sep } = await import('node:path');
-  const require = createRequire(import.meta.url);
-  return dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + sep;
 }

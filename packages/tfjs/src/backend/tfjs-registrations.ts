@@ -1,4 +1,5 @@
 import { TsdError } from '@tsd-peft/core';
+import { registerModuleHooks } from '#platform';
 
 /**
  * Loads tfjs-core's gradient and chained-op registrations, which importing
@@ -47,20 +48,12 @@ export function registerTfjsGradientsAndChainedOps(): Promise<void> {
 
 async function load(): Promise<void> {
   // In Node the hook goes in first: a failed import would stay cached as failed.
-  if (isNode()) await registerNodeHooks();
+  if (isNode()) registerModuleHooks(TFJS_CORE_ESM_HOOKS_SOURCE, GRADIENTS);
   try {
     await importBoth();
   } catch (err) {
     throw new TsdError(`could not load tfjs-core's gradient registrations (${GRADIENTS})`, {}, 'TSD_ERROR', { cause: err });
   }
-}
-
-async function registerNodeHooks(): Promise<void> {
-  const nodeModule = await import('node:module');
-  if (typeof nodeModule.register !== 'function') {
-    throw new TsdError(`Node ${process.versions.node} lacks module.register; use Node ≥ 20.6 or a bundler to load ${GRADIENTS}`);
-  }
-  nodeModule.register(`data:text/javascript,${encodeURIComponent(TFJS_CORE_ESM_HOOKS_SOURCE)}`);
 }
 
 async function importBoth(): Promise<void> {

@@ -1,4 +1,5 @@
 import { ConfigError } from '@tsd-peft/core';
+import { hasGpuDeviceNode } from '#platform';
 import { isNode } from './tfjs-registrations.js';
 import type { GpuAdapterLike, GpuLike } from './webgpu-types.js';
 
@@ -71,15 +72,7 @@ export function isSoftwareAdapterInfo(info: Partial<Record<'vendor' | 'architect
  */
 export async function mayHaveHardwareGpu(): Promise<boolean> {
   if (!isNode() || process.platform !== 'linux') return true;
-  const { readdirSync } = await import('node:fs');
-  const list = (dir: string) => {
-    try {
-      return readdirSync(dir);
-    } catch {
-      return [];
-    }
-  };
-  return list('/dev/dri').some((f) => f.startsWith('renderD')) || list('/dev').some((f) => /^nvidia\d+$/.test(f));
+  return hasGpuDeviceNode();
 }
 
 let dawn: Promise<DawnModule> | undefined;

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { ConfigError, TsdError } from '@tsd-peft/core';
 import type { ProgressEvent } from '../trainer/progress.js';
 import type { TrainResult } from '../trainer/train.js';
@@ -27,7 +29,7 @@ export interface DataParallelOptions {
   /** Extra `execArgv` for the workers. */
   execArgv?: string[];
   /** V8 heap limits of each worker (Node's `resourceLimits`). */
-  resourceLimits?: import('node:worker_threads').ResourceLimits;
+  resourceLimits?: ResourceLimits;
 }
 
 /** What {@link trainDataParallel} returns: rank 0's {@link TrainResult}, plus per-rank outputs. */
@@ -50,9 +52,7 @@ export interface DataParallelResult extends TrainResult {
  * with that worker's error (same TsdError class, message prefixed by its rank).
  */
 export async function trainDataParallel(options: DataParallelOptions): Promise<DataParallelResult> {
-  const { Worker } = await import('node:worker_threads');
-  const os = await import('node:os');
-  const worldSize = options.workers ?? os.availableParallelism();
+  const worldSize = options.workers ?? availableParallelism();
   const verifyEvery = options.verifyEvery ?? 0;
   if (!Number.isInteger(verifyEvery) || verifyEvery < 0) throw new ConfigError(`verifyEvery must be a non-negative integer, got ${verifyEvery}`);
   const memory = createSharedMemory(worldSize, options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS);

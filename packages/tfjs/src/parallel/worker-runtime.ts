@@ -1,9 +1,10 @@
+import * as threads from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, TsdError } from '@tsd-peft/core';
 import type { CheckpointOptions, TrainOptions, TrainResult } from '../trainer/train.js';
 import { train } from '../trainer/train.js';
 import type { CheckpointStore } from '../trainer/checkpoint-store.js';
-import { directoryCheckpointStore } from '../trainer/checkpoint-store.js';
+import { directoryCheckpointStore } from '../trainer/directory-store.js';
 import type { DataSource, JsonValue } from '../trainer/data-source.js';
 import type { StepGradients } from '../trainer/gradients.js';
 import { FixedOrderAllReduce } from './all-reduce.js';
@@ -54,7 +55,6 @@ export type ReplicaSetup<B, C extends JsonValue = JsonValue> = (context: Replica
  * LoRA-Dash launches (SVD + selection) identically on every rank.
  */
 export async function serveDataParallelWorker<B, C extends JsonValue = JsonValue>(setup: ReplicaSetup<B, C>): Promise<void> {
-  const threads = await import('node:worker_threads');
   const init = threads.workerData as ReplicaWorkerData | undefined;
   const port = threads.parentPort;
   if (threads.isMainThread || port === null || init?.tag !== WORKER_DATA_TAG) {

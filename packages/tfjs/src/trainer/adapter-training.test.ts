@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { injectAdapters, type AdapterModel } from '../adapter-model.js';
 import type { AdapterConfig } from '../adapter-config.js';
 import { decodeCheckpoint } from './checkpoint.js';
-import { directoryCheckpointStore } from './checkpoint-store.js';
+import { directoryCheckpointStore } from './directory-store.js';
 import { indexedBatches } from './data-source.js';
 import { useBackend } from './test-fixtures/backend.js';
 import { train } from './train.js';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Rng, SafetensorsError, parseSafetensors } from '@tsd-peft/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CHECKPOINT_METADATA_KEY, decodeCheckpoint, encodeCheckpoint, type TrainerCheckpoint } from './checkpoint.js';
-import { checkpointFileName, directoryCheckpointStore } from './checkpoint-store.js';
+import { checkpointFileName } from './checkpoint-store.js';
+import { directoryCheckpointStore } from './directory-store.js';
 
 function sample(step: number): TrainerCheckpoint {
   const rng = Rng.fromSeed(9);

@@ -18,7 +18,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tsdPeftSources } from '../../../../tooling/scripts/bundle-sources.mjs';
 import { decodeCheckpoint } from './checkpoint.js';
-import { directoryCheckpointStore } from './checkpoint-store.js';
+import { directoryCheckpointStore } from './directory-store.js';
 import type { ChildArgs, ChildOutput } from './test-fixtures/train-child.js';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, NonFiniteError, Rng } from '@tsd-peft/core';
 import { AdamOptimizer, type AdamConfig } from './adam.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
-import { directoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
+import { directoryCheckpointStore } from '#platform';
+import type { CheckpointStore } from './checkpoint-store.js';
 import { clipCoefficient, globalNorm, gradientNorms } from './clip.js';
 import type { DataSource, JsonValue } from './data-source.js';
 import { accumulateGradients, type StepGradients } from './gradients.js';
@@ -24,9 +25,9 @@ export interface LossContext {
 
 /** Checkpointing: into a folder (`dir`) or any {@link CheckpointStore}. */
 export interface CheckpointOptions {
-  /** Folder for `checkpoint-<step>.safetensors` files. */
+  /** Folder for `checkpoint-<step>.safetensors` files (Node only: in a browser a ConfigError says to pass `store`). */
   dir?: string;
-  /** A custom store instead of `dir`. */
+  /** A custom store instead of `dir` (in a browser: one over OPFS or IndexedDB). */
   store?: CheckpointStore;
   /** Save after every `every` completed steps (and always after the last one). */
   every?: number;

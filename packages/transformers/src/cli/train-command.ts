@@ -5,11 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, type JsonObject } from '@tsd-peft/core';
 import { saveNativeAdapter, savePeftAdapter, withFolderLock, writeFileAtomic } from '@tsd-peft/core/node';
 import {
-  directoryCheckpointStore,
   moduleOfWeight,
   selectTargetModules,
   setupBackend,
-  trainDataParallel,
   VARIANTS,
   type AdapterConfig,
   type AdapterMethod,
@@ -17,6 +15,7 @@ import {
   type BackendName,
   type TrainResult,
 } from '@tsd-peft/tfjs';
+import { directoryCheckpointStore, trainDataParallel } from '@tsd-peft/tfjs/node';
 import { loadCausalLM, type CausalLM } from '../load-causal-lm.js';
 import { isGpt2Conv1dModule } from '../models/gpt2.js';
 import type { FineTuneReplicaOptions } from '../parallel/fine-tune-job.js';

@@ -4,7 +4,8 @@
  * and data of the run's plan, and trains its rows of every batch
  * (`fineTuneReplicaJob`); rank 0 writes the outputs when training ends.
  */
-import { serveDataParallelWorker, setupBackend } from '@tsd-peft/tfjs';
+import { setupBackend } from '@tsd-peft/tfjs';
+import { serveDataParallelWorker } from '@tsd-peft/tfjs/node';
 import { fineTuneReplicaJob } from '../parallel/fine-tune-job.js';
 import type { TokenBatch } from '../training/data.js';
 import { fineTuneOptionsOf, prepareRun, writeOutputs, type TrainPlan } from './train-command.js';

@@ -5,7 +5,8 @@
  */
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setupBackend, train, trainDataParallel } from '@tsd-peft/tfjs';
+import { setupBackend, train } from '@tsd-peft/tfjs';
+import { trainDataParallel } from '@tsd-peft/tfjs/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // the tfjs package's test bundler (esbuild is its dev dependency)
 import { bundleWorkerEntry } from '../../../tfjs/src/parallel/test-fixtures/bundle.js';

@@ -5,11 +5,10 @@ import {
   shardRange,
   type AdapterConfig,
   type AdapterModel,
-  type ReplicaContext,
-  type ReplicaJob,
   type TrainOptions,
   type TrainResult,
 } from '@tsd-peft/tfjs';
+import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
 import type { TokenBatch } from '../training/data.js';
 import { causalLmLoss } from '../training/loss.js';

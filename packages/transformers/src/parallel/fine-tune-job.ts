@@ -1,5 +1,6 @@
 import { ConfigError } from '@tsd-peft/core';
-import type { AdapterModel, ReplicaContext, ReplicaJob, TrainResult } from '@tsd-peft/tfjs';
+import type { AdapterModel, TrainResult } from '@tsd-peft/tfjs';
+import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { TokenBatch } from '../training/data.js';
 import { resolvedAdapterConfig, resolveSchedule, type FineTuneOptions } from '../training/fine-tune.js';
 import { causalLmReplicaJob } from './causal-lm-job.js';

@@ -5,7 +5,8 @@
  * token weights differ. Runs in workers and in-process (the reference).
  */
 import { Rng } from '@tsd-peft/core';
-import type { AdapterModel, ReplicaContext, ReplicaJob, TrainResult } from '@tsd-peft/tfjs';
+import type { AdapterModel, TrainResult } from '@tsd-peft/tfjs';
+import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { TokenBatch } from '../../training/data.js';
 import { causalLmReplicaJob } from '../causal-lm-job.js';
 import { randomCausalLM } from '../random-model.js';
