@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const repo = resolve(import.meta.dirname, '..');
 const packages = [
   { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node'], bins: [] },
-  { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs', '@tsd-peft/tfjs/layers'], bins: [] },
+  { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs', '@tsd-peft/tfjs/layers', '@tsd-peft/tfjs/node'], bins: [] },
   { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser'], bins: ['tsd-peft'] },
   { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'], bins: ['tsd-bench'] },
 ];

@@ -9,16 +9,17 @@ import { build } from 'esbuild';
 const here = dirname(fileURLToPath(import.meta.url));
 const packages = resolve(here, '../../packages');
 
-/** The monorepo's package sources, as the tests use them (no stale dist/); `@tsd-peft/core/node` stays Node-only. */
+/**
+ * The monorepo's package sources, as the tests use them (no stale dist/), with
+ * tfjs's `#platform` import on its browser branch (what package.json's
+ * `browser` condition picks for the published package).
+ */
 const monorepoSources = {
   name: 'tsd-peft-sources',
   setup(b) {
     b.onResolve({ filter: /^@tsd-peft\/transformers\/browser$/ }, () => ({ path: join(packages, 'transformers/src/browser.ts') }));
-    b.onResolve({ filter: /^@tsd-peft\/(core|tfjs)(\/node)?$/ }, (args) => {
-      const [, pkg, node] = /^@tsd-peft\/(core|tfjs)(\/node)?$/.exec(args.path);
-      if (node !== undefined) return { path: args.path, external: true };
-      return { path: join(packages, pkg, 'src/index.ts') };
-    });
+    b.onResolve({ filter: /^@tsd-peft\/(core|tfjs)$/ }, (args) => ({ path: join(packages, args.path.slice('@tsd-peft/'.length), 'src/index.ts') }));
+    b.onResolve({ filter: /^#platform$/ }, () => ({ path: join(packages, 'tfjs/src/platform/browser.ts') }));
   },
 };
 
@@ -35,8 +36,6 @@ export async function buildDemo(outDir = join(here, 'dist')) {
     sourcemap: true,
     logLevel: 'warning',
     plugins: [monorepoSources],
-    // Node-only paths of the packages load these lazily and never run in a browser.
-    external: ['node:*'],
   });
   copyFileSync(join(here, 'index.html'), join(outDir, 'index.html'));
   const require = createRequire(import.meta.url);
