@@ -1,7 +1,9 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@tsd-peft/core';
+import { writeFileAtomic } from '@tsd-peft/core/node';
 import { ADAPTER_METHODS, type AdapterMethod, type BackendName } from '@tsd-peft/tfjs';
-import { writeFileAtomic } from '../io/atomic-write.js';
 import { GPU_PRESET, GPU_SMOKE_PRESET, type GpuPreset } from './gpu-preset.js';
 import { gpuSetupLine, gpuThroughputLine, runGpuThroughput, type GpuThroughputResult } from './gpu-throughput.js';
 
@@ -83,6 +85,9 @@ export async function runGpuCommand(argv: readonly string[], io: GpuCommandIo): 
     log: (line) => io.stdout.write(`${line}\n`),
   });
   io.stdout.write(`${gpuSetupLine(result.setup)}\n${gpuThroughputLine(result)}\n`);
-  if (values.out !== undefined) writeFileAtomic(values.out, `${JSON.stringify(result, null, 2)}\n`);
+  if (values.out !== undefined) {
+    mkdirSync(dirname(values.out), { recursive: true });
+    writeFileAtomic(values.out, `${JSON.stringify(result, null, 2)}\n`);
+  }
   return result;
 }
