@@ -20,7 +20,7 @@ import {
 } from '@tsd-peft/tfjs';
 import type { CausalLM } from '../load-causal-lm.js';
 import type { TokenBatch } from './data.js';
-import { causalLmLoss } from './loss.js';
+import { tokenBatchLoss } from './batch-loss.js';
 
 /** Where batches come from: anything with `batchAt(cursor)` (a {@link BatchSource}), a function of the index, or a trainer data source. */
 export type FineTuneData<C extends JsonValue = JsonValue> =
@@ -132,15 +132,7 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
  * so unpadded batches run exactly the reference's unmasked forward.
  */
 export function batchLoss(model: CausalLM, linear: LinearProvider, batch: TokenBatch): tf.Scalar {
-  return tf.tidy(() => {
-    const shape: [number, number] = [batch.batch, batch.seq];
-    checkBatch(batch);
-    const inputIds = tf.tensor2d(batch.inputIds, shape, 'int32');
-    const padded = batch.attentionMask.some((m) => m === 0);
-    const logits = model.forward(padded ? { inputIds, attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32') } : { inputIds }, linear);
-    // A fresh host-side ids tensor: the forward's may live on the GPU by now, where reading it back would stall.
-    return causalLmLoss(logits, tf.tensor2d(batch.inputIds, shape, 'int32'), tf.tensor2d(batch.lossMask, shape, 'int32'));
-  });
+  return tokenBatchLoss(batch, (inputs) => model.forward(inputs, linear));
 }
 
 /**
@@ -191,20 +183,6 @@ export function tokenBatchFromRows(rows: {
   let tokens = 0;
   for (const m of lossMask) tokens += m === 0 ? 0 : 1;
   return { batch, seq, inputIds, attentionMask, lossMask, tokens };
-}
-
-function checkBatch(batch: TokenBatch): void {
-  const n = batch.batch * batch.seq;
-  for (const [name, array] of [
-    ['inputIds', batch.inputIds],
-    ['attentionMask', batch.attentionMask],
-    ['lossMask', batch.lossMask],
-  ] as const) {
-    if (array.length !== n) {
-      throw new ConfigError(`TokenBatch.${name} has ${array.length} entries, expected batch·seq = ${n}`, { tensor: name, shape: [batch.batch, batch.seq] });
-    }
-  }
-  if (batch.seq < 2) throw new ConfigError('a training batch needs sequences of at least 2 tokens', { tensor: 'inputIds', shape: [batch.batch, batch.seq] });
 }
 
 function toDataSource<C extends JsonValue>(data: FineTuneData<C>): DataSource<TokenBatch, C> {
