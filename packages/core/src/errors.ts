@@ -76,13 +76,6 @@ export class ConfigError extends TsdError {
   }
 }
 
-/** A test or bench fixture is missing from the fixtures folder. */
-export class FixtureMissingError extends TsdError {
-  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
-    super(message, location, 'FIXTURE_MISSING', options);
-  }
-}
-
 /** A NaN or Infinity appeared in a tensor, a loss or a gradient. */
 export class NonFiniteError extends TsdError {
   constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {

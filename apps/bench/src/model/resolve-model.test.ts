@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { setupBackend } from '@tsd-peft/tfjs';
 import { loadCausalLM } from '@tsd-peft/transformers';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';

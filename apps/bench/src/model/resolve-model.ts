@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HubError } from '@tsd-peft/core';
-import { fixturePath, hasFixture } from '@tsd-peft/core/node';
+import { fixturePath, hasFixture } from '@tsd-peft/core/testing';
 import { hubFilePath, hubSource } from '@tsd-peft/transformers';
 import { DownloadError, defaultCacheDir, offlineByEnv, type DownloadOptions } from '../hub/download.js';
 import { convertSentencePieceFile } from '../sentencepiece/convert.js';

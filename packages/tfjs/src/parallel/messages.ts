@@ -1,4 +1,4 @@
-import { ConfigError, FixtureMissingError, NonFiniteError, OnnxError, SafetensorsError, ShapeError, TsdError } from '@tsd-peft/core';
+import { ConfigError, NonFiniteError, OnnxError, SafetensorsError, ShapeError, TsdError } from '@tsd-peft/core';
 import type { ProgressEvent } from '../trainer/progress.js';
 import type { TrainResult } from '../trainer/train.js';
 import type { SharedMemoryLayout } from './shared-memory.js';
@@ -53,7 +53,6 @@ const CLASSES: Record<string, new (message: string) => TsdError> = {
   ONNX: OnnxError,
   SHAPE: ShapeError,
   CONFIG: ConfigError,
-  FIXTURE_MISSING: FixtureMissingError,
   NON_FINITE: NonFiniteError,
 };
 
@@ -70,7 +69,8 @@ export function deserializeError(e: SerializedError, rank: number): Error {
   } else {
     const Cls = CLASSES[e.code];
     error = Cls === undefined ? new TsdError(message) : new Cls(message);
-    const fields: Record<string, unknown> = { file: e.file, tensor: e.tensor, shape: e.shape };
+    // Codes without a class here (FIXTURE_MISSING, HUB, …) still arrive with their code.
+    const fields: Record<string, unknown> = { code: e.code, file: e.file, tensor: e.tensor, shape: e.shape };
     for (const [key, value] of Object.entries(fields)) {
       if (value !== undefined) Object.defineProperty(error, key, { value, enumerable: true });
     }
