@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^@tsd-peft\/tfjs\/layers$/, replacement: src('./packages/tfjs/src/layers/index.ts') },
       { find: /^@tsd-peft\/tfjs$/, replacement: src('./packages/tfjs/src/index.ts') },
       { find: /^@tsd-peft\/transformers\/browser$/, replacement: src('./packages/transformers/src/browser.ts') },
+      { find: /^@tsd-peft\/transformers\/internal$/, replacement: src('./packages/transformers/src/internal.ts') },
       { find: /^@tsd-peft\/transformers$/, replacement: src('./packages/transformers/src/index.ts') },
     ],
   },

@@ -14,7 +14,7 @@ const repo = resolve(import.meta.dirname, '..');
 const packages = [
   { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node', '@tsd-peft/core/testing'], bins: [] },
   { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs', '@tsd-peft/tfjs/layers'], bins: [] },
-  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser'], bins: ['tsd-peft'] },
+  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser', '@tsd-peft/transformers/internal'], bins: ['tsd-peft'] },
   { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'], bins: ['tsd-bench'] },
 ];
 
@@ -132,6 +132,8 @@ describe('published packages', () => {
         'export const movedHelper = coreNode.fixturesDir;',
         '// @ts-expect-error the hub cache writes with core/node writeFileAtomic; transformers exports no writer',
         'export const noWriter = transformers.writeAtomic;',
+        '// @ts-expect-error the protobuf wire reader is in @tsd-peft/transformers/internal only',
+        'export const noWire = transformers.readFields;',
         '',
       ].join('\n'),
     );

@@ -31,8 +31,6 @@ export type { ExternalizeOptions, ExternalizedModel } from './onnx/external-data
 export { fileExternalDataReader } from './onnx/node-io.js';
 export { applyEdits, chunksLength } from './onnx/splice.js';
 export type { ByteEdit, EnclosingField } from './onnx/splice.js';
-export { concatBytes, readFields, readVarint, WireType } from './onnx/protobuf-wire.js';
-export type { WireContext, WireField } from './onnx/protobuf-wire.js';
 export { rewriteForRuntimeAdapters, parseRuntimeAdapterManifest, runtimeAdapterInputNames } from './onnx/runtime-adapters.js';
 export type { RuntimeAdapterManifest, RuntimeAdapterRewrite, RuntimeAdapterSlot } from './onnx/runtime-adapters.js';
 export { writeRuntimeAdapterModel, loadRuntimeAdapterManifest, allLinearModules, RUNTIME_ADAPTER_MANIFEST } from './onnx/runtime-adapters-folder.js';
