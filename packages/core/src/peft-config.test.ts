@@ -109,7 +109,7 @@ describe('refusals name the field', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).tensor).toBe(field);
+    expect((error as ConfigError).field).toBe(field);
     expect((error as ConfigError).file).toBe('dir/adapter_config.json');
   });
 

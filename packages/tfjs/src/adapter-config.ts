@@ -100,7 +100,7 @@ export interface ResolvedAdapterConfig {
  */
 export function resolveAdapterConfig(config: AdapterConfig): ResolvedAdapterConfig {
   if (!ADAPTER_METHODS.includes(config.method)) {
-    throw new ConfigError(`unknown method '${String(config.method)}'; choose one of ${ADAPTER_METHODS.join(', ')}`, { tensor: 'method' });
+    throw new ConfigError(`unknown method '${String(config.method)}'; choose one of ${ADAPTER_METHODS.join(', ')}`, { field: 'method' });
   }
   const r = config.r ?? ADAPTER_DEFAULTS.r;
   const alpha = config.alpha ?? ADAPTER_DEFAULTS.alpha;
@@ -111,16 +111,16 @@ export function resolveAdapterConfig(config: AdapterConfig): ResolvedAdapterConf
   positiveInteger(s, 's');
   const initSteps = config.initSteps ?? t;
   positiveInteger(initSteps, 'initSteps');
-  if (!Number.isFinite(alpha) || alpha <= 0) throw new ConfigError(`alpha must be a positive number, got ${alpha}`, { tensor: 'alpha' });
+  if (!Number.isFinite(alpha) || alpha <= 0) throw new ConfigError(`alpha must be a positive number, got ${alpha}`, { field: 'alpha' });
   const seed = config.seed ?? ADAPTER_DEFAULTS.seed;
-  if (!Number.isInteger(seed)) throw new ConfigError(`seed must be an integer, got ${seed}`, { tensor: 'seed' });
+  if (!Number.isInteger(seed)) throw new ConfigError(`seed must be an integer, got ${seed}`, { field: 'seed' });
   const initEstimate = config.initEstimate ?? ADAPTER_DEFAULTS.initEstimate;
   if (initEstimate !== 'prelaunch' && initEstimate !== 'gradient') {
-    throw new ConfigError(`initEstimate must be 'prelaunch' or 'gradient', got '${String(initEstimate)}'`, { tensor: 'initEstimate' });
+    throw new ConfigError(`initEstimate must be 'prelaunch' or 'gradient', got '${String(initEstimate)}'`, { field: 'initEstimate' });
   }
   const targetModules = config.targetModules ?? ADAPTER_DEFAULTS.targetModules;
   if (Array.isArray(targetModules) && targetModules.length === 0) {
-    throw new ConfigError('targetModules is empty', { tensor: 'targetModules' });
+    throw new ConfigError('targetModules is empty', { field: 'targetModules' });
   }
   const useRslora = config.method === 'rslora' ? true : (config.useRslora ?? false);
   return {
@@ -141,5 +141,5 @@ export function resolveAdapterConfig(config: AdapterConfig): ResolvedAdapterConf
 }
 
 function positiveInteger(v: number, field: string): void {
-  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${field} must be a positive integer, got ${v}`, { tensor: field });
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${field} must be a positive integer, got ${v}`, { field: field });
 }

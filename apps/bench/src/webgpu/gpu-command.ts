@@ -61,11 +61,11 @@ export async function runGpuCommand(argv: readonly string[], io: GpuCommandIo): 
   const int = (name: string, raw: string | undefined, fallback: number) => {
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got "${raw}"`, { tensor: name });
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got "${raw}"`, { field: name });
     return n;
   };
   const method = (values.method ?? base.method) as AdapterMethod;
-  if (!ADAPTER_METHODS.includes(method)) throw new ConfigError(`unknown --method "${method}" (one of ${ADAPTER_METHODS.join(', ')})`, { tensor: 'method' });
+  if (!ADAPTER_METHODS.includes(method)) throw new ConfigError(`unknown --method "${method}" (one of ${ADAPTER_METHODS.join(', ')})`, { field: 'method' });
   const seq = int('seq', values.seq, base.seq);
   const preset: GpuPreset = {
     ...base,

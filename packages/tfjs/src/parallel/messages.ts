@@ -25,6 +25,7 @@ export interface SerializedError {
   stack?: string;
   file?: string;
   tensor?: string;
+  field?: string;
   shape?: number[];
 }
 
@@ -43,6 +44,7 @@ export function serializeError(error: unknown): SerializedError {
     out.code = error.code;
     if (error.file !== undefined) out.file = error.file;
     if (error.tensor !== undefined) out.tensor = error.tensor;
+    if (error.field !== undefined) out.field = error.field;
     if (error.shape !== undefined) out.shape = [...error.shape];
   }
   return out;
@@ -70,7 +72,7 @@ export function deserializeError(e: SerializedError, rank: number): Error {
     const Cls = CLASSES[e.code];
     error = Cls === undefined ? new TsdError(message) : new Cls(message);
     // Codes without a class here (FIXTURE_MISSING, HUB, …) still arrive with their code.
-    const fields: Record<string, unknown> = { code: e.code, file: e.file, tensor: e.tensor, shape: e.shape };
+    const fields: Record<string, unknown> = { code: e.code, file: e.file, tensor: e.tensor, field: e.field, shape: e.shape };
     for (const [key, value] of Object.entries(fields)) {
       if (value !== undefined) Object.defineProperty(error, key, { value, enumerable: true });
     }

@@ -214,17 +214,17 @@ export function resolveSchedule(options: Pick<FineTuneOptions, 'lr' | 'schedule'
   const { lr, schedule, warmupSteps, minLrRatio, steps } = options;
   if (typeof lr === 'function') {
     if (schedule !== undefined || warmupSteps !== undefined || minLrRatio !== undefined) {
-      throw new ConfigError('pass either lr as a schedule function, or a number with schedule/warmupSteps/minLrRatio', { tensor: 'lr' });
+      throw new ConfigError('pass either lr as a schedule function, or a number with schedule/warmupSteps/minLrRatio', { field: 'lr' });
     }
     return lr;
   }
   const name = schedule ?? 'constant';
   if (name === 'constant') {
-    if ((warmupSteps ?? 0) !== 0) throw new ConfigError("warmupSteps needs schedule 'linear' or 'cosine'", { tensor: 'warmupSteps' });
+    if ((warmupSteps ?? 0) !== 0) throw new ConfigError("warmupSteps needs schedule 'linear' or 'cosine'", { field: 'warmupSteps' });
     return constantLr(lr);
   }
   const spec = { lr, warmupSteps: warmupSteps ?? 0, totalSteps: Math.max(1, steps), ...(minLrRatio === undefined ? {} : { minLrRatio }) };
   if (name === 'linear') return linearWarmupDecay(spec);
   if (name === 'cosine') return cosineWarmupDecay(spec);
-  throw new ConfigError(`unknown schedule '${String(name)}'; choose constant, linear or cosine`, { tensor: 'schedule' });
+  throw new ConfigError(`unknown schedule '${String(name)}'; choose constant, linear or cosine`, { field: 'schedule' });
 }
