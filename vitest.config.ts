@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests run against sources, so a stale dist/ never hides a change.
     alias: [
       { find: /^@tsd-peft\/core\/node$/, replacement: src('./packages/core/src/node/index.ts') },
+      { find: /^@tsd-peft\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
       { find: /^@tsd-peft\/core$/, replacement: src('./packages/core/src/index.ts') },
       { find: /^@tsd-peft\/tfjs\/layers$/, replacement: src('./packages/tfjs/src/layers/index.ts') },
       { find: /^@tsd-peft\/tfjs\/node$/, replacement: src('./packages/tfjs/src/node/index.ts') },
@@ -15,6 +16,7 @@ export default defineConfig({
       { find: /^#platform$/, replacement: src('./packages/tfjs/src/platform/node.ts') },
       { find: /^@tsd-peft\/tfjs$/, replacement: src('./packages/tfjs/src/index.ts') },
       { find: /^@tsd-peft\/transformers\/browser$/, replacement: src('./packages/transformers/src/browser.ts') },
+      { find: /^@tsd-peft\/transformers\/internal$/, replacement: src('./packages/transformers/src/internal.ts') },
       { find: /^@tsd-peft\/transformers$/, replacement: src('./packages/transformers/src/index.ts') },
     ],
   },

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  */
 const repo = resolve(import.meta.dirname, '..');
 const packages = [
-  { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node'], bins: [] },
+  { dir: 'packages/core', name: '@tsd-peft/core', entries: ['@tsd-peft/core', '@tsd-peft/core/node', '@tsd-peft/core/testing'], bins: [] },
   { dir: 'packages/tfjs', name: '@tsd-peft/tfjs', entries: ['@tsd-peft/tfjs', '@tsd-peft/tfjs/layers', '@tsd-peft/tfjs/node'], bins: [] },
-  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser'], bins: ['tsd-peft'] },
+  { dir: 'packages/transformers', name: '@tsd-peft/transformers', entries: ['@tsd-peft/transformers', '@tsd-peft/transformers/browser', '@tsd-peft/transformers/internal'], bins: ['tsd-peft'] },
   { dir: 'apps/bench', name: '@tsd-peft/bench', entries: ['@tsd-peft/bench'], bins: ['tsd-bench'] },
 ];
 
@@ -112,7 +112,8 @@ describe('published packages', () => {
       join(consumer, 'consumer.ts'),
       [
         "import { TsdError, Rng, matmul, matrix, type Matrix } from '@tsd-peft/core';",
-        "import { fixturesDir } from '@tsd-peft/core/node';",
+        "import * as coreNode from '@tsd-peft/core/node';",
+        "import { fixturesDir } from '@tsd-peft/core/testing';",
         "import type { LinearProvider, TrainableModel } from '@tsd-peft/tfjs';",
         "import * as transformers from '@tsd-peft/transformers';",
         'const a: Matrix = matrix(2, 2, new Float64Array([1, 2, 3, 4]));',
@@ -127,6 +128,12 @@ describe('published packages', () => {
         'export const notAString: string = rng.nextFloat();',
         '// @ts-expect-error fineTune needs its options',
         'export const missingOptions = transformers.fineTune();',
+        '// @ts-expect-error the fixture helpers live in @tsd-peft/core/testing only',
+        'export const movedHelper = coreNode.fixturesDir;',
+        '// @ts-expect-error the hub cache writes with core/node writeFileAtomic; transformers exports no writer',
+        'export const noWriter = transformers.writeAtomic;',
+        '// @ts-expect-error the protobuf wire reader is in @tsd-peft/transformers/internal only',
+        'export const noWire = transformers.readFields;',
         '',
       ].join('\n'),
     );

@@ -18,7 +18,7 @@ Runs:
   --methods LIST         ${METHOD_NAMES.join(',')}
   --tasks LIST           ${TASK_NAMES.join(',')}
   --r LIST               LoRA ranks, e.g. 8 or 4,32 (full fine-tuning ignores r)
-  --alpha N              lora_alpha (default 2·r, i.e. scaling 2 at every rank)
+  --alpha N              lora_alpha (default 2·r, i.e. scaling 2 at every rank; PEFT's default is 8)
   --t N                  LoRA-Dash launch step / LoRA-Init estimate steps
   --s N                  number of task-specific directions
   --steps N              optimizer steps per run

@@ -1,6 +1,17 @@
+import { ADAPTER_DEFAULTS } from '@tsd-peft/tfjs';
 import type { MethodName } from './report/schema.js';
 import { METHOD_NAMES } from './report/schema.js';
 import type { TaskName, TaskSizes } from './tasks/types.js';
+
+/**
+ * The bench's default lora_alpha for rank `r`: 2·r, where the library, the
+ * CLI and PEFT use 8 (`ADAPTER_DEFAULTS.alpha`). The bench sweeps ranks, and
+ * alpha = 2·r keeps the scaling alpha/r at 2 for every rank, so methods and
+ * ranks are compared at equal scaling rather than at 8/r. `--alpha` overrides.
+ */
+export function benchAlpha(r: number): number {
+  return 2 * r;
+}
 
 /** The presets `--preset` accepts. */
 export const PRESET_NAMES = ['quick', 'full', 'efficiency', 'claims'] as const;
@@ -60,7 +71,7 @@ const quick: Preset = {
   batchSize: 4,
   evalEvery: 40,
   sizes: { seqLen: 64, evalTokens: 2048, evalExamples: 100, trainExamples: 1000 },
-  targetModules: ['q_proj', 'v_proj'],
+  targetModules: [...ADAPTER_DEFAULTS.targetModules],
 };
 
 /** full: the complete comparison, every built-in task, 3 seeds, longer training. */
@@ -101,7 +112,7 @@ const efficiency: Preset = {
   batchSize: 4,
   evalEvery: 50,
   sizes: { seqLen: 64, evalTokens: 4096, evalExamples: 100, trainExamples: 1000 },
-  targetModules: ['q_proj', 'v_proj'],
+  targetModules: [...ADAPTER_DEFAULTS.targetModules],
 };
 
 /**
@@ -137,7 +148,7 @@ const claims: Preset = {
   batchSize: 4,
   evalEvery: 400,
   sizes: { seqLen: 64, evalTokens: 4096, evalExamples: 100, trainExamples: 1000 },
-  targetModules: ['q_proj', 'v_proj'],
+  targetModules: [...ADAPTER_DEFAULTS.targetModules],
 };
 
 /** Every preset by name. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError, NonFiniteError } from '@tsd-peft/core';
 import type { BenchOptions } from './args.js';
 import type { BenchBackend, TrainOutcome } from './bench-backend.js';
+import { benchAlpha } from './presets.js';
 import type { ProgressDisplay } from './progress.js';
 import { fmt } from './report/aggregate.js';
 import { detectableDifferenceLines } from './report/detectable.js';
@@ -64,7 +65,7 @@ export function planRuns(o: BenchOptions, backendName: string): RunConfig[] {
           task,
           method,
           r,
-          alpha: method === 'full' ? 0 : (o.alpha ?? 2 * r),
+          alpha: method === 'full' ? 0 : (o.alpha ?? benchAlpha(r)),
           t: o.t,
           s: o.s,
           seed,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { serializePeftAdapter, type SerializedPeftAdapter } from '@tsd-peft/core';
-import { indexedBatches, injectAdapters, prefetchHostValues, releaseWebGpuBufferPool, train, type ProgressEvent } from '@tsd-peft/tfjs';
+import { ADAPTER_DEFAULTS, indexedBatches, injectAdapters, prefetchHostValues, releaseWebGpuBufferPool, train, type ProgressEvent } from '@tsd-peft/tfjs';
 import { causalLmLoss } from '@tsd-peft/transformers/browser';
 import type { BrowserModel } from './model-loader.js';
 
@@ -57,7 +57,8 @@ export async function fineTuneInBrowser(model: BrowserModel, options: BrowserTra
   const seq = options.seq ?? 64;
   const batchAt = textBatches(model.tokenizer.encode(options.text, { add_special_tokens: false }).ids, model.bosId, batch, seq);
   await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
-  const adapter = injectAdapters(model.weights, { method: 'lora-dash', r: options.r, alpha: 2 * options.r, t: options.t, s: 4, targetModules: ['q_proj', 'v_proj'], seed: 0 });
+  // alpha = 2·r as in the bench, not PEFT's 8: the scaling stays 2 whatever rank the page picks.
+  const adapter = injectAdapters(model.weights, { method: 'lora-dash', r: options.r, alpha: 2 * options.r, t: options.t, s: 4, targetModules: ADAPTER_DEFAULTS.targetModules, seed: 0 });
   try {
     const result = await train({
       model: adapter,

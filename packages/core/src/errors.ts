@@ -16,10 +16,15 @@ export type TsdErrorCode =
   | 'FOLDER_LOCKED'
   | 'HUB';
 
-/** Where an error points: any of a file path, a tensor name or a shape. */
+/**
+ * Where an error points: any of a file path, a tensor name, a config field
+ * or option name (`r`, `optimizer.betas`: printed as "field r", never as a
+ * tensor) and a shape.
+ */
 export interface ErrorLocation {
   file?: string;
   tensor?: string;
+  field?: string;
   shape?: readonly number[];
 }
 
@@ -28,6 +33,7 @@ export class TsdError extends Error {
   readonly code: TsdErrorCode;
   readonly file?: string;
   readonly tensor?: string;
+  readonly field?: string;
   readonly shape?: readonly number[];
 
   constructor(message: string, location: ErrorLocation = {}, code: TsdErrorCode = 'TSD_ERROR', options?: { cause?: unknown }) {
@@ -36,14 +42,16 @@ export class TsdError extends Error {
     this.code = code;
     if (location.file !== undefined) this.file = location.file;
     if (location.tensor !== undefined) this.tensor = location.tensor;
+    if (location.field !== undefined) this.field = location.field;
     if (location.shape !== undefined) this.shape = location.shape;
   }
 }
 
-function formatMessage(message: string, { file, tensor, shape }: ErrorLocation): string {
+function formatMessage(message: string, { file, tensor, field, shape }: ErrorLocation): string {
   const where: string[] = [];
   if (file !== undefined) where.push(`file ${file}`);
   if (tensor !== undefined) where.push(`tensor ${tensor}`);
+  if (field !== undefined) where.push(`field ${field}`);
   if (shape !== undefined) where.push(`shape [${shape.join(', ')}]`);
   return where.length === 0 ? message : `${message} (${where.join(', ')})`;
 }
@@ -73,13 +81,6 @@ export class ShapeError extends TsdError {
 export class ConfigError extends TsdError {
   constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
     super(message, location, 'CONFIG', options);
-  }
-}
-
-/** A test or bench fixture is missing from the fixtures folder. */
-export class FixtureMissingError extends TsdError {
-  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
-    super(message, location, 'FIXTURE_MISSING', options);
   }
 }
 

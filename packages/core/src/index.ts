@@ -4,7 +4,6 @@ export {
   OnnxError,
   ShapeError,
   ConfigError,
-  FixtureMissingError,
   NonFiniteError,
   FolderLockedError,
   HubError,

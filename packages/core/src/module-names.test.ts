@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { moduleFromOnnxNodeName, nativeKey, onnxMatMulNodeName, parsePeftKey, peftKey, weightName } from './module-names.js';
-import { fixturePath } from './node/fixtures.js';
+import { fixturePath } from './testing/fixtures.js';
 import { parseSafetensors } from './safetensors.js';
 
 describe('PEFT keys', () => {

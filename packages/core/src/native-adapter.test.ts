@@ -10,7 +10,7 @@ import {
   type NativeAdapter,
   type NativeModuleState,
 } from './native-adapter.js';
-import { fixturePath } from './node/fixtures.js';
+import { fixturePath } from './testing/fixtures.js';
 import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors.js';
 
 const dir = ['reference', 'lora-dash-trajectory'];

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { ConfigError, NonFiniteError, SafetensorsError, ShapeError } from './errors.js';
 import type { LoraFactors } from './lora-factors.js';
 import { peftKey } from './module-names.js';
-import { fixturePath } from './node/fixtures.js';
+import { fixturePath } from './testing/fixtures.js';
 import { createAdapterConfig, parseAdapterConfig } from './peft-config.js';
 import { createPeftAdapter, parsePeftAdapter, serializePeftAdapter } from './peft-adapter.js';
 import { Rng } from './random.js';

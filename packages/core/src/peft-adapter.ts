@@ -91,7 +91,7 @@ export function parsePeftAdapter(configJson: string, weightsBytes: Uint8Array, f
       throw new ShapeError(`rank ${r} in the file but the config gives r = ${expected}`, { file: weightsFile, tensor: names[0], shape: A.shape });
     }
     if (config.target_modules !== null && !isTargetModule(config, module)) {
-      throw new ConfigError(`module ${module} has weights but target_modules does not select it`, { file: configFile, tensor: 'target_modules' });
+      throw new ConfigError(`module ${module} has weights but target_modules does not select it`, { file: configFile, field: 'target_modules' });
     }
     const factors: LoraFactors = {
       A: { rows: r, cols: inDim, data: tensorToFloat32(A, names[0]) },
@@ -182,7 +182,7 @@ export function reconcileAdapterConfig(cfg: LoraAdapterConfig, modules: Readonly
     };
     if (agrees(candidate, modules)) return candidate;
   }
-  throw new ConfigError('no PEFT config reproduces these modules’ ranks and scalings', { tensor: 'rank_pattern' });
+  throw new ConfigError('no PEFT config reproduces these modules’ ranks and scalings', { field: 'rank_pattern' });
 }
 
 function agrees(cfg: LoraAdapterConfig, modules: ReadonlyMap<string, LoraFactors>): boolean {

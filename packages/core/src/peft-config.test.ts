@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from './errors.js';
-import { fixturePath } from './node/fixtures.js';
+import { fixturePath } from './testing/fixtures.js';
 import {
   createAdapterConfig,
   isTargetModule,
@@ -109,7 +109,7 @@ describe('refusals name the field', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).tensor).toBe(field);
+    expect((error as ConfigError).field).toBe(field);
     expect((error as ConfigError).file).toBe('dir/adapter_config.json');
   });
 

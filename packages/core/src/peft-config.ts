@@ -107,7 +107,7 @@ export function parseAdapterConfig(json: string, file?: string): LoraAdapterConf
     throw new ConfigError('adapter config is not a JSON object', { file });
   }
   if (obj.peft_type !== 'LORA') {
-    throw new ConfigError(`peft_type is ${JSON.stringify(obj.peft_type)}, only "LORA" is supported`, { file, tensor: 'peft_type' });
+    throw new ConfigError(`peft_type is ${JSON.stringify(obj.peft_type)}, only "LORA" is supported`, { file, field: 'peft_type' });
   }
   const extra: Record<string, JsonValue> = {};
   const known: Partial<Record<string, JsonValue>> = {};
@@ -148,11 +148,11 @@ export function serializeAdapterConfig(cfg: LoraAdapterConfig): string {
 
 /**
  * Checks types and refuses unsupported features; throws {@link ConfigError}
- * naming the field (in the error's `tensor` slot) and `file`.
+ * naming the field (the error's `field`) and `file`.
  */
 export function validateAdapterConfig(cfg: LoraAdapterConfig, file?: string): void {
   const bad = (field: string, msg: string): never => {
-    throw new ConfigError(`${field}: ${msg}`, { file, tensor: field });
+    throw new ConfigError(`${field}: ${msg}`, { file, field: field });
   };
   if (cfg.peft_type !== 'LORA') bad('peft_type', `${JSON.stringify(cfg.peft_type)} is not "LORA"`);
   if (!isPositiveInt(cfg.r)) bad('r', `${JSON.stringify(cfg.r)} is not a positive integer`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { SafetensorsError, ShapeError } from './errors.js';
 import { encodeFloat16, encodeFloat64, encodeInt64 } from './dtype.js';
-import { fixturePath } from './node/fixtures.js';
+import { fixturePath } from './testing/fixtures.js';
 import { Rng } from './random.js';
 import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors.js';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NonFiniteError, ShapeError } from './errors.js';
 import type { Matrix } from './matrix.js';
-import { fixturePath } from './node/fixtures.js';
+import { fixturePath } from './testing/fixtures.js';
 import { parseSafetensors, tensorToFloat32 } from './safetensors.js';
 import {
   gaussianMatrix,

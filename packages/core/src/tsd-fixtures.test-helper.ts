@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { SafetensorsError } from './errors.js';
 import type { LoraFactors } from './lora-factors.js';
 import type { Matrix } from './matrix.js';
-import { fixturePath } from './node/fixtures.js';
+import { fixturePath } from './testing/fixtures.js';
 import { parseSafetensors, tensorToFloat32 } from './safetensors.js';
 
 /** A float32 tensor read from a fixture file. */

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { setupBackend } from '../dist/index.js';
 import { adapterLayers, applyAdapters, mergeAndUnload } from '../dist/layers/index.js';
 

@@ -75,7 +75,7 @@ export function checkpointFromSlots(slots: Iterable<AdapterSlot>): ModelCheckpoi
 export function restoreSlotsFromCheckpoint(slots: ReadonlyMap<string, AdapterSlot>, state: ModelCheckpointState): void {
   const modules = state.meta.modules;
   if (typeof modules !== 'object' || modules === null) {
-    throw new ConfigError('checkpoint has no adapter module state (meta.modules)', { tensor: 'meta.modules' });
+    throw new ConfigError('checkpoint has no adapter module state (meta.modules)', { field: 'meta.modules' });
   }
   const byName = modules as Record<string, ModuleMeta | undefined>;
   for (const [name, slot] of slots) {
@@ -125,7 +125,7 @@ function spectraFromJson(meta: Spectra, field: string): { changeRates?: Float64A
   const read = (v: unknown, key: string): Float64Array => {
     const values = Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? Number(x) : x)) : null;
     if (values === null || !values.every((x) => typeof x === 'number' && !Number.isNaN(x))) {
-      throw new ConfigError('checkpoint spectrum is not a list of numbers', { tensor: `${field}.${key}` });
+      throw new ConfigError('checkpoint spectrum is not a list of numbers', { field: `${field}.${key}` });
     }
     return Float64Array.from(values as number[]);
   };

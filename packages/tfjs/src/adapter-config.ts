@@ -13,6 +13,31 @@ export type { AdapterMethod } from './variants/registry.js';
 export type InitEstimate = 'prelaunch' | 'gradient';
 
 /**
+ * The one source of adapter defaults, PEFT's `LoraConfig` ones where PEFT has
+ * them (`r` 8, `lora_alpha` 8, `target_modules` q_proj/v_proj for Llama) and
+ * the official LoRA-Dash code's otherwise (`t` 100, `s` 8). The library, the
+ * `tsd-peft` CLI and the bench read them from here; the bench alone sets
+ * alpha = 2·r on purpose (see its README).
+ */
+export const ADAPTER_DEFAULTS: Readonly<{
+  r: number;
+  alpha: number;
+  targetModules: readonly string[];
+  t: number;
+  s: number;
+  seed: number;
+  initEstimate: InitEstimate;
+}> = Object.freeze({
+  r: 8,
+  alpha: 8,
+  targetModules: Object.freeze(['q_proj', 'v_proj']),
+  t: 100,
+  s: 8,
+  seed: 0,
+  initEstimate: 'prelaunch',
+});
+
+/**
  * Adapter configuration, in PEFT's vocabulary where PEFT has a word for it.
  */
 export interface AdapterConfig {
@@ -75,27 +100,27 @@ export interface ResolvedAdapterConfig {
  */
 export function resolveAdapterConfig(config: AdapterConfig): ResolvedAdapterConfig {
   if (!ADAPTER_METHODS.includes(config.method)) {
-    throw new ConfigError(`unknown method '${String(config.method)}'; choose one of ${ADAPTER_METHODS.join(', ')}`, { tensor: 'method' });
+    throw new ConfigError(`unknown method '${String(config.method)}'; choose one of ${ADAPTER_METHODS.join(', ')}`, { field: 'method' });
   }
-  const r = config.r ?? 8;
-  const alpha = config.alpha ?? 8;
-  const t = config.t ?? 100;
-  const s = config.s ?? 8;
+  const r = config.r ?? ADAPTER_DEFAULTS.r;
+  const alpha = config.alpha ?? ADAPTER_DEFAULTS.alpha;
+  const t = config.t ?? ADAPTER_DEFAULTS.t;
+  const s = config.s ?? ADAPTER_DEFAULTS.s;
   positiveInteger(r, 'r');
   positiveInteger(t, 't');
   positiveInteger(s, 's');
   const initSteps = config.initSteps ?? t;
   positiveInteger(initSteps, 'initSteps');
-  if (!Number.isFinite(alpha) || alpha <= 0) throw new ConfigError(`alpha must be a positive number, got ${alpha}`, { tensor: 'alpha' });
-  const seed = config.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new ConfigError(`seed must be an integer, got ${seed}`, { tensor: 'seed' });
-  const initEstimate = config.initEstimate ?? 'prelaunch';
+  if (!Number.isFinite(alpha) || alpha <= 0) throw new ConfigError(`alpha must be a positive number, got ${alpha}`, { field: 'alpha' });
+  const seed = config.seed ?? ADAPTER_DEFAULTS.seed;
+  if (!Number.isInteger(seed)) throw new ConfigError(`seed must be an integer, got ${seed}`, { field: 'seed' });
+  const initEstimate = config.initEstimate ?? ADAPTER_DEFAULTS.initEstimate;
   if (initEstimate !== 'prelaunch' && initEstimate !== 'gradient') {
-    throw new ConfigError(`initEstimate must be 'prelaunch' or 'gradient', got '${String(initEstimate)}'`, { tensor: 'initEstimate' });
+    throw new ConfigError(`initEstimate must be 'prelaunch' or 'gradient', got '${String(initEstimate)}'`, { field: 'initEstimate' });
   }
-  const targetModules = config.targetModules ?? ['q_proj', 'v_proj'];
+  const targetModules = config.targetModules ?? ADAPTER_DEFAULTS.targetModules;
   if (Array.isArray(targetModules) && targetModules.length === 0) {
-    throw new ConfigError('targetModules is empty', { tensor: 'targetModules' });
+    throw new ConfigError('targetModules is empty', { field: 'targetModules' });
   }
   const useRslora = config.method === 'rslora' ? true : (config.useRslora ?? false);
   return {
@@ -116,5 +141,5 @@ export function resolveAdapterConfig(config: AdapterConfig): ResolvedAdapterConf
 }
 
 function positiveInteger(v: number, field: string): void {
-  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${field} must be a positive integer, got ${v}`, { tensor: field });
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${field} must be a positive integer, got ${v}`, { field: field });
 }

@@ -8,7 +8,8 @@ import {
   tensorToFloat32,
   type LoraFactors,
 } from '@tsd-peft/core';
-import { fixturePath, loadPeftAdapter, readSafetensorsFile } from '@tsd-peft/core/node';
+import { loadPeftAdapter, readSafetensorsFile } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { injectPeftAdapter } from './adapter-io.js';
 import { injectAdapters } from './adapter-model.js';

@@ -126,7 +126,7 @@ export function loadNativeAdapter(model: AdapterModel, adapter: NativeAdapter): 
   if (missing.length > 0 || extra.length > 0) {
     throw new ConfigError(
       `native adapter modules differ from the model's (missing: ${missing.join(', ') || 'none'}; not adapted: ${extra.join(', ') || 'none'})`,
-      { tensor: 'modules' },
+      { field: 'modules' },
     );
   }
   for (const [name, state] of adapter.modules) slots.get(name)?.fromNative(state);

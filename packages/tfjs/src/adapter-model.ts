@@ -252,7 +252,7 @@ export class AdapterModel implements LinearProvider, TrainableModel {
   estimateInitFromGradients(losses: Iterable<() => tf.Scalar>): void {
     this.assertLive();
     const slots = [...this.slots.values()].filter((s) => s.variant.applyEstimate !== undefined);
-    if (slots.length === 0) throw new ConfigError(`method '${this.config.method}' takes no ΔW estimate`, { tensor: 'method' });
+    if (slots.length === 0) throw new ConfigError(`method '${this.config.method}' takes no ΔW estimate`, { field: 'method' });
     const sums = slots.map((s) => new Float64Array(s.ctx.frozen.outFeatures * s.ctx.frozen.inFeatures));
     let batches = 0;
     for (const loss of losses) {
@@ -277,7 +277,7 @@ export class AdapterModel implements LinearProvider, TrainableModel {
       }
       batches++;
     }
-    if (batches === 0) throw new ConfigError('estimateInitFromGradients needs at least one loss', { tensor: 'losses' });
+    if (batches === 0) throw new ConfigError('estimateInitFromGradients needs at least one loss', { field: 'losses' });
     slots.forEach((slot, i) => {
       const estimate: Matrix = { rows: slot.ctx.frozen.outFeatures, cols: slot.ctx.frozen.inFeatures, data: sums[i] as Float64Array };
       slot.state = slot.variant.applyEstimate?.(estimate, slot.state, slot.ctx) ?? slot.state;

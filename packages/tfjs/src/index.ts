@@ -37,7 +37,7 @@ export {
 } from './backend/ops.js';
 export { installGradientFixes, batchMatMulGradConfig } from './backend/gradient-fixes.js';
 export { installWasmGemm, wasmGemmActive, setWasmGemmEnabled } from './backend/wasm-gemm.js';
-export { resolveAdapterConfig } from './adapter-config.js';
+export { ADAPTER_DEFAULTS, resolveAdapterConfig } from './adapter-config.js';
 export type { AdapterConfig, AdapterMethod, InitEstimate, ResolvedAdapterConfig } from './adapter-config.js';
 export { AdapterModel, injectAdapters } from './adapter-model.js';
 export { injectPeftAdapter } from './adapter-io.js';

@@ -55,14 +55,14 @@ export function selectTargetModules(modules: Iterable<string>, targets: readonly
     if (unknown.length > 0) {
       throw new ConfigError(
         `target module${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')} matched no 2-D weight; available modules: ${available.join(', ')}`,
-        { tensor: 'targetModules' },
+        { field: 'targetModules' },
       );
     }
     selected = available.filter((m) => targets.some((t) => matches(m, t)));
   }
   if (selected.length === 0) {
     throw new ConfigError(`targetModules ${String(targets)} selected no module; available modules: ${available.join(', ')}`, {
-      tensor: 'targetModules',
+      field: 'targetModules',
     });
   }
   return selected;

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportForTransformersJs } from './export-transformers-js.js';
 import { loadCausalLM } from './load-causal-lm.js';

@@ -2,7 +2,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, OnnxError, ShapeError, type LoraFactors } from '@tsd-peft/core';
-import { fixturePath, loadPeftAdapter } from '@tsd-peft/core/node';
+import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { Tensor, env, pipeline, type TextGenerationPipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_MANIFEST, exportForTransformersJs } from './export-transformers-js.js';

@@ -5,7 +5,7 @@
  * WebGPU implementation without a GPU), so this runs everywhere, never skipped.
  */
 import { readFileSync } from 'node:fs';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { setupBackend, webGpuDeviceErrors } from '@tsd-peft/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCausalLM } from './load-causal-lm.js';

@@ -31,8 +31,6 @@ export type { ExternalizeOptions, ExternalizedModel } from './onnx/external-data
 export { fileExternalDataReader } from './onnx/node-io.js';
 export { applyEdits, chunksLength } from './onnx/splice.js';
 export type { ByteEdit, EnclosingField } from './onnx/splice.js';
-export { concatBytes, readFields, readVarint, WireType } from './onnx/protobuf-wire.js';
-export type { WireContext, WireField } from './onnx/protobuf-wire.js';
 export { rewriteForRuntimeAdapters, parseRuntimeAdapterManifest, runtimeAdapterInputNames } from './onnx/runtime-adapters.js';
 export type { RuntimeAdapterManifest, RuntimeAdapterRewrite, RuntimeAdapterSlot } from './onnx/runtime-adapters.js';
 export { writeRuntimeAdapterModel, loadRuntimeAdapterManifest, allLinearModules, RUNTIME_ADAPTER_MANIFEST } from './onnx/runtime-adapters-folder.js';
@@ -65,8 +63,8 @@ export { ropeInverseFrequencies, ropeTables, rotateHalfMatrix, applyRope, RopeCa
 export type { RopeAngles } from './models/rope.js';
 export { groupedQueryAttention, attentionBias, causalMaskData, CausalMaskCache, MASKED_SCORE } from './models/attention.js';
 export { LengthCache, CACHED_LENGTHS } from './models/length-cache.js';
-export { hubSource, localFolderSource, isHubModelId, remoteAllowed, offlineMissingError, hubLoadError, writeAtomic } from './loaders/hub.js';
-export type { HubOptions, ModelFileSource } from './loaders/hub.js';
+export { hubSource, hubFilePath, localFolderSource, isHubModelId, remoteAllowed, offlineMissingError, hubLoadError } from './loaders/hub.js';
+export type { HubFetch, HubOptions, ModelFileSource } from './loaders/hub.js';
 export { loadModelConfig } from './loaders/config.js';
 export type { LoadedConfig } from './loaders/config.js';
 export { readSafetensorsWeights, SAFETENSORS_FILE, SAFETENSORS_INDEX_FILE } from './loaders/hf-folder.js';

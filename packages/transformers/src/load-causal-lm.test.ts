@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, tensorToFloat32 } from '@tsd-peft/core';
-import { fixturePath, loadPeftAdapter } from '@tsd-peft/core/node';
+import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { injectPeftAdapter, type LinearProvider } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM, type CausalLM } from './load-causal-lm.js';

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixturePath, loadPeftAdapter } from '@tsd-peft/core/node';
+import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { injectPeftAdapter } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './cli/cli-test-io.test-helper.js';

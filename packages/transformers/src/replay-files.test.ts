@@ -1,5 +1,5 @@
 import { ConfigError } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { describe, expect, it } from 'vitest';
 import { check, firstDifferentStep, maxAbsDiff, relativeDiff, worst } from './replay-checks.js';
 import { parseTrajectoryConfig, readTrajectoryFolder } from './replay-files.js';

@@ -124,7 +124,7 @@ function readJsonObject(file: string): Record<string, unknown> {
 
 function field<T>(obj: Record<string, unknown>, key: string, file: string, check: (v: unknown) => v is T, what: string): T {
   const v = obj[key];
-  if (!check(v)) throw new ConfigError(`field '${key}' must be ${what}, got ${JSON.stringify(v)}`, { file, tensor: key });
+  if (!check(v)) throw new ConfigError(`field '${key}' must be ${what}, got ${JSON.stringify(v)}`, { file, field: key });
   return v;
 }
 
@@ -140,23 +140,23 @@ export function parseTrajectoryConfig(raw: Record<string, unknown>, file: string
   const t = field(raw, 'warmup_optimizer_steps', file, isPositiveInt, 'a positive integer');
   const steps = field(raw, 'steps', file, isPositiveInt, 'a positive integer');
   if (raw['lora_dropout'] !== undefined && raw['lora_dropout'] !== 0) {
-    throw new ConfigError(`lora_dropout ${JSON.stringify(raw['lora_dropout'])} cannot be replayed deterministically; only 0 is supported`, { file, tensor: 'lora_dropout' });
+    throw new ConfigError(`lora_dropout ${JSON.stringify(raw['lora_dropout'])} cannot be replayed deterministically; only 0 is supported`, { file, field: 'lora_dropout' });
   }
   if (raw['scaling'] !== undefined && Math.abs((raw['scaling'] as number) - alpha / r) > 1e-12) {
-    throw new ConfigError(`scaling ${JSON.stringify(raw['scaling'])} is not lora_alpha / r = ${alpha / r}`, { file, tensor: 'scaling' });
+    throw new ConfigError(`scaling ${JSON.stringify(raw['scaling'])} is not lora_alpha / r = ${alpha / r}`, { file, field: 'scaling' });
   }
   const opt = field(raw, 'optimizer', file, (v): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object');
   const typeName = String(opt['type'] ?? '');
   const type = /adamw$/i.test(typeName) ? 'adamw' : /adam$/i.test(typeName) ? 'adam' : null;
-  if (type === null) throw new ConfigError(`optimizer.type '${typeName}' is not Adam or AdamW`, { file, tensor: 'optimizer.type' });
+  if (type === null) throw new ConfigError(`optimizer.type '${typeName}' is not Adam or AdamW`, { file, field: 'optimizer.type' });
   const betas = opt['betas'] ?? [0.9, 0.999];
   if (!Array.isArray(betas) || betas.length !== 2 || !betas.every(isNumber)) {
-    throw new ConfigError(`optimizer.betas must be two numbers, got ${JSON.stringify(betas)}`, { file, tensor: 'optimizer.betas' });
+    throw new ConfigError(`optimizer.betas must be two numbers, got ${JSON.stringify(betas)}`, { file, field: 'optimizer.betas' });
   }
   const lr = field(opt, 'lr', file, isNumber, 'a number');
   const eps = opt['eps'] ?? 1e-8;
   const weightDecay = opt['weight_decay'] ?? 0;
-  if (!isNumber(eps) || !isNumber(weightDecay)) throw new ConfigError('optimizer.eps and weight_decay must be numbers', { file, tensor: 'optimizer' });
+  if (!isNumber(eps) || !isNumber(weightDecay)) throw new ConfigError('optimizer.eps and weight_decay must be numbers', { file, field: 'optimizer' });
   const base = raw['base_model'];
   return {
     baseModel: typeof base === 'string' ? (isAbsolute(base) ? base : resolve(parent, base)) : null,
@@ -173,7 +173,7 @@ export function parseTrajectoryConfig(raw: Record<string, unknown>, file: string
 function parseBatches(raw: Record<string, unknown>, file: string, steps: number): number[][][] {
   const batches = raw['batches'];
   if (!Array.isArray(batches) || batches.length < steps) {
-    throw new ConfigError(`'batches' must list at least ${steps} batches (config steps)`, { file, tensor: 'batches' });
+    throw new ConfigError(`'batches' must list at least ${steps} batches (config steps)`, { file, field: 'batches' });
   }
   const first = batches[0] as unknown;
   const rows = Array.isArray(first) ? first.length : 0;
@@ -187,7 +187,7 @@ function parseBatches(raw: Record<string, unknown>, file: string, steps: number)
 
 function numberList(v: unknown, file: string, key: string, length: number): number[] {
   if (!Array.isArray(v) || v.length < length || !v.every(isNumber)) {
-    throw new ConfigError(`'${key}' must list at least ${length} finite numbers`, { file, tensor: key });
+    throw new ConfigError(`'${key}' must list at least ${length} finite numbers`, { file, field: key });
   }
   return v as number[];
 }
@@ -228,7 +228,7 @@ function readInitialAdapter(file: string, config: TrajectoryConfig): PeftAdapter
 
 function parseLaunch(raw: Record<string, unknown>, file: string): Map<string, ReferenceLaunch> {
   const modules = raw['modules'];
-  if (typeof modules !== 'object' || modules === null) throw new ConfigError("'modules' must be an object", { file, tensor: 'modules' });
+  if (typeof modules !== 'object' || modules === null) throw new ConfigError("'modules' must be an object", { file, field: 'modules' });
   const out = new Map<string, ReferenceLaunch>();
   for (const [name, v] of Object.entries(modules as Record<string, unknown>)) {
     const m = v as Record<string, unknown>;
@@ -244,7 +244,7 @@ function parseLaunch(raw: Record<string, unknown>, file: string): Map<string, Re
 
 function parseDHistory(raw: Record<string, unknown>, file: string): Record<string, number[]>[] {
   const list = raw['d_history'];
-  if (!Array.isArray(list)) throw new ConfigError("'d_history' must be a list", { file, tensor: 'd_history' });
+  if (!Array.isArray(list)) throw new ConfigError("'d_history' must be a list", { file, field: 'd_history' });
   return list as Record<string, number[]>[];
 }
 
@@ -253,7 +253,7 @@ function parseInputs(raw: Record<string, unknown>, file: string): Map<string, nu
   for (const key of ['input1', 'input2']) {
     const ids = (raw[key] as Record<string, unknown> | undefined)?.['ids'];
     if (Array.isArray(ids) && ids.length > 0 && ids.every((x) => Number.isInteger(x))) out.set(key, ids as number[]);
-    else if (raw[key] !== undefined) throw new ConfigError(`${key}.ids must be a list of token ids`, { file, tensor: key });
+    else if (raw[key] !== undefined) throw new ConfigError(`${key}.ids must be a list of token ids`, { file, field: key });
   }
   return out;
 }

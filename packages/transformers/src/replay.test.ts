@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useWasmBackend } from './models/test-backend.test-helper.js';
 import { REPLAY_TOLERANCES } from './replay-checks.js';

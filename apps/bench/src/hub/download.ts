@@ -1,11 +1,18 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TsdError } from '@tsd-peft/core';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFileAtomic } from '@tsd-peft/core/node';
 
-/** The fetch signature the downloader needs (injectable for tests). */
-export type FetchLike = (url: string, init: { signal: AbortSignal }) => Promise<{
+// Downloads of dataset files from hosts other than the model hub (GitHub,
+// hub datasets, the datasets-server API). Model files go through
+// @tsd-peft/transformers' hub client instead (transformers.js's cache and env).
+
+/**
+ * The fetch signature the downloader needs (injectable for tests). It also
+ * fits transformers' `HubFetch`, so one stand-in serves hub and dataset files.
+ */
+export type FetchLike = (url: string, init: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
   ok: boolean;
   status: number;
   statusText: string;
@@ -82,7 +89,9 @@ export async function cachedFile(
       });
     }
   };
-  writeFileAtomic(dest, await produce(get));
+  const bytes = await produce(get);
+  mkdirSync(dirname(dest), { recursive: true });
+  writeFileAtomic(dest, bytes);
   return dest;
 }
 

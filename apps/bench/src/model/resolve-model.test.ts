@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { setupBackend } from '@tsd-peft/tfjs';
 import { loadCausalLM } from '@tsd-peft/transformers';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -30,11 +30,11 @@ describe('resolveModel', () => {
   it('offline without fixtures or cache: one error naming the hub URL and the alternatives', async () => {
     process.env['TSD_FIXTURES'] = mkdtempSync(join(tmpdir(), 'tsd-nofix-'));
     await expect(resolveModel({ offline: true, cacheDir: mkdtempSync(join(tmpdir(), 'tsd-cache-')) })).rejects.toThrow(
-      'offline mode (HF_HUB_OFFLINE/TSD_OFFLINE): cannot download https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin; pass --model, or set TSD_FIXTURES to a folder with reference/hf/stories260K',
+      'offline mode (HF_HUB_OFFLINE/TSD_OFFLINE): cannot download hub:karpathy/tinyllamas/stories260K/stories260K.bin@main; pass --model, or set TSD_FIXTURES to a folder with reference/hf/stories260K',
     );
   });
 
-  it('downloads karpathy/tinyllamas into the cache, converts tok512.model, and the result computes the reference logits', async () => {
+  it('downloads karpathy/tinyllamas into the hub cache (transformers.js layout), converts tok512.model, and the result computes the reference logits', async () => {
     process.env['TSD_FIXTURES'] = mkdtempSync(join(tmpdir(), 'tsd-nofix-'));
     const cacheDir = mkdtempSync(join(tmpdir(), 'tsd-cache-'));
     const served: string[] = [];
@@ -47,6 +47,7 @@ describe('resolveModel', () => {
     };
     const resolved = await resolveModel({ cacheDir, fetchImpl, offline: false });
     expect(resolved.source).toBe('hub-cache');
+    expect(resolved.spec).toBe(join(cacheDir, 'karpathy/tinyllamas', DEFAULT_HUB_MODEL.checkpoint));
     expect(served).toEqual([
       'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin',
       'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/tok512.model',

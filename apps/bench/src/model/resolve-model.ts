@@ -1,8 +1,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fixturePath, hasFixture } from '@tsd-peft/core/node';
-import { cachedDownload, defaultCacheDir, type DownloadOptions } from '../hub/download.js';
+import { HubError } from '@tsd-peft/core';
+import { fixturePath, hasFixture } from '@tsd-peft/core/testing';
+import { hubFilePath, hubSource } from '@tsd-peft/transformers';
+import { DownloadError, defaultCacheDir, offlineByEnv, type DownloadOptions } from '../hub/download.js';
 import { convertSentencePieceFile } from '../sentencepiece/convert.js';
 
 /** Where the default model comes from when neither `--model` nor the fixtures provide it. */
@@ -22,7 +24,11 @@ export interface ResolvedModel {
   tokenizer?: string;
 }
 
-/** Options of {@link resolveModel}. */
+/**
+ * Options of {@link resolveModel}. `cacheDir` holds converted tokenizers, and
+ * when set also replaces transformers.js's `env.cacheDir` for hub files;
+ * `offline` (default: `HF_HUB_OFFLINE`/`TSD_OFFLINE`) acts as `localFilesOnly`.
+ */
 export interface ResolveModelOptions extends DownloadOptions {
   model?: string | null;
   tokenizer?: string | null;
@@ -49,10 +55,11 @@ function tokenizerBeside(bin: string): string | undefined {
  * Resolves the bench model, in the issue's order: (1) `--model` (with
  * `--tokenizer`, or a tokenizer found beside a llama2.c `.bin`); (2) the
  * stories260K HF folder in the fixtures (`TSD_FIXTURES` or `../shared`);
- * (3) `karpathy/tinyllamas` `stories260K.bin` + `tok512.model` downloaded into
- * the cache, the SentencePiece model converted to a transformers.js
- * tokenizer.json there. Offline without fixtures or cache, (3) fails with a
- * message naming the URL and the alternatives.
+ * (3) `karpathy/tinyllamas` `stories260K.bin` + `tok512.model` through
+ * transformers' hub client (transformers.js's `env.localModelPath`, cache and
+ * `env.remoteHost`), the SentencePiece model converted to a transformers.js
+ * tokenizer.json in the bench cache. Offline without fixtures or cache, (3)
+ * fails with a message naming the hub file and the alternatives.
  */
 export async function resolveModel(options: ResolveModelOptions = {}): Promise<ResolvedModel> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
@@ -68,12 +75,30 @@ export async function resolveModel(options: ResolveModelOptions = {}): Promise<R
     return { spec, source: 'fixtures', ...(explicitTokenizer === null ? {} : { tokenizer: tokenizerFolder(explicitTokenizer, cacheDir) }) };
   }
   const { repo, checkpoint, tokenizer } = DEFAULT_HUB_MODEL;
-  const hint = 'pass --model, or set TSD_FIXTURES to a folder with reference/hf/stories260K';
-  const url = (file: string): string => `https://huggingface.co/${repo}/resolve/main/${file}`;
-  const base = join('models', repo.replace('/', '--'));
-  const bin = await cachedDownload(url(checkpoint), join(base, checkpoint), { ...options, cacheDir, hint });
-  const sp = await cachedDownload(url(tokenizer), join(base, tokenizer), { ...options, cacheDir, hint });
-  const tokDir = join(cacheDir, base, 'stories260K', 'tokenizer');
+  const bin = await hubFile(repo, checkpoint, options);
+  const sp = await hubFile(repo, tokenizer, options);
+  const tokDir = join(cacheDir, 'models', repo.replace('/', '--'), 'stories260K', 'tokenizer');
   if (!existsSync(join(tokDir, 'tokenizer.json'))) convertSentencePieceFile(sp, tokDir);
   return { spec: bin, source: 'hub-cache', tokenizer: explicitTokenizer === null ? tokDir : tokenizerFolder(explicitTokenizer, cacheDir) };
+}
+
+/** One hub file's local path via transformers' hub client, with the bench's offline switches and hint. */
+async function hubFile(repo: string, file: string, options: ResolveModelOptions): Promise<string> {
+  const hint = 'pass --model, or set TSD_FIXTURES to a folder with reference/hf/stories260K';
+  const hubOptions = {
+    localFilesOnly: options.offline ?? offlineByEnv(),
+    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+    ...(options.fetchImpl === undefined ? {} : { fetch: options.fetchImpl }),
+  };
+  const what = hubSource(repo).describe(file);
+  let path: string | null;
+  try {
+    path = await hubFilePath(repo, file, hubOptions);
+  } catch (error) {
+    if (!(error instanceof HubError && error.failure === 'offline')) throw error;
+    const why = hubOptions.localFilesOnly ? 'offline mode (HF_HUB_OFFLINE/TSD_OFFLINE)' : 'downloads are off (env.allowRemoteModels)';
+    throw new DownloadError(`${why}: cannot download ${what}; ${hint}`, {}, 'TSD_ERROR', { cause: error });
+  }
+  if (path === null) throw new DownloadError(`the hub has no ${what} (HTTP 404); ${hint}`);
+  return path;
 }

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '@tsd-peft/core';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFilesAtomic } from '@tsd-peft/core/node';
 import { renderReportHtml } from './report-html.js';
 import { renderResultsMarkdown } from './results-md.js';
 import type { ResultsFile } from './schema.js';
@@ -32,12 +32,15 @@ export function loadResults(dir: string): ResultsFile | null {
 }
 
 /**
- * Writes results.json, results.md and report.html, each atomically (temp file
- * + rename), results.json first: an interrupted write leaves the previous
- * complete file in place.
+ * Writes results.json, results.md and report.html atomically with core's
+ * writer (all three staged and fsynced, then renamed, results.json first): an
+ * interrupted write leaves the previous complete files in place.
  */
 export function saveResults(dir: string, results: ResultsFile): void {
-  writeFileAtomic(join(dir, RESULTS_JSON), `${JSON.stringify(results, null, 1)}\n`);
-  writeFileAtomic(join(dir, RESULTS_MD), renderResultsMarkdown(results));
-  writeFileAtomic(join(dir, REPORT_HTML), renderReportHtml(results));
+  mkdirSync(dir, { recursive: true });
+  writeFilesAtomic([
+    [join(dir, RESULTS_JSON), `${JSON.stringify(results, null, 1)}\n`],
+    [join(dir, RESULTS_MD), renderResultsMarkdown(results)],
+    [join(dir, REPORT_HTML), renderReportHtml(results)],
+  ]);
 }

@@ -1,5 +1,6 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFilesAtomic } from '@tsd-peft/core/node';
 import { readSentencePieceModel } from './model-proto.js';
 import { sentencePieceToTokenizerJson, tokenizerConfigJson } from './tokenizer-json.js';
 
@@ -13,7 +14,10 @@ export function convertSentencePieceFile(modelFile: string, outDir: string): str
   const model = readSentencePieceModel(modelFile);
   const json = sentencePieceToTokenizerJson(model, modelFile);
   const path = join(outDir, 'tokenizer.json');
-  writeFileAtomic(path, JSON.stringify(json, null, 2));
-  writeFileAtomic(join(outDir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(model), null, 2));
+  mkdirSync(outDir, { recursive: true });
+  writeFilesAtomic([
+    [path, JSON.stringify(json, null, 2)],
+    [join(outDir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(model), null, 2)],
+  ]);
   return path;
 }

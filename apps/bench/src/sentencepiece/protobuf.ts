@@ -1,5 +1,5 @@
 import { ConfigError, type ErrorLocation } from '@tsd-peft/core';
-import { readFields, WireType } from '@tsd-peft/transformers';
+import { readFields, WireType } from '@tsd-peft/transformers/internal';
 
 /** One field of a protobuf message as read off the wire. */
 export type ProtoField =

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { describe, expect, it } from 'vitest';
 import { convertSentencePieceFile } from './convert.js';
 import { parseSentencePieceModel, readSentencePieceModel } from './model-proto.js';

@@ -1,4 +1,4 @@
-import { fixturePath, hasFixture } from '@tsd-peft/core/node';
+import { fixturePath, hasFixture } from '@tsd-peft/core/testing';
 import { cachedDownload, cachedFile, type DownloadOptions } from '../hub/download.js';
 import type { DatasetId, DatasetResolver } from './types.js';
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { describe, expect, it } from 'vitest';
 import { stripEndOfText, trainValSplit } from './text-split.js';
 

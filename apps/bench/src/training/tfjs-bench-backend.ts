@@ -22,21 +22,14 @@ import { tsdRecordOf } from './tsd-record.js';
 import { releaseGpuAfterRun } from '../webgpu/gpu-run-memory.js';
 import { flopShapeOf, trainingFlopsPerToken } from '../webgpu/model-flops.js';
 
-/** Key under which an evaluation records its own duration (stripped from the metrics). */
-const EVAL_SECONDS = '__evalSeconds';
-
 /** Checkpoints per run: often enough that a kill loses little, rarely enough to cost nothing. */
 const CHECKPOINTS_PER_RUN = 4;
 
-function metricsOf(result: EvalResult): { metrics: Record<string, number | null>; seconds: number } {
+function metricsOf(result: EvalResult): Record<string, number | null> {
   const values = typeof result === 'number' ? { value: result } : result;
   const metrics: Record<string, number | null> = {};
-  let seconds = 0;
-  for (const [k, v] of Object.entries(values)) {
-    if (k === EVAL_SECONDS) seconds = typeof v === 'number' ? v : 0;
-    else metrics[k] = jsonNumber(v as number);
-  }
-  return { metrics, seconds };
+  for (const [k, v] of Object.entries(values)) metrics[k] = jsonNumber(v);
+  return metrics;
 }
 
 /**
@@ -105,9 +98,7 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
         every: config.evalEvery,
         run: async ({ adapter: trained }) => {
           spec.onPhase('eval');
-          const started = performance.now();
-          const metrics = await task.evaluate(scoringModelFor(lm, trained, tokenizer.padId));
-          return { ...metrics, [EVAL_SECONDS]: (performance.now() - started) / 1000 };
+          return task.evaluate(scoringModelFor(lm, trained, tokenizer.padId));
         },
       },
       onProgress: (event) => {
@@ -124,8 +115,9 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
       let evalSeconds = 0;
       let evalBeforeLast = 0;
       for (const record of result.evalHistory) {
-        const { metrics, seconds } = metricsOf(record.result);
-        evalHistory.push({ step: record.step, metrics });
+        // The trainer times each evaluation itself (EvalRecord.seconds), and checkpoints keep it across resumes.
+        const seconds = record.seconds ?? 0;
+        evalHistory.push({ step: record.step, metrics: metricsOf(record.result) });
         evalSeconds += seconds;
         if (record.step < result.completedSteps) evalBeforeLast += seconds;
       }

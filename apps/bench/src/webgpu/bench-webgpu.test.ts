@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { setupBackend, webGpuDeviceErrors } from '@tsd-peft/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../main.js';

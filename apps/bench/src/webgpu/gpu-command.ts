@@ -1,7 +1,9 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@tsd-peft/core';
+import { writeFileAtomic } from '@tsd-peft/core/node';
 import { ADAPTER_METHODS, type AdapterMethod, type BackendName } from '@tsd-peft/tfjs';
-import { writeFileAtomic } from '../io/atomic-write.js';
 import { GPU_PRESET, GPU_SMOKE_PRESET, type GpuPreset } from './gpu-preset.js';
 import { gpuSetupLine, gpuThroughputLine, runGpuThroughput, type GpuThroughputResult } from './gpu-throughput.js';
 
@@ -59,11 +61,11 @@ export async function runGpuCommand(argv: readonly string[], io: GpuCommandIo): 
   const int = (name: string, raw: string | undefined, fallback: number) => {
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got "${raw}"`, { tensor: name });
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got "${raw}"`, { field: name });
     return n;
   };
   const method = (values.method ?? base.method) as AdapterMethod;
-  if (!ADAPTER_METHODS.includes(method)) throw new ConfigError(`unknown --method "${method}" (one of ${ADAPTER_METHODS.join(', ')})`, { tensor: 'method' });
+  if (!ADAPTER_METHODS.includes(method)) throw new ConfigError(`unknown --method "${method}" (one of ${ADAPTER_METHODS.join(', ')})`, { field: 'method' });
   const seq = int('seq', values.seq, base.seq);
   const preset: GpuPreset = {
     ...base,
@@ -83,6 +85,9 @@ export async function runGpuCommand(argv: readonly string[], io: GpuCommandIo): 
     log: (line) => io.stdout.write(`${line}\n`),
   });
   io.stdout.write(`${gpuSetupLine(result.setup)}\n${gpuThroughputLine(result)}\n`);
-  if (values.out !== undefined) writeFileAtomic(values.out, `${JSON.stringify(result, null, 2)}\n`);
+  if (values.out !== undefined) {
+    mkdirSync(dirname(values.out), { recursive: true });
+    writeFileAtomic(values.out, `${JSON.stringify(result, null, 2)}\n`);
+  }
   return result;
 }

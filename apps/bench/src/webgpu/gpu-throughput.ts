@@ -19,6 +19,7 @@ import {
   type MatMulPeak,
 } from '@tsd-peft/tfjs';
 import { causalLmLoss, disposeWeights, randomCausalLM } from '@tsd-peft/transformers';
+import { benchAlpha } from '../presets.js';
 import { llamaFlopShape, llamaParameters, type GpuPreset } from './gpu-preset.js';
 import { trainingFlopsPerToken } from './model-flops.js';
 
@@ -108,7 +109,7 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
   let measured: GpuThroughputResult;
   try {
     await prefetchHostValues([...weights.values()].filter((w) => w.rank === 2));
-    model = injectAdapters(weights, { method: preset.method, r: preset.r, alpha: 2 * preset.r, targetModules: preset.targetModules, t: preset.t, s: preset.s, seed: 1 });
+    model = injectAdapters(weights, { method: preset.method, r: preset.r, alpha: benchAlpha(preset.r), targetModules: preset.targetModules, t: preset.t, s: preset.s, seed: 1 });
     const adapters = model;
     const batchAt = (i: number): Int32Array => {
       const rng = Rng.fromSeed(1000 + i);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { describeWebGpuBackend, releaseWebGpuBufferPool, setupBackend, webGpuDeviceErrors, webGpuMemory } from '@tsd-peft/tfjs';
 import {
   finalAdapterTensors,

@@ -6,7 +6,7 @@ import { ConfigError, SafetensorsError } from '../errors.js';
 import type { NativeAdapter } from '../native-adapter.js';
 import { float32Tensor } from '../safetensors.js';
 import { loadNativeAdapter, loadPeftAdapter, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, saveNativeAdapter, savePeftAdapter } from './adapter-files.js';
-import { fixturePath } from './fixtures.js';
+import { fixturePath } from '../testing/fixtures.js';
 import { readSafetensorsFile, writeSafetensorsFile } from './safetensors-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsd-formats-'));

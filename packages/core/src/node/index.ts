@@ -1,4 +1,3 @@
-export { fixturesDir, fixturePath, hasFixture, FIXTURES_ENV } from './fixtures.js';
 // formats: atomic writes, safetensors files, PEFT and native adapter folders
 export { writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
 export { acquireFolderLock, withFolderLock, folderLockPath } from './folder-lock.js';

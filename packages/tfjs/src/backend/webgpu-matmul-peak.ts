@@ -40,9 +40,9 @@ export async function measureMatMulPeak(options: MatMulPeakOptions = {}): Promis
   const sizes = options.sizes ?? [1024, 2048, 4096];
   const repeats = options.repeats ?? 8;
   if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new ConfigError(`matmul sizes must be positive integers, got [${sizes.join(', ')}]`, { tensor: 'sizes' });
+    throw new ConfigError(`matmul sizes must be positive integers, got [${sizes.join(', ')}]`, { field: 'sizes' });
   }
-  if (!Number.isInteger(repeats) || repeats < 1) throw new ConfigError(`repeats must be a positive integer, got ${repeats}`, { tensor: 'repeats' });
+  if (!Number.isInteger(repeats) || repeats < 1) throw new ConfigError(`repeats must be a positive integer, got ${repeats}`, { field: 'repeats' });
   const timings: MatMulTiming[] = [];
   for (const n of sizes) {
     const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);

@@ -74,14 +74,14 @@ export interface AppliedAdapters {
  */
 export async function applyAdapters(model: LayersModel, options: ApplyAdaptersOptions): Promise<AppliedAdapters> {
   if ((options.method as string) === 'full') {
-    throw new ConfigError("method 'full' has no adapter; train the model itself", { tensor: 'method' });
+    throw new ConfigError("method 'full' has no adapter; train the model itself", { field: 'method' });
   }
   registerAdapterLayers();
   const cfg = resolveAdapterConfig({ ...options, targetModules: ['unused'] });
   const method = options.method;
   const targets = resolveTargets(model, options.targetLayers, cfg.r, hasDash(method) ? cfg.s : null);
   if ((method === 'lora-init' || method === 'lora-tsd') && options.estimate === undefined) {
-    throw new ConfigError(`method '${method}' needs options.estimate (a batch x, y and a loss) to estimate ΔW`, { tensor: 'estimate' });
+    throw new ConfigError(`method '${method}' needs options.estimate (a batch x, y and a loss) to estimate ΔW`, { field: 'estimate' });
   }
   const estimates = method === 'lora-init' || method === 'lora-tsd' ? await gradientEstimates(model, targets, options.estimate as EstimateData) : null;
   const rng = Rng.fromSeed(cfg.seed);
@@ -167,7 +167,7 @@ async function gradientEstimates(model: LayersModel, targets: readonly DenseTarg
   const kernels = targets.map((t) => t.kernel.read() as tf.Variable);
   const frozen = targets.filter((t) => !t.kernel.trainable);
   if (frozen.length > 0) {
-    throw new ConfigError(`the gradient estimate needs trainable kernels; frozen: ${frozen.map((t) => t.layer.name).join(', ')}`, { tensor: 'estimate' });
+    throw new ConfigError(`the gradient estimate needs trainable kernels; frozen: ${frozen.map((t) => t.layer.name).join(', ')}`, { field: 'estimate' });
   }
   const { value, grads } = tf.variableGrads(
     () => tf.tidy(() => tf.mean(data.loss(data.y, model.apply(data.x, { training: true }) as tf.Tensor)) as tf.Scalar),

@@ -30,10 +30,10 @@ export function resolveTargets(model: LayersModel, targets: TargetLayers, r: num
   let chosen: layers.Layer[];
   if (Array.isArray(targets)) {
     const names = targets as readonly string[];
-    if (names.length === 0) throw new ConfigError('targetLayers is empty', { tensor: 'targetLayers' });
+    if (names.length === 0) throw new ConfigError('targetLayers is empty', { field: 'targetLayers' });
     const missing = names.filter((n) => !all.some((l) => l.name === n));
     if (missing.length > 0) {
-      throw new ConfigError(`targetLayers names no layer called ${missing.map((n) => `'${n}'`).join(', ')}; layers: ${listing()}`, { tensor: 'targetLayers' });
+      throw new ConfigError(`targetLayers names no layer called ${missing.map((n) => `'${n}'`).join(', ')}; layers: ${listing()}`, { field: 'targetLayers' });
     }
     chosen = all.filter((l) => names.includes(l.name));
   } else if (targets instanceof RegExp) {
@@ -41,7 +41,7 @@ export function resolveTargets(model: LayersModel, targets: TargetLayers, r: num
   } else {
     chosen = all.filter((l) => (targets as (layer: layers.Layer) => boolean)(l));
   }
-  if (chosen.length === 0) throw new ConfigError(`targetLayers selected no layer; layers: ${listing()}`, { tensor: 'targetLayers' });
+  if (chosen.length === 0) throw new ConfigError(`targetLayers selected no layer; layers: ${listing()}`, { field: 'targetLayers' });
   return chosen.map((layer) => checkTarget(layer, r, s));
 }
 

@@ -26,7 +26,7 @@ export class FixedOrderAllReduce {
     readonly rank: number,
   ) {
     if (!Number.isInteger(rank) || rank < 0 || rank >= memory.worldSize) {
-      throw new ConfigError(`rank ${rank} is outside [0, ${memory.worldSize})`, { tensor: 'rank' });
+      throw new ConfigError(`rank ${rank} is outside [0, ${memory.worldSize})`, { field: 'rank' });
     }
     this.worldSize = memory.worldSize;
     this.barrier = new SharedBarrier(memory);

@@ -1,4 +1,4 @@
-import { ConfigError, FixtureMissingError, NonFiniteError, OnnxError, SafetensorsError, ShapeError, TsdError } from '@tsd-peft/core';
+import { ConfigError, NonFiniteError, OnnxError, SafetensorsError, ShapeError, TsdError } from '@tsd-peft/core';
 import type { ProgressEvent } from '../trainer/progress.js';
 import type { TrainResult } from '../trainer/train.js';
 import type { SharedMemoryLayout } from './shared-memory.js';
@@ -25,6 +25,7 @@ export interface SerializedError {
   stack?: string;
   file?: string;
   tensor?: string;
+  field?: string;
   shape?: number[];
 }
 
@@ -43,6 +44,7 @@ export function serializeError(error: unknown): SerializedError {
     out.code = error.code;
     if (error.file !== undefined) out.file = error.file;
     if (error.tensor !== undefined) out.tensor = error.tensor;
+    if (error.field !== undefined) out.field = error.field;
     if (error.shape !== undefined) out.shape = [...error.shape];
   }
   return out;
@@ -53,7 +55,6 @@ const CLASSES: Record<string, new (message: string) => TsdError> = {
   ONNX: OnnxError,
   SHAPE: ShapeError,
   CONFIG: ConfigError,
-  FIXTURE_MISSING: FixtureMissingError,
   NON_FINITE: NonFiniteError,
 };
 
@@ -70,7 +71,8 @@ export function deserializeError(e: SerializedError, rank: number): Error {
   } else {
     const Cls = CLASSES[e.code];
     error = Cls === undefined ? new TsdError(message) : new Cls(message);
-    const fields: Record<string, unknown> = { file: e.file, tensor: e.tensor, shape: e.shape };
+    // Codes without a class here (FIXTURE_MISSING, HUB, …) still arrive with their code.
+    const fields: Record<string, unknown> = { code: e.code, file: e.file, tensor: e.tensor, field: e.field, shape: e.shape };
     for (const [key, value] of Object.entries(fields)) {
       if (value !== undefined) Object.defineProperty(error, key, { value, enumerable: true });
     }

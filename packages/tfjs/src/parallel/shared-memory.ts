@@ -48,7 +48,7 @@ export function createSharedMemory(
   scalarsPerRank = DEFAULT_SCALARS_PER_RANK,
 ): SharedMemoryLayout {
   for (const [field, value] of [['workers', worldSize], ['chunkElements', chunkElements], ['scalarsPerRank', scalarsPerRank]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${field} must be a positive integer, got ${value}`, { tensor: field });
+    if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${field} must be a positive integer, got ${value}`, { field: field });
   }
   return {
     worldSize,

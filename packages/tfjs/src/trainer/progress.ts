@@ -6,6 +6,8 @@ export interface EvalRecord {
   /** Completed optimizer steps when the evaluation ran (1-based). */
   step: number;
   result: EvalResult;
+  /** Wall-clock seconds the evaluation took (absent in checkpoints written before it was recorded). */
+  seconds?: number;
 }
 
 /** Emitted after every optimizer step, for progress bars and loss curves. */

@@ -226,8 +226,9 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
         elapsedSeconds: meter.elapsedSeconds(),
       };
       if (options.evaluate !== undefined && (loop.step % options.evaluate.every === 0 || loop.step === steps)) {
+        const evalStarted = performance.now();
         const result = await options.evaluate.run(loop.step);
-        loop.evalHistory.push({ step: loop.step, result });
+        loop.evalHistory.push({ step: loop.step, result, seconds: (performance.now() - evalStarted) / 1000 });
         event.eval = result;
       }
       if ((every !== undefined && loop.step % every === 0) || loop.step === steps) {

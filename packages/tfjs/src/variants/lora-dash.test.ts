@@ -14,7 +14,7 @@ import {
   tensorToFloat32,
   type LoraFactors,
 } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { describe, expect, it } from 'vitest';
 import type { AdapterConfig } from '../adapter-config.js';
 import { injectAdapters, type AdapterModel } from '../adapter-model.js';

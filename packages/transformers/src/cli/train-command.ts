@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, type JsonObject } from '@tsd-peft/core';
 import { saveNativeAdapter, savePeftAdapter, withFolderLock, writeFileAtomic } from '@tsd-peft/core/node';
 import {
+  ADAPTER_DEFAULTS,
   moduleOfWeight,
   selectTargetModules,
   setupBackend,
@@ -46,12 +47,12 @@ Options:
   --data <file>          training JSONL
   --eval <file>          evaluation JSONL (mean token NLL every --eval-every steps)
   --method <name>        ${METHODS.join(' | ')} (default lora)
-  --r <n>                rank (default 8)
-  --alpha <x>            lora_alpha (default 2·r, i.e. scaling 2)
+  --r <n>                rank (default ${ADAPTER_DEFAULTS.r})
+  --alpha <x>            lora_alpha (default ${ADAPTER_DEFAULTS.alpha}, PEFT's; scaling alpha/r)
   --rslora               rsLoRA scaling alpha/√r
-  --target-modules <l>   comma list of module suffixes, or all-linear (default q_proj,v_proj)
-  --t <n>                LoRA-Dash/Init/TSD pre-launch optimizer steps (default 100)
-  --s <n>                LoRA-Dash directions (default 8)
+  --target-modules <l>   comma list of module suffixes, or all-linear (default ${ADAPTER_DEFAULTS.targetModules.join(',')})
+  --t <n>                LoRA-Dash/Init/TSD pre-launch optimizer steps (default ${ADAPTER_DEFAULTS.t})
+  --s <n>                LoRA-Dash directions (default ${ADAPTER_DEFAULTS.s})
   --steps <n>            optimizer steps
   --lr <x>               peak learning rate (default 1e-3)
   --schedule <name>      constant | linear | cosine (default constant)
@@ -179,7 +180,7 @@ function parseTrainPlan(argv: string[]): TrainPlan {
   if (!SCHEDULES.includes(schedule)) throw new ConfigError(`unknown --schedule '${String(values.schedule)}'; choose one of ${SCHEDULES.join(', ')}`);
   const optimizerType = values.optimizer;
   if (optimizerType !== 'adam' && optimizerType !== 'adamw') throw new ConfigError(`--optimizer must be adam or adamw, got '${String(optimizerType)}'`);
-  const r = num('r', 8, true);
+  const r = num('r', ADAPTER_DEFAULTS.r, true);
   const batchSize = num('batch-size', 8, true);
   const seqLen = num('seq-len', 256, true);
   const seed = num('seed', 0, true);
@@ -192,7 +193,7 @@ function parseTrainPlan(argv: string[]): TrainPlan {
   if (workers > batchSize) throw new ConfigError(`--workers ${workers} exceeds --batch-size ${batchSize}; each worker trains whole rows of a batch`);
   const evalFile = typeof values.eval === 'string' ? resolve(values.eval) : undefined;
   for (const file of [dataFile, evalFile]) if (file !== undefined && !existsSync(file)) throw new ConfigError('no such data file', { file });
-  const targets = typeof values['target-modules'] === 'string' ? values['target-modules'] : method === 'full' ? 'all-linear' : 'q_proj,v_proj';
+  const targets = typeof values['target-modules'] === 'string' ? values['target-modules'] : method === 'full' ? 'all-linear' : ADAPTER_DEFAULTS.targetModules.join(',');
   return {
     modelId,
     ...(typeof values.tokenizer === 'string' ? { tokenizer: values.tokenizer } : {}),
@@ -203,12 +204,12 @@ function parseTrainPlan(argv: string[]): TrainPlan {
     adapter: {
       method,
       r,
-      alpha: num('alpha', 2 * r),
+      alpha: num('alpha', ADAPTER_DEFAULTS.alpha),
       useRslora: values.rslora === true,
       targetModules: targets === 'all-linear' ? 'all-linear' : targets.split(',').map((m) => m.trim()).filter((m) => m !== ''),
       seed,
-      t: num('t', 100, true),
-      s: num('s', 8, true),
+      t: num('t', ADAPTER_DEFAULTS.t, true),
+      s: num('s', ADAPTER_DEFAULTS.s, true),
     },
     lr: num('lr', 1e-3),
     schedule,
@@ -244,7 +245,7 @@ export async function prepareRun(plan: TrainPlan): Promise<PreparedRun> {
     // Fail on unknown target modules before reading data (the error lists the available modules).
     selectTargetModules(
       [...model.weights].filter(([, t]) => t.rank === 2).map(([name]) => moduleOfWeight(name)),
-      plan.adapter.targetModules ?? ['q_proj', 'v_proj'],
+      plan.adapter.targetModules ?? ADAPTER_DEFAULTS.targetModules,
     );
     const padId = padIdOf(tokenizer);
     const train = readJsonlExamples(plan.dataFile, tokenizer, { seqLen: plan.seqLen });

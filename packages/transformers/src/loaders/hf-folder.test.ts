@@ -16,7 +16,7 @@ import {
   TsdError,
   type SafetensorsTensor,
 } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM, type CausalLM } from '../load-causal-lm.js';
 import { useWasmBackend } from '../models/test-backend.test-helper.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { env } from '@huggingface/transformers';
 import * as tf from '@tensorflow/tfjs-core';
 import { TsdError } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadCausalLM, type CausalLM } from '../load-causal-lm.js';
 import { useWasmBackend } from '../models/test-backend.test-helper.js';

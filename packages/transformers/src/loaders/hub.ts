@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
 import { HubError } from '@tsd-peft/core';
+import { writeFileAtomic } from '@tsd-peft/core/node';
 
 /**
  * Where a model's files come from: a local folder, or a Hugging Face hub
@@ -31,7 +31,12 @@ export interface HubOptions {
   cacheDir?: string;
   /** Never touch the network (as `local_files_only` / `env.allowRemoteModels = false`). */
   localFilesOnly?: boolean;
+  /** The fetch used for downloads (default `env.fetch`): a proxy-aware fetch, or a stand-in hub in tests. */
+  fetch?: HubFetch;
 }
+
+/** The part of `fetch` the hub client uses. */
+export type HubFetch = (url: string, init: { headers: Record<string, string> }) => Promise<Pick<Response, 'status' | 'arrayBuffer'>>;
 
 /** Same rule as transformers.js `isValidHfModelId`: `name` or `owner/name`, no `..`/`--`. */
 export function isHubModelId(id: string): boolean {
@@ -59,28 +64,70 @@ export function localFolderSource(dir: string): ModelFileSource {
  */
 export function hubSource(repoId: string, options: HubOptions = {}): ModelFileSource {
   const revision = options.revision ?? 'main';
-  const cacheKey = (file: string): string => (revision === 'main' ? `${repoId}/${file}` : `${repoId}/${revision}/${file}`);
   return {
     location: repoId,
     isLocal: false,
     describe: (file) => `hub:${repoId}/${file}@${revision}`,
     read: async (file) => {
-      if (env.allowLocalModels && env.localModelPath) {
-        const local = await readIfExists(join(env.localModelPath, repoId, file));
-        if (local !== null) return local;
-      }
-      const cacheDir = options.cacheDir ?? env.cacheDir;
-      const cachePath = env.useFSCache && cacheDir ? join(cacheDir, cacheKey(file)) : null;
-      if (cachePath !== null) {
-        const cached = await readIfExists(cachePath);
-        if (cached !== null) return cached;
-      }
+      const local = localHubPath(repoId, file, options);
+      if (local !== null) return readIfExists(local);
       if (!remoteAllowed(options)) return null;
-      const bytes = await download(remoteUrl(repoId, revision, file), repoId, `hub:${repoId}/${file}@${revision}`);
-      if (bytes !== null && cachePath !== null) await writeAtomic(cachePath, bytes);
+      const bytes = await download(remoteUrl(repoId, revision, file), repoId, `hub:${repoId}/${file}@${revision}`, options);
+      const cachePath = hubCachePath(repoId, file, options);
+      if (bytes !== null && cachePath !== null) cacheWrite(cachePath, bytes);
       return bytes;
     },
   };
+}
+
+/**
+ * The local path of hub file `file` in `repoId`, found as {@link hubSource}
+ * finds it (`env.localModelPath`, the cache, else downloaded into the cache),
+ * for files that are opened by path rather than read as bytes (a llama2.c
+ * checkpoint). Null when the hub has no such file (HTTP 404); a
+ * {@link HubError} when it is not local and downloads are off.
+ *
+ * ```ts
+ * const bin = await hubFilePath('karpathy/tinyllamas', 'stories260K/stories260K.bin');
+ * ```
+ */
+export async function hubFilePath(repoId: string, file: string, options: HubOptions = {}): Promise<string | null> {
+  const local = localHubPath(repoId, file, options);
+  if (local !== null) return local;
+  if (!remoteAllowed(options)) throw offlineMissingError(repoId, file, options);
+  const revision = options.revision ?? 'main';
+  const what = `hub:${repoId}/${file}@${revision}`;
+  const cachePath = hubCachePath(repoId, file, options);
+  if (cachePath === null) {
+    throw new HubError('cannot keep a downloaded file: env.useFSCache is off or env.cacheDir is unset', { repoId, failure: 'offline' }, { file: what });
+  }
+  const bytes = await download(remoteUrl(repoId, revision, file), repoId, what, options);
+  if (bytes === null) return null;
+  cacheWrite(cachePath, bytes);
+  return cachePath;
+}
+
+/** Where `file` is cached, transformers.js's layout; null when the file cache is off. */
+function hubCachePath(repoId: string, file: string, options: HubOptions): string | null {
+  const revision = options.revision ?? 'main';
+  const cacheDir = options.cacheDir ?? env.cacheDir;
+  if (!env.useFSCache || !cacheDir) return null;
+  return join(cacheDir, revision === 'main' ? `${repoId}/${file}` : `${repoId}/${revision}/${file}`);
+}
+
+/** The first existing local copy of `file`: `env.localModelPath/<repo>/<file>`, then the cache. */
+function localHubPath(repoId: string, file: string, options: HubOptions): string | null {
+  if (env.allowLocalModels && env.localModelPath) {
+    const local = join(env.localModelPath, repoId, file);
+    if (isFile(local)) return local;
+  }
+  const cached = hubCachePath(repoId, file, options);
+  return cached !== null && isFile(cached) ? cached : null;
+}
+
+function cacheWrite(path: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomic(path, bytes);
 }
 
 /** Whether hub downloads are allowed under `options` and transformers.js `env`. */
@@ -131,13 +178,13 @@ function remoteUrl(repoId: string, revision: string, file: string): string {
   return [env.remoteHost.replace(/\/$/, ''), path.replace(/^\//, '').replace(/\/$/, ''), file].join('/');
 }
 
-async function download(url: string, repoId: string, what: string): Promise<Uint8Array | null> {
+async function download(url: string, repoId: string, what: string, options: HubOptions): Promise<Uint8Array | null> {
   const headers: Record<string, string> = { 'User-Agent': `tsd-peft (transformers.js/${env.version})` };
   const token = process.env['HF_TOKEN'] ?? process.env['HF_ACCESS_TOKEN'];
   if (token !== undefined && /^https:\/\/(huggingface\.co|hf\.co)\//.test(url)) headers['Authorization'] = `Bearer ${token}`;
-  let response: Response;
+  let response: Pick<Response, 'status' | 'arrayBuffer'>;
   try {
-    response = await env.fetch(url, { headers });
+    response = await (options.fetch ?? env.fetch)(url, { headers });
   } catch (cause) {
     throw new HubError(`download failed (${(cause as Error).message}); pass a local folder instead when offline`, { repoId, failure: 'unreachable' }, { file: what }, { cause });
   }
@@ -149,21 +196,12 @@ async function download(url: string, repoId: string, what: string): Promise<Uint
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function readIfExists(path: string): Promise<Uint8Array | null> {
-  if (!existsSync(path) || !statSync(path).isFile()) return null;
-  const buf = await readFile(path);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+function isFile(path: string): boolean {
+  return existsSync(path) && statSync(path).isFile();
 }
 
-/** Writes `bytes` to `path` through a temp file in the same folder and a rename. */
-export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (error) {
-    await unlink(tmp).catch(() => undefined);
-    throw error;
-  }
+async function readIfExists(path: string): Promise<Uint8Array | null> {
+  if (!isFile(path)) return null;
+  const buf = await readFile(path);
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }

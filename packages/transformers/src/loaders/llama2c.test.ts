@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, parseSafetensors, Rng, tensorToFloat32 } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM, type CausalLM } from '../load-causal-lm.js';
 import { useWasmBackend } from '../models/test-backend.test-helper.js';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { parseSafetensors, tensorToFloat32, type LoraFactors } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 
 /** onnxruntime-node's API, typed as far as the tests use it. */
 export interface OrtTensor {

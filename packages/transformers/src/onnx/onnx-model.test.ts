@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { OnnxError, Rng } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { describe, expect, it } from 'vitest';
 import { indexGraph } from './locate-weight.js';
 import { encodeModel, encodeTensor, encodeTensorValueInfo } from './onnx-encode.js';

@@ -4,7 +4,7 @@
  * [7, 512], HF greedy continuations).
  */
 import { readFileSync } from 'node:fs';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 
 /** The three architectures: tied Llama with GQA, Qwen2 with q/k/v biases, GPT-2 with Gemm-based Conv1D. */
 export const OPTIMUM_CASES = ['llama-gqa-tied', 'qwen2-bias-gqa', 'gpt2'] as const;

@@ -2,7 +2,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxError, type LoraFactors } from '@tsd-peft/core';
-import { fixturePath, loadPeftAdapter } from '@tsd-peft/core/node';
+import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exportForTransformersJs } from '../export-transformers-js.js';
 import { indexGraph } from './locate-weight.js';

@@ -11,7 +11,8 @@ import {
   type DashTerm,
   type LoraFactors,
 } from '@tsd-peft/core';
-import { fixturePath, loadPeftAdapter } from '@tsd-peft/core/node';
+import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseOnnxModel } from './onnx-model.js';
 import { maxAbsDiff, ort, referenceIds, referenceTensor, storiesLogits, storiesModelBytes } from './onnx-fixtures.test-helper.js';

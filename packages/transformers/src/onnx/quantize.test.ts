@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { describe, expect, it } from 'vitest';
 import { indexGraph, locateModuleWeight } from './locate-weight.js';
 import { parseOnnxModel, type OnnxModel } from './onnx-model.js';

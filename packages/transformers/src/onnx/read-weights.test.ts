@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxError, bfloat16BitsToNumber, float16BitsToNumber, numberToBfloat16Bits, numberToFloat16Bits, parseSafetensors, tensorToFloat32 } from '@tsd-peft/core';
-import { fixturePath } from '@tsd-peft/core/node';
+import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { externalizeInitializers } from './external-data.js';
 import { encodeModel, encodeTensor, encodeTensorValueInfo } from './onnx-encode.js';

@@ -11,7 +11,7 @@ import {
 import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
 import type { TokenBatch } from '../training/data.js';
-import { causalLmLoss } from '../training/loss.js';
+import { tokenBatchLoss } from '../training/batch-loss.js';
 
 /** Trainer options a replica job passes to the trainer as given (when set). */
 const PASSED_TRAIN_OPTIONS = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume', 'evaluate'] as const;
@@ -79,14 +79,7 @@ export function causalLmReplicaJob(context: ReplicaContext, options: CausalLmJob
     steps: options.steps,
     lr: options.lr,
     lossWeight: (b) => b.tokens,
-    lossFn: (b) =>
-      tf.tidy(() => {
-        const ids = tf.tensor2d(b.inputIds, [b.batch, b.seq], 'int32');
-        const padded = b.attentionMask.some((m) => m === 0);
-        const mask = padded ? tf.tensor2d(b.attentionMask, [b.batch, b.seq], 'int32') : undefined;
-        const logits = replica.forward(mask === undefined ? { inputIds: ids } : { inputIds: ids, attentionMask: mask }, weights, adapter);
-        return causalLmLoss(logits, ids, tf.tensor2d(b.lossMask, [b.batch, b.seq], 'int32'));
-      }),
+    lossFn: (b) => tokenBatchLoss(b, (inputs) => replica.forward(inputs, weights, adapter)),
     dispose: () => {
       adapter.dispose();
       if (options.ownsModel !== false) {

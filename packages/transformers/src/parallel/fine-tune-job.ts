@@ -30,7 +30,7 @@ export interface FineTuneReplicaOptions extends Omit<FineTuneOptions<number>, 'd
 export function fineTuneReplicaJob(context: ReplicaContext, options: FineTuneReplicaOptions): ReplicaJob<TokenBatch, number> {
   const { model, data } = options;
   const batchAt = typeof data === 'function' ? data : 'batchAt' in data ? (index: number) => data.batchAt(index) : null;
-  if (batchAt === null) throw new ConfigError('fineTuneReplicaJob: data must be a function of the batch index or have batchAt(index)', { tensor: 'data' });
+  if (batchAt === null) throw new ConfigError('fineTuneReplicaJob: data must be a function of the batch index or have batchAt(index)', { field: 'data' });
   const job = causalLmReplicaJob(context, {
     replica: model.replica,
     weights: model.weights,

@@ -20,7 +20,7 @@ import {
 } from '@tsd-peft/tfjs';
 import type { CausalLM } from '../load-causal-lm.js';
 import type { TokenBatch } from './data.js';
-import { causalLmLoss } from './loss.js';
+import { tokenBatchLoss } from './batch-loss.js';
 
 /** Where batches come from: anything with `batchAt(cursor)` (a {@link BatchSource}), a function of the index, or a trainer data source. */
 export type FineTuneData<C extends JsonValue = JsonValue> =
@@ -132,15 +132,7 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
  * so unpadded batches run exactly the reference's unmasked forward.
  */
 export function batchLoss(model: CausalLM, linear: LinearProvider, batch: TokenBatch): tf.Scalar {
-  return tf.tidy(() => {
-    const shape: [number, number] = [batch.batch, batch.seq];
-    checkBatch(batch);
-    const inputIds = tf.tensor2d(batch.inputIds, shape, 'int32');
-    const padded = batch.attentionMask.some((m) => m === 0);
-    const logits = model.forward(padded ? { inputIds, attentionMask: tf.tensor2d(batch.attentionMask, shape, 'int32') } : { inputIds }, linear);
-    // A fresh host-side ids tensor: the forward's may live on the GPU by now, where reading it back would stall.
-    return causalLmLoss(logits, tf.tensor2d(batch.inputIds, shape, 'int32'), tf.tensor2d(batch.lossMask, shape, 'int32'));
-  });
+  return tokenBatchLoss(batch, (inputs) => model.forward(inputs, linear));
 }
 
 /**
@@ -193,20 +185,6 @@ export function tokenBatchFromRows(rows: {
   return { batch, seq, inputIds, attentionMask, lossMask, tokens };
 }
 
-function checkBatch(batch: TokenBatch): void {
-  const n = batch.batch * batch.seq;
-  for (const [name, array] of [
-    ['inputIds', batch.inputIds],
-    ['attentionMask', batch.attentionMask],
-    ['lossMask', batch.lossMask],
-  ] as const) {
-    if (array.length !== n) {
-      throw new ConfigError(`TokenBatch.${name} has ${array.length} entries, expected batch·seq = ${n}`, { tensor: name, shape: [batch.batch, batch.seq] });
-    }
-  }
-  if (batch.seq < 2) throw new ConfigError('a training batch needs sequences of at least 2 tokens', { tensor: 'inputIds', shape: [batch.batch, batch.seq] });
-}
-
 function toDataSource<C extends JsonValue>(data: FineTuneData<C>): DataSource<TokenBatch, C> {
   const tokens = (b: TokenBatch) => b.tokens;
   if (typeof data === 'function') return indexed(data, tokens) as unknown as DataSource<TokenBatch, C>;
@@ -236,17 +214,17 @@ export function resolveSchedule(options: Pick<FineTuneOptions, 'lr' | 'schedule'
   const { lr, schedule, warmupSteps, minLrRatio, steps } = options;
   if (typeof lr === 'function') {
     if (schedule !== undefined || warmupSteps !== undefined || minLrRatio !== undefined) {
-      throw new ConfigError('pass either lr as a schedule function, or a number with schedule/warmupSteps/minLrRatio', { tensor: 'lr' });
+      throw new ConfigError('pass either lr as a schedule function, or a number with schedule/warmupSteps/minLrRatio', { field: 'lr' });
     }
     return lr;
   }
   const name = schedule ?? 'constant';
   if (name === 'constant') {
-    if ((warmupSteps ?? 0) !== 0) throw new ConfigError("warmupSteps needs schedule 'linear' or 'cosine'", { tensor: 'warmupSteps' });
+    if ((warmupSteps ?? 0) !== 0) throw new ConfigError("warmupSteps needs schedule 'linear' or 'cosine'", { field: 'warmupSteps' });
     return constantLr(lr);
   }
   const spec = { lr, warmupSteps: warmupSteps ?? 0, totalSteps: Math.max(1, steps), ...(minLrRatio === undefined ? {} : { minLrRatio }) };
   if (name === 'linear') return linearWarmupDecay(spec);
   if (name === 'cosine') return cosineWarmupDecay(spec);
-  throw new ConfigError(`unknown schedule '${String(name)}'; choose constant, linear or cosine`, { tensor: 'schedule' });
+  throw new ConfigError(`unknown schedule '${String(name)}'; choose constant, linear or cosine`, { field: 'schedule' });
 }

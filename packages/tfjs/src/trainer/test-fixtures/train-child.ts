@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import { snapshotWeights, toyRun, type ToyRunOptions } from './toy-run.js';
+import type { EvalRecord } from '../progress.js';
 
 /** What the parent passes as argv[2]. */
 export interface ChildArgs {
@@ -27,7 +28,7 @@ export interface ChildOutput {
   completedSteps: number;
   resumedFromStep: number | null;
   lossHistory: number[];
-  evalHistory: unknown[];
+  evalHistory: EvalRecord[];
   weights: Record<string, number[]>;
 }
 

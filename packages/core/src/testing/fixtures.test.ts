@@ -2,8 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FixtureMissingError } from '../errors.js';
-import { FIXTURES_ENV, fixturePath, fixturesDir, hasFixture } from './fixtures.js';
+import { FIXTURES_ENV, FixtureMissingError, fixturePath, fixturesDir, hasFixture } from './fixtures.js';
 
 describe('fixtures folder', () => {
   const saved = process.env[FIXTURES_ENV];

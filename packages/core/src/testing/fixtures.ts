@@ -1,6 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { FixtureMissingError } from '../errors.js';
+import { TsdError, type ErrorLocation } from '../errors.js';
+
+/** A test or bench fixture is missing from the fixtures folder. */
+export class FixtureMissingError extends TsdError {
+  constructor(message: string, location: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super(message, location, 'FIXTURE_MISSING', options);
+  }
+}
 
 /** Environment variable that points at the fixtures folder (a copy of `shared/`). */
 export const FIXTURES_ENV = 'TSD_FIXTURES';
