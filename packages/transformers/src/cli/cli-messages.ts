@@ -34,7 +34,7 @@ function hubAdvice(error: HubError): string {
     return `${repoId} is not in the download cache (${String(env.cacheDir)}) and downloads are off (HF_HUB_OFFLINE); ${local}, or unset HF_HUB_OFFLINE to download it${where}`;
   }
   if (failure === 'unreachable') {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    const cause = rootCause(error) === error ? '' : `: ${rootCause(error).message}`;
     return `could not download ${repoId}: ${env.remoteHost} is unreachable from this machine${cause}; ${local}, or set HF_ENDPOINT to a mirror you can reach${where}`;
   }
   if (status === 401 || status === 403) {
@@ -42,4 +42,11 @@ function hubAdvice(error: HubError): string {
   }
   if (status === 404) return `${repoId} has no such file on the hub (HTTP 404): check the id and revision, or ${local}${where}`;
   return `the hub answered HTTP ${String(status)} for ${repoId}; try again later, or ${local}${where}`;
+}
+
+/** The innermost error with a message in a `cause` chain: what actually failed (e.g. "connect ECONNREFUSED …"). */
+function rootCause(error: Error): Error {
+  let inner = error;
+  while (inner.cause instanceof Error && inner.cause.message !== '') inner = inner.cause;
+  return inner;
 }

@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, Tensor, env } from '@huggingface/transformers';
-import { TsdError } from '@tsd-peft/core';
+import { HubError } from '@tsd-peft/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { cliErrorMessage } from '../cli/cli-messages.js';
 import { runCli } from '../cli/cli-test-io.test-helper.js';
 import { exportForTransformersJs } from '../export-transformers-js.js';
 import { loadCausalLM } from '../load-causal-lm.js';
@@ -99,7 +100,9 @@ describe('hub ids as export bases, through a loopback mirror of the hub', () => 
     env.remoteHost = 'http://127.0.0.1:9/'; // discard port: nothing listens
     const out = join(tmp, 'never');
     const err = await exportForTransformersJs({ base: REPO, adapter: optimumPath('llama-gqa-tied', 'adapter'), out }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TsdError);
+    expect(err).toBeInstanceOf(HubError);
+    expect((err as HubError).failure).toBe('unreachable');
+    expect(cliErrorMessage(err)).toMatch(/^could not download tsd-peft-test\/llama-gqa-tied-ONNX: http:\/\/127\.0\.0\.1:9\/ is unreachable from this machine: .+; pass the path of a local copy/);
     expect(String((err as Error).message)).toMatch(/cannot fetch "tsd-peft-test\/llama-gqa-tied-ONNX" from http:\/\/127\.0\.0\.1:9\/.*pass a local transformers\.js folder/);
     expect(existsSync(out)).toBe(false);
     env.allowRemoteModels = false;

@@ -9,7 +9,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
-import { ConfigError, TsdError } from '@tsd-peft/core';
+import { ConfigError, HubError, TsdError } from '@tsd-peft/core';
 import { externalDataFiles } from '../onnx/model-folder.js';
 import { parseOnnxModel } from '../onnx/onnx-model.js';
 import { hubSource, isHubModelId, offlineMissingError, remoteAllowed, type HubOptions } from './hub.js';
@@ -75,12 +75,14 @@ export async function resolveModelFolder(idOrPath: string, options: ResolveModel
     try {
       bytes = await source.read(file);
     } catch (cause) {
-      throw new TsdError(
-        `cannot fetch "${idOrPath}" from ${env.remoteHost} (${(cause as Error).message}). ` +
+      // Still a HubError, with the download's failure and status, so front ends can say what to do.
+      if (!(cause instanceof HubError)) throw cause;
+      throw new HubError(
+        `cannot fetch "${idOrPath}" from ${env.remoteHost} (${cause.message}). ` +
           'When offline, pass a local transformers.js folder (config.json, tokenizer files, onnx/model.onnx) instead of the hub id, ' +
           `or point env.cacheDir at a cache that holds it (now ${cacheDir})`,
+        { repoId: cause.repoId, failure: cause.failure, ...(cause.status === undefined ? {} : { status: cause.status }) },
         { file: source.describe(file) },
-        'TSD_ERROR',
         { cause },
       );
     }

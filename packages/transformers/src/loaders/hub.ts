@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
-import { HubError } from '@tsd-peft/core';
+import { ConfigError, HubError } from '@tsd-peft/core';
 import { writeFileAtomic } from '@tsd-peft/core/node';
 
 /**
@@ -99,7 +99,7 @@ export async function hubFilePath(repoId: string, file: string, options: HubOpti
   const what = `hub:${repoId}/${file}@${revision}`;
   const cachePath = hubCachePath(repoId, file, options);
   if (cachePath === null) {
-    throw new HubError('cannot keep a downloaded file: env.useFSCache is off or env.cacheDir is unset', { repoId, failure: 'offline' }, { file: what });
+    throw new ConfigError('cannot keep a downloaded file: env.useFSCache is off or env.cacheDir is unset', { file: what });
   }
   const bytes = await download(remoteUrl(repoId, revision, file), repoId, what, options);
   if (bytes === null) return null;
