@@ -87,6 +87,8 @@ export function restoreSlotsFromCheckpoint(slots: ReadonlyMap<string, AdapterSlo
     if (meta.method === 'full') continue;
     const current = slot.toNative();
     const restored: NativeModuleState = { method: meta.method, factors: current.factors };
+    // Variables (factors, DoRA's magnitude) keep their current values; the trainer restores them next.
+    if (current.magnitude !== undefined) restored.magnitude = current.magnitude;
     if (meta.init !== null) {
       const init: InitResidual = {
         A0: matrixOf(state, `${name}.init_A0`),

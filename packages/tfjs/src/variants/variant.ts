@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { DashTerm, LoraFactors, Matrix, NativeModuleState, Rng, SvdResult } from '@tsd-peft/core';
+import type { DashTerm, LoraAdapterConfig, LoraFactors, Matrix, NativeModuleState, Rng, SvdResult } from '@tsd-peft/core';
 import type { ResolvedAdapterConfig } from '../adapter-config.js';
 import type { AdapterMethod } from './registry.js';
 import type { FrozenWeight } from '../frozen-weight.js';
@@ -50,6 +50,27 @@ export interface AdapterParts {
   readonly factors: LoraFactors;
   readonly init?: LoraFactors;
   readonly dash?: DashTerm;
+}
+
+/** One module as a PEFT adapter stores it: factors relative to the original W, and DoRA's magnitude. */
+export interface PeftModule {
+  readonly factors: LoraFactors;
+  /** DoRA's m [out] (`lora_magnitude_vector`). */
+  readonly magnitude?: Float32Array;
+}
+
+/**
+ * A method PEFT has a native form for (LoRA, rsLoRA, DoRA): the
+ * `adapter_config.json` fields that mark it — written on export, matched on
+ * import to pick the method — and how a module maps to PEFT's tensors.
+ * Methods without one export as plain LoRA through core's `toPlainLora`.
+ */
+export interface PeftForm<S> {
+  readonly config: Readonly<Partial<LoraAdapterConfig>>;
+  /** The module in PEFT's form. */
+  save(s: S, ctx: ModuleContext): PeftModule;
+  /** Loads a PEFT module (relative to the original W). */
+  load(m: PeftModule, s: S, ctx: ModuleContext): S;
 }
 
 /** Directions chosen by a TSD method, as indices into W's descending singular values. */
@@ -105,6 +126,13 @@ export interface Variant<S> {
    * 0 when it is final from the start. LoRA-Dash counts its pre-launch from here.
    */
   settledAfter?(s: S, ctx: ModuleContext): number;
+  /**
+   * The merged weight W + ΔW [out, in] (PEFT's `merge`); absent: core's
+   * `mergeLora` of {@link Variant.parts} into the frozen weight in use.
+   */
+  merge?(s: S, ctx: ModuleContext): Matrix<Float32Array>;
+  /** PEFT's native form of this method, if PEFT has one (see {@link PeftForm}). */
+  readonly peft?: PeftForm<S>;
   /** The adapter as plain LoRA pieces (see {@link AdapterParts}). */
   parts(s: S, ctx: ModuleContext): AdapterParts;
   /** Sets the trainable factors (e.g. from a PEFT adapter), relative to the frozen weight in use. */
