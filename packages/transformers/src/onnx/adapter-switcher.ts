@@ -73,6 +73,9 @@ function feedsFor(manifest: RuntimeAdapterManifest, modules: AdapterUpdates | nu
       throw new ConfigError(`adapter "${adapterName}" targets ${module}, which the runtime rewrite did not cover (rewrite with this module)`, { tensor: module });
     }
     const u = toModuleUpdate(raw);
+    if (u.magnitude !== undefined) {
+      throw new ConfigError(`adapter "${adapterName}" is a DoRA adapter on ${module}; its update rescales W and has no runtime low-rank form (merge it with exportForTransformersJs)`, { tensor: module });
+    }
     if (u.dash !== undefined) {
       throw new ConfigError(`adapter "${adapterName}" has a dash term on ${module}; fold it with core's foldDashIntoLora first`, { tensor: module });
     }
