@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@tsd-peft/core';
 import { PRESETS, PRESET_NAMES, type MethodRank, type Preset, type PresetName } from './presets.js';
-import { METHOD_NAMES, type MethodName } from './report/schema.js';
+import { METHOD_NAMES, TSD_METHODS, type MethodName } from './report/schema.js';
 import { readCustomJsonl } from './tasks/custom-jsonl.js';
 import { TASK_NAMES, type TaskName, type TaskSizes } from './tasks/types.js';
 
@@ -151,7 +151,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   if (new Set(seeds).size !== seeds.length) throw new UsageError('--seeds has duplicates');
   const steps = str('steps') === undefined ? preset.steps : int(str('steps') as string, 'steps', 1);
   const t = str('t') === undefined ? Math.min(preset.t, Math.max(1, steps - 1)) : int(str('t') as string, 't', 1);
-  const tsdMethod = pairs.some((p) => ['lora-dash', 'lora-init', 'lora-tsd'].includes(p.method));
+  const tsdMethod = pairs.some((p) => TSD_METHODS.includes(p.method));
   if (tsdMethod && t >= steps) throw new UsageError(`--t (${t}) must be below --steps (${steps}) so the TSD methods launch during training`);
 
   const model = str('model') ?? null;
