@@ -9,7 +9,7 @@ import {
   moduleOfWeight,
   selectTargetModules,
   setupBackend,
-  VARIANTS,
+  ADAPTER_METHODS,
   type AdapterConfig,
   type AdapterMethod,
   type AdapterModel,
@@ -26,7 +26,7 @@ import { evaluationBatches, padIdOf, readJsonlExamples } from '../training/jsonl
 import { progressPrinter } from '../training/progress-line.js';
 import { numberOption, parseCommandArgs, required, type Command, type CommandIo } from './command.js';
 
-const METHODS = Object.keys(VARIANTS) as AdapterMethod[];
+const METHODS = ADAPTER_METHODS;
 const SCHEDULES: readonly ScheduleName[] = ['constant', 'linear', 'cosine'];
 
 /** `tsd-peft train`: fine-tune a causal LM on JSONL data and write PEFT + native adapters, checkpoints and losses. */
