@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@tsd-peft/core';
+import { isDenseMethod } from '@tsd-peft/tfjs';
 import { PRESETS, PRESET_NAMES, type MethodRank, type Preset, type PresetName } from './presets.js';
 import { METHOD_NAMES, TSD_METHODS, type MethodName } from './report/schema.js';
 import { readCustomJsonl } from './tasks/custom-jsonl.js';
@@ -144,7 +145,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   } else {
     const ms = (methods ?? preset.methods) as MethodName[];
     const rs = ranks ?? preset.ranks;
-    pairs = ms.flatMap((method): MethodRank[] => (method === 'full' ? [{ method, r: 0 }] : rs.map((r) => ({ method, r }))));
+    pairs = ms.flatMap((method): MethodRank[] => (isDenseMethod(method) ? [{ method, r: 0 }] : rs.map((r) => ({ method, r }))));
   }
 
   const seeds = str('seeds') === undefined ? preset.seeds : list(str('seeds') as string, 'seeds').map((x) => int(x, 'seeds', 0));

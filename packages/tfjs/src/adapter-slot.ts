@@ -119,11 +119,22 @@ export class AdapterSlot {
     this.state = peft !== undefined ? peft.load(m, this.state, this.ctx) : this.variant.setFactors(m.factors, this.state, this.ctx);
   }
 
+  /** Whether the variant has a native form ({@link Variant.toNative}); without one its variables are its whole state. */
+  get hasNative(): boolean {
+    return this.variant.toNative !== undefined;
+  }
+
   toNative(): NativeModuleState {
+    if (this.variant.toNative === undefined) {
+      throw new ConfigError(`method '${this.variant.name}' has no native adapter form; use mergeAndUnload() to keep the trained weights`, { tensor: this.name });
+    }
     return this.variant.toNative(this.state, this.ctx);
   }
 
   fromNative(state: NativeModuleState): void {
+    if (this.variant.fromNative === undefined) {
+      throw new ConfigError(`a native adapter cannot be loaded into method '${this.variant.name}'`, { tensor: this.name });
+    }
     if (state.method !== this.variant.name) {
       throw new ConfigError(`adapter state is for method '${state.method}' but the module uses '${this.variant.name}'`, {
         tensor: this.name,

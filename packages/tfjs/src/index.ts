@@ -44,7 +44,7 @@ export { injectPeftAdapter } from './adapter-io.js';
 export type { PeftExportOptions, NativeExportOptions } from './adapter-io.js';
 export { FrozenWeight } from './frozen-weight.js';
 export { selectTargetModules, moduleOfWeight, compareModulePaths } from './target-modules.js';
-export { VARIANTS, ADAPTER_METHODS, variantFor, variantForPeftConfig, registerVariant } from './variants/registry.js';
+export { VARIANTS, ADAPTER_METHODS, variantFor, variantForPeftConfig, registerVariant, isDenseMethod } from './variants/registry.js';
 export type { BuiltinAdapterMethod } from './variants/registry.js';
 export { doraVariant, DORA_MAGNITUDE_KEY } from './variants/dora.js';
 export type { DoraState } from './variants/dora.js';

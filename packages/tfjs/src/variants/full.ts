@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, mergeLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
+import { mergeLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
 import { matMulT } from '../backend/ops.js';
 import { denseAsLora, matrixDifference } from './dense-delta.js';
 import type { ModuleContext, Variant } from './variant.js';
@@ -31,14 +31,7 @@ export const fullVariant: Variant<FullState> = {
     tf.tidy(() => s.weight.assign(tf.tensor2d(merged.data, [merged.rows, merged.cols], 'float32')));
     return s;
   },
-  toNative: (_s, ctx) => {
-    throw new ConfigError('full fine-tuning has no native adapter form; use mergeAndUnload() to keep the trained weights', {
-      tensor: ctx.name,
-    });
-  },
-  fromNative: (_state, _s, ctx) => {
-    throw new ConfigError('a native adapter cannot be loaded into a full fine-tuning model', { tensor: ctx.name });
-  },
+  dense: true,
 };
 
 /** The trained weight as a core matrix (for merging without the rank-min(out,in) detour). */

@@ -105,7 +105,8 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
     },
     setFactors: (factors, s, ctx) => ({ ...s, inner: inner.setFactors(factors, s.inner, ctx) }),
     toNative: (s, ctx) => {
-      const state = { ...inner.toNative(s.inner, ctx), method: name };
+      // A dash term has no native form without the inner state's (its factors are where ΔW lives).
+      const state = inner.toNative === undefined ? { factors: toPlainLora({ ...inner.parts(s.inner, ctx), name: ctx.name }), method: name } : { ...inner.toNative(s.inner, ctx), method: name };
       if (s.launch === null) return { ...state, dash: { launched: false } };
       const { basis, tensors, selected, rates, sigma } = s.launch;
       const d = Float32Array.from(tensors.d.dataSync());
@@ -123,7 +124,7 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       };
     },
     fromNative: (state: NativeModuleState, s, ctx) => {
-      const innerState = inner.fromNative(state, s.inner, ctx);
+      const innerState = inner.fromNative === undefined ? inner.setFactors(state.factors, s.inner, ctx) : inner.fromNative(state, s.inner, ctx);
       disposeLaunch(s.launch);
       if (state.dash === undefined || !state.dash.launched) {
         ctx.removeVariable(DASH_D_KEY);

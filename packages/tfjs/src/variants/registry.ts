@@ -48,6 +48,11 @@ export function variantFor(method: AdapterMethod): AnyVariant {
   return v;
 }
 
+/** Whether `method` trains the weights themselves ({@link Variant.dense}, full fine-tuning); false for unknown names. */
+export function isDenseMethod(method: string): boolean {
+  return registered.get(method)?.dense === true;
+}
+
 /**
  * Adds a fine-tuning method from outside the package: after this,
  * `injectAdapters(weights, { method: variant.name })`, the trainer,

@@ -137,10 +137,21 @@ export interface Variant<S> {
   parts(s: S, ctx: ModuleContext): AdapterParts;
   /** Sets the trainable factors (e.g. from a PEFT adapter), relative to the frozen weight in use. */
   setFactors(factors: LoraFactors, s: S, ctx: ModuleContext): S;
-  /** The module's lossless state (core's native adapter format). */
-  toNative(s: S, ctx: ModuleContext): NativeModuleState;
+  /**
+   * The module's lossless state (core's native adapter format), also what
+   * trainer checkpoints keep beside the variables. Absent for a method whose
+   * whole state is its variables and that has no native-adapter form (full
+   * fine-tuning: keep its weights with `mergeAndUnload()`).
+   */
+  toNative?(s: S, ctx: ModuleContext): NativeModuleState;
   /** Restores {@link Variant.toNative} output, recreating variables and residuals as needed. */
-  fromNative(state: NativeModuleState, s: S, ctx: ModuleContext): S;
+  fromNative?(state: NativeModuleState, s: S, ctx: ModuleContext): S;
+  /**
+   * True when the method trains the targeted weights themselves (full
+   * fine-tuning): no rank or alpha, every linear targeted by default
+   * ('all-linear'), and a weight gradient per linear in FLOP counts.
+   */
+  readonly dense?: boolean;
   /**
    * Re-initialises from a dense ΔW estimate (LoRA-Init's 'gradient' estimate);
    * absent for methods that take none.
