@@ -138,13 +138,15 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
     ...(inner.applyEstimate
       ? { applyEstimate: (estimate: Matrix, s: DashState<I>, ctx: ModuleContext) => ({ ...s, inner: inner.applyEstimate?.(estimate, s.inner, ctx) ?? s.inner }) }
       : {}),
-    tsdInfo: (s) => {
-      const info = inner.tsdInfo?.(s.inner) ?? {};
+    tsdInfo: (s, ctx) => {
+      const info = inner.tsdInfo?.(s.inner, ctx) ?? {};
       const launch = s.launch;
       if (launch === null) return info;
       return {
         ...info,
         dashSelected: launch.selected,
+        // The launch comes t steps after the inner variant settles (LoRA-TSD: after LoRA-Init's re-init).
+        selectedAtStep: settled(s, ctx) + ctx.config.t,
         ...(launch.rates === undefined ? {} : { dashRates: launch.rates }),
         ...(launch.sigma === undefined ? {} : { sigma: launch.sigma }),
       };

@@ -85,6 +85,11 @@ export interface TsdInfo {
   readonly dashRates?: Float64Array;
   /** The singular values of the original W, descending: the σᵢ both selections divide by. */
   readonly sigma?: Float64Array;
+  /**
+   * Completed optimizer steps after which the headline selection (the dash
+   * launch once there is one, else the initial directions) was made.
+   */
+  readonly selectedAtStep?: number;
 }
 
 /**
@@ -158,7 +163,7 @@ export interface Variant<S> {
    */
   applyEstimate?(estimate: Matrix, s: S, ctx: ModuleContext): S;
   /** The directions the method selected so far, for reports and plots. */
-  tsdInfo?(s: S): TsdInfo;
+  tsdInfo?(s: S, ctx: ModuleContext): TsdInfo;
   /** Frees tensors the state owns beyond the model-owned variables. */
   dispose?(s: S, ctx: ModuleContext): void;
 }
