@@ -71,8 +71,8 @@ function load(m: PeftModule, s: DoraState, ctx: ModuleContext): DoraState {
   const branch = assignFactors(s.branch, m.factors, ctx);
   const next = { branch, magnitude: s.magnitude };
   // A PEFT file without a magnitude is plain LoRA relative to W: start from m = ‖W + ΔW‖, i.e. ΔW unchanged.
-  const magnitude = m.magnitude ?? tf.tidy(() => weightNorm(ctx.frozen.tensor, branch).dataSync() as Float32Array);
-  assignMagnitude(next, Float32Array.from(magnitude), ctx);
+  const magnitude = m.magnitude ?? tf.tidy(() => Float32Array.from(weightNorm(ctx.frozen.tensor, branch).dataSync()));
+  assignMagnitude(next, magnitude, ctx);
   return next;
 }
 
