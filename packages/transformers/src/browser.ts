@@ -11,3 +11,16 @@ export type { CausalLMConfig, CausalLMReplica, CausalLMInputs, WeightMap } from 
 export { causalLmLoss, maskedCrossEntropy } from './training/loss.js';
 export { BatchSource, chunkTokenStream, tokenizeExamples } from './training/data.js';
 export type { TokenBatch, TokenizedExample, TrainingExample } from './training/data.js';
+// adapter files (URL, hub id, Blobs/Files, OPFS) and the in-memory ONNX merge and runtime-adapter rewrite
+export { loadPeftAdapter, adapterFolderUrl, hubAdapterUrl } from './loaders/peft-adapter-browser.js';
+export type { BrowserPeftAdapterOptions } from './loaders/peft-adapter-browser.js';
+export { isHubModelId } from './loaders/hub-id.js';
+export { patchOnnxModel, toModuleUpdate } from './onnx/patch.js';
+export type { AdapterUpdates, ModuleUpdate, OnnxPatchOptions, OnnxPatchResult, PatchedModule, QuantizedMergeMode } from './onnx/patch.js';
+export { mergeAdapterIntoOnnx, memoryExternalDataReader } from './onnx/merge-in-memory.js';
+export type { MergeAdapterIntoOnnxOptions, MergedOnnxModel } from './onnx/merge-in-memory.js';
+export { parseOnnxModel } from './onnx/onnx-model.js';
+export { rewriteForRuntimeAdapters, parseRuntimeAdapterManifest, runtimeAdapterInputNames, allLinearModules } from './onnx/runtime-adapters.js';
+export type { RuntimeAdapterManifest, RuntimeAdapterRewrite, RuntimeAdapterSlot } from './onnx/runtime-adapters.js';
+export { createAdapterSwitcher } from './onnx/adapter-switcher.js';
+export type { AdapterSwitcher, AdapterSwitcherOptions, RunnableSession, SessionHost, TensorFactory } from './onnx/adapter-switcher.js';
