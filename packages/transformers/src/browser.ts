@@ -9,6 +9,7 @@ export { buildWeightMap } from './loaders/weight-map.js';
 export type { StoredTensor } from './loaders/weight-map.js';
 export type { CausalLMConfig, CausalLMReplica, CausalLMInputs, WeightMap } from './models/types.js';
 export { causalLmLoss, maskedCrossEntropy } from './training/loss.js';
+export { tokenBatchLoss } from './training/batch-loss.js';
 export { BatchSource, chunkTokenStream, tokenizeExamples } from './training/data.js';
 export type { TokenBatch, TokenizedExample, TrainingExample } from './training/data.js';
 // adapter files (URL, hub id, Blobs/Files, OPFS) and the in-memory ONNX merge and runtime-adapter rewrite
