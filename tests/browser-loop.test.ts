@@ -35,7 +35,9 @@ beforeAll(async () => {
   const hf = fixturePath('reference', 'hf', 'stories260K');
   const onnx = fixturePath('reference', 'onnx', 'stories260K');
   for (const file of [['hf', 'stories260K', 'model.safetensors'], ['onnx', 'stories260K', 'onnx', 'model.onnx'], ['onnx', 'stories260K', 'tokenizer.json']]) fixturePath('reference', ...file);
+  const t0 = performance.now();
   const consumer = installPackedConsumer(work);
+  const t1 = performance.now();
   const dist = join(work, 'dist');
   mkdirSync(dist);
   copyFileSync(join(repo, 'tests/browser-loop/page.ts'), join(consumer, 'page.ts'));
@@ -57,6 +59,7 @@ beforeAll(async () => {
   expect(result.errors).toEqual([]);
   const inputs = Object.keys(result.metafile.inputs);
   expect(inputs.filter((p) => p.includes('@tsd-peft/')).every((p) => p.startsWith('node_modules/@tsd-peft/'))).toBe(true);
+  const t2 = performance.now();
   const js = readFileSync(join(dist, 'page.js'));
   bundle = { raw: js.length, gzip: gzipSync(js).length };
   server = await serveFolders([
@@ -74,6 +77,7 @@ beforeAll(async () => {
   page.on('console', (m) => void consoleLines.push(`${m.type()}: ${m.text()}`));
   await page.goto(server.url);
   await page.waitForFunction(() => (globalThis as { __loop?: LoopState }).__loop?.phase !== 'running', null, { timeout: 150_000 });
+  const t3 = performance.now();
   state = (await page.evaluate(() => (globalThis as { __loop?: LoopState }).__loop)) as LoopState;
   if (state.error !== '') console.error(`requests:\n${server.requests.join('\n')}\nconsole:\n${consoleLines.join('\n')}`);
   expect(state.error).toBe('');
@@ -82,6 +86,7 @@ beforeAll(async () => {
   console.info(
     `browser loop on ${state.backend}: ${median.toFixed(0)} ms/step (median of steps 2-${state.losses.length}), merge ${state.mergeMs.toFixed(0)} ms; ` +
       `page.js ${(bundle.raw / 1024).toFixed(0)} KiB raw, ${(bundle.gzip / 1024).toFixed(0)} KiB gzipped; ` +
+      `pack+install ${((t1 - t0) / 1000).toFixed(1)} s, bundle ${((t2 - t1) / 1000).toFixed(1)} s, page ${((t3 - t2) / 1000).toFixed(1)} s (${Object.entries(state.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}); ` +
       `merged vs TF.js ${state.mergedVsTfjs.toExponential(2)}, switched on vs merged ${state.switchedOnVsMerged.toExponential(2)}, adapter effect ${state.adapterEffect.toExponential(2)}`,
   );
 }, 240_000);

@@ -13,7 +13,7 @@
  */
 import '@tensorflow/tfjs-backend-webgpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { AutoModelForCausalLM, AutoTokenizer, env, pipeline, Tensor, type PreTrainedModel, type TextGenerationPipeline } from '@huggingface/transformers';
+import { AutoTokenizer, env, pipeline, Tensor, type PreTrainedModel, type TextGenerationPipeline } from '@huggingface/transformers';
 import { parseSafetensors, peftAdapterBlobs, savePeftAdapterToDirectory, tensorToFloat32, type AdapterDirectoryHandle } from '@tsd-peft/core';
 import { indexedBatches, injectAdapters, prefetchHostValues, setupBackend, train } from '@tsd-peft/tfjs';
 import {
@@ -60,6 +60,8 @@ export interface LoopState {
   runtimeSlots: number;
   generated: { merged: string; switchedOn: string; switchedOff: string; base: string };
   evalIds: number[];
+  /** Seconds per phase of the page. */
+  seconds: Record<string, number>;
 }
 
 const state: LoopState = {
@@ -85,7 +87,15 @@ const state: LoopState = {
   runtimeSlots: 0,
   generated: { merged: '', switchedOn: '', switchedOff: '', base: '' },
   evalIds: [],
+  seconds: {},
 };
+let phaseStart = performance.now();
+/** Ends the current phase (for the test's timing line). */
+function phase(name: string): void {
+  const now = performance.now();
+  state.seconds[name] = (now - phaseStart) / 1000;
+  phaseStart = now;
+}
 (globalThis as { __loop?: LoopState }).__loop = state;
 
 const TEXT =
@@ -108,7 +118,9 @@ function configureTransformersJs(): void {
   env.useWasmCache = false;
   const ortWasm = env.backends.onnx.wasm;
   if (ortWasm === undefined) throw new Error('transformers.js has no onnxruntime-web wasm backend');
-  ortWasm.wasmPaths = { mjs: new URL('ort/ort-wasm-simd-threaded.asyncify.mjs', base).href, wasm: new URL('ort/ort-wasm-simd-threaded.asyncify.wasm', base).href };
+  // The sessions here run on wasm only, so onnxruntime-web's plain build (14 MB) does, without the
+  // asyncify build (27 MB) that WebGPU sessions need — as transformers.js itself picks for Safari < 26.
+  ortWasm.wasmPaths = { mjs: new URL('ort/ort-wasm-simd-threaded.mjs', base).href, wasm: new URL('ort/ort-wasm-simd-threaded.wasm', base).href };
   const fetchFromNetwork = env.fetch;
   // Models `stories260K-merged` and `-runtime` exist only in memory: their ONNX file comes from
   // memoryFiles, their config and tokenizer from the base folder.
@@ -144,7 +156,7 @@ async function transformersJsLogits(model: PreTrainedModel, ids: readonly number
 }
 
 async function greedy(gen: TextGenerationPipeline): Promise<string> {
-  const [out] = (await gen(PROMPT, { max_new_tokens: 16, do_sample: false })) as Array<{ generated_text: string }>;
+  const [out] = (await gen(PROMPT, { max_new_tokens: 12, do_sample: false })) as Array<{ generated_text: string }>;
   return out?.generated_text ?? '';
 }
 
@@ -173,6 +185,7 @@ async function run(): Promise<void> {
   for (const [name, t] of parseSafetensors(weightsBytes, 'hf/model.safetensors').tensors) stored.set(name, { shape: t.shape, read: () => tensorToFloat32(t, name) });
   const { weights } = buildWeightMap(stored, replica, spec, 'hf/model.safetensors');
   const encode = (text: string): number[] => tokenizer.encode(text);
+  phase('load');
   state.evalIds = encode(PROMPT);
 
   // 2. LoRA-Dash (Si et al.): a few Adam steps, launch after t = 2, s = 2 directions on q/v.
@@ -201,6 +214,7 @@ async function run(): Promise<void> {
     },
   });
   state.evalLossAfter = await evalLoss();
+  phase('train');
   state.launched = [...adapter.tsdSelections().values()].filter((s) => s.dashSelected !== undefined).length;
   const unmerged = forward({ inputIds: tf.tensor2d(state.evalIds, [1, state.evalIds.length], 'int32') });
   const tfjsLogits = Float32Array.from(await unmerged.data());
@@ -229,6 +243,7 @@ async function run(): Promise<void> {
     state.opfsRoundTrip = `OPFS unavailable: ${err instanceof Error ? err.message : String(err)}`;
   }
 
+  phase('files');
   // 4. Merged export in memory, loaded and run by transformers.js in this page.
   const baseOnnx = await fetchBytes('models/stories260K/onnx/model.onnx');
   const t0 = performance.now();
@@ -237,16 +252,17 @@ async function run(): Promise<void> {
   state.mergedModules = merged.modules.length;
   holdModel('stories260K-merged', merged.model);
   const mergedGen = (await pipeline('text-generation', 'stories260K-merged', { dtype: 'fp32', device: 'wasm' })) as TextGenerationPipeline;
+  phase('merged-load');
   const mergedLogits = await transformersJsLogits(mergedGen.model, state.evalIds);
+  phase('merged-logits');
   state.mergedVsTfjs = maxAbsDiff(mergedLogits, tfjsLogits);
   state.generated.merged = await greedy(mergedGen);
   await mergedGen.dispose();
+  phase('merged');
 
   // 5. The base model, and the same model rewritten for runtime adapters: switch on, off.
-  const baseModel = await AutoModelForCausalLM.from_pretrained('stories260K', { dtype: 'fp32', device: 'wasm' });
-  const baseLogits = await transformersJsLogits(baseModel, state.evalIds);
-  await baseModel.dispose();
   const baseGen = (await pipeline('text-generation', 'stories260K', { dtype: 'fp32', device: 'wasm' })) as TextGenerationPipeline;
+  const baseLogits = await transformersJsLogits(baseGen.model, state.evalIds);
   state.generated.base = await greedy(baseGen);
   await baseGen.dispose();
   const rewrite = rewriteForRuntimeAdapters(baseOnnx, allLinearModules(parseOnnxModel(baseOnnx)), 'onnx/model.onnx');
@@ -266,6 +282,7 @@ async function run(): Promise<void> {
   state.switchedOnVsMerged = maxAbsDiff(onLogits, mergedLogits);
   state.switchedOffVsBase = maxAbsDiff(offLogits, baseLogits);
   state.adapterEffect = maxAbsDiff(mergedLogits, baseLogits);
+  phase('switch');
   state.phase = 'done';
 }
 
