@@ -25,7 +25,7 @@ async function readHub(repoId: string, options: LoadPeftAdapterOptions): Promise
     const bytes = await hub.read(`${prefix}${name}`);
     if (bytes === null) {
       if (!remoteAllowed(options)) throw offlineMissingError(repoId, `${prefix}${name}`, options);
-      throw new ConfigError(`the hub repo has no ${name}; is it a PEFT adapter?`, { file: hub.describe(`${prefix}${name}`) });
+      throw new ConfigError(`no local folder ${repoId}, and the hub repo has no ${name}; is it a PEFT adapter?`, { file: hub.describe(`${prefix}${name}`) });
     }
     files.push(bytes);
   }
