@@ -7,17 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxError } from '@tsd-peft/core';
 import { resolveModelFolder, type ResolveModelFolderOptions } from '../loaders/hub-folder.js';
-import { indexGraph, nodeScope, weightOfLinear } from './locate-weight.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, planModelFolder, readBaseModel } from './model-folder.js';
 import { writeChunksSync } from './node-io.js';
-import { OnnxDataType, type OnnxModel } from './onnx-model.js';
 import { allLinearModules, parseRuntimeAdapterManifest, rewriteForRuntimeAdapters, type RuntimeAdapterManifest } from './runtime-adapters.js';
 
 export { allLinearModules };
 
 /** File name of the manifest, under `onnx/`. */
 export const RUNTIME_ADAPTER_MANIFEST = 'runtime-adapters.json';
-
 
 /** Options of {@link writeRuntimeAdapterModel}. */
 export interface WriteRuntimeAdapterModelOptions extends ResolveModelFolderOptions {
