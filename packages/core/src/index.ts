@@ -89,5 +89,15 @@ export {
 export type { LoraAdapterConfig, LoraBias } from './peft-config.js';
 export { parsePeftAdapter, serializePeftAdapter, createPeftAdapter, reconcileAdapterConfig } from './peft-adapter.js';
 export type { PeftAdapter, SerializedPeftAdapter, SerializePeftAdapterOptions, AdapterWeightsDtype } from './peft-adapter.js';
+export { readPeftAdapter, peftAdapterBlobs, savePeftAdapterToDirectory, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from './peft-adapter-files.js';
+export type {
+  PeftAdapterSource,
+  PeftAdapterFiles,
+  PeftAdapterFileData,
+  PeftAdapterBlobs,
+  ReadPeftAdapterOptions,
+  AdapterDirectoryHandle,
+  AdapterFileHandle,
+} from './peft-adapter-files.js';
 export { serializeNativeAdapter, parseNativeAdapter, NATIVE_FORMAT_VERSION, NATIVE_METADATA_KEY } from './native-adapter.js';
 export type { NativeAdapter, NativeModuleState, DashState, InitResidual } from './native-adapter.js';

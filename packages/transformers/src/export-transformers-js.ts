@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { ConfigError, OnnxError } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { resolveModelFolder, type ResolveModelFolderOptions } from './loaders/hub-folder.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, modelVariants, planModelFolder, readBaseModel } from './onnx/model-folder.js';
 import { fileExternalDataReader, patchFileRangesSync, writeChunksSync } from './onnx/node-io.js';
@@ -50,9 +50,9 @@ export interface ExportForTransformersJsResult {
 /** Name of the provenance file written under `onnx/`. */
 export const EXPORT_MANIFEST = 'tsd-peft-export.json';
 
-/** Resolves an {@link ExportAdapterSource} to module updates (reads a PEFT folder with core's loadPeftAdapter). */
+/** Resolves an {@link ExportAdapterSource} to module updates (reads a PEFT folder with core's readPeftAdapterFolder). */
 export async function resolveAdapterUpdates(source: ExportAdapterSource): Promise<AdapterUpdates> {
-  if (typeof source === 'string') return (await loadPeftAdapter(source)).modules;
+  if (typeof source === 'string') return (readPeftAdapterFolder(source)).modules;
   if (source instanceof Map) return source as AdapterUpdates;
   return (source as { readonly modules: AdapterUpdates }).modules;
 }

@@ -12,6 +12,8 @@ export type {
 export { readOnnxWeights, readOnnxWeightsFromBytes, readOnnxWeightsFromModel, resolveOnnxModelFile } from './onnx/read-weights.js';
 export type { OnnxWeight, ReadOnnxWeightsOptions } from './onnx/read-weights.js';
 export { patchOnnxModel, toModuleUpdate } from './onnx/patch.js';
+export { mergeAdapterIntoOnnx, memoryExternalDataReader } from './onnx/merge-in-memory.js';
+export type { MergeAdapterIntoOnnxOptions, MergedOnnxModel } from './onnx/merge-in-memory.js';
 export type { AdapterUpdates, ModuleUpdate, OnnxPatchOptions, OnnxPatchResult, PatchedModule, QuantizedMergeMode } from './onnx/patch.js';
 export { quantizeAffine8, dequantizeAffine8, quantizeBlockwise4, dequantizeBlockwise4 } from './onnx/quantize.js';
 export type { AffineQuantized, Blockwise4 } from './onnx/quantize.js';
@@ -94,6 +96,8 @@ export type { TrajectoryFolder, TrajectoryConfig, ReferenceLaunch, RefTensor } f
 export { REPLAY_TOLERANCES, relativeDiff, firstDifferentStep } from './replay-checks.js';
 export type { ReplayCheck } from './replay-checks.js';
 export { main } from './cli/main.js';
+export { loadPeftAdapter } from './loaders/peft-adapter.js';
+export type { LoadPeftAdapterOptions } from './loaders/peft-adapter.js';
 export { applyHubEnvironment, cliErrorMessage } from './cli/cli-messages.js';
 export type { Command, CommandIo } from './cli/command.js';
 // --- throughput (data-parallel causal-LM jobs, random models, wasm attention) ---

@@ -38,11 +38,7 @@ export interface HubOptions {
 /** The part of `fetch` the hub client uses. */
 export type HubFetch = (url: string, init: { headers: Record<string, string> }) => Promise<Pick<Response, 'status' | 'arrayBuffer'>>;
 
-/** Same rule as transformers.js `isValidHfModelId`: `name` or `owner/name`, no `..`/`--`. */
-export function isHubModelId(id: string): boolean {
-  if (!/^(\b[\w\-.]+\b\/)?\b[\w\-.]{1,96}\b$/.test(id)) return false;
-  return !(id.includes('..') || id.includes('--') || id.endsWith('.git') || id.endsWith('.ipynb'));
-}
+export { isHubModelId } from './hub-id.js';
 
 /** A {@link ModelFileSource} over a local folder. */
 export function localFolderSource(dir: string): ModelFileSource {
