@@ -1,0 +1,46 @@
+/**
+ * `adapterPipeline` for Node: the model is a local transformers.js folder or
+ * a hub id (fetched into transformers.js's own file cache, the dtype's ONNX
+ * file only), and a string adapter is a PEFT adapter folder.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PipelineType } from '@huggingface/transformers';
+import { OnnxError } from '@tsd-peft/core';
+import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { resolveModelFolder } from '../loaders/hub-folder.js';
+import { createAdapterPipeline, type AdapterPipeline, type AdapterPipelineIo, type AdapterPipelineOptions } from './adapter-pipeline.js';
+
+const nodeIo: AdapterPipelineIo = {
+  async readModel(model, file, options) {
+    const onnxFile = file.startsWith('onnx/') ? file.slice('onnx/'.length) : undefined;
+    const folder = await resolveModelFolder(model, {
+      ...(options.revision === undefined ? {} : { revision: options.revision }),
+      ...(typeof options.cache_dir === 'string' ? { cacheDir: options.cache_dir } : {}),
+      ...(options.local_files_only === true ? { localFilesOnly: true } : {}),
+      ...(onnxFile === undefined ? {} : { onnxFiles: [onnxFile] }),
+    });
+    const path = join(folder, file);
+    const bytes = await readFile(path).catch((cause: unknown) => {
+      throw new OnnxError(`the model has no ${file} (is the dtype available for it?)`, { file: path }, { cause });
+    });
+    return { location: folder, bytes: new Uint8Array(bytes) };
+  },
+  readAdapter: (dir) => loadPeftAdapter(dir),
+};
+
+/**
+ * One call from a model id or folder to a transformers.js pipeline whose
+ * adapters switch at run time (PEFT's `PeftModel.from_pretrained` +
+ * `load_adapter` / `set_adapter` / `disable_adapter`). `options` are
+ * `pipeline()`'s (`dtype`, `device`, `session_options`, `revision`, …) plus
+ * `targetModules`. The graph is rewritten in memory; no folder is written.
+ *
+ * @example
+ * const gen = await adapterPipeline('text-generation', 'onnx-community/SmolLM2-135M-Instruct', { dtype: 'q4' });
+ * await gen.loadAdapter('pirate', './pirate');
+ * gen.setAdapter('pirate');
+ */
+export function adapterPipeline<T extends PipelineType>(task: T, model: string, options: AdapterPipelineOptions = {}): Promise<AdapterPipeline<T>> {
+  return createAdapterPipeline(task, model, options, nodeIo);
+}
