@@ -11,7 +11,7 @@
  * has (`served-model-files.ts`); nothing is written anywhere. The adapter's
  * tensors are added to the model inputs by the instance's `forward`, the one
  * method that `_call` and `generate` run (each KV-cache step included);
- * transformers.js passes every input the session names. With no adapter every
+ * transformers.js feeds a session every input it names. With no adapter every
  * factor has rank 0, which adds exact zeros: the base model's logits, bit for
  * bit. `transformers-internals.test.ts` pins each of these behaviours.
  */
@@ -48,7 +48,12 @@ export interface AdapterControls {
    * replaces that adapter (and keeps it active if it was).
    */
   loadAdapter(adapterName: string, adapter: AdapterSource): Promise<void>;
-  /** Activates a loaded adapter, or `null` for the base model (PEFT `set_adapter`). Synchronous and atomic. */
+  /**
+   * Activates a loaded adapter, or `null` for the base model (PEFT
+   * `set_adapter`). Synchronous and atomic; it applies from the next model
+   * run, so await a generation before switching if the whole sequence must
+   * use one adapter.
+   */
   setAdapter(adapterName: string | null): void;
   /** Runs the base model from now on (PEFT `disable_adapter`); same as `setAdapter(null)`. */
   disableAdapter(): void;
