@@ -11,3 +11,6 @@ export type { CausalLMConfig, CausalLMReplica, CausalLMInputs, WeightMap } from 
 export { causalLmLoss, maskedCrossEntropy } from './training/loss.js';
 export { BatchSource, chunkTokenStream, tokenizeExamples } from './training/data.js';
 export type { TokenBatch, TokenizedExample, TrainingExample } from './training/data.js';
+export { adapterPipeline } from './pipeline/adapter-pipeline-browser.js';
+export type { AdapterControls, AdapterPipeline, AdapterPipelineOptions, AdapterSource } from './pipeline/adapter-pipeline.js';
+export { BaseModelMismatchError, RankPatternError, TargetModuleMissingError } from './onnx/adapter-errors.js';

@@ -3,6 +3,7 @@
  * a hub id (fetched into transformers.js's own file cache, the dtype's ONNX
  * file only), and a string adapter is a PEFT adapter folder.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PipelineType } from '@huggingface/transformers';
@@ -24,7 +25,15 @@ const nodeIo: AdapterPipelineIo = {
     const bytes = await readFile(path).catch((cause: unknown) => {
       throw new OnnxError(`the model has no ${file} (is the dtype available for it?)`, { file: path }, { cause });
     });
-    return { location: folder, bytes: new Uint8Array(bytes) };
+    if (existsSync(model)) return { location: folder, bytes: new Uint8Array(bytes) };
+    // A hub id goes to transformers.js as is (so its own switches apply); the files it asks for are
+    // already in its file cache (fetched above), which the served-file hook would otherwise hide.
+    const readCached = async (rel: string): Promise<Uint8Array | undefined> => {
+      if (rel.includes('..')) return undefined;
+      const b = await readFile(join(folder, rel)).catch(() => undefined);
+      return b === undefined ? undefined : new Uint8Array(b);
+    };
+    return { location: model, bytes: new Uint8Array(bytes), readCached };
   },
   readAdapter: (dir) => loadPeftAdapter(dir),
 };

@@ -17,6 +17,7 @@
  */
 import { Tensor, pipeline, type AllTasks, type PipelineType, type PretrainedModelOptions } from '@huggingface/transformers';
 import { ConfigError, OnnxError, type LoraAdapterConfig, type PeftAdapter } from '@tsd-peft/core';
+import { remoteUrl } from '../loaders/hub-url.js';
 import { adapterFeedArrays, toHalfBits, type AdapterFeedArrays } from '../onnx/adapter-feeds.js';
 import { parseOnnxModel } from '../onnx/onnx-model.js';
 import type { AdapterUpdates } from '../onnx/patch.js';
@@ -24,7 +25,7 @@ import { concatBytes } from '../onnx/protobuf-wire.js';
 import { allLinearModules, rewriteForRuntimeAdapters, type RuntimeAdapterManifest } from '../onnx/runtime-adapters.js';
 import { externalDataFiles } from '../onnx/tensor-data.js';
 import { dtypeSuffix, runtimeModelFileName } from './model-file.js';
-import { withServedModelFiles } from './served-model-files.js';
+import { withServedModelFiles, type FileReader } from './served-model-files.js';
 
 /** An adapter: a PEFT folder path (Node) / what the entry's reader accepts, a loaded PEFT adapter, or module → factors. */
 export type AdapterSource = string | PeftAdapter | AdapterUpdates;
@@ -76,7 +77,7 @@ export interface AdapterPipelineIo {
    * The model's `<subfolder>/<file>` bytes and the location to hand
    * `pipeline()` (a folder, or the hub id itself).
    */
-  readModel(model: string, file: string, options: AdapterPipelineOptions): Promise<{ location: string; bytes: Uint8Array }>;
+  readModel(model: string, file: string, options: AdapterPipelineOptions): Promise<{ location: string; bytes: Uint8Array; readCached?: (file: string) => Promise<Uint8Array | undefined> }>;
   /** Reads an adapter given as a string. */
   readAdapter(source: string): Promise<PeftAdapter> | PeftAdapter;
 }
@@ -116,7 +117,7 @@ export async function createAdapterPipeline<T extends PipelineType>(task: T, mod
   const dtype = singleDtype(options);
   const subfolder = options.subfolder ?? 'onnx';
   const file = `model${dtypeSuffix(dtype)}.onnx`;
-  const { location, bytes } = await io.readModel(model, `${subfolder}/${file}`, options);
+  const { location, bytes, readCached } = await io.readModel(model, `${subfolder}/${file}`, options);
   const parsed = parseOnnxModel(bytes, `${model}/${subfolder}/${file}`);
   const graphModules = allLinearModules(parsed);
   const modules = wanted === undefined || wanted === 'all-linear' ? graphModules : [...wanted];
@@ -138,8 +139,21 @@ export async function createAdapterPipeline<T extends PipelineType>(task: T, mod
       ...(external.length === 0 ? {} : { use_external_data_format: false }),
       ...(sessionOptions === undefined ? {} : { session_options: sessionOptions }),
     }),
+    readCached === undefined ? undefined : hubFileReader(location, options.revision ?? 'main', readCached),
   )) as AllTasks[T];
   return attachAdapterControls(pipe, manifest, new Set(graphModules), io, location);
+}
+
+/** Normalizes a URL's path slashes ('a//b' → 'a/b'), keeping the scheme's '//'. */
+const squash = (url: string): string => url.replace(/([^:/])\/{2,}/g, '$1/');
+
+/** Answers transformers.js's requests for `<hub URL of model>/<file>` from `readCached(file)`. */
+function hubFileReader(model: string, revision: string, readCached: (file: string) => Promise<Uint8Array | undefined>): FileReader {
+  const prefix = squash(remoteUrl(model, revision, ''));
+  return async (key) => {
+    const k = squash(key);
+    return k.startsWith(prefix) ? readCached(decodeURIComponent(k.slice(prefix.length))) : undefined;
+  };
 }
 
 function attachAdapterControls<P>(pipe: P, manifest: RuntimeAdapterManifest, graphModules: ReadonlySet<string>, io: AdapterPipelineIo, location: string): P & AdapterControls {

@@ -4,9 +4,11 @@
  * transformers.js asks its cache before the file system or the network, for
  * local folders as well as hub ids (v3 and v4), so a file that exists only in
  * memory — a rewritten graph under a name no folder has — loads like any
- * other. Other requests go to the cache that was in place before (a custom
- * one, or the browser's Cache API); the hook is installed only while a load
- * that needs it runs, and shared by concurrent loads.
+ * other. Other requests go to a reader the load brings (the Node entry reads
+ * a hub repo's files from transformers.js's file cache, which the hook hides
+ * while it is on), then to the cache that was in place before (a custom one,
+ * or the browser's Cache API); the hook is installed only while a load that
+ * needs it runs, and shared by concurrent loads.
  */
 import { env } from '@huggingface/transformers';
 
@@ -18,6 +20,11 @@ interface CacheLike {
 
 /** Request path (e.g. `onnx/model.tsd-runtime-lora-1a2b_q4.onnx`) → bytes, for every load in flight. */
 const served = new Map<string, Uint8Array>();
+/** Per-load readers of other files (e.g. a hub repo's files already in the file cache). */
+const readers = new Set<FileReader>();
+
+/** Bytes for a cache key, or undefined to let the next source answer. */
+export type FileReader = (key: string) => Promise<Uint8Array | undefined>;
 let saved: { useCustomCache: boolean; customCache: unknown; fallback: Promise<CacheLike | null> } | null = null;
 
 function keyOf(request: unknown): string {
@@ -45,11 +52,19 @@ async function fallbackCache(useCustomCache: boolean, customCache: unknown): Pro
   return null;
 }
 
+function response(bytes: Uint8Array): Response {
+  return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(bytes.byteLength) } });
+}
+
 const servingCache: CacheLike = {
   async match(request) {
     const bytes = servedBytes(request);
     // A fresh Response per call: transformers.js may read the body twice (once to probe, once for the bytes).
-    if (bytes !== undefined) return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(bytes.byteLength) } });
+    if (bytes !== undefined) return response(bytes);
+    for (const read of readers) {
+      const found = await read(keyOf(request));
+      if (found !== undefined) return response(found);
+    }
     return (await saved?.fallback)?.match(request);
   },
   async put(request, response, progress) {
@@ -62,8 +77,9 @@ const servingCache: CacheLike = {
  * Runs `load` (a transformers.js `pipeline(...)` or `from_pretrained(...)`)
  * while `files` are served to it from memory. Each key is a path inside the
  * model repo; pick names no real repo has (they are matched by suffix).
+ * `read`, when given, answers other requests first (before the previous cache).
  */
-export async function withServedModelFiles<T>(files: ReadonlyMap<string, Uint8Array>, load: () => Promise<T>): Promise<T> {
+export async function withServedModelFiles<T>(files: ReadonlyMap<string, Uint8Array>, load: () => Promise<T>, read?: FileReader): Promise<T> {
   for (const path of files.keys()) if (served.has(path)) throw new Error(`internal: ${path} is already being served`);
   if (saved === null) {
     saved = { useCustomCache: env.useCustomCache, customCache: env.customCache, fallback: fallbackCache(env.useCustomCache, env.customCache) };
@@ -71,10 +87,12 @@ export async function withServedModelFiles<T>(files: ReadonlyMap<string, Uint8Ar
     (env as unknown as { customCache: CacheLike }).customCache = servingCache;
   }
   for (const [path, bytes] of files) served.set(path, bytes);
+  if (read !== undefined) readers.add(read);
   try {
     return await load();
   } finally {
     for (const path of files.keys()) served.delete(path);
+    if (read !== undefined) readers.delete(read);
     if (served.size === 0 && saved !== null) {
       env.useCustomCache = saved.useCustomCache;
       (env as unknown as { customCache: unknown }).customCache = saved.customCache;

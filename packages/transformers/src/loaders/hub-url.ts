@@ -1,0 +1,17 @@
+/**
+ * Hub ids and URLs as transformers.js forms them (browser-safe: no Node
+ * built-ins), shared by the Node hub client and the browser loaders.
+ */
+import { env } from '@huggingface/transformers';
+
+/** Same rule as transformers.js `isValidHfModelId`: `name` or `owner/name`, no `..`/`--`. */
+export function isHubModelId(id: string): boolean {
+  if (!/^(\b[\w\-.]+\b\/)?\b[\w\-.]{1,96}\b$/.test(id)) return false;
+  return !(id.includes('..') || id.includes('--') || id.endsWith('.git') || id.endsWith('.ipynb'));
+}
+
+/** The URL of `file` in hub repo `repoId` at `revision`, from transformers.js's `env.remoteHost` and `env.remotePathTemplate`. */
+export function remoteUrl(repoId: string, revision: string, file: string): string {
+  const path = env.remotePathTemplate.replaceAll('{model}', repoId).replaceAll('{revision}', encodeURIComponent(revision));
+  return [env.remoteHost.replace(/\/$/, ''), path.replace(/^\//, '').replace(/\/$/, ''), file].join('/');
+}
