@@ -8,7 +8,7 @@
  * a hub repo's files from transformers.js's file cache, which the hook hides
  * while it is on), then to the cache that was in place before (a custom one,
  * or the browser's Cache API); the hook is installed only while a load that
- * needs it runs, and shared by concurrent loads.
+ * needs it runs, and such loads run one at a time.
  */
 import { env } from '@huggingface/transformers';
 
@@ -25,6 +25,8 @@ const readers = new Set<FileReader>();
 
 /** Bytes for a cache key, or undefined to let the next source answer. */
 export type FileReader = (key: string) => Promise<Uint8Array | undefined>;
+/** Loads run one after another (see the 3.x note in `match`). */
+let queue: Promise<unknown> = Promise.resolve();
 let saved: { useCustomCache: boolean; customCache: unknown; fallback: Promise<CacheLike | null> } | null = null;
 
 function keyOf(request: unknown): string {
@@ -58,6 +60,9 @@ function response(bytes: Uint8Array): Response {
 
 const servingCache: CacheLike = {
   async match(request) {
+    // transformers.js 3.x, in Node, asks again after a hit on a model file with an undefined key
+    // (utils/hub.js leaves cacheKey unset on hits): loads run one at a time, so that is the served file.
+    if (request === undefined && served.size === 1) return response([...served.values()][0] as Uint8Array);
     const bytes = servedBytes(request);
     // A fresh Response per call: transformers.js may read the body twice (once to probe, once for the bytes).
     if (bytes !== undefined) return response(bytes);
@@ -79,7 +84,13 @@ const servingCache: CacheLike = {
  * model repo; pick names no real repo has (they are matched by suffix).
  * `read`, when given, answers other requests first (before the previous cache).
  */
-export async function withServedModelFiles<T>(files: ReadonlyMap<string, Uint8Array>, load: () => Promise<T>, read?: FileReader): Promise<T> {
+export function withServedModelFiles<T>(files: ReadonlyMap<string, Uint8Array>, load: () => Promise<T>, read?: FileReader): Promise<T> {
+  const run = queue.then(() => serve(files, load, read));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function serve<T>(files: ReadonlyMap<string, Uint8Array>, load: () => Promise<T>, read?: FileReader): Promise<T> {
   for (const path of files.keys()) if (served.has(path)) throw new Error(`internal: ${path} is already being served`);
   if (saved === null) {
     saved = { useCustomCache: env.useCustomCache, customCache: env.customCache, fallback: fallbackCache(env.useCustomCache, env.customCache) };
