@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, TextStreamer, env, pipeline, type PreTrainedModel, type TextGenerationPipeline } from '@huggingface/transformers';
+import { float16BitsToNumber } from '@tsd-peft/core';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportForTransformersJs } from '../export-transformers-js.js';
@@ -22,7 +23,9 @@ const ids64 = (ids: readonly number[]): Tensor => new Tensor('int64', BigInt64Ar
 /** Full logits of one sequence (transformers.js feeds the empty past and the position ids). */
 async function logitsOf(model: PreTrainedModel, ids: readonly number[]): Promise<Float32Array> {
   const out = (await model({ input_ids: ids64(ids), attention_mask: ids64(ids.map(() => 1)) })) as { logits: Tensor };
-  return Float32Array.from(out.logits.data as Float32Array);
+  const data = out.logits.data as unknown;
+  // fp16 variants return float16 logits as bit patterns.
+  return data instanceof Uint16Array ? Float32Array.from(data, float16BitsToNumber) : Float32Array.from(data as Float32Array);
 }
 
 /** Bitwise equality of two float arrays (NaN-safe: compares the bits). */
@@ -35,6 +38,8 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
 
 describe.each([
   ['fp32', 'model.onnx'],
+  ['fp16', 'model_fp16.onnx'],
+  ['q8', 'model_quantized.onnx'],
   ['q4', 'model_q4.onnx'],
 ] as const)('adapterPipeline on stories260K %s with peft-lora', (dtype, file) => {
   let gen: AdapterPipeline<'text-generation'>;
@@ -68,11 +73,23 @@ describe.each([
       const got = await logitsOf(model, referenceIds(input));
       const want = await logitsOf(merged.model as PreTrainedModel, referenceIds(input));
       const err = maxAbsDiff(got, want);
+      if (dtype === 'fp16') {
+        // fp16: the export merges into fp16 weights while the switch adds an fp16 branch; both round in fp16
+        // (the variant's own base error is 5.1e-2, reference/README.md) and this heavy adapter amplifies it, so
+        // the two are judged by their distance to PEFT's fp32 merged logits. The branch rounds x·A' and its
+        // product to fp16 where the export rounds W + BA once, so it may be somewhat less accurate: at most ×1.5
+        // the merged fp16 export's error (measured 3.0e-2 vs 3.2e-2 on input1, 4.4e-1 vs 3.1e-1 on input2).
+        const peft = referenceTensor(['peft-lora', 'logits.safetensors'], `merged.${input}`);
+        const [mine, theirs] = [maxAbsDiff(got, peft), maxAbsDiff(want, peft)];
+        console.info(`stories260K fp16 ${input}: switched vs merged export ${err.toExponential(2)}; vs PEFT merged: switched ${mine.toExponential(2)}, merged export ${theirs.toExponential(2)}`);
+        expect(mine).toBeLessThan(1.5 * theirs);
+        continue;
+      }
       console.info(`stories260K ${dtype} ${input}: switched vs merged export ${err.toExponential(2)}`);
       // fp32: x@W + (x@A)@B vs x@(W + BA) round differently, amplified by this heavy adapter (PEFT's own
-      // merged-vs-unmerged gap is 3.7e-4 on input2), so the PEFT tolerance 2e-3. q4: the merged export keeps
-      // the 4-bit weights and adds the same float branch as a constant, so the two compute the same ops (1e-4).
-      expect(err).toBeLessThan(dtype === 'q4' ? 1e-4 : 2e-3);
+      // merged-vs-unmerged gap is 3.7e-4 on input2), so the PEFT tolerance 2e-3. q8/q4: the merged export keeps
+      // the quantized weights and adds the same float branch as a constant: the same ops (1e-4).
+      expect(err).toBeLessThan(dtype === 'fp32' ? 2e-3 : 1e-4);
       if (dtype === 'fp32') {
         // Against PEFT's merged logits. Not for q4: the 4-bit weights alone move the base logits by 4.6
         // (reference/README.md), so q4 is judged against the merged export of the same variant above.
