@@ -86,7 +86,10 @@ export function createAdapterSwitcher(target: SessionHost | RunnableSession, man
 
   function tensorsFor(arrays: FeedArrays, feeds: Record<string, unknown>): Record<string, unknown> {
     let byFactory = tensorCache.get(arrays);
-    if (byFactory === undefined) tensorCache.set(arrays, (byFactory = new Map()));
+    if (byFactory === undefined) {
+      byFactory = new Map();
+      tensorCache.set(arrays, byFactory);
+    }
     const sample = Object.values(feeds)[0] as { constructor?: unknown } | undefined;
     const key = options.createTensor ?? sample?.constructor;
     let made = byFactory.get(key);
