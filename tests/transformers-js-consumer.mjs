@@ -2,7 +2,6 @@
 // @huggingface/transformers version: adapterPipeline on stories260K (fp32 and q4) with the peft-lora fixture.
 // Prints one JSON object; the test judges it.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { adapterPipeline } from '@tsd-peft/transformers';
 import { parseSafetensors, tensorToFloat32 } from '@tsd-peft/core';
 import { Tensor, TextStreamer, env, pipeline } from '@huggingface/transformers';

@@ -42,8 +42,16 @@ for (const c of cases) {
   let gen!: Awaited<ReturnType<typeof adapterPipeline<'text-generation'>>>;
   for (let i = 0; i < 3; i++) {
     // Interleaved, and the last pair kept for the timing runs.
-    loadPlain.push(await timed(async () => void (plain = (await pipeline('text-generation', c.dir, { dtype: c.dtype })) as TextGenerationPipeline)));
-    loadAdapter.push(await timed(async () => void (gen = await adapterPipeline('text-generation', c.dir, { dtype: c.dtype }))));
+    loadPlain.push(
+      await timed(async () => {
+        plain = (await pipeline('text-generation', c.dir, { dtype: c.dtype })) as TextGenerationPipeline;
+      }),
+    );
+    loadAdapter.push(
+      await timed(async () => {
+        gen = await adapterPipeline('text-generation', c.dir, { dtype: c.dtype });
+      }),
+    );
     if (i < 2) await Promise.all([plain.dispose(), gen.dispose()]);
   }
   await gen.loadAdapter('lora', c.adapter);

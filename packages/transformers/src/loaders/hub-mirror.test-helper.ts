@@ -17,7 +17,7 @@ export interface HubMirror {
 
 /** Starts a mirror serving `roots` (repo id → folder). */
 export async function startHubMirror(roots: Readonly<Record<string, string>>): Promise<HubMirror> {
-  const mirror = { host: '', log: [] as string[], close: async () => undefined as void };
+  const mirror = { host: '', log: [] as string[], close: async (): Promise<void> => {} };
   const server = createServer((req, res) => {
     const m = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(decodeURIComponent(req.url ?? ''));
     const root = m === null ? undefined : roots[m[1]!];

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, env, type PreTrainedModel } from '@huggingface/transformers';
-import { ConfigError, ShapeError, TsdError } from '@tsd-peft/core';
+import { ConfigError, ShapeError, type TsdError } from '@tsd-peft/core';
 import { loadPeftAdapter } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -68,7 +68,11 @@ describe(`transformers.js ${(JSON.parse(readFileSync(join(packageDir, 'package.j
     expect(Object.hasOwn(model, 'forward')).toBe(false);
     const seen: string[][] = [];
     const forward = model.forward;
-    Object.defineProperty(model, 'forward', { configurable: true, writable: true, value: (inputs: Record<string, unknown>) => (seen.push(Object.keys(inputs)), forward.call(model, inputs)) });
+    Object.defineProperty(model, 'forward', { configurable: true, writable: true, value: (inputs: Record<string, unknown>) => {
+        seen.push(Object.keys(inputs));
+        return forward.call(model, inputs);
+      },
+    });
     await model({ input_ids: ids([1, 403]), attention_mask: ids([1, 1]) });
     expect(seen).toHaveLength(1);
     await model.generate({ input_ids: ids([1, 403, 407]), attention_mask: ids([1, 1, 1]), max_new_tokens: 4, min_new_tokens: 4, do_sample: false });
