@@ -25,3 +25,6 @@ export { rewriteForRuntimeAdapters, parseRuntimeAdapterManifest, runtimeAdapterI
 export type { RuntimeAdapterManifest, RuntimeAdapterRewrite, RuntimeAdapterSlot } from './onnx/runtime-adapters.js';
 export { createAdapterSwitcher } from './onnx/adapter-switcher.js';
 export type { AdapterSwitcher, AdapterSwitcherOptions, RunnableSession, SessionHost, TensorFactory } from './onnx/adapter-switcher.js';
+export { adapterPipeline } from './pipeline/adapter-pipeline-browser.js';
+export type { AdapterControls, AdapterPipeline, AdapterPipelineOptions, AdapterSource } from './pipeline/adapter-pipeline.js';
+export { BaseModelMismatchError, RankPatternError, TargetModuleMissingError } from './onnx/adapter-errors.js';

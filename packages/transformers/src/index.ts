@@ -39,6 +39,11 @@ export { writeRuntimeAdapterModel, loadRuntimeAdapterManifest, allLinearModules,
 export type { WriteRuntimeAdapterModelOptions } from './onnx/runtime-adapters-folder.js';
 export { createAdapterSwitcher } from './onnx/adapter-switcher.js';
 export type { AdapterSwitcher, AdapterSwitcherOptions, RunnableSession, SessionHost, TensorFactory } from './onnx/adapter-switcher.js';
+export { adapterFeedArrays } from './onnx/adapter-feeds.js';
+export type { AdapterFeedArray, AdapterFeedArrays, AdapterFeedContext } from './onnx/adapter-feeds.js';
+export { BaseModelMismatchError, RankPatternError, TargetModuleMissingError } from './onnx/adapter-errors.js';
+export { adapterPipeline } from './pipeline/adapter-pipeline-node.js';
+export type { AdapterControls, AdapterPipeline, AdapterPipelineOptions, AdapterSource } from './pipeline/adapter-pipeline.js';
 // --- models (HF causal LM loading, TF.js replicas, tokenizer, generation) ---
 export { loadCausalLM, CausalLM } from './load-causal-lm.js';
 export type { LoadCausalLMOptions, CausalLMConfig, CausalLMSource, CausalLMGenerateResult, Prompt, WeightSourceKind } from './load-causal-lm.js';
