@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, env, type PreTrainedModel } from '@huggingface/transformers';
 import { ConfigError, ShapeError, type TsdError } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BaseModelMismatchError, RankPatternError, TargetModuleMissingError } from '../onnx/adapter-errors.js';
@@ -73,7 +73,7 @@ describe('adapterPipeline: bad adapters get typed errors and never leave the pip
     writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...cfg, rank_pattern: { 'layers.3.mlp.down_proj': 8 } }));
     await expect(gen.loadAdapter('bad', dir)).rejects.toThrow(ShapeError);
     await expect(gen.loadAdapter('bad', dir)).rejects.toThrow(/rank 4 in the file but the config gives r = 8/);
-    const adapter = loadPeftAdapter(peftLora);
+    const adapter = readPeftAdapterFolder(peftLora);
     const bent = { ...adapter, config: { ...adapter.config, rank_pattern: { 'layers.3.mlp.down_proj': 8 } } };
     const err = await gen.loadAdapter('lora', bent).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RankPatternError);
@@ -93,7 +93,7 @@ describe('adapterPipeline: bad adapters get typed errors and never leave the pip
       expect(err).toBeInstanceOf(ConfigError);
       expect(err).not.toBeInstanceOf(TargetModuleMissingError);
       expect(String((err as Error).message)).toMatch(/which the runtime rewrite did not cover/);
-      await base.loadAdapter('q0', new Map([['model.layers.0.self_attn.q_proj', loadPeftAdapter(peftLora).modules.get('model.layers.0.self_attn.q_proj')!]]));
+      await base.loadAdapter('q0', new Map([['model.layers.0.self_attn.q_proj', readPeftAdapterFolder(peftLora).modules.get('model.layers.0.self_attn.q_proj')!]]));
       base.setAdapter('q0');
       base.deleteAdapter('q0');
       expect(base.activeAdapter).toBeNull();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, env, pipeline, type PreTrainedModel, type TextGenerationPipeline } from '@huggingface/transformers';
 import { HubError } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHubMirror, type HubMirror } from '../loaders/hub-mirror.test-helper.js';
 import { externalizeInitializers } from '../onnx/external-data.js';
@@ -69,7 +69,7 @@ describe('adapterPipeline from a hub id (loopback mirror of the hub)', () => {
       const plain = (await pipeline('text-generation', REPO, { dtype: 'q8' })) as TextGenerationPipeline;
       expect(maxAbsDiff(await logitsOf(gen, ref.ids), await logitsOf(plain, ref.ids))).toBe(0);
       await plain.dispose();
-      await gen.loadAdapter('peft', loadPeftAdapter(optimumPath('llama-gqa-tied', 'adapter')));
+      await gen.loadAdapter('peft', readPeftAdapterFolder(optimumPath('llama-gqa-tied', 'adapter')));
       gen.setAdapter('peft');
       // q8 of random weights moves the logits a lot (reference/README.md): the adapter must change them, that is all here.
       expect(maxAbsDiff(await logitsOf(gen, ref.ids), ref.base)).toBeGreaterThan(0.1);
