@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assembleGemmModule } from './wasm-gemm-assembly.js';
+import gemmBytes from './wasm-gemm.wat';
 import { overrideWasmKernel } from './wasm-kernel-override.js';
 
 /**
  * A replacement for tfjs-backend-wasm's `BatchMatMul` kernel that computes
- * `op(A)·op(B)` with our own SIMD kernel (wasm-gemm-assembly.ts) directly on
+ * `op(A)·op(B)` with our own SIMD kernel (wasm-gemm.wat) directly on
  * the backend's heap, for float32 operands of any transposition and any
  * broadcast of batch dimensions; other dtypes go to the stock kernel.
  *
@@ -66,7 +66,7 @@ function kernelFor(memory: WebAssembly.Memory): Bgemm | null {
   let fn = instances.get(memory);
   if (fn === undefined) {
     try {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleGemmModule()), { env: { mem: memory } });
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(gemmBytes), { env: { mem: memory } });
       fn = instance.exports['bgemm'] as Bgemm;
     } catch {
       fn = null;
