@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { assembleWat, watModuleSource } from '../tooling/scripts/wat.mjs';
@@ -27,5 +29,28 @@ describe('wat assembler', () => {
     const bytes = JSON.parse(/new Uint8Array\((\[[\d,]+\])\)/.exec(source)?.[1] ?? '[]') as number[];
     expect(bytes.slice(0, 4)).toEqual([0x00, 0x61, 0x73, 0x6d]);
     expect(WebAssembly.validate(Uint8Array.from(bytes))).toBe(true);
+  });
+
+  it("builds the '?relaxed-madd' variant: every f32x4 multiply-add fused, nothing else touched", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wat-'));
+    try {
+      const file = join(dir, 'madd.wat');
+      writeFileSync(
+        file,
+        `(module (func (param $acc v128) (param $x v128) (param $y v128) (result v128)
+           (f32x4.add (local.get $acc) (f32x4.mul (local.get $x) (local.get $y)))))`,
+      );
+      const hex = async (query: string) => Buffer.from(JSON.parse(/(\[[\d,]+\])/.exec(await watModuleSource(file, query))?.[1] ?? '[]') as number[]).toString('hex');
+      const [plain, fused] = [await hex(''), await hex('?relaxed-madd')];
+      expect(plain).toContain('fde601fde401'); // f32x4.mul, f32x4.add
+      // local.get $x, local.get $y, local.get $acc, f32x4.relaxed_madd (0xfd 0x105)
+      expect(fused).toContain('200120022000fd8502');
+      expect(fused).not.toContain('fde601');
+      await expect(watModuleSource(file, '?fast-math')).rejects.toThrow(/unknown variant 'fast-math'/);
+      writeFileSync(file, '(module)');
+      await expect(watModuleSource(file, '?relaxed-madd')).rejects.toThrow(/changes nothing/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,8 +5,8 @@ import type { Plugin as VitePlugin } from 'vite';
 /** The module bytes of the WebAssembly text-format source `text`; errors name `path`. */
 export declare function assembleWat(path: string, text: string): Promise<Uint8Array<ArrayBuffer>>;
 
-/** ES module source whose default export is the bytes assembled from the `.wat` file at `path`. */
-export declare function watModuleSource(path: string): Promise<string>;
+/** ES module source whose default export is the bytes assembled from the `.wat` file at `path`, as variant `query` ('' or e.g. '?relaxed-madd'). */
+export declare function watModuleSource(path: string, query?: string): Promise<string>;
 
 /** esbuild plugin loading `*.wat` imports as their assembled bytes. */
 export declare const watPlugin: EsbuildPlugin;

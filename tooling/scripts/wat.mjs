@@ -31,17 +31,48 @@ export async function assembleWat(path, text) {
   }
 }
 
-/** ES module source exporting the bytes assembled from the `.wat` file at `path`. */
-export async function watModuleSource(path) {
-  const bytes = await assembleWat(path, await readFile(path, 'utf8'));
-  return `// Assembled from ${basename(path)} by wabt at build time.\nexport default new Uint8Array([${bytes.join(',')}]);\n`;
+/**
+ * Build-time variants of a kernel source, picked by the import's query
+ * (`import bytes from './k.wat?relaxed-madd'`), so one readable source serves
+ * both kernels.
+ *
+ * `relaxed-madd`: every f32x4 multiply-add written
+ * `(f32x4.add (local.get $acc) (f32x4.mul (local.get $x) (local.get $y)))`
+ * becomes `(f32x4.relaxed_madd (local.get $x) (local.get $y) (local.get $acc))`
+ * (relaxed SIMD: fused, one rounding, where the hardware has FMA; the same two
+ * roundings elsewhere). Scalar code is untouched.
+ */
+const VARIANTS = {
+  'relaxed-madd': (text) =>
+    text.replace(
+      /\(f32x4\.add\s+(\(local\.get \$\w+\))\s+\(f32x4\.mul\s+(\(local\.get \$\w+\))\s+(\(local\.get \$\w+\))\)\)/g,
+      '(f32x4.relaxed_madd $2 $3 $1)',
+    ),
+};
+
+/** The source of `path` as the variant named by `query` ('' or '?<variant>') sees it. */
+async function variantText(path, query) {
+  const text = await readFile(path, 'utf8');
+  if (query === '') return text;
+  const name = query.replace(/^\?/, '');
+  const variant = VARIANTS[name];
+  if (variant === undefined) throw new Error(`${path}: unknown variant '${name}' (known: ${Object.keys(VARIANTS).join(', ')})`);
+  const changed = variant(text);
+  if (changed === text) throw new Error(`${path}: variant '${name}' changes nothing`);
+  return changed;
+}
+
+/** ES module source exporting the bytes assembled from the `.wat` file at `path` (as variant `query`, e.g. '?relaxed-madd'). */
+export async function watModuleSource(path, query = '') {
+  const bytes = await assembleWat(path, await variantText(path, query));
+  return `// Assembled from ${basename(path)}${query} by wabt at build time.\nexport default new Uint8Array([${bytes.join(',')}]);\n`;
 }
 
 /** esbuild plugin (tsup's `esbuildPlugins`, bundle-sources.mjs): `import bytes from './x.wat'`. */
 export const watPlugin = {
   name: 'tsd-peft-wat',
   setup(build) {
-    build.onLoad({ filter: /\.wat$/ }, async (args) => ({ contents: await watModuleSource(args.path), loader: 'js' }));
+    build.onLoad({ filter: /\.wat$/ }, async (args) => ({ contents: await watModuleSource(args.path, args.suffix ?? ''), loader: 'js' }));
   },
 };
 
@@ -51,8 +82,8 @@ export function watVitePlugin() {
     name: 'tsd-peft-wat',
     enforce: 'pre',
     async load(id) {
-      const path = id.split('?')[0];
-      return path.endsWith('.wat') ? watModuleSource(path) : null;
+      const [path = '', query] = id.split('?');
+      return path.endsWith('.wat') ? watModuleSource(path, query === undefined ? '' : `?${query}`) : null;
     },
   };
 }

@@ -3,7 +3,7 @@ import { Rng } from '@tsd-peft/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from './setup.js';
 import gemmBytes from './wasm-gemm.wat';
-import { setWasmGemmEnabled, wasmGemmActive } from './wasm-gemm.js';
+import { setWasmGemmEnabled, setWasmGemmFma, wasmGemmActive } from './wasm-gemm.js';
 
 /*
  * The wasm BatchMatMul kernel against a scalar float32 reference that sums
@@ -65,6 +65,7 @@ function sequentialF32(a: Float32Array, aShape: number[], b: Float32Array, bShap
 }
 
 beforeAll(async () => {
+  setWasmGemmFma(false); // the fp32 kernel, also where the engine has relaxed SIMD (wasm-gemm-fma.test.ts covers the fused one)
   expect(await setupBackend('wasm')).toBe('wasm');
 });
 
