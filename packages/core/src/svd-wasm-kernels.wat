@@ -106,7 +106,7 @@
   (func $gemvT (export "gemvT") (param $rows i32) (param $cols i32) (param $a i32) (param $lda i32) (param $v i32) (param $out i32)
     (local $t i32) (local $jb i32) (local $colBytes i32) (local $r0 i32) (local $r1 i32) (local $r2 i32)
     (local $r3 i32)
-    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128) (local $scratch v128)
+    (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
     (local.set $colBytes (i32.mul (local.get $cols) (i32.const 8)))
     (local.set $jb (i32.const 0))
     ;; out = 0
