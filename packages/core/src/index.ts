@@ -13,8 +13,6 @@ export { matrix, zeros, toFloat32, toFloat64, assertFinite, assertShape } from '
 export type { Matrix, MatrixData } from './matrix.js';
 export { matmul, transpose, frobeniusNorm, maxAbsDiff } from './matrix-ops.js';
 export { Rng } from './random.js';
-export { assembleWasmModule, leb128, sleb128, wasm, OP, WASM_TYPE } from './wasm-module.js';
-export type { WasmFunction } from './wasm-module.js';
 export type { RngState } from './random.js';
 // --- svd ---
 export { svd } from './svd-exact.js';
