@@ -1,9 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { watVitePlugin } from './tooling/scripts/wat.mjs';
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 export default defineConfig({
+  // The SIMD kernels' `.wat` sources, assembled as tsup assembles them into dist/.
+  plugins: [watVitePlugin()],
   resolve: {
     // Tests run against sources, so a stale dist/ never hides a change.
     alias: [

@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { build as esbuild } from 'esbuild';
 import { build as viteBuild, createLogger, type Rollup } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installPackedConsumer } from './packed-consumer.js';
 
 /**
  * Proof that every browser entry of the published packages bundles for the
@@ -16,8 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * import). TF.js, transformers.js and onnxruntime stay external: their own
  * browser builds are their business, and the consumer installs no peers.
  */
-const repo = resolve(import.meta.dirname, '..');
-const packages = ['packages/core', 'packages/tfjs', 'packages/transformers'];
 const BROWSER_ENTRIES = ['@tsd-peft/core', '@tsd-peft/tfjs', '@tsd-peft/tfjs/layers', '@tsd-peft/transformers/browser'];
 const THIRD_PARTY = /^(@tensorflow\/|@huggingface\/|onnxruntime-)/;
 const NODE_BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
@@ -29,22 +27,7 @@ const entryFile = (entry: string) => join(consumer, `${entry.replace(/[@/]/g, '_
 
 describe('browser bundles of the packed packages', () => {
   beforeAll(() => {
-    for (const dir of packages) {
-      if (!existsSync(join(repo, dir, 'dist', 'index.js'))) throw new Error(`${dir}/dist is missing: run \`npm run build\` (npm test builds first)`);
-    }
-    const tarballs = packages.map((dir) => {
-      const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: join(repo, dir), encoding: 'utf8' });
-      const [info] = JSON.parse(out) as [{ filename: string }];
-      return join(work, info.filename);
-    });
-    mkdirSync(consumer);
-    writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'browser-consumer', private: true, type: 'module' }));
-    // Only our tarballs: the third-party peers stay external in the bundles, so they are not installed.
-    execFileSync('npm', ['install', '--offline', '--no-package-lock', '--legacy-peer-deps', '--ignore-scripts', ...tarballs], {
-      cwd: consumer,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' },
-    });
+    installPackedConsumer(work);
     // `export *` keeps every export, so no Node-only code can hide behind tree-shaking.
     for (const entry of BROWSER_ENTRIES) writeFileSync(entryFile(entry), `export * from '${entry}';\n`);
   }, 120_000);

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { watPlugin } from '../../tooling/scripts/wat.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packages = resolve(here, '../../packages');
@@ -35,7 +36,7 @@ export async function buildDemo(outDir = join(here, 'dist')) {
     target: 'es2022',
     sourcemap: true,
     logLevel: 'warning',
-    plugins: [monorepoSources],
+    plugins: [monorepoSources, watPlugin],
   });
   copyFileSync(join(here, 'index.html'), join(outDir, 'index.html'));
   const require = createRequire(import.meta.url);

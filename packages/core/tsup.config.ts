@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
+import { watPlugin } from '../../tooling/scripts/wat.mjs';
 
 export default defineConfig({
   entry: ['src/index.ts', 'src/node/index.ts', 'src/testing/index.ts'],
@@ -7,4 +8,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // The SIMD kernels' `.wat` sources, assembled by wabt into the bundle's bytes.
+  esbuildPlugins: [watPlugin],
 });

@@ -1,4 +1,5 @@
 import { defineConfig } from 'tsup';
+import { watPlugin } from '../../tooling/scripts/wat.mjs';
 
 export default defineConfig({
   // The layers entry is a separate subpath so `@tensorflow/tfjs-layers` stays an optional peer.
@@ -17,4 +18,6 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // The SIMD kernels' `.wat` sources, assembled by wabt into the bundle's bytes.
+  esbuildPlugins: [watPlugin],
 });

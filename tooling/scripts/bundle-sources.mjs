@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { watPlugin } from './wat.mjs';
 
 /** The monorepo's packages/ folder. */
 const packagesDir = fileURLToPath(new URL('../../packages/', import.meta.url));
@@ -13,7 +14,7 @@ const packagesDir = fileURLToPath(new URL('../../packages/', import.meta.url));
 /** Installed packages that stay external: the bundle loads the same copies (and wasm binaries) as the rest of the repo. */
 export const INSTALLED_EXTERNALS = ['@tensorflow/*', '@huggingface/*', 'onnxruntime-*', 'sharp'];
 
-/** An esbuild plugin resolving `@tsd-peft/{core,tfjs,transformers}[/node]` to packages/<pkg>/src. */
+/** An esbuild plugin resolving `@tsd-peft/{core,tfjs,transformers}[/node]` to packages/<pkg>/src, with their `.wat` kernels assembled. */
 export const tsdPeftSources = {
   name: 'tsd-peft-sources',
   setup(b) {
@@ -21,6 +22,7 @@ export const tsdPeftSources = {
       const [, pkg, node] = /^@tsd-peft\/(\w+)(\/node)?$/.exec(args.path);
       return { path: join(packagesDir, pkg, 'src', node === undefined ? 'index.ts' : 'node/index.ts') };
     });
+    watPlugin.setup(b);
   },
 };
 

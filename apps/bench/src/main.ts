@@ -36,7 +36,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       io.stdout.write(`tsd-bench ${version}\n`);
       return EXIT.ok;
     }
-    if (argv[0] === 'gpu') return (await runGpuCommand(argv.slice(1), io), EXIT.ok); // webgpu area: `tsd-bench gpu`
+    if (argv[0] === 'gpu') {
+      await runGpuCommand(argv.slice(1), io); // webgpu area: `tsd-bench gpu`
+      return EXIT.ok;
+    }
     const parsed = parseBenchArgs(argv);
     if (parsed.help) {
       io.stdout.write(helpText());

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { serializePeftAdapter, type SerializedPeftAdapter } from '@tsd-peft/core';
+import { peftAdapterBlobs, type PeftAdapterBlobs } from '@tsd-peft/core';
 import { ADAPTER_DEFAULTS, indexedBatches, injectAdapters, prefetchHostValues, releaseWebGpuBufferPool, train, type ProgressEvent } from '@tsd-peft/tfjs';
 import { causalLmLoss } from '@tsd-peft/transformers/browser';
 import type { BrowserModel } from './model-loader.js';
@@ -21,8 +21,8 @@ export interface BrowserTrainOptions {
 /** What a browser fine-tune produced. */
 export interface BrowserTrainResult {
   losses: number[];
-  /** The adapter in PEFT's two files (relative to the original weights). */
-  peft: SerializedPeftAdapter;
+  /** The adapter in PEFT's two files (relative to the original weights), as Blobs for download. */
+  peft: PeftAdapterBlobs;
   /** Modules whose LoRA-Dash directions launched. */
   launched: number;
 }
@@ -73,7 +73,7 @@ export async function fineTuneInBrowser(model: BrowserModel, options: BrowserTra
       ...(options.onStep === undefined ? {} : { onProgress: options.onStep }),
     });
     await prefetchHostValues(adapter.hostReadsForState());
-    const peft = serializePeftAdapter(adapter.toPeftAdapter({ baseModel: model.source }));
+    const peft = peftAdapterBlobs(adapter.toPeftAdapter({ baseModel: model.source }));
     const launched = [...adapter.tsdSelections().values()].filter((s) => s.dashSelected !== undefined).length;
     return { losses: result.lossHistory, peft, launched };
   } finally {

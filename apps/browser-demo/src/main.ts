@@ -42,9 +42,8 @@ async function chooseBackend(): Promise<string> {
   return setupBackend('wasm', { wasmPaths: new URL('./', location.href).href });
 }
 
-function offerDownload(id: string, bytes: Uint8Array | string, type: string): void {
+function offerDownload(id: string, blob: Blob): void {
   const link = $<HTMLAnchorElement>(id);
-  const blob = new Blob([bytes as BlobPart], { type });
   link.href = URL.createObjectURL(blob);
   link.hidden = false;
 }
@@ -75,8 +74,8 @@ async function run(model: BrowserModel): Promise<void> {
     },
   });
   state.launched = result.launched;
-  offerDownload('download-weights', result.peft.weights, 'application/octet-stream');
-  offerDownload('download-config', result.peft.configJson, 'application/json');
+  offerDownload('download-weights', result.peft['adapter_model.safetensors']);
+  offerDownload('download-config', result.peft['adapter_config.json']);
   status(`done: ${steps} steps, loss ${result.losses[0]?.toFixed(4)} → ${result.losses[result.losses.length - 1]?.toFixed(4)}; LoRA-Dash launched on ${result.launched} modules`);
   state.phase = 'done';
   $<HTMLButtonElement>('start').disabled = false;

@@ -51,7 +51,7 @@ const BYTE_SIZES: Record<SafetensorsDtype, number> = {
 
 /** True when `s` names a dtype this library reads and writes. */
 export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(BYTE_SIZES, s);
+  return typeof s === 'string' && Object.hasOwn(BYTE_SIZES, s);
 }
 
 /** Bytes per element of `dtype`. */

@@ -13,8 +13,6 @@ export { matrix, zeros, toFloat32, toFloat64, assertFinite, assertShape } from '
 export type { Matrix, MatrixData } from './matrix.js';
 export { matmul, transpose, frobeniusNorm, maxAbsDiff } from './matrix-ops.js';
 export { Rng } from './random.js';
-export { assembleWasmModule, leb128, sleb128, wasm, OP, WASM_TYPE } from './wasm-module.js';
-export type { WasmFunction } from './wasm-module.js';
 export type { RngState } from './random.js';
 // --- svd ---
 export { svd } from './svd-exact.js';
@@ -91,5 +89,15 @@ export {
 export type { LoraAdapterConfig, LoraBias } from './peft-config.js';
 export { parsePeftAdapter, serializePeftAdapter, createPeftAdapter, reconcileAdapterConfig } from './peft-adapter.js';
 export type { PeftAdapter, SerializedPeftAdapter, SerializePeftAdapterOptions, AdapterWeightsDtype } from './peft-adapter.js';
+export { readPeftAdapter, peftAdapterBlobs, savePeftAdapterToDirectory, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from './peft-adapter-files.js';
+export type {
+  PeftAdapterSource,
+  PeftAdapterFiles,
+  PeftAdapterFileData,
+  PeftAdapterBlobs,
+  ReadPeftAdapterOptions,
+  AdapterDirectoryHandle,
+  AdapterFileHandle,
+} from './peft-adapter-files.js';
 export { serializeNativeAdapter, parseNativeAdapter, NATIVE_FORMAT_VERSION, NATIVE_METADATA_KEY } from './native-adapter.js';
 export type { NativeAdapter, NativeModuleState, DashState, InitResidual } from './native-adapter.js';

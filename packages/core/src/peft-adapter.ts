@@ -202,8 +202,8 @@ export function reconcileAdapterConfig(cfg: LoraAdapterConfig, modules: Readonly
   const r = modeOf([...rank.values()]) ?? cfg.r;
   const loraAlpha = modeOf([...alpha.values()]) ?? cfg.lora_alpha;
   const targeted = [...modules.keys()].every((m) => cfg.target_modules !== null && isTargetModule(cfg, m));
-  for (const escape of [false, true]) {
-    const key = (m: string) => (escape ? m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : m);
+  for (const escaped of [false, true]) {
+    const key = (m: string) => (escaped ? m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : m);
     const rankPattern: Record<string, number> = {};
     const alphaPattern: Record<string, number> = {};
     for (const m of modules.keys()) {

@@ -6,7 +6,7 @@
  */
 import { ConfigError } from './errors.js';
 import { loraScalingFor } from './lora-factors.js';
-import { dumpsPythonJson, parseJsonDocument, type JsonObject, type JsonValue } from './python-json.js';
+import { dumpsPythonJson, parseJsonDocument, type JsonDocument, type JsonObject, type JsonValue } from './python-json.js';
 
 /** PEFT's `bias` option; only `'none'` is supported (the others store trained biases). */
 export type LoraBias = 'none' | 'all' | 'lora_only';
@@ -96,7 +96,7 @@ export function createAdapterConfig(fields: Partial<LoraAdapterConfig> = {}): Lo
  * initialisers such as PiSSA, modules_to_save, …).
  */
 export function parseAdapterConfig(json: string, file?: string): LoraAdapterConfig {
-  let doc;
+  let doc: JsonDocument;
   try {
     doc = parseJsonDocument(json);
   } catch (cause) {

@@ -62,6 +62,7 @@ describe('formatPythonFloat', () => {
     [0.00012345, '0.00012345'],
     [1e16, '1e+16'],
     [1e15, '1000000000000000.0'],
+    // biome-ignore lint/correctness/noPrecisionLoss: the literal rounds to the nearest double, as Python's float() does; that is the case under test
     [123456789012345678, '1.2345678901234568e+17'],
     [1e22, '1e+22'],
     [5e-324, '5e-324'],

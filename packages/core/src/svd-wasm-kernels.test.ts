@@ -132,3 +132,78 @@ describe('matrix-product kernels', () => {
     for (let i = 0; i < c.length; i++) expect(Math.abs((c[i] as number) - (ref[i] as number))).toBeLessThan(1e-12);
   });
 });
+
+/*
+ * The kernels against JavaScript that sums in their order, bit for bit
+ * (svd-wasm-kernels.wat: no FMA, no reassociation). A·Bᵀ and A·u keep two
+ * f64x2 lanes, one over the even and one over the odd positions of the
+ * zero-padded inner dimension, and add the lanes at the end; vᵀ·A is one
+ * sequential sum over the rows. Any change to the kernels' arithmetic, even
+ * one that stays within the tolerances above, fails here.
+ */
+describe('matrix-product kernels, bit for bit', () => {
+  /** x₀y₀ + x₂y₂ + … plus x₁y₁ + x₃y₃ + …, each lane summed from +0 in order, as one f64x2 accumulator does. */
+  const twoLaneDot = (length: number, x: (p: number) => number, y: (p: number) => number): number => {
+    const lanes = [0, 0];
+    for (let p = 0; p < length + (length & 1); p++) {
+      const [xp, yp] = p < length ? [x(p), y(p)] : [0, 0];
+      lanes[p & 1] = (lanes[p & 1] as number) + xp * yp;
+    }
+    return (lanes[0] as number) + (lanes[1] as number);
+  };
+
+  it('A·Bᵀ (and C − A·Bᵀ), also in chunks', () => {
+    const previous = setWasmScratchDoubles(600); // chunks must not change any sum
+    try {
+      for (const [m, n, k] of [[3, 5, 7], [33, 17, 64], [45, 38, 21]] as const) {
+        const a = random(m * k);
+        const b = random(n * k);
+        const c0 = random(m * n);
+        const [c, sub] = [new Float64Array(m * n), Float64Array.from(c0)];
+        expect(gemmABtWasm(m, n, k, a, 0, k, b, 0, k, c, 0, n, false)).toBe(true);
+        expect(gemmABtWasm(m, n, k, a, 0, k, b, 0, k, sub, 0, n, true)).toBe(true);
+        const expected = new Float64Array(m * n);
+        for (let i = 0; i < m; i++)
+          for (let j = 0; j < n; j++) expected[i * n + j] = twoLaneDot(k, (p) => a[i * k + p] as number, (p) => b[j * k + p] as number);
+        expect(c).toEqual(expected);
+        expect(sub).toEqual(c0.map((x, i) => x - (expected[i] as number)));
+      }
+    } finally {
+      setWasmScratchDoubles(previous);
+    }
+  });
+
+  it('vᵀ·A and A·u on the panel copy, for odd and even alignments', () => {
+    const [m, n, i0] = [37, 29, 3];
+    const a = random(m * n);
+    expect(beginPanel(a, n, i0, i0, m - i0, n - i0)).toBe(true);
+    const ldw = n - i0 + ((n - i0) & 1); // the panel copy's padded row length
+    for (const k of [3, 4, 5, 10, 26]) {
+      const v = random(m - k);
+      const out = new Float64Array(n - k - 1);
+      panelGemvT(k, k + 1, v, out, 0);
+      const expectedT = out.map((_, x) => {
+        let s = 0;
+        for (let t = k; t < m; t++) s += (v[t - k] as number) * (a[t * n + k + 1 + x] as number);
+        return s;
+      });
+      expect(out).toEqual(expectedT);
+      // A·u starts at an even distance from the padded row end: one zero-weighted column leads when needed.
+      const u = random(n - k - 1);
+      const x = new Float64Array(m - k - 1);
+      panelGemvN(k + 1, k + 1, u, x, 0);
+      const col = k + 1 - i0; // within the panel
+      const lead = (ldw - col) % 2 === 0 ? col : col - 1;
+      const [first, count] = [i0 + lead, ldw - lead]; // first column summed (absolute), columns summed incl. padding
+      const expectedN = x.map((_, r) => {
+        const t = k + 1 + r;
+        return twoLaneDot(
+          count,
+          (p) => (first + p < n ? (a[t * n + first + p] as number) : 0),
+          (p) => (first + p >= k + 1 && first + p < n ? (u[first + p - k - 1] as number) : 0),
+        );
+      });
+      expect(x).toEqual(expectedN);
+    }
+  });
+});

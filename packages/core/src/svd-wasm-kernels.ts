@@ -1,8 +1,8 @@
 /**
  * WebAssembly SIMD kernels for the SVD's heavy loops: C = A·Bᵀ and the two
- * matrix–vector products of blocked bidiagonalisation. The module is assembled
- * at load time from instruction lists (svd-wasm-assembly.ts) — no binary blob,
- * no build step. f64x2 arithmetic runs ~3× faster than V8's scalar code here
+ * matrix–vector products of blocked bidiagonalisation. The module is written
+ * in WebAssembly text format (svd-wasm-kernels.wat) and its bytes are
+ * assembled into the build by wabt. f64x2 arithmetic runs ~3× faster than V8's scalar code here
  * (23 vs 7 GFlop/s for a 1024³ product); a 2×4 block of two-lane accumulators
  * (8 + 3 live registers) fits x64's 16 vector registers. Operands are copied
  * into the module's memory, padded with zeros to the block sizes; the copies
@@ -10,7 +10,7 @@
  * WebAssembly SIMD is missing so callers can use their JavaScript loops.
  */
 
-import { assembleKernels } from './svd-wasm-assembly.js';
+import kernelBytes from './svd-wasm-kernels.wat';
 import type { GemmArgs } from './svd-types.js';
 
 interface Kernel {
@@ -40,9 +40,8 @@ function loadKernel(): Kernel | null {
   if (!enabled) return null;
   if (kernel !== undefined) return kernel;
   try {
-    const bytes = assembleKernels();
     const memory = new WebAssembly.Memory({ initial: 1 });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(kernelBytes), { env: { mem: memory } });
     kernel = {
       memory,
       gemm: instance.exports['gemm'] as Kernel['gemm'],

@@ -8,7 +8,7 @@ import {
   tensorToFloat32,
   type LoraFactors,
 } from '@tsd-peft/core';
-import { loadPeftAdapter, readSafetensorsFile } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder, readSafetensorsFile } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { injectPeftAdapter } from './adapter-io.js';
@@ -28,7 +28,7 @@ afterAll(() => tf.dispose([...real.values()]));
 describe('PEFT adapters trained in Python', () => {
   for (const dir of ['peft-lora', 'peft-rslora']) {
     it(`${dir}: loads PEFT's exact tensors and scaling onto stories260K and applies x·(W + scaling·B·A)ᵀ`, () => {
-      const adapter = loadPeftAdapter(fixturePath('reference', dir));
+      const adapter = readPeftAdapterFolder(fixturePath('reference', dir));
       const model = injectPeftAdapter(real, adapter);
       expect(model.targetModules.length).toBe(35);
       expect(model.config.method).toBe(dir === 'peft-rslora' ? 'rslora' : 'lora');

@@ -36,7 +36,7 @@ export {
   sumToShape,
 } from './backend/ops.js';
 export { installGradientFixes, batchMatMulGradConfig } from './backend/gradient-fixes.js';
-export { installWasmGemm, wasmGemmActive, setWasmGemmEnabled } from './backend/wasm-gemm.js';
+export { installWasmGemm, wasmGemmActive, setWasmGemmEnabled, setWasmGemmFma, wasmGemmFmaActive } from './backend/wasm-gemm.js';
 export { ADAPTER_DEFAULTS, resolveAdapterConfig } from './adapter-config.js';
 export type { AdapterConfig, AdapterMethod, InitEstimate, ResolvedAdapterConfig } from './adapter-config.js';
 export { AdapterModel, injectAdapters } from './adapter-model.js';

@@ -102,7 +102,8 @@ for (const method of METHODS) {
   for (let repeat = 0; repeat < REPEATS; repeat++) {
     for (const workers of [...new Set([1, WORKERS])]) {
       const r = runNode(entries['perf.run'], { method, workers, steps: WARMUP + TIMED, warmup: WARMUP, workerScript: entries['perf.worker'] });
-      (all[`${method}/${workers}`] ??= []).push(r);
+      all[`${method}/${workers}`] ??= [];
+      all[`${method}/${workers}`].push(r);
       loads.push(loadavg()[0]);
     }
     if (torchPy.python !== null && method !== 'lora-dash') {
@@ -110,7 +111,8 @@ for (const method of METHODS) {
         const env = { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: 'PASSIVE' };
         const args = JSON.stringify({ method, steps: WARMUP + 2 * TIMED, warmup: WARMUP, threads });
         const key = threads === 2 ? `torch/${method}` : `torch1/${method}`;
-        (all[key] ??= []).push(JSON.parse(execFileSync(torchPy.python, [torchScript, args], { env, encoding: 'utf8' }).trim().split('\n').at(-1)));
+        all[key] ??= [];
+        all[key].push(JSON.parse(execFileSync(torchPy.python, [torchScript, args], { env, encoding: 'utf8' }).trim().split('\n').at(-1)));
       }
     }
   }
@@ -191,7 +193,8 @@ if (dash !== undefined && lora !== undefined) {
     `LoRA-Dash / LoRA step time: ${fmt(lora.tokensPerSecond / dash.tokensPerSecond, 3)} (training runs, 1 worker), ${fmt(splitRatio, 3)} (split above); launched modules: ${dash.launched}`,
   );
 }
-console.log('cross-entropy forward+backward, [1024, V] logits: ' + profile.crossEntropy.map((c) => `V=${c.vocab}: ${fmt(c.shippedMs, 1)} ms (one-hot formulation ${fmt(c.oneHotMs, 1)} ms, ${fmt(c.oneHotMs / c.shippedMs, 1)}×)`).join('; '));
+const crossEntropyTimes = profile.crossEntropy.map((c) => `V=${c.vocab}: ${fmt(c.shippedMs, 1)} ms (one-hot formulation ${fmt(c.oneHotMs, 1)} ms, ${fmt(c.oneHotMs / c.shippedMs, 1)}×)`);
+console.log(`cross-entropy forward+backward, [1024, V] logits: ${crossEntropyTimes.join('; ')}`);
 
 // 4. Memory.
 const state = (method) => {

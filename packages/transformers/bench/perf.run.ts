@@ -64,7 +64,7 @@ if (args.workers === 1) {
       onProgress(e);
     },
   });
-  launched = (collect?.(result) as { launched: number }).launched;
+  launched = (collect?.(result) as { launched: number } | undefined)?.launched ?? 0;
   dispose?.();
 } else {
   const result = await trainDataParallel({ worker: args.workerScript, workers: args.workers, workerData, onProgress });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createPeftAdapter, parseSafetensors, serializePeftAdapter, tensorToFloat32, type LoraFactors, type PeftAdapter } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { injectPeftAdapter } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ afterAll(() => model.dispose());
 // The adapter's unmerged and merged logits are checked with the other PEFT fixtures in load-causal-lm.test.ts.
 describe('PEFT DoRA adapter (peft-dora/adapter, all 7 projections): export', () => {
   it('exports (toPeftAdapter) the same tensors, bit for bit, in a file PEFT writes byte for byte, with config keys PEFT knows', () => {
-    const adapter = loadPeftAdapter(fixturePath('reference', 'peft-dora', 'adapter'));
+    const adapter = readPeftAdapterFolder(fixturePath('reference', 'peft-dora', 'adapter'));
     expect(adapter.magnitudes?.size).toBe(35);
     const adapted = injectPeftAdapter(model.weights, adapter);
     const out = adapted.toPeftAdapter();

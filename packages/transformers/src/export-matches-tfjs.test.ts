@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from '@huggingface/transformers';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { injectPeftAdapter, setupBackend, type LinearProvider } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,7 @@ describe('merged ONNX export equals the TF.js forward with the adapter applied',
   }
 
   it('for the Python PEFT LoRA adapter: bitwise-equal merged weights, equal logits', async () => {
-    const peft = await loadPeftAdapter(fixturePath('reference', 'peft-lora'));
+    const peft = readPeftAdapterFolder(fixturePath('reference', 'peft-lora'));
     const adapter = injectPeftAdapter(model.weights, peft);
     const out = join(tmp, 'peft-lora');
     await exportForTransformersJs({ base: onnxBase(), adapter: peft, out });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, Tensor, env, type PreTrainedModel } from '@huggingface/transformers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { exportForTransformersJs } from './export-transformers-js.js';
 import { createAdapterSwitcher } from './onnx/adapter-switcher.js';
 import { writeRuntimeAdapterModel } from './onnx/runtime-adapters-folder.js';
@@ -61,7 +61,7 @@ describe.each(OPTIMUM_CASES)('runtime adapters on the Optimum export %s', (name)
     const model = await AutoModelForCausalLM.from_pretrained(out, { dtype: 'fp32' });
     try {
       const switcher = createAdapterSwitcher(model as unknown as Parameters<typeof createAdapterSwitcher>[0], manifest);
-      switcher.register('peft', loadPeftAdapter(optimumPath(name, 'adapter')));
+      switcher.register('peft', readPeftAdapterFolder(optimumPath(name, 'adapter')));
       switcher.use('peft');
       expect(maxAbsDiff(await tjsLogits(model, ref.ids), ref.unmerged)).toBeLessThan(2e-3);
       switcher.use(null);

@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, OnnxError, ShapeError, type LoraFactors } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { Tensor, env, pipeline, type TextGenerationPipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,7 +108,7 @@ describe('exportForTransformersJs on stories260K', () => {
     expect(existsSync(join(target, 'stale.txt'))).toBe(false);
     expect(existsSync(join(target, 'onnx', 'model.onnx'))).toBe(true);
 
-    const adapter = (await loadPeftAdapter(loraDir)).modules;
+    const adapter = (readPeftAdapterFolder(loraDir)).modules;
     const wrong = new Map<string, LoraFactors>([['model.layers.0.self_attn.k_proj', adapter.get('model.layers.0.self_attn.q_proj')!]]);
     const failed = join(tmp, 'never');
     await expect(exportForTransformersJs({ base, adapter: wrong, out: failed })).rejects.toThrow(ShapeError);

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { ConfigError, OnnxError } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { resolveModelFolder, type ResolveModelFolderOptions } from './loaders/hub-folder.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, modelVariants, planModelFolder, readBaseModel } from './onnx/model-folder.js';
 import { fileExternalDataReader, patchFileRangesSync, writeChunksSync } from './onnx/node-io.js';
@@ -52,12 +52,12 @@ export const EXPORT_MANIFEST = 'tsd-peft-export.json';
 
 /**
  * Resolves an {@link ExportAdapterSource} to module updates (reads a PEFT
- * folder with core's loadPeftAdapter); a PEFT DoRA adapter's magnitudes go
+ * folder with core's readPeftAdapterFolder); a PEFT DoRA adapter's magnitudes go
  * with their modules, so the merge rescales the rows as DoRA's merge does.
  */
 export async function resolveAdapterUpdates(source: ExportAdapterSource): Promise<AdapterUpdates> {
   if (source instanceof Map) return source as AdapterUpdates;
-  const adapter = typeof source === 'string' ? await loadPeftAdapter(source) : (source as { readonly modules: AdapterUpdates; readonly magnitudes?: ReadonlyMap<string, Float32Array> });
+  const adapter = typeof source === 'string' ? readPeftAdapterFolder(source) : (source as { readonly modules: AdapterUpdates; readonly magnitudes?: ReadonlyMap<string, Float32Array> });
   const magnitudes = adapter.magnitudes;
   if (magnitudes === undefined || magnitudes.size === 0) return adapter.modules;
   return new Map(

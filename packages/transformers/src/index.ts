@@ -12,6 +12,8 @@ export type {
 export { readOnnxWeights, readOnnxWeightsFromBytes, readOnnxWeightsFromModel, resolveOnnxModelFile } from './onnx/read-weights.js';
 export type { OnnxWeight, ReadOnnxWeightsOptions } from './onnx/read-weights.js';
 export { patchOnnxModel, toModuleUpdate } from './onnx/patch.js';
+export { mergeAdapterIntoOnnx, memoryExternalDataReader } from './onnx/merge-in-memory.js';
+export type { MergeAdapterIntoOnnxOptions, MergedOnnxModel } from './onnx/merge-in-memory.js';
 export type { AdapterUpdates, ModuleUpdate, OnnxPatchOptions, OnnxPatchResult, PatchedModule, QuantizedMergeMode } from './onnx/patch.js';
 export { quantizeAffine8, dequantizeAffine8, quantizeBlockwise4, dequantizeBlockwise4 } from './onnx/quantize.js';
 export type { AffineQuantized, Blockwise4 } from './onnx/quantize.js';
@@ -37,6 +39,11 @@ export { writeRuntimeAdapterModel, loadRuntimeAdapterManifest, allLinearModules,
 export type { WriteRuntimeAdapterModelOptions } from './onnx/runtime-adapters-folder.js';
 export { createAdapterSwitcher } from './onnx/adapter-switcher.js';
 export type { AdapterSwitcher, AdapterSwitcherOptions, RunnableSession, SessionHost, TensorFactory } from './onnx/adapter-switcher.js';
+export { adapterFeedArrays } from './onnx/adapter-feeds.js';
+export type { AdapterFeedArray, AdapterFeedArrays, AdapterFeedContext } from './onnx/adapter-feeds.js';
+export { BaseModelMismatchError, RankPatternError, TargetModuleMissingError } from './onnx/adapter-errors.js';
+export { adapterPipeline } from './pipeline/adapter-pipeline-node.js';
+export type { AdapterControls, AdapterPipeline, AdapterPipelineOptions, AdapterSource } from './pipeline/adapter-pipeline.js';
 // --- models (HF causal LM loading, TF.js replicas, tokenizer, generation) ---
 export { loadCausalLM, CausalLM } from './load-causal-lm.js';
 export type { LoadCausalLMOptions, CausalLMConfig, CausalLMSource, CausalLMGenerateResult, Prompt, WeightSourceKind } from './load-causal-lm.js';
@@ -94,6 +101,8 @@ export type { TrajectoryFolder, TrajectoryConfig, ReferenceLaunch, RefTensor } f
 export { REPLAY_TOLERANCES, relativeDiff, firstDifferentStep } from './replay-checks.js';
 export type { ReplayCheck } from './replay-checks.js';
 export { main } from './cli/main.js';
+export { loadPeftAdapter } from './loaders/peft-adapter.js';
+export type { LoadPeftAdapterOptions } from './loaders/peft-adapter.js';
 export { applyHubEnvironment, cliErrorMessage } from './cli/cli-messages.js';
 export type { Command, CommandIo } from './cli/command.js';
 // --- throughput (data-parallel causal-LM jobs, random models, wasm attention) ---

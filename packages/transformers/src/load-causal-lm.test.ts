@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseSafetensors, tensorToFloat32 } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { injectPeftAdapter, type LinearProvider } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,11 +87,11 @@ describe.each([
   ['peft-dora', 'dora'],
 ] as const)('PEFT adapter %s on hf/stories260K (method %s)', (dir, method) => {
   let model: CausalLM;
-  let adapter: ReturnType<typeof loadPeftAdapter>;
+  let adapter: ReturnType<typeof readPeftAdapterFolder>;
   let ref: Map<string, Float32Array>;
   beforeAll(async () => {
     model = await loadCausalLM(fixturePath('reference', 'hf', 'stories260K'), { tokenizer: false });
-    adapter = loadPeftAdapter(fixturePath('reference', dir, ...(dir === 'peft-dora' ? ['adapter'] : [])));
+    adapter = readPeftAdapterFolder(fixturePath('reference', dir, ...(dir === 'peft-dora' ? ['adapter'] : [])));
     ref = logitsFile('reference', dir, 'logits.safetensors');
   });
   afterAll(() => model.dispose());

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { injectPeftAdapter } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,7 +45,7 @@ describe.each(OPTIMUM_CASES)('loadCausalLM on the Optimum export %s', (name) => 
   });
 
   it('runs the Python PEFT adapter unmerged (fan_in_fan_out for GPT-2) to PEFT logits within 2e-3', () => {
-    const adapter = loadPeftAdapter(optimumPath(name, 'adapter'));
+    const adapter = readPeftAdapterFolder(optimumPath(name, 'adapter'));
     expect(adapter.config.fan_in_fan_out).toBe(name === 'gpt2');
     const adapted = injectPeftAdapter(model.weights, adapter);
     try {
@@ -74,7 +74,7 @@ describe.each(OPTIMUM_CASES)('tsd-peft CLI on the Optimum export %s', (name) => 
     expect(losses).toHaveLength(6);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses[5]!).toBeLessThan(losses[0]!);
-    const adapter = loadPeftAdapter(join(out, 'adapter'));
+    const adapter = readPeftAdapterFolder(join(out, 'adapter'));
     expect(adapter.modules.size).toBe(name === 'gpt2' ? 2 : 4); // 2 layers
     // Python PEFT marks GPT-2's Conv1D targets fan_in_fan_out; so does the written config.
     expect(adapter.config.fan_in_fan_out).toBe(name === 'gpt2');

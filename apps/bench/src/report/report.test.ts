@@ -118,8 +118,8 @@ describe('results.md', () => {
     expect(md).toContain('**LoRA-Dash at r/8 beats LoRA at r**');
     expect(md).toContain('Base model before training: 4.840.');
     expect(md.match(/^- \*\*/gm)).toHaveLength(4);
-    expect(md).toMatch(/  - shakespeare: reproduced — lora-dash r8 − lora r8 = -0\.\d+ \[-0\.\d+, -0\.\d+\] over 3 paired seeds/);
-    expect(md).toMatch(/    - per-seed differences: seed 0 -0\.\d+, seed 1 -0\.\d+, seed 2 -0\.\d+/);
+    expect(md).toMatch(/ {2}- shakespeare: reproduced — lora-dash r8 − lora r8 = -0\.\d+ \[-0\.\d+, -0\.\d+\] over 3 paired seeds/);
+    expect(md).toMatch(/ {4}- per-seed differences: seed 0 -0\.\d+, seed 1 -0\.\d+, seed 2 -0\.\d+/);
   });
 
   it('shows the majority-class baseline of a labelled task, and the file round-trips', () => {

@@ -115,7 +115,6 @@ describe('customTask', () => {
   });
 
   it('keeps NLL as the metric for free-form completions', async () => {
-    const tok = charTokenizer();
     const task = await loadCustom(file('gen-t.jsonl', '{"prompt":"a","completion":" b"}\n'), file('gen-e.jsonl', '{"prompt":"a","completion":" b"}\n{"prompt":"c","completion":" d"}\n'));
     expect(task.metric.key).toBe('val_nll');
     expect(task.majorityClass).toBeUndefined();

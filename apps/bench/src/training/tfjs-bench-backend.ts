@@ -1,5 +1,5 @@
 import { cpus } from 'node:os';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import {
   isDenseMethod,

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, SafetensorsError } from '../errors.js';
 import type { NativeAdapter } from '../native-adapter.js';
 import { float32Tensor } from '../safetensors.js';
-import { loadNativeAdapter, loadPeftAdapter, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, saveNativeAdapter, savePeftAdapter } from './adapter-files.js';
+import { loadNativeAdapter, readPeftAdapterFolder, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, saveNativeAdapter, savePeftAdapter } from './adapter-files.js';
 import { fixturePath } from '../testing/fixtures.js';
 import { readSafetensorsFile, writeSafetensorsFile } from './safetensors-file.js';
 
@@ -15,7 +15,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('PEFT adapter folders', () => {
   test.each(['peft-lora', 'peft-rslora'])('%s: load, save to a new folder, and both files are byte-identical', (name) => {
     const src = fixturePath('reference', name);
-    const adapter = loadPeftAdapter(src);
+    const adapter = readPeftAdapterFolder(src);
     expect(adapter.modules.size).toBe(35);
     const out = join(dir, name, 'nested'); // created on demand
     savePeftAdapter(out, adapter);
@@ -23,23 +23,23 @@ describe('PEFT adapter folders', () => {
     for (const f of [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE]) {
       expect(readFileSync(join(out, f)).equals(readFileSync(join(src, f)))).toBe(true);
     }
-    expect(loadPeftAdapter(out)).toEqual(adapter);
+    expect(readPeftAdapterFolder(out)).toEqual(adapter);
   });
 
   test('missing files name the path', () => {
     const empty = join(dir, 'empty');
-    expect(() => loadPeftAdapter(empty)).toThrow(ConfigError);
-    expect(() => loadPeftAdapter(empty)).toThrow(/empty\/adapter_config\.json/);
-    savePeftAdapter(empty, loadPeftAdapter(fixturePath('reference', 'peft-lora')));
+    expect(() => readPeftAdapterFolder(empty)).toThrow(ConfigError);
+    expect(() => readPeftAdapterFolder(empty)).toThrow(/empty\/adapter_config\.json/);
+    savePeftAdapter(empty, readPeftAdapterFolder(fixturePath('reference', 'peft-lora')));
     rmSync(join(empty, PEFT_WEIGHTS_FILE));
-    expect(() => loadPeftAdapter(empty)).toThrow(SafetensorsError);
+    expect(() => readPeftAdapterFolder(empty)).toThrow(SafetensorsError);
   });
 
   test('a corrupt weights file names the file', () => {
     const bad = join(dir, 'bad');
-    savePeftAdapter(bad, loadPeftAdapter(fixturePath('reference', 'peft-lora')));
+    savePeftAdapter(bad, readPeftAdapterFolder(fixturePath('reference', 'peft-lora')));
     writeFileSync(join(bad, PEFT_WEIGHTS_FILE), new Uint8Array([1, 2, 3]));
-    expect(() => loadPeftAdapter(bad)).toThrow(/bad\/adapter_model\.safetensors/);
+    expect(() => readPeftAdapterFolder(bad)).toThrow(/bad\/adapter_model\.safetensors/);
   });
 });
 

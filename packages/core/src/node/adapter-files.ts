@@ -3,16 +3,19 @@ import { join } from 'node:path';
 import { ConfigError, TsdError } from '../errors.js';
 import { parseNativeAdapter, serializeNativeAdapter, type NativeAdapter } from '../native-adapter.js';
 import { parsePeftAdapter, serializePeftAdapter, type PeftAdapter, type SerializePeftAdapterOptions } from '../peft-adapter.js';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from '../peft-adapter-files.js';
 import { writeFileAtomic, writeFilesAtomic } from './atomic-write.js';
 import { readFileBytes } from './safetensors-file.js';
 
-/** File names PEFT's `save_pretrained` uses inside an adapter folder. */
-export const PEFT_CONFIG_FILE = 'adapter_config.json';
-/** See {@link PEFT_CONFIG_FILE}. */
-export const PEFT_WEIGHTS_FILE = 'adapter_model.safetensors';
+export { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE };
 
-/** Loads a PEFT LoRA adapter folder (`adapter_config.json` + `adapter_model.safetensors`). Errors name the file. */
-export function loadPeftAdapter(dir: string): PeftAdapter {
+/**
+ * Reads a PEFT LoRA adapter folder (`adapter_config.json` +
+ * `adapter_model.safetensors`) synchronously. Errors name the file. The
+ * async loader that also takes hub ids, URLs and Blobs is `loadPeftAdapter`
+ * of `@tsd-peft/transformers`; in the browser, core's `readPeftAdapter`.
+ */
+export function readPeftAdapterFolder(dir: string): PeftAdapter {
   const configPath = join(dir, PEFT_CONFIG_FILE);
   let configJson: string;
   try {

@@ -4,7 +4,7 @@ export { acquireFolderLock, withFolderLock, folderLockPath } from './folder-lock
 export type { FolderLock, FolderLockOwner } from './folder-lock.js';
 export { readFileBytes, readSafetensorsFile, writeSafetensorsFile } from './safetensors-file.js';
 export {
-  loadPeftAdapter,
+  readPeftAdapterFolder,
   savePeftAdapter,
   loadNativeAdapter,
   saveNativeAdapter,

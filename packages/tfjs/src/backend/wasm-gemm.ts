@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { assembleGemmModule } from './wasm-gemm-assembly.js';
+import gemmBytes from './wasm-gemm.wat';
+import gemmFmaBytes from './wasm-gemm.wat?relaxed-madd';
 import { overrideWasmKernel } from './wasm-kernel-override.js';
 
 /**
  * A replacement for tfjs-backend-wasm's `BatchMatMul` kernel that computes
- * `op(A)·op(B)` with our own SIMD kernel (wasm-gemm-assembly.ts) directly on
+ * `op(A)·op(B)` with our own SIMD kernel (wasm-gemm.wat) directly on
  * the backend's heap, for float32 operands of any transposition and any
  * broadcast of batch dimensions; other dtypes go to the stock kernel.
  *
@@ -22,6 +23,16 @@ import { overrideWasmKernel } from './wasm-kernel-override.js';
  * panels are gathered in either layout), so no product needs an explicit
  * transpose. Every product is one sequential fp32 sum per element, whatever
  * the blocking (checked bit for bit in wasm-gemm.test.ts).
+ *
+ * Where the engine has relaxed SIMD (Chrome ≥ 114, Node ≥ 22, Node 20 with
+ * `--experimental-wasm-relaxed-simd`), {@link setWasmGemmFma} switches to the
+ * same kernel with each f32x4 multiply-add fused (`f32x4.relaxed_madd`): on
+ * hardware with FMA each step rounds once instead of twice, so results differ
+ * from the fp32 kernel in the last bits (bounded in wasm-gemm-fma.test.ts).
+ * It is off by default: on AMD EPYC (Zen), where separate add and multiply
+ * pipes already give mul + add the throughput of FMA, it measured 0.96–1.01×
+ * the fp32 kernel's GFLOP/s (`bench/fma.bench.mjs`), and the fp32 kernel gives
+ * the same bits on every engine.
  */
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` the kernel uses. */
@@ -36,11 +47,15 @@ type Bgemm = (...args: [g: number, m: number, n: number, k: number, a: number, a
 /** Bytes of A's row block that should stay in L2 (a quarter of a 1 MiB L2, leaving room for B's panel and C). */
 const A_BLOCK_BYTES = 256 * 1024;
 
-const instances = new WeakMap<WebAssembly.Memory, Bgemm | null>();
+/** The kernels instantiated per heap: the fp32 one, and the fused one where relaxed SIMD validates. */
+const instances = new WeakMap<WebAssembly.Memory, { fp32: Bgemm | null; fma: Bgemm | null }>();
 /** The kernel's panel buffer on the wasm heap (kc × 32 bytes), grown on demand and kept. */
 const panels = new WeakMap<WebAssembly.Memory, { pointer: number; bytes: number }>();
 let installed = false;
 let enabled = true;
+let fmaEnabled = false;
+/** Whether this engine validates the relaxed-SIMD kernel (checked once: validation is the feature test). */
+let fmaSupported: boolean | undefined;
 
 function panelBuffer(backend: WasmBackendInternals, memory: WebAssembly.Memory, bytes: number): number {
   const current = panels.get(memory);
@@ -57,23 +72,34 @@ function heapOf(backend: WasmBackendInternals): WebAssembly.Memory | null {
   return memory instanceof WebAssembly.Memory ? memory : null;
 }
 
+/** True where the engine has relaxed SIMD, so the fused kernel can run. */
+function relaxedSimdSupported(): boolean {
+  fmaSupported ??= WebAssembly.validate(gemmFmaBytes);
+  return fmaSupported;
+}
+
+function instantiate(bytes: Uint8Array<ArrayBuffer>, memory: WebAssembly.Memory): Bgemm | null {
+  try {
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory } }).exports['bgemm'] as Bgemm;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * The kernel instantiated on `memory`, or null where it cannot be (no
- * WebAssembly SIMD, or a shared memory from tfjs's threaded build, which the
- * module's import does not declare); the result is kept per memory.
+ * The kernel instantiated on `memory` (the fused one when it is on and the
+ * engine has relaxed SIMD), or null where none can be (no WebAssembly SIMD,
+ * or a shared memory from tfjs's threaded build, which the module's import
+ * does not declare); instances are kept per memory.
  */
 function kernelFor(memory: WebAssembly.Memory): Bgemm | null {
-  let fn = instances.get(memory);
-  if (fn === undefined) {
-    try {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(assembleGemmModule()), { env: { mem: memory } });
-      fn = instance.exports['bgemm'] as Bgemm;
-    } catch {
-      fn = null;
-    }
-    instances.set(memory, fn);
+  let kernels = instances.get(memory);
+  if (kernels === undefined) {
+    const fp32 = instantiate(gemmBytes, memory);
+    kernels = { fp32, fma: fp32 !== null && relaxedSimdSupported() ? instantiate(gemmFmaBytes, memory) : null };
+    instances.set(memory, kernels);
   }
-  return fn;
+  return (fmaEnabled ? kernels.fma : null) ?? kernels.fp32;
 }
 
 const sizeOf = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
@@ -173,4 +199,20 @@ export function wasmGemmActive(): boolean {
  */
 export function setWasmGemmEnabled(on: boolean): void {
   enabled = on;
+}
+
+/**
+ * Lets our kernel fuse its multiply-adds with relaxed SIMD's
+ * `f32x4.relaxed_madd` where the engine supports it (`true`), or keeps the
+ * fp32 kernel, each step rounded twice (`false`, the default: the same bits
+ * on every engine and machine). Fusing pays on CPUs whose FMA units are also
+ * their only add and multiply units; measure with `bench/fma.bench.mjs`.
+ */
+export function setWasmGemmFma(on: boolean): void {
+  fmaEnabled = on;
+}
+
+/** True when wasm's `BatchMatMul` runs on our fused (relaxed-SIMD FMA) kernel. */
+export function wasmGemmFmaActive(): boolean {
+  return wasmGemmActive() && fmaEnabled && relaxedSimdSupported();
 }

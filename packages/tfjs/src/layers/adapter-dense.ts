@@ -13,7 +13,7 @@ import {
 } from '@tsd-peft/core';
 import type { BuiltinAdapterMethod } from '../variants/registry.js';
 import { LaunchCallbackMissingError } from './errors.js';
-import { readTransposed, transposed32, writeTransposed } from './keras-layout.js';
+import { readTransposed, writeTransposed } from './keras-layout.js';
 
 /**
  * The methods `applyAdapters` fits into a Dense layer: the low-rank built-in

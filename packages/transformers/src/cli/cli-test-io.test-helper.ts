@@ -13,7 +13,12 @@ export async function runCli(argv: string[]): Promise<CliRun> {
   let err = '';
   const status = await main(argv, {
     out: (line) => out.push(line),
-    err: { write: (chunk: string) => ((err += chunk), true) } as unknown as NodeJS.WriteStream,
+    err: {
+      write: (chunk: string) => {
+        err += chunk;
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream,
   });
   return { status, out: out.join('\n'), err };
 }

@@ -8,6 +8,7 @@ export interface Command {
   /** Full `--help` text, with examples. */
   help: string;
   /** Resolves to the exit status (void means 0); errors are mapped by `main`. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: commands that always exit 0 return nothing; `undefined` would not accept their Promise<void>
   run(argv: string[], io: CommandIo): Promise<void | number>;
 }
 
@@ -42,7 +43,7 @@ export function parseCommandArgs(command: string, argv: string[], options: Optio
 /** A required string option, or a ConfigError naming it. */
 export function required(command: string, values: Record<string, unknown>, name: string): string {
   const value = values[name];
-  if (typeof value !== 'string' || value === '') throw new ConfigError(`missing --${name}`);
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`missing --${name} (see \`tsd-peft ${command} --help\`)`);
   return value;
 }
 
@@ -52,7 +53,7 @@ export function numberOption(command: string, values: Record<string, unknown>, n
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got "${String(raw)}"`);
+    throw new ConfigError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got "${String(raw)}" (see \`tsd-peft ${command} --help\`)`);
   }
   return value;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeAdapter, loadPeftAdapter } from '@tsd-peft/core/node';
+import { loadNativeAdapter, readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { injectAdapters, injectPeftAdapter } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,7 +60,7 @@ describe('tsd-peft train', () => {
     expect([...native.modules.values()].every((m) => m.dash?.launched === true)).toBe(true);
     const trained = injectAdapters(model.weights, { method: 'lora-dash', r: 4, alpha: 8, t: 2, s: 2 });
     trained.loadNativeAdapter(native);
-    const peft = loadPeftAdapter(join(full, 'adapter'));
+    const peft = readPeftAdapterFolder(join(full, 'adapter'));
     expect(peft.config.r).toBe(4 + 2); // plain LoRA of rank r + s (dash term folded in, scaling 1)
     const applied = injectPeftAdapter(model.weights, peft);
     const ids = [[1, 403, 407, 261, 378, 13, 302, 467]];

@@ -1,6 +1,4 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoModelForCausalLM, Tensor, env } from '@huggingface/transformers';
@@ -16,18 +14,17 @@ import { concatBytes } from '../onnx/protobuf-wire.js';
 import { maxAbsDiff } from '../onnx/onnx-fixtures.test-helper.js';
 import { optimumPath, optimumRef } from '../onnx/optimum-fixtures.test-helper.js';
 import { resolveModelFolder } from './hub-folder.js';
+import { startHubMirror, type HubMirror } from './hub-mirror.test-helper.js';
 
 const REPO = 'tsd-peft-test/llama-gqa-tied-ONNX';
 /** GPT-2 with its fp32 weights moved to onnx/model.onnx_data (built in beforeAll). */
 const EXT_REPO = 'tsd-peft-test/gpt2-external';
 const tmp = mkdtempSync(join(tmpdir(), 'tsd-hub-folder-'));
 const saved = { remoteHost: env.remoteHost, cacheDir: env.cacheDir, allowRemoteModels: env.allowRemoteModels, allowLocalModels: env.allowLocalModels };
-/** Every request the mirror answered: `<status> <path>`. */
-let log: string[] = [];
-let server: Server;
+let mirror: HubMirror;
 let host = '';
 
-/** A loopback mirror with the hub's URL layout: /<owner>/<name>/resolve/<revision>/<file>, serving one fixture folder. */
+/** The loopback mirror serves the llama fixture and a GPT-2 with external data. */
 beforeAll(async () => {
   const extRoot = join(tmp, 'gpt2-external');
   cpSync(optimumPath('gpt2', 'onnx'), extRoot, { recursive: true });
@@ -36,23 +33,11 @@ beforeAll(async () => {
   writeFileSync(join(extRoot, 'onnx', 'model.onnx'), concatBytes(ext.model));
   writeFileSync(join(extRoot, 'onnx', 'model.onnx_data'), ext.data);
   const roots: Record<string, string> = { [REPO]: optimumPath('llama-gqa-tied', 'onnx'), [EXT_REPO]: extRoot };
-  server = createServer((req, res) => {
-    const m = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(decodeURIComponent(req.url ?? ''));
-    const root = m === null ? undefined : roots[m[1]!];
-    const file = m === null || root === undefined ? null : join(root, m[2]!);
-    if (file === null || m![2]!.includes('..') || !existsSync(file) || !statSync(file).isFile()) {
-      log.push(`404 ${req.url}`);
-      res.writeHead(404).end('Entry not found');
-      return;
-    }
-    log.push(`200 ${req.url}`);
-    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(file));
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  host = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  mirror = await startHubMirror(roots);
+  host = mirror.host;
 });
 beforeEach(() => {
-  log = [];
+  mirror.log = [];
   env.remoteHost = host;
   env.cacheDir = join(tmp, 'cache');
   env.allowRemoteModels = true;
@@ -60,7 +45,7 @@ beforeEach(() => {
 });
 afterEach(() => Object.assign(env, saved));
 afterAll(async () => {
-  await new Promise((ok) => server.close(ok));
+  await mirror.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -71,7 +56,7 @@ describe('hub ids as export bases, through a loopback mirror of the hub', () => 
     const result = await exportForTransformersJs({ base: REPO, adapter: optimumPath('llama-gqa-tied', 'adapter'), out: out1, progress: (l) => lines.push(l) });
     // Every dtype variant the repo has was fetched, merged and written.
     expect(Object.keys(result.patched).sort()).toEqual(['model.onnx', 'model_fp16.onnx', 'model_q4.onnx', 'model_quantized.onnx']);
-    const got = log.filter((l) => l.startsWith('200')).map((l) => l.slice(`200 /${REPO}/resolve/main/`.length)).sort();
+    const got = mirror.log.filter((l) => l.startsWith('200')).map((l) => l.slice(`200 /${REPO}/resolve/main/`.length)).sort();
     expect(got).toEqual(['config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model_fp16.onnx', 'onnx/model_q4.onnx', 'onnx/model_quantized.onnx', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
     expect(lines.length).toBe(got.length);
     expect(lines[0]).toMatch(/^downloaded hub:tsd-peft-test\/llama-gqa-tied-ONNX\/config\.json@main \(0\.00 MiB\) → /);
@@ -87,10 +72,10 @@ describe('hub ids as export bases, through a loopback mirror of the hub', () => 
     await model.dispose();
 
     // Second call: nothing is downloaded again (only absent files are probed), and the result is identical.
-    log = [];
+    mirror.log = [];
     const run = await runCli(['export', '--base', REPO, '--adapter', optimumPath('llama-gqa-tied', 'adapter'), '--out', join(tmp, 'out2')]);
     expect(run.status, run.err).toBe(0);
-    expect(log.filter((l) => l.startsWith('200'))).toEqual([]);
+    expect(mirror.log.filter((l) => l.startsWith('200'))).toEqual([]);
     expect(run.err).not.toMatch(/downloaded/);
     for (const f of ['model.onnx', 'model_q4.onnx']) expect(readFileSync(join(tmp, 'out2', 'onnx', f)).equals(readFileSync(join(out1, 'onnx', f))), f).toBe(true);
   });
@@ -111,7 +96,7 @@ describe('hub ids as export bases, through a loopback mirror of the hub', () => 
 
   it('fetches external data (model.onnx_data) beside the graph, and loadCausalLM trains from the cached folder', async () => {
     const dir = await resolveModelFolder(EXT_REPO);
-    expect(log.filter((l) => l.startsWith('200')).map((l) => l.slice(`200 /${EXT_REPO}/resolve/main/`.length))).toContain('onnx/model.onnx_data');
+    expect(mirror.log.filter((l) => l.startsWith('200')).map((l) => l.slice(`200 /${EXT_REPO}/resolve/main/`.length))).toContain('onnx/model.onnx_data');
     await useWasmBackend();
     const model = await loadCausalLM(dir);
     const ref = optimumRef('gpt2');
@@ -124,6 +109,6 @@ describe('hub ids as export bases, through a loopback mirror of the hub', () => 
   it('a local folder is used as is, and a missing path that is not a hub id is a ConfigError', async () => {
     expect(await resolveModelFolder(optimumPath('gpt2', 'onnx'))).toBe(optimumPath('gpt2', 'onnx'));
     await expect(resolveModelFolder('./no/such/folder')).rejects.toThrow(/not found, and not a hub model id/);
-    expect(log).toEqual([]);
+    expect(mirror.log).toEqual([]);
   });
 });

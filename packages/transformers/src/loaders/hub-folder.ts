@@ -43,6 +43,8 @@ export const ONNX_DTYPE_FILES: readonly string[] = [
 export interface ResolveModelFolderOptions extends HubOptions {
   /** Receives one line per file fetched from the hub (e.g. the CLI's stderr). */
   progress?: (line: string) => void;
+  /** Fetch only these `onnx/` files of a hub repo (default: every dtype variant of {@link ONNX_DTYPE_FILES}). */
+  onnxFiles?: readonly string[];
 }
 
 /**
@@ -95,7 +97,7 @@ export async function resolveModelFolder(idOrPath: string, options: ResolveModel
   }
   for (const file of TRANSFORMERS_JS_FILES.slice(1)) await fetchFile(file);
   let models = 0;
-  for (const name of ONNX_DTYPE_FILES) {
+  for (const name of options.onnxFiles ?? ONNX_DTYPE_FILES) {
     const bytes = await fetchFile(`onnx/${name}`);
     if (bytes === null) continue;
     models++;

@@ -4,6 +4,9 @@ import { dirname, join, resolve } from 'node:path';
 import { env } from '@huggingface/transformers';
 import { ConfigError, HubError } from '@tsd-peft/core';
 import { writeFileAtomic } from '@tsd-peft/core/node';
+import { isHubModelId, remoteUrl } from './hub-url.js';
+
+export { isHubModelId };
 
 /**
  * Where a model's files come from: a local folder, or a Hugging Face hub
@@ -38,11 +41,6 @@ export interface HubOptions {
 /** The part of `fetch` the hub client uses. */
 export type HubFetch = (url: string, init: { headers: Record<string, string> }) => Promise<Pick<Response, 'status' | 'arrayBuffer'>>;
 
-/** Same rule as transformers.js `isValidHfModelId`: `name` or `owner/name`, no `..`/`--`. */
-export function isHubModelId(id: string): boolean {
-  if (!/^(\b[\w\-.]+\b\/)?\b[\w\-.]{1,96}\b$/.test(id)) return false;
-  return !(id.includes('..') || id.includes('--') || id.endsWith('.git') || id.endsWith('.ipynb'));
-}
 
 /** A {@link ModelFileSource} over a local folder. */
 export function localFolderSource(dir: string): ModelFileSource {
@@ -173,10 +171,6 @@ function isNetworkFailure(cause: unknown): boolean {
   return cause instanceof TypeError && /fetch failed|network/i.test(cause.message);
 }
 
-function remoteUrl(repoId: string, revision: string, file: string): string {
-  const path = env.remotePathTemplate.replaceAll('{model}', repoId).replaceAll('{revision}', encodeURIComponent(revision));
-  return [env.remoteHost.replace(/\/$/, ''), path.replace(/^\//, '').replace(/\/$/, ''), file].join('/');
-}
 
 async function download(url: string, repoId: string, what: string, options: HubOptions): Promise<Uint8Array | null> {
   const headers: Record<string, string> = { 'User-Agent': `tsd-peft (transformers.js/${env.version})` };

@@ -52,7 +52,7 @@ function rope(vec: Float64Array, heads: number, hd: number, pos: number, theta: 
   const half = hd / 2;
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < half; i++) {
-      const angle = pos / Math.pow(theta, (2 * i) / hd);
+      const angle = pos / theta ** ((2 * i) / hd);
       const c = Math.cos(angle);
       const s = Math.sin(angle);
       const a = vec[h * hd + i] as number;

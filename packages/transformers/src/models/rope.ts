@@ -21,7 +21,7 @@ export function ropeInverseFrequencies(headDim: number, theta: number, scaling: 
   const inv = new Float64Array(half);
   for (let i = 0; i < half; i++) {
     const exponent = Math.fround(Math.fround(2 * i) / headDim);
-    inv[i] = Math.fround(1 / Math.fround(Math.pow(theta, exponent)));
+    inv[i] = Math.fround(1 / Math.fround(theta ** exponent));
   }
   if (scaling.type === 'linear') {
     for (let i = 0; i < half; i++) inv[i] = Math.fround((inv[i] as number) / scaling.factor);

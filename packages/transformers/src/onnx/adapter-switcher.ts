@@ -4,9 +4,10 @@
  * forward passes use whichever adapter is active — without rebuilding the
  * session or merging weights.
  */
-import { ConfigError, encodeFloat16, validateLoraFactors, type LoraFactors } from '@tsd-peft/core';
-import { toModuleUpdate, type AdapterUpdates } from './patch.js';
-import type { RuntimeAdapterManifest, RuntimeAdapterSlot } from './runtime-adapters.js';
+import { ConfigError } from '@tsd-peft/core';
+import { adapterFeedArrays, toHalfBits, type AdapterFeedArrays } from './adapter-feeds.js';
+import type { AdapterUpdates } from './patch.js';
+import type { RuntimeAdapterManifest } from './runtime-adapters.js';
 
 /** The part of an onnxruntime `InferenceSession` the switcher uses. */
 export interface RunnableSession {
@@ -32,19 +33,14 @@ export interface AdapterSwitcherOptions {
   readonly createTensor?: TensorFactory;
 }
 
-/** float32 values → IEEE binary16 bit patterns (round to nearest even), as onnxruntime's float16 tensors hold them. */
-function toHalfBits(data: Float32Array): Uint16Array {
-  const bytes = encodeFloat16(data);
-  return new Uint16Array(bytes.buffer, bytes.byteOffset, data.length);
-}
-
 /** Switches the adapter that a rewritten session runs with. */
 export interface AdapterSwitcher {
   /**
    * Precomputes the feeds of an adapter (module → LoRA factors, or a loaded PEFT
-   * adapter's `{ modules }`): scaling·Aᵀ and Bᵀ per module. Modules must be
-   * slots of the manifest ({@link ConfigError} otherwise); slots the adapter
-   * does not cover get rank 0.
+   * adapter's `{ modules }`): scaling·Aᵀ and Bᵀ per module (a LoRA-Dash term
+   * as extra rank). Modules must be slots of the manifest with the slot's
+   * shape (typed errors otherwise, see `adapterFeedArrays`); slots the
+   * adapter does not cover get rank 0.
    */
   register(name: string, adapter: AdapterUpdates | { readonly modules: AdapterUpdates }): void;
   /** Activates a registered adapter, or `null` for the base model (every slot rank 0). */
@@ -57,60 +53,10 @@ export interface AdapterSwitcher {
   detach(): void;
 }
 
-type FeedArrays = Map<string, { data: Float32Array; dims: readonly number[]; type: 'float32' | 'float16' }>;
+type FeedArrays = AdapterFeedArrays;
 
 function isRunnable(x: unknown): x is RunnableSession {
   return typeof x === 'object' && x !== null && typeof (x as { run?: unknown }).run === 'function' && Array.isArray((x as { inputNames?: unknown }).inputNames);
-}
-
-function feedsFor(manifest: RuntimeAdapterManifest, modules: AdapterUpdates | null, adapterName: string): FeedArrays {
-  const slots = new Map<string, RuntimeAdapterSlot>(manifest.slots.map((s) => [s.module, s]));
-  const feeds: FeedArrays = new Map();
-  const covered = new Set<string>();
-  for (const [module, raw] of modules ?? new Map()) {
-    const slot = slots.get(module);
-    if (slot === undefined) {
-      throw new ConfigError(`adapter "${adapterName}" targets ${module}, which the runtime rewrite did not cover (rewrite with this module)`, { tensor: module });
-    }
-    const u = toModuleUpdate(raw);
-    if (u.magnitude !== undefined) {
-      throw new ConfigError(`adapter "${adapterName}" is a DoRA adapter on ${module}; its update rescales W and has no runtime low-rank form (merge it with exportForTransformersJs)`, { tensor: module });
-    }
-    if (u.dash !== undefined) {
-      throw new ConfigError(`adapter "${adapterName}" has a dash term on ${module}; fold it with core's foldDashIntoLora first`, { tensor: module });
-    }
-    const type = slot.dtype ?? 'float32';
-    feeds.set(slot.inputA, { data: scaledAT(u.factors, slot), dims: [slot.inFeatures, u.factors.A.rows], type });
-    feeds.set(slot.inputB, { data: bT(u.factors), dims: [u.factors.A.rows, slot.outFeatures], type });
-    covered.add(module);
-  }
-  for (const slot of manifest.slots) {
-    if (covered.has(slot.module)) continue;
-    // Rank 0: [in, 0] @ [0, out] is an all-zero [.., out] in onnxruntime, so the slot adds nothing.
-    const type = slot.dtype ?? 'float32';
-    feeds.set(slot.inputA, { data: new Float32Array(0), dims: [slot.inFeatures, 0], type });
-    feeds.set(slot.inputB, { data: new Float32Array(0), dims: [0, slot.outFeatures], type });
-  }
-  return feeds;
-}
-
-/** scaling · Aᵀ as [in, r] (A is [r, in]); rounded once to float32. */
-function scaledAT(f: LoraFactors, slot: RuntimeAdapterSlot): Float32Array {
-  validateLoraFactors(f, { rows: slot.outFeatures, cols: slot.inFeatures }, slot.module);
-  const r = f.A.rows;
-  const inF = f.A.cols;
-  const out = new Float32Array(inF * r);
-  for (let k = 0; k < r; k++) for (let i = 0; i < inF; i++) out[i * r + k] = f.scaling * (f.A.data[k * inF + i] as number);
-  return out;
-}
-
-/** Bᵀ as [r, out] (B is [out, r]). */
-function bT(f: LoraFactors): Float32Array {
-  const r = f.B.cols;
-  const outF = f.B.rows;
-  const out = new Float32Array(r * outF);
-  for (let o = 0; o < outF; o++) for (let k = 0; k < r; k++) out[k * outF + o] = f.B.data[o * r + k] as number;
-  return out;
 }
 
 /**
@@ -126,21 +72,24 @@ export function createAdapterSwitcher(target: SessionHost | RunnableSession, man
   const candidates = isRunnable(target) ? [target] : Object.values(target.sessions).filter(isRunnable);
   const sessions = candidates.filter((s) => s.inputNames.some((n) => adapterInputs.has(n)));
   if (sessions.length === 0) {
-    throw new ConfigError('no session has the runtime adapter inputs; load the rewritten model (rewriteForRuntimeAdapters)');
+    throw new ConfigError('no session has the runtime adapter inputs; load the rewritten model (rewriteForRuntimeAdapters), or build the pipeline with adapterPipeline(task, model), which rewrites it for you');
   }
   for (const s of sessions) {
     const missing = [...adapterInputs].filter((n) => !s.inputNames.includes(n));
     if (missing.length > 0) throw new ConfigError(`session lacks runtime adapter inputs of the manifest: ${missing.slice(0, 3).join(', ')}…`);
   }
   const registered = new Map<string, FeedArrays>();
-  const noAdapter = feedsFor(manifest, null, 'none');
+  const noAdapter = adapterFeedArrays(manifest, null, { adapterName: 'none' });
   let active: string | null = null;
   let current = noAdapter;
   const tensorCache = new WeakMap<FeedArrays, Map<unknown, Record<string, unknown>>>();
 
   function tensorsFor(arrays: FeedArrays, feeds: Record<string, unknown>): Record<string, unknown> {
     let byFactory = tensorCache.get(arrays);
-    if (byFactory === undefined) tensorCache.set(arrays, (byFactory = new Map()));
+    if (byFactory === undefined) {
+      byFactory = new Map();
+      tensorCache.set(arrays, byFactory);
+    }
     const sample = Object.values(feeds)[0] as { constructor?: unknown } | undefined;
     const key = options.createTensor ?? sample?.constructor;
     let made = byFactory.get(key);
@@ -182,7 +131,7 @@ export function createAdapterSwitcher(target: SessionHost | RunnableSession, man
   return {
     register(name, adapter) {
       const modules = adapter instanceof Map ? (adapter as AdapterUpdates) : (adapter as { modules: AdapterUpdates }).modules;
-      registered.set(name, feedsFor(manifest, modules, name));
+      registered.set(name, adapterFeedArrays(manifest, modules, { adapterName: name }));
     },
     use(name) {
       if (name === null) {

@@ -8,7 +8,9 @@ import { copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat } from '
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ConfigError, OnnxError, TsdError } from '@tsd-peft/core';
 import { parseOnnxModel, type OnnxModel } from './onnx-model.js';
-import { externalLocation } from './tensor-data.js';
+import { externalDataFiles } from './tensor-data.js';
+
+export { externalDataFiles };
 
 /** Base and output folders after checks. */
 export interface FolderPlan {
@@ -78,13 +80,6 @@ export async function modelVariants(base: string): Promise<string[]> {
   const models = names.filter((n) => n.endsWith('.onnx') && !n.startsWith('.')).sort((a, b) => (a === 'model.onnx' ? -1 : b === 'model.onnx' ? 1 : a.localeCompare(b)));
   if (models.length === 0) throw new OnnxError('base folder has no onnx/*.onnx model', { file: dir });
   return models;
-}
-
-/** The external data files (relative to the model's folder) that a model's initializers reference. */
-export function externalDataFiles(model: OnnxModel): string[] {
-  const files = new Set<string>();
-  for (const t of model.initializers.values()) if (t.external) files.add(externalLocation(model, t).location);
-  return [...files];
 }
 
 /**

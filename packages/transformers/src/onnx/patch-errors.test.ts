@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxError, type LoraFactors } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { exportForTransformersJs } from '../export-transformers-js.js';
@@ -62,7 +62,7 @@ describe('bad input gets a typed error naming the file, node or tensor', () => {
     const at = q.weight.rawData!.field.valueStart;
     codes.forEach((c, i) => (bytes[at + i] = Math.min(200, Math.max(10, c))));
     writeFileSync(file, bytes);
-    const adapter = loadPeftAdapter(fixturePath('reference', 'peft-lora'));
+    const adapter = readPeftAdapterFolder(fixturePath('reference', 'peft-lora'));
     const out = join(tmp, 'never');
     await expect(exportForTransformersJs({ base, adapter, out, quantized: 'requantize' })).rejects.toThrow(
       /cannot reproduce this variant's quantization \(8-bit asymmetric uint8\).*model_quantized\.onnx, tensor onnx::MatMul_1479_quantized/,

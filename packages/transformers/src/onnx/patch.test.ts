@@ -11,7 +11,7 @@ import {
   type DashTerm,
   type LoraFactors,
 } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseOnnxModel } from './onnx-model.js';
@@ -57,8 +57,8 @@ describe('patchOnnxModel with the PEFT fixtures', () => {
   let lora: Map<string, LoraFactors>;
   let rslora: Map<string, LoraFactors>;
   beforeAll(async () => {
-    lora = (await loadPeftAdapter(fixturePath('reference', 'peft-lora'))).modules;
-    rslora = (await loadPeftAdapter(fixturePath('reference', 'peft-rslora'))).modules;
+    lora = (readPeftAdapterFolder(fixturePath('reference', 'peft-lora'))).modules;
+    rslora = (readPeftAdapterFolder(fixturePath('reference', 'peft-rslora'))).modules;
   });
 
   it('merged weights equal fround(W + scaling·B·A) for all 35 modules (≤ 1 ulp)', () => {

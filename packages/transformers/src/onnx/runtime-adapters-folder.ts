@@ -7,36 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OnnxError } from '@tsd-peft/core';
 import { resolveModelFolder, type ResolveModelFolderOptions } from '../loaders/hub-folder.js';
-import { indexGraph, nodeScope, weightOfLinear } from './locate-weight.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, planModelFolder, readBaseModel } from './model-folder.js';
 import { writeChunksSync } from './node-io.js';
-import { OnnxDataType, type OnnxModel } from './onnx-model.js';
-import { parseRuntimeAdapterManifest, rewriteForRuntimeAdapters, type RuntimeAdapterManifest } from './runtime-adapters.js';
+import { allLinearModules, parseRuntimeAdapterManifest, rewriteForRuntimeAdapters, type RuntimeAdapterManifest } from './runtime-adapters.js';
+
+export { allLinearModules };
 
 /** File name of the manifest, under `onnx/`. */
 export const RUNTIME_ADAPTER_MANIFEST = 'runtime-adapters.json';
-
-/**
- * PEFT's `all-linear`: every module computed by a `/…/MatMul` or `/…/Gemm` on
- * an fp32/fp16 weight, or by a quantized MatMulInteger / MatMulNBits node,
- * except the output head (`lm_head`), in graph order.
- */
-export function allLinearModules(model: OnnxModel): string[] {
-  const index = indexGraph(model);
-  const out: string[] = [];
-  const isHead = (m: string): boolean => m === 'lm_head' || m.endsWith('.lm_head');
-  for (const node of model.nodes) {
-    const module = nodeScope(node.name)?.module;
-    if (module === undefined || isHead(module) || out.includes(module)) continue;
-    if (index.linears.get(module) === node) {
-      const w = weightOfLinear(model, index, node, module);
-      if (w !== undefined && (w.tensor.dataType === OnnxDataType.FLOAT || w.tensor.dataType === OnnxDataType.FLOAT16)) out.push(module);
-    } else if ((node.opType === 'MatMulInteger' || node.opType === 'MatMulNBits' || node.opType === 'MatMulBnb4') && !index.linears.has(module)) {
-      out.push(module);
-    }
-  }
-  return out;
-}
 
 /** Options of {@link writeRuntimeAdapterModel}. */
 export interface WriteRuntimeAdapterModelOptions extends ResolveModelFolderOptions {

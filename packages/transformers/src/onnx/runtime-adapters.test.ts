@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, OnnxError, type LoraFactors } from '@tsd-peft/core';
-import { loadPeftAdapter } from '@tsd-peft/core/node';
+import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { Tensor, env, pipeline, type TextGenerationPipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,8 +37,8 @@ describe('runtime adapters on stories260K', () => {
   /** Logits of the merged exports (the reference for the unmerged runtime path) and of the base model. */
   const merged = new Map<string, Float32Array>();
   beforeAll(async () => {
-    lora = (await loadPeftAdapter(fixturePath('reference', 'peft-lora'))).modules;
-    rslora = (await loadPeftAdapter(fixturePath('reference', 'peft-rslora'))).modules;
+    lora = (readPeftAdapterFolder(fixturePath('reference', 'peft-lora'))).modules;
+    rslora = (readPeftAdapterFolder(fixturePath('reference', 'peft-rslora'))).modules;
     dir = join(tmp, 'runtime');
     manifest = (await writeRuntimeAdapterModel({ base: storiesDir(), out: dir })).manifest;
     for (const [name, adapter] of [

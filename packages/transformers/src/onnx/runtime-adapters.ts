@@ -10,7 +10,7 @@
  * "no adapter") can be fed without rebuilding the session.
  */
 import { OnnxError } from '@tsd-peft/core';
-import { indexGraph } from './locate-weight.js';
+import { indexGraph, nodeScope, weightOfLinear } from './locate-weight.js';
 import { branchSite, loraBranchEdits, takenNames } from './lora-branch.js';
 import { encodeTensorValueInfo } from './onnx-encode.js';
 import { OnnxDataType, parseOnnxModel, type OnnxModel } from './onnx-model.js';
@@ -120,4 +120,26 @@ export function parseRuntimeAdapterManifest(json: string, file?: string): Runtim
     if (!ok) throw new OnnxError(`bad slot in runtime adapter manifest: ${JSON.stringify(s)}`, where);
   }
   return m as RuntimeAdapterManifest;
+}
+
+/**
+ * PEFT's `all-linear`: every module computed by a `/…/MatMul` or `/…/Gemm` on
+ * an fp32/fp16 weight, or by a quantized MatMulInteger / MatMulNBits node,
+ * except the output head (`lm_head`), in graph order.
+ */
+export function allLinearModules(model: OnnxModel): string[] {
+  const index = indexGraph(model);
+  const out: string[] = [];
+  const isHead = (m: string): boolean => m === 'lm_head' || m.endsWith('.lm_head');
+  for (const node of model.nodes) {
+    const module = nodeScope(node.name)?.module;
+    if (module === undefined || isHead(module) || out.includes(module)) continue;
+    if (index.linears.get(module) === node) {
+      const w = weightOfLinear(model, index, node, module);
+      if (w !== undefined && (w.tensor.dataType === OnnxDataType.FLOAT || w.tensor.dataType === OnnxDataType.FLOAT16)) out.push(module);
+    } else if ((node.opType === 'MatMulInteger' || node.opType === 'MatMulNBits' || node.opType === 'MatMulBnb4') && !index.linears.has(module)) {
+      out.push(module);
+    }
+  }
+  return out;
 }

@@ -282,3 +282,10 @@ function checkFinite(model: OnnxModel, t: OnnxTensor, encoded: Uint8Array, half:
     }
   }
 }
+
+/** The external data files (relative to the model's folder) that a model's initializers reference. */
+export function externalDataFiles(model: OnnxModel): string[] {
+  const files = new Set<string>();
+  for (const t of model.initializers.values()) if (t.external) files.add(externalLocation(model, t).location);
+  return [...files];
+}

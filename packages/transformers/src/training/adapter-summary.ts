@@ -11,7 +11,7 @@ import {
   type LoraFactors,
   type SvdCache,
 } from '@tsd-peft/core';
-import { PEFT_CONFIG_FILE, loadNativeAdapter, loadPeftAdapter } from '@tsd-peft/core/node';
+import { PEFT_CONFIG_FILE, loadNativeAdapter, readPeftAdapterFolder } from '@tsd-peft/core/node';
 import type { CausalLM } from '../load-causal-lm.js';
 
 /**
@@ -142,7 +142,7 @@ export function readAdapterForInspection(location: { format: 'peft' | 'native'; 
   let parameters = 0;
   const shapeOf = (f: LoraFactors): [number, number] => [f.B.rows, f.A.cols];
   if (location.format === 'peft') {
-    const adapter = loadPeftAdapter(location.path);
+    const adapter = readPeftAdapterFolder(location.path);
     const method = adapter.config.use_rslora ? 'rslora' : 'lora';
     for (const [name, f] of adapter.modules) {
       deltas.set(name, f);

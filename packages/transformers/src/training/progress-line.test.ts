@@ -6,6 +6,7 @@ import { formatDuration, progressLine, progressPrinter } from './progress-line.j
 const event = (step: number, extra: Partial<ProgressEvent> = {}): ProgressEvent => ({
   step,
   totalSteps: 10,
+  // biome-ignore lint/suspicious/noApproximativeNumericConstant: a sample loss with 5 decimals, not π
   loss: 3.14159,
   lr: 1e-3,
   gradNorm: 1,
@@ -27,14 +28,28 @@ describe('progress output', () => {
 
   it('redraws in place on a TTY and prints a few plain lines otherwise', () => {
     let tty = '';
-    const onTty = progressPrinter({ isTTY: true, write: (c) => ((tty += c), true) });
+    const onTty = progressPrinter({
+      isTTY: true,
+      write: (c) => {
+        tty += c;
+        return true;
+      },
+    });
     for (let s = 1; s <= 10; s++) onTty(event(s));
     expect(tty.split('\r')).toHaveLength(11);
     expect(tty.endsWith('done in 1:02:05\x1b[K\n')).toBe(true);
     expect(tty.split('\n')).toHaveLength(2);
 
     let log = '';
-    const plain = progressPrinter({ write: (c) => ((log += c), true) }, { lines: 2, label: 'run' });
+    const plain = progressPrinter(
+      {
+        write: (c) => {
+          log += c;
+          return true;
+        },
+      },
+      { lines: 2, label: 'run' },
+    );
     for (let s = 1; s <= 10; s++) plain(event(s, s === 3 ? { eval: 1.5 } : {}));
     const steps = log.trim().split('\n').map((l) => /step (\d+)/.exec(l)?.[1]);
     expect(steps).toEqual(['1', '3', '5', '10']); // first, the eval at 3, every 5th, last
