@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@tsd-peft/core';
+import { isDenseMethod } from '@tsd-peft/tfjs';
 import { PRESETS, PRESET_NAMES, type MethodRank, type Preset, type PresetName } from './presets.js';
-import { METHOD_NAMES, type MethodName } from './report/schema.js';
+import { METHOD_NAMES, TSD_METHODS, type MethodName } from './report/schema.js';
 import { readCustomJsonl } from './tasks/custom-jsonl.js';
 import { TASK_NAMES, type TaskName, type TaskSizes } from './tasks/types.js';
 
@@ -144,14 +145,14 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   } else {
     const ms = (methods ?? preset.methods) as MethodName[];
     const rs = ranks ?? preset.ranks;
-    pairs = ms.flatMap((method): MethodRank[] => (method === 'full' ? [{ method, r: 0 }] : rs.map((r) => ({ method, r }))));
+    pairs = ms.flatMap((method): MethodRank[] => (isDenseMethod(method) ? [{ method, r: 0 }] : rs.map((r) => ({ method, r }))));
   }
 
   const seeds = str('seeds') === undefined ? preset.seeds : list(str('seeds') as string, 'seeds').map((x) => int(x, 'seeds', 0));
   if (new Set(seeds).size !== seeds.length) throw new UsageError('--seeds has duplicates');
   const steps = str('steps') === undefined ? preset.steps : int(str('steps') as string, 'steps', 1);
   const t = str('t') === undefined ? Math.min(preset.t, Math.max(1, steps - 1)) : int(str('t') as string, 't', 1);
-  const tsdMethod = pairs.some((p) => ['lora-dash', 'lora-init', 'lora-tsd'].includes(p.method));
+  const tsdMethod = pairs.some((p) => TSD_METHODS.includes(p.method));
   if (tsdMethod && t >= steps) throw new UsageError(`--t (${t}) must be below --steps (${steps}) so the TSD methods launch during training`);
 
   const model = str('model') ?? null;

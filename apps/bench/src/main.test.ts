@@ -38,7 +38,7 @@ describe('tsd-bench CLI', () => {
   });
 
   it.each([
-    [['--methods', 'lora,qlora'], 'tsd-bench: error: unknown method "qlora" (expected one of: full, lora, rslora, pissa, milora, lora-dash, lora-init, lora-tsd)'],
+    [['--methods', 'lora,qlora'], 'tsd-bench: error: unknown method "qlora" (expected one of: full, lora, rslora, pissa, milora, dora, lora-dash, lora-init, lora-tsd)'],
     [['--tasks', 'mmlu'], 'tsd-bench: error: unknown task "mmlu" (expected one of: shakespeare, tinystories-retention, sst2, addition, reversal, custom)'],
     [['--model', '/nonexistent/stories.bin'], 'tsd-bench: error: model not found: /nonexistent/stories.bin (pass a folder, a llama2.c .bin or a hub id)'],
     [['--preset', 'huge'], 'tsd-bench: error: unknown preset "huge" (expected one of: quick, full, efficiency, claims)'],
@@ -86,7 +86,7 @@ describe('parseBenchArgs', () => {
     if (parsed.help) throw new Error('help');
     const o = parsed.options;
     expect(o.preset).toBe('quick');
-    expect(new Set(o.pairs.map((p) => p.method))).toEqual(new Set(['full', 'lora', 'rslora', 'pissa', 'milora', 'lora-dash', 'lora-init', 'lora-tsd']));
+    expect(new Set(o.pairs.map((p) => p.method))).toEqual(new Set(['full', 'lora', 'rslora', 'pissa', 'milora', 'dora', 'lora-dash', 'lora-init', 'lora-tsd']));
     expect(o.seeds.length).toBeGreaterThanOrEqual(2);
     expect(o.tasks).toContain('shakespeare');
     expect(o.out).toMatch(/^bench-results\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}$/);

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, NonFiniteError } from '@tsd-peft/core';
+import { isDenseMethod } from '@tsd-peft/tfjs';
 import type { BenchOptions } from './args.js';
 import type { BenchBackend, TrainOutcome } from './bench-backend.js';
 import { benchAlpha } from './presets.js';
@@ -65,7 +66,7 @@ export function planRuns(o: BenchOptions, backendName: string): RunConfig[] {
           task,
           method,
           r,
-          alpha: method === 'full' ? 0 : (o.alpha ?? benchAlpha(r)),
+          alpha: isDenseMethod(method) ? 0 : (o.alpha ?? benchAlpha(r)),
           t: o.t,
           s: o.s,
           seed,

@@ -31,7 +31,7 @@ export { selectTaskSpecificDirections, dashBasis } from './tsd-selection.js';
 export type { DashBasis } from './tsd-selection.js';
 export { dashDelta, foldDashIntoLora, validateDash } from './dash.js';
 export type { DashTerm } from './dash.js';
-export { loraDelta, mergeLora, unmergeLora } from './merge.js';
+export { loraDelta, mergeLora, unmergeLora, mergeDora, rescaleRows } from './merge.js';
 export { initLoraWeights } from './initializers.js';
 export type { LoraInitMethod, LoraInitEstimate, LoraInitOptions, LoraInitResult } from './initializers.js';
 export { toPlainLora } from './plain-lora-conversion.js';
@@ -68,6 +68,8 @@ export {
   weightName,
   peftKey,
   parsePeftKey,
+  peftMagnitudeKey,
+  parsePeftMagnitudeKey,
   nativeKey,
   onnxMatMulNodeName,
   moduleFromOnnxNodeName,

@@ -4,7 +4,7 @@ import { NonFiniteError, ShapeError } from './errors.js';
 import type { LoraFactors } from './lora-factors.js';
 import { matmul, maxAbsDiff } from './matrix-ops.js';
 import type { Matrix } from './matrix.js';
-import { loraDelta, mergeLora, unmergeLora } from './merge.js';
+import { loraDelta, mergeDora, mergeLora, unmergeLora } from './merge.js';
 import { Rng } from './random.js';
 import { baseWeight, factorsOf, loadTrajectory, matrixOf, peftKey, tensor } from './tsd-fixtures.test-helper.js';
 
@@ -72,5 +72,38 @@ describe('mergeLora / unmergeLora on the final LoRA-Dash weights (stories260K)',
     expect(() => unmergeLora(W, g, badDash, 'm')).toThrow(/m\.dash/);
     const huge: LoraFactors = { A: randomMatrix(2, 4, rng, 1e30), B: randomMatrix(6, 2, rng, 1e30), scaling: 1 };
     expect(() => mergeLora(W, huge, undefined, 'layers.0.v_proj')).toThrow(NonFiniteError);
+  });
+});
+
+describe('mergeDora', () => {
+  const rng = Rng.fromSeed(7);
+  const W = randomMatrix(6, 9, rng);
+  const f: LoraFactors = { A: randomMatrix(2, 9, rng), B: randomMatrix(6, 2, rng, 0.1), scaling: 2 };
+  const rowNorm = (m: Matrix, o: number) => Math.hypot(...Array.from(m.data.slice(o * m.cols, (o + 1) * m.cols)));
+
+  it('rescales each row of W + s·B·A to its magnitude (eq. (5) of Liu et al. 2024)', () => {
+    const magnitude = Float32Array.from({ length: 6 }, (_, o) => 0.5 + o);
+    const merged = mergeDora(W, f, magnitude);
+    const v = mergeLora(W, f);
+    for (let o = 0; o < 6; o++) {
+      expect(rowNorm(merged, o)).toBeCloseTo(magnitude[o] as number, 5);
+      // same direction as W + ΔW: the row is a positive multiple of it
+      const k = (merged.data[o * 9] as number) / (v.data[o * 9] as number);
+      expect(k).toBeGreaterThan(0);
+      for (let i = 0; i < 9; i++) expect(merged.data[o * 9 + i]).toBeCloseTo(k * (v.data[o * 9 + i] as number), 5);
+    }
+  });
+
+  it('with m = ‖W + ΔW‖ (the norm it was initialised from) it is the plain LoRA merge', () => {
+    const v = mergeLora(W, f);
+    const magnitude = Float32Array.from({ length: 6 }, (_, o) => rowNorm(v, o));
+    expect(maxAbsDiff(mergeDora(W, f, magnitude), v)).toBeLessThan(1e-6);
+  });
+
+  it('a magnitude of the wrong length or a zero row is refused, naming the tensor', () => {
+    expect(() => mergeDora(W, f, new Float32Array(5), 'm')).toThrow(ShapeError);
+    const zeroRow = { rows: 2, cols: 2, data: Float32Array.from([0, 0, 1, 1]) };
+    const none: LoraFactors = { A: { rows: 1, cols: 2, data: new Float32Array(2) }, B: { rows: 2, cols: 1, data: new Float32Array(2) }, scaling: 1 };
+    expect(() => mergeDora(zeroRow, none, Float32Array.from([1, 1]), 'm')).toThrow(NonFiniteError);
   });
 });

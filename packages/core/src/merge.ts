@@ -46,6 +46,51 @@ function applyDelta(W: Matrix, factors: LoraFactors, dash: DashTerm | undefined,
     validateDash(dash, W, `${name}.dash`);
     accumulateDash(acc, dash, sign);
   }
+  return roundChecked(acc, W, name);
+}
+
+/**
+ * DoRA's merged weight (Liu et al. 2024, eq. (5); PEFT's DoRA `merge`):
+ * V = W + scaling·B·A, then each row o of V rescaled to norm m_o, so
+ * W' = (m / ‖V‖_row) ⊙ V. Accumulated in float64, rounded once. A magnitude
+ * of the wrong length throws {@link ShapeError}, a zero row {@link NonFiniteError}.
+ */
+export function mergeDora(W: Matrix, factors: LoraFactors, magnitude: ArrayLike<number>, name = 'lora'): Matrix<Float32Array> {
+  if (W.data.length !== W.rows * W.cols) {
+    throw new ShapeError(`weight buffer holds ${W.data.length} elements`, { tensor: `${name}.weight`, shape: [W.rows, W.cols] });
+  }
+  validateLoraFactors(factors, W, name);
+  const acc = Float64Array.from(W.data);
+  accumulateLora(acc, factors, 1);
+  rescaleRows(acc, W.rows, W.cols, magnitude, name);
+  return roundChecked(acc, W, name);
+}
+
+/**
+ * Rescales each row o of a row-major [rows, cols] float64 buffer to norm
+ * magnitude[o] (DoRA's m / ‖W + ΔW‖, the norm over dim 1 as PEFT's
+ * `get_weight_norm`). Shared by {@link mergeDora} and ONNX merges.
+ */
+export function rescaleRows(acc: Float64Array, rows: number, cols: number, magnitude: ArrayLike<number>, name = 'lora'): void {
+  if (magnitude.length !== rows) {
+    throw new ShapeError(`DoRA magnitude holds ${magnitude.length} values for ${rows} output rows`, {
+      tensor: `${name}.lora_magnitude_vector`,
+      shape: [magnitude.length],
+    });
+  }
+  for (let o = 0; o < rows; o++) {
+    let sq = 0;
+    for (let i = o * cols; i < (o + 1) * cols; i++) sq += (acc[i] as number) * (acc[i] as number);
+    const f = (magnitude[o] as number) / Math.sqrt(sq);
+    if (!Number.isFinite(f)) {
+      throw new NonFiniteError(`DoRA scale of row ${o} is ${f} (row norm ${Math.sqrt(sq)})`, { tensor: `${name}.lora_magnitude_vector` });
+    }
+    for (let i = o * cols; i < (o + 1) * cols; i++) acc[i] = (acc[i] as number) * f;
+  }
+}
+
+/** acc rounded to float32, refusing non-finite values (naming the row and column). */
+function roundChecked(acc: Float64Array, W: Matrix, name: string): Matrix<Float32Array> {
   const out = Float32Array.from(acc);
   for (let i = 0; i < out.length; i++) {
     if (!Number.isFinite(out[i])) {

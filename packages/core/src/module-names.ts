@@ -50,6 +50,16 @@ export function parsePeftKey(key: string): PeftKeyParts | undefined {
   return { module: m[1] as string, part: m[2] as LoraPart };
 }
 
+/** PEFT's DoRA magnitude tensor name: `base_model.model.<module>.lora_magnitude_vector` (no `.weight`, as PEFT saves it). */
+export function peftMagnitudeKey(module: string): string {
+  return `${PEFT_PREFIX}${module}.lora_magnitude_vector`;
+}
+
+/** The module of a {@link peftMagnitudeKey} name, or undefined for any other name. */
+export function parsePeftMagnitudeKey(key: string): string | undefined {
+  return /^base_model\.model\.(.+)\.lora_magnitude_vector$/.exec(key)?.[1];
+}
+
 /** Tensor name of a tsd-peft native field: `base_model.model.<module>.<field>` (e.g. `dash_U`). */
 export function nativeKey(module: string, field: string): string {
   return `${PEFT_PREFIX}${module}.${field}`;

@@ -130,6 +130,25 @@ describe('native adapter round trip', () => {
     expect(parseNativeAdapter(v2).modules.get(m)).toEqual(state);
   });
 
+  test('DoRA magnitudes round-trip under PEFT’s name, as format 3 (files without one stay format 2)', () => {
+    const module = 'model.layers.0.self_attn.q_proj';
+    const factors = {
+      A: { rows: 2, cols: 3, data: Float32Array.from([1, 2, 3, 4, 5, 6]) },
+      B: { rows: 4, cols: 2, data: Float32Array.from([0.5, -1, 2, 0.25, 1, 1, -3, 0]) },
+      scaling: 2,
+    };
+    const adapter = { modules: new Map([[module, { method: 'dora', factors, magnitude: Float32Array.from([1.5, 2.5, 0.1, 7]) }]]) };
+    const bytes = serializeNativeAdapter(adapter);
+    const raw = parseSafetensors(bytes);
+    expect(raw.tensors.get(`base_model.model.${module}.lora_magnitude_vector`)?.shape).toEqual([4]);
+    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(3);
+    expect(parseNativeAdapter(bytes)).toEqual(adapter);
+    const plain = serializeNativeAdapter({ modules: new Map([[module, { method: 'lora', factors }]]) });
+    expect(JSON.parse(parseSafetensors(plain).metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(2);
+    const bad = { modules: new Map([[module, { method: 'dora', factors, magnitude: new Float32Array(3) }]]) };
+    expect(() => serializeNativeAdapter(bad)).toThrow(ShapeError);
+  });
+
   test('pre-launch dash state, plain LoRA modules and non-dyadic scalings', () => {
     const A = { rows: 2, cols: 3, data: new Float32Array([1, 2, 3, 4, 5, 6]) };
     const B = { rows: 4, cols: 2, data: new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) };
@@ -165,7 +184,7 @@ describe('malformed native files', () => {
   });
 
   test('a newer format_version is refused', () => {
-    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 'lora', scaling: 1 } }, 3))).message).toMatch(/newer/);
+    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 'lora', scaling: 1 } }, 4))).message).toMatch(/newer/);
   });
 
   test('spectra must be F64, one value per direction, and cover the selection', () => {

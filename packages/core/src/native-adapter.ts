@@ -8,6 +8,8 @@
  * - LoRA-Dash (Si et al., §4.2): `.dash_U` [out, s] and `.dash_Vt` [s, in], the
  *   selected singular directions, and `.dash_d` [s], their learned coefficients,
  *   so the dash term is U_s · diag(d) · V_sᵀ;
+ * - DoRA (Liu et al. 2024, since format 3): `.lora_magnitude_vector` [out], the
+ *   magnitude m, under PEFT's own name;
  * - initialisation residual (LoRA-Init, §4.1): `.init_A0` [r, in] and `.init_B0`
  *   [out, r], from which the frozen residual W' = W − init.scaling · B0·A0 is rebuilt;
  * - since format 2, optionally, the spectrum each selection was made from, F64
@@ -19,12 +21,13 @@
  * The `__metadata__` key `tsd_peft` holds JSON with `format_version` and, per
  * module, the method name, scaling, dash selection and launch flag, and (format
  * 2) the initial direction indices. Version 1 files (no spectra, no initial
- * indices) are still read.
+ * indices) are still read. A file is written as version 3 only when it holds a
+ * DoRA magnitude, so every other file stays byte-identical to what version 2 wrote.
  */
 import { SafetensorsError, ShapeError } from './errors.js';
 import { validateLoraFactors, type LoraFactors } from './lora-factors.js';
 import type { Matrix } from './matrix.js';
-import { nativeKey, peftKey } from './module-names.js';
+import { nativeKey, peftKey, peftMagnitudeKey } from './module-names.js';
 import type { JsonObject } from './python-json.js';
 import { decodeFloat64, encodeFloat64 } from './dtype.js';
 import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors.js';
@@ -34,7 +37,7 @@ import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32,
  * 2 added the F64 spectra and `init.selected`; a version-1 reader would refuse
  * those tensors as strays, hence the bump. Version 1 files are still read.
  */
-export const NATIVE_FORMAT_VERSION = 2;
+export const NATIVE_FORMAT_VERSION = 3;
 /** The `__metadata__` key that holds the native JSON. */
 export const NATIVE_METADATA_KEY = 'tsd_peft';
 
@@ -77,6 +80,8 @@ export interface NativeModuleState {
   factors: LoraFactors;
   dash?: DashState;
   init?: InitResidual;
+  /** DoRA's magnitude m [out] (format 3). */
+  magnitude?: Float32Array;
 }
 
 /** A native adapter: per-module state plus free-form JSON the trainer keeps. */
@@ -109,6 +114,7 @@ export function serializeNativeAdapter(adapter: NativeAdapter): Uint8Array {
     put(peftKey(module, 'lora_A'), [A.rows, A.cols], A.data);
     put(peftKey(module, 'lora_B'), [B.rows, B.cols], B.data);
     const meta: ModuleMeta = { method: state.method, scaling };
+    if (state.magnitude !== undefined) put(peftMagnitudeKey(module), [state.magnitude.length], state.magnitude);
     if (state.dash !== undefined) {
       if (state.dash.launched) {
         const { U, Vt, d, selected } = state.dash;
@@ -133,7 +139,8 @@ export function serializeNativeAdapter(adapter: NativeAdapter): Uint8Array {
     }
     Object.defineProperty(modules, module, { value: meta, enumerable: true });
   }
-  const json: Record<string, unknown> = { format_version: NATIVE_FORMAT_VERSION, modules };
+  const hasMagnitude = [...adapter.modules.values()].some((m) => m.magnitude !== undefined);
+  const json: Record<string, unknown> = { format_version: hasMagnitude ? 3 : 2, modules };
   if (adapter.baseModel !== undefined) json.base_model = adapter.baseModel;
   if (adapter.extra !== undefined) json.extra = adapter.extra;
   return serializeSafetensors(tensors, { [NATIVE_METADATA_KEY]: JSON.stringify(json) });
@@ -144,7 +151,7 @@ export function serializeNativeAdapter(adapter: NativeAdapter): Uint8Array {
  * and the tensor or field for a missing or malformed `tsd_peft` entry, a
  * newer `format_version`, missing or stray tensors, or data of the wrong
  * dtype (F32; F64 for the spectra), and {@link ShapeError} for inconsistent
- * shapes. Reads format versions 1 and 2.
+ * shapes. Reads format versions 1 to 3.
  */
 export function parseNativeAdapter(bytes: Uint8Array, file?: string): NativeAdapter {
   const st = parseSafetensors(bytes, file);
@@ -202,6 +209,8 @@ export function parseNativeAdapter(bytes: Uint8Array, file?: string): NativeAdap
       method: m.method,
       factors: { A: mat(peftKey(module, 'lora_A')), B: mat(peftKey(module, 'lora_B')), scaling: m.scaling },
     };
+    const magnitude = take(peftMagnitudeKey(module), 1, false);
+    if (magnitude !== undefined) state.magnitude = magnitude.data;
     if (m.dash !== undefined) {
       if (!isRecord(m.dash) || typeof m.dash.launched !== 'boolean') return fail('dash needs a boolean launched', `${field}.dash`);
       if (m.dash.launched) {
@@ -251,6 +260,9 @@ function checkModule(module: string, s: NativeModuleState, file?: string): void 
   const shapeErr = (tensor: string, msg: string, shape: number[]): never => {
     throw new ShapeError(msg, { file, tensor: nativeKey(module, tensor), shape });
   };
+  if (s.magnitude !== undefined && s.magnitude.length !== out) {
+    throw new ShapeError(`magnitude holds ${s.magnitude.length} values for ${out} output rows`, { file, tensor: peftMagnitudeKey(module), shape: [s.magnitude.length] });
+  }
   if (s.dash?.launched === true) {
     const { U, Vt, d, selected } = s.dash;
     const k = d.length;

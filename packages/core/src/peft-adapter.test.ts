@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, NonFiniteError, SafetensorsError, ShapeError } from './errors.js';
 import type { LoraFactors } from './lora-factors.js';
-import { peftKey } from './module-names.js';
+import { peftKey, peftMagnitudeKey } from './module-names.js';
 import { fixturePath } from './testing/fixtures.js';
 import { createAdapterConfig, parseAdapterConfig } from './peft-config.js';
 import { createPeftAdapter, parsePeftAdapter, serializePeftAdapter } from './peft-adapter.js';
@@ -48,6 +48,69 @@ describe('the real PEFT adapters', () => {
     const out = serializePeftAdapter(adapter);
     expect(out.configJson).toBe(configJson);
     expect(Buffer.from(out.weights).equals(Buffer.from(weights))).toBe(true);
+  });
+});
+
+describe('the real PEFT DoRA adapter (peft-dora/adapter, use_dora)', () => {
+  const dir = 'peft-dora/adapter';
+  const configJson = readText(dir, 'adapter_config.json');
+  const weights = read(dir, 'adapter_model.safetensors');
+
+  test('35 modules with lora_A, lora_B and lora_magnitude_vector read bit for bit; both files write back byte-identical', () => {
+    const adapter = parsePeftAdapter(configJson, weights, dir);
+    expect(adapter.config.use_dora).toBe(true);
+    expect(adapter.modules.size).toBe(35);
+    expect(adapter.magnitudes?.size).toBe(35);
+    const raw = parseSafetensors(weights);
+    for (const [module, f] of adapter.modules) {
+      const m = raw.tensors.get(peftMagnitudeKey(module)) as SafetensorsTensor;
+      expect(m.dtype).toBe('F32');
+      expect(m.shape).toEqual([f.B.rows]);
+      expect(Buffer.from((adapter.magnitudes?.get(module) as Float32Array).buffer).equals(Buffer.from(m.data))).toBe(true);
+    }
+    // 3 tensors per module and nothing else (PEFT names the magnitude without `.weight`)
+    expect(raw.headerKeyOrder).toHaveLength(105);
+    expect(raw.headerKeyOrder.filter((k) => k.endsWith('.lora_magnitude_vector'))).toHaveLength(35);
+    const out = serializePeftAdapter(adapter);
+    expect(out.configJson).toBe(configJson);
+    expect(Buffer.from(out.weights).equals(Buffer.from(weights))).toBe(true);
+  });
+
+  test('an adapter built here writes PEFT’s tensor names, order, dtypes, shapes and metadata, and only config keys PEFT 0.21 knows', () => {
+    const parsed = parsePeftAdapter(configJson, weights, dir);
+    const built = createPeftAdapter(parsed.modules, { r: 4, lora_alpha: 8, use_dora: true, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, parsed.magnitudes);
+    const out = serializePeftAdapter(built);
+    // the same bytes: names, header order, dtypes, shapes, offsets, `{"format":"pt"}` metadata, data
+    expect(Buffer.from(out.weights).equals(Buffer.from(weights))).toBe(true);
+    const ours = JSON.parse(out.configJson) as Record<string, unknown>;
+    const peft = JSON.parse(configJson) as Record<string, unknown>;
+    // PEFT's LoraConfig(**json) rejects unknown keys: every key we write is one PEFT 0.21 writes
+    expect(Object.keys(ours).filter((k) => !(k in peft))).toEqual([]);
+    for (const k of ['peft_type', 'use_dora', 'r', 'lora_alpha', 'use_rslora', 'fan_in_fan_out', 'bias', 'lora_dropout']) expect(ours[k], k).toEqual(peft[k]);
+    expect([...(ours.target_modules as string[])].sort()).toEqual([...(peft.target_modules as string[])].sort());
+  });
+
+  test('a missing, misshapen or unasked-for magnitude is refused, naming the tensor', () => {
+    const raw = parseSafetensors(weights);
+    const module = 'model.layers.0.self_attn.q_proj';
+    const without = new Map([...raw.tensors].filter(([k]) => k !== peftMagnitudeKey(module)));
+    const e = (() => {
+      try {
+        parsePeftAdapter(configJson, serializeSafetensors(without, { format: 'pt' }), dir);
+      } catch (err) {
+        return err as SafetensorsError;
+      }
+      throw new Error('accepted');
+    })();
+    expect(e).toBeInstanceOf(SafetensorsError);
+    expect(e.tensor).toBe(peftMagnitudeKey(module));
+    const short = new Map(raw.tensors).set(peftMagnitudeKey(module), float32Tensor([3], new Float32Array(3)));
+    expect(() => parsePeftAdapter(configJson, serializeSafetensors(short, { format: 'pt' }), dir)).toThrow(ShapeError);
+    const noDora = configJson.replace('"use_dora": true', '"use_dora": false');
+    expect(() => parsePeftAdapter(noDora, weights, dir)).toThrow(/use_dora/);
+    const parsed = parsePeftAdapter(configJson, weights, dir);
+    expect(() => createPeftAdapter(parsed.modules, { use_dora: true })).toThrow(ConfigError);
+    expect(() => createPeftAdapter(parsed.modules, {}, parsed.magnitudes)).toThrow(/use_dora is false/);
   });
 });
 

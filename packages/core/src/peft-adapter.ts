@@ -1,12 +1,14 @@
 /**
  * PEFT LoRA adapters in memory: `adapter_config.json` plus
  * `adapter_model.safetensors` (tensors `base_model.model.<module>.lora_{A,B}.weight`,
- * A [r, in], B [out, r]; ΔW = scaling · B · A). Pure: strings and bytes in and out.
+ * A [r, in], B [out, r]; ΔW = scaling · B · A; with `use_dora` also
+ * `base_model.model.<module>.lora_magnitude_vector` [out], DoRA's m).
+ * Pure: strings and bytes in and out.
  */
 import { ConfigError, SafetensorsError, ShapeError } from './errors.js';
 import { encodeBfloat16, encodeFloat16 } from './dtype.js';
 import { validateLoraFactors, type LoraFactors } from './lora-factors.js';
-import { parsePeftKey, peftKey } from './module-names.js';
+import { parsePeftKey, parsePeftMagnitudeKey, peftKey, peftMagnitudeKey } from './module-names.js';
 import {
   createAdapterConfig,
   isTargetModule,
@@ -26,6 +28,11 @@ export interface PeftAdapter {
   config: LoraAdapterConfig;
   /** Factors by module path (e.g. `model.layers.0.self_attn.q_proj`); scaling as PEFT computes it. */
   modules: Map<string, LoraFactors>;
+  /**
+   * DoRA magnitudes m [out] by module path (PEFT `lora_magnitude_vector`),
+   * present exactly when `config.use_dora` is true, one per module.
+   */
+  magnitudes?: Map<string, Float32Array>;
   /** Dtype of the file the adapter was read from; the writer keeps it (default F32). */
   weightsDtype?: AdapterWeightsDtype;
 }
@@ -45,8 +52,9 @@ const PEFT_METADATA = { format: 'pt' } as const;
  * Parses a PEFT adapter from its config text and safetensors bytes. `file`
  * (the adapter folder) labels errors. Checks that every module has both
  * factors with shapes [r, in] and [out, r], that r matches the config
- * (`r` / `rank_pattern`), that the config targets the module, and that no
- * other tensors (DoRA magnitudes, embedding LoRA, biases) are present.
+ * (`r` / `rank_pattern`), that the config targets the module, that DoRA
+ * adapters (`use_dora`) hold one magnitude [out] per module and others none,
+ * and that no other tensors (embedding LoRA, biases) are present.
  * F16/BF16 factors are widened to float32 exactly.
  */
 export function parsePeftAdapter(configJson: string, weightsBytes: Uint8Array, file?: string): PeftAdapter {
@@ -56,11 +64,20 @@ export function parsePeftAdapter(configJson: string, weightsBytes: Uint8Array, f
   const st = parseSafetensors(weightsBytes, weightsFile);
   const parts = new Map<string, { A?: SafetensorsTensor; B?: SafetensorsTensor; names: [string, string] }>();
   const dtypes = new Set<string>();
+  const rawMagnitudes = new Map<string, { t: SafetensorsTensor; name: string }>();
   for (const name of st.headerKeyOrder) {
     const t = st.tensors.get(name) as SafetensorsTensor;
+    const magnitudeOf = parsePeftMagnitudeKey(name);
+    if (magnitudeOf !== undefined && config.use_dora) {
+      if (t.shape.length !== 1) throw new ShapeError(`a DoRA magnitude is 1-D, got ${t.shape.length}-D`, { file: weightsFile, tensor: name, shape: t.shape });
+      dtypes.add(t.dtype);
+      rawMagnitudes.set(magnitudeOf, { t, name });
+      continue;
+    }
     const key = parsePeftKey(name);
     if (key === undefined) {
-      throw new SafetensorsError('not a LoRA factor (only base_model.model.<module>.lora_{A,B}.weight is supported)', {
+      const what = magnitudeOf !== undefined ? 'a DoRA magnitude but the config does not set use_dora' : 'not a LoRA factor';
+      throw new SafetensorsError(`${what} (only base_model.model.<module>.lora_{A,B}.weight${config.use_dora ? ' and .lora_magnitude_vector' : ''} are supported)`, {
         file: weightsFile,
         tensor: name,
       });
@@ -105,7 +122,20 @@ export function parsePeftAdapter(configJson: string, weightsBytes: Uint8Array, f
     throw new SafetensorsError(`LoRA factors must all be F32, F16 or BF16, found ${[...dtypes].join(', ')}`, { file: weightsFile });
   }
   const weightsDtype = ([...dtypes][0] ?? 'F32') as AdapterWeightsDtype;
-  return { config, modules, weightsDtype };
+  if (!config.use_dora) return { config, modules, weightsDtype };
+  const magnitudes = new Map<string, Float32Array>();
+  for (const [module, f] of modules) {
+    const m = rawMagnitudes.get(module);
+    if (m === undefined) throw new SafetensorsError('DoRA adapter (use_dora) lacks this magnitude', { file: weightsFile, tensor: peftMagnitudeKey(module) });
+    if (m.t.shape[0] !== f.B.rows) {
+      throw new ShapeError(`magnitude holds ${String(m.t.shape[0])} values for ${f.B.rows} output rows`, { file: weightsFile, tensor: m.name, shape: m.t.shape });
+    }
+    magnitudes.set(module, tensorToFloat32(m.t, m.name));
+  }
+  for (const [module, m] of rawMagnitudes) {
+    if (!modules.has(module)) throw new SafetensorsError(`module ${module} has a magnitude but no lora_A / lora_B`, { file: weightsFile, tensor: m.name });
+  }
+  return { config, modules, magnitudes, weightsDtype };
 }
 
 /** Options of {@link serializePeftAdapter}. */
@@ -123,12 +153,15 @@ export interface SerializePeftAdapterOptions {
  */
 export function serializePeftAdapter(adapter: PeftAdapter, options: SerializePeftAdapterOptions = {}): SerializedPeftAdapter {
   for (const [module, f] of adapter.modules) validateLoraFactors(f, undefined, module);
+  checkMagnitudes(adapter);
   const config = reconcileAdapterConfig(adapter.config, adapter.modules);
   const dtype = options.dtype ?? adapter.weightsDtype ?? 'F32';
   const tensors = new Map<string, SafetensorsTensor>();
   for (const [module, f] of adapter.modules) {
     tensors.set(peftKey(module, 'lora_A'), encodeFactor([f.A.rows, f.A.cols], f.A.data, dtype, peftKey(module, 'lora_A')));
     tensors.set(peftKey(module, 'lora_B'), encodeFactor([f.B.rows, f.B.cols], f.B.data, dtype, peftKey(module, 'lora_B')));
+    const m = adapter.magnitudes?.get(module);
+    if (m !== undefined) tensors.set(peftMagnitudeKey(module), encodeFactor([m.length], m, dtype, peftMagnitudeKey(module)));
   }
   return { configJson: serializeAdapterConfig(config), weights: serializeSafetensors(tensors, PEFT_METADATA) };
 }
@@ -137,8 +170,15 @@ export function serializePeftAdapter(adapter: PeftAdapter, options: SerializePef
  * A PEFT adapter for `modules`, its config built from `base` (PEFT defaults
  * otherwise) and reconciled with the factors' ranks and scalings.
  */
-export function createPeftAdapter(modules: Map<string, LoraFactors>, base: Partial<LoraAdapterConfig> = {}): PeftAdapter {
-  return { config: reconcileAdapterConfig(createAdapterConfig(base), modules), modules };
+export function createPeftAdapter(
+  modules: Map<string, LoraFactors>,
+  base: Partial<LoraAdapterConfig> = {},
+  magnitudes?: Map<string, Float32Array>,
+): PeftAdapter {
+  const adapter: PeftAdapter = { config: reconcileAdapterConfig(createAdapterConfig(base), modules), modules };
+  if (magnitudes !== undefined) adapter.magnitudes = magnitudes;
+  checkMagnitudes(adapter);
+  return adapter;
 }
 
 /**
@@ -216,7 +256,21 @@ function modeOf(values: number[]): number | undefined {
   return best;
 }
 
-function encodeFactor(shape: [number, number], data: Float32Array, dtype: AdapterWeightsDtype, name: string): SafetensorsTensor {
+/** A DoRA adapter (`use_dora`) has a magnitude [out] for each module, any other adapter none. */
+function checkMagnitudes(adapter: PeftAdapter): void {
+  const mags = adapter.magnitudes;
+  if (!adapter.config.use_dora) {
+    if (mags !== undefined && mags.size > 0) throw new ConfigError('adapter has DoRA magnitudes but use_dora is false', { field: 'use_dora' });
+    return;
+  }
+  for (const [module, f] of adapter.modules) {
+    const m = mags?.get(module);
+    if (m === undefined) throw new ConfigError('DoRA adapter (use_dora) lacks this module\'s magnitude', { tensor: peftMagnitudeKey(module) });
+    if (m.length !== f.B.rows) throw new ShapeError(`magnitude holds ${m.length} values for ${f.B.rows} output rows`, { tensor: peftMagnitudeKey(module), shape: [m.length] });
+  }
+}
+
+function encodeFactor(shape: number[], data: Float32Array, dtype: AdapterWeightsDtype, name: string): SafetensorsTensor {
   if (dtype === 'F32') return float32Tensor(shape, data, name);
   return { dtype, shape, data: dtype === 'F16' ? encodeFloat16(data) : encodeBfloat16(data) };
 }

@@ -83,7 +83,7 @@ describe('refusals name the field', () => {
   const base = JSON.parse(fixtureConfig('peft-lora')) as Record<string, unknown>;
   const withField = (patch: Record<string, unknown>) => JSON.stringify({ ...base, ...patch });
   test.each([
-    ['use_dora', { use_dora: true }],
+    ['use_dora', { use_dora: 'yes' }],
     ['fan_in_fan_out', { fan_in_fan_out: 'yes' }],
     ['bias', { bias: 'all' }],
     ['init_lora_weights', { init_lora_weights: 'pissa_niter_4' }],

@@ -49,7 +49,7 @@ export interface LoraAdapterConfig {
   alpha_pattern: Record<string, number>;
   /** Modules saved in full besides the adapter; refused unless empty. */
   modules_to_save: string[] | null;
-  /** DoRA (weight-decomposed LoRA); refused. */
+  /** DoRA (Liu et al. 2024): the adapter also holds a `lora_magnitude_vector` per module. */
   use_dora: boolean;
   inference_mode: boolean;
   /** Every other field of the file, kept verbatim for the round trip. */
@@ -92,7 +92,7 @@ export function createAdapterConfig(fields: Partial<LoraAdapterConfig> = {}): Lo
  * Parses `adapter_config.json` text. Missing known fields take PEFT's
  * defaults; unknown fields are kept in `extra`. Throws {@link ConfigError}
  * naming `file` and the field for malformed JSON, wrong types, or
- * unsupported features (DoRA, trained biases, residual
+ * unsupported features (trained biases, residual
  * initialisers such as PiSSA, modules_to_save, …).
  */
 export function parseAdapterConfig(json: string, file?: string): LoraAdapterConfig {
@@ -173,7 +173,6 @@ export function validateAdapterConfig(cfg: LoraAdapterConfig, file?: string): vo
   for (const f of ['task_type', 'base_model_name_or_path'] as const) {
     if (cfg[f] !== null && typeof cfg[f] !== 'string') bad(f, 'must be a string or null');
   }
-  if (cfg.use_dora) bad('use_dora', 'DoRA adapters are not supported');
   const init = cfg.init_lora_weights;
   if (typeof init !== 'boolean' && typeof init !== 'string') bad('init_lora_weights', 'must be a boolean or a string');
   if (typeof init === 'string' && RESIDUAL_INITS.test(init)) {

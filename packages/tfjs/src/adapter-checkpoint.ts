@@ -8,8 +8,8 @@ import type { ModelCheckpointState, TensorData } from './trainable.js';
  * method, LoRA-Dash's launch flag, selected indices and frozen bases U_s,
  * V_sᵀ, and the initial factors A₀, B₀ from which a residual W' is rebuilt,
  * with the spectra each selection was made from (change rates and σ), so a
- * resumed run reports the same selections. Full fine-tuning needs nothing
- * beyond its variable.
+ * resumed run reports the same selections. A method without a native form
+ * (full fine-tuning) needs nothing beyond its variables.
  *
  * The spectra are float64 and the checkpoint's tensors float32, so they go
  * into the JSON part, where a number round-trips exactly; +Infinity (a rate
@@ -38,8 +38,8 @@ export function checkpointFromSlots(slots: Iterable<AdapterSlot>): ModelCheckpoi
     tensors[key] = { shape: [m.rows, m.cols], data: Float32Array.from(m.data) };
   };
   for (const slot of slots) {
-    if (slot.variant.name === 'full') {
-      modules[slot.name] = { method: 'full', init: null, dash: null };
+    if (!slot.hasNative) {
+      modules[slot.name] = { method: slot.variant.name, init: null, dash: null };
       continue;
     }
     const native = slot.toNative();
@@ -84,9 +84,11 @@ export function restoreSlotsFromCheckpoint(slots: ReadonlyMap<string, AdapterSlo
     if (meta.method !== slot.variant.name) {
       throw new ConfigError(`checkpoint was made with method '${meta.method}', the model uses '${slot.variant.name}'`, { tensor: name });
     }
-    if (meta.method === 'full') continue;
+    if (!slot.hasNative) continue;
     const current = slot.toNative();
     const restored: NativeModuleState = { method: meta.method, factors: current.factors };
+    // Variables (factors, DoRA's magnitude) keep their current values; the trainer restores them next.
+    if (current.magnitude !== undefined) restored.magnitude = current.magnitude;
     if (meta.init !== null) {
       const init: InitResidual = {
         A0: matrixOf(state, `${name}.init_A0`),

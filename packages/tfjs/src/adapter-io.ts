@@ -2,6 +2,7 @@ import { ConfigError, createPeftAdapter, type LoraFactors, type NativeAdapter, t
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AdapterConfig } from './adapter-config.js';
 import { injectAdapters, type AdapterModel } from './adapter-model.js';
+import { variantFor, variantForPeftConfig } from './variants/registry.js';
 
 /**
  * Import and export of adapters: PEFT's format (plain LoRA relative to the
@@ -19,40 +20,53 @@ export interface PeftExportOptions {
 
 /**
  * The model's adapters as a PEFT LoRA adapter whose ΔW is relative to the
- * *original* weights, so it loads on the untouched base model. LoRA/rsLoRA
- * export their factors and scaling unchanged; every other method goes
+ * *original* weights, so it loads on the untouched base model. Methods PEFT
+ * knows (LoRA, rsLoRA, DoRA: a variant's `peft` form) export in their own
+ * form — factors, scaling, DoRA's magnitudes and `use_dora`; every other method goes
  * through core's `toPlainLora` (scaling 1, rank r, + r for PiSSA / MiLoRA /
  * LoRA-Init whose residual moved W, + s for a launched dash term; full
  * fine-tuning gives rank min(out, in)). Per-module ranks and scalings land in
  * `rank_pattern` / `alpha_pattern` when they differ.
  */
 export function toPeftAdapter(model: AdapterModel, options: PeftExportOptions = {}): PeftAdapter {
-  const plainMethod = model.config.method === 'lora' || model.config.method === 'rslora';
+  const peft = variantFor(model.config.method).peft;
   const modules = new Map<string, LoraFactors>();
-  for (const [name, slot] of model.slotEntries()) modules.set(name, plainMethod ? slot.parts().factors : slot.plainLora());
+  const magnitudes = new Map<string, Float32Array>();
+  for (const [name, slot] of model.slotEntries()) {
+    const m = slot.variant.peft?.save(slot.state, slot.ctx) ?? { factors: slot.plainLora() };
+    modules.set(name, m.factors);
+    if (m.magnitude !== undefined) magnitudes.set(name, m.magnitude);
+  }
   const names = [...modules.keys()];
   const suffixes = [...new Set(names.map((n) => n.split('.').pop() as string))];
   const selectsExactly = names.length === 0 || suffixes.every((suf) => names.some((n) => n.endsWith(`.${suf}`) || n === suf));
-  return createPeftAdapter(modules, {
-    r: model.config.r,
-    lora_alpha: plainMethod ? model.config.alpha : model.config.r,
-    use_rslora: plainMethod && model.config.useRslora,
-    target_modules: selectsExactly ? suffixes : names,
-    base_model_name_or_path: options.baseModel ?? null,
-    ...(options.fanInFanOut === true ? { fan_in_fan_out: true } : {}),
-  });
+  return createPeftAdapter(
+    modules,
+    {
+      r: model.config.r,
+      lora_alpha: peft !== undefined ? model.config.alpha : model.config.r,
+      use_rslora: peft !== undefined && model.config.useRslora,
+      target_modules: selectsExactly ? suffixes : names,
+      base_model_name_or_path: options.baseModel ?? null,
+      ...(options.fanInFanOut === true ? { fan_in_fan_out: true } : {}),
+      ...peft?.config,
+    },
+    magnitudes.size > 0 ? magnitudes : undefined,
+  );
 }
 
 /**
  * Sets the factors of the adapted modules from a PEFT adapter (trained in
  * Python or exported here). Every adapter module must be adapted in the
  * model; ranks may differ from the model's r. Only for methods whose frozen
- * weight is the original W (lora, rslora, lora-dash before launch, full),
- * since a PEFT adapter is relative to the original W. Throws
+ * weight is the original W (lora, rslora, dora, lora-dash before launch, full),
+ * since a PEFT adapter is relative to the original W. A DoRA adapter
+ * (`use_dora`) loads only into a method with a PEFT DoRA form. Throws
  * {@link ConfigError} otherwise, naming the module.
  */
 export function loadPeftAdapter(model: AdapterModel, adapter: PeftAdapter): void {
   const slots = new Map(model.slotEntries());
+  const wanted = variantForPeftConfig(adapter.config as unknown as Record<string, unknown>);
   for (const [name, factors] of adapter.modules) {
     const slot = slots.get(name);
     if (slot === undefined) {
@@ -63,13 +77,19 @@ export function loadPeftAdapter(model: AdapterModel, adapter: PeftAdapter): void
         tensor: name,
       });
     }
-    slot.setFactors(factors);
+    const magnitude = adapter.magnitudes?.get(name);
+    if (magnitude !== undefined && slot.variant.peft?.config.use_dora !== true) {
+      throw new ConfigError(`a DoRA adapter (use_dora) cannot be loaded into method '${slot.variant.name}'; inject it as '${wanted?.name ?? 'dora'}'`, {
+        tensor: name,
+      });
+    }
+    slot.loadPeft({ factors, ...(magnitude === undefined ? {} : { magnitude }) });
   }
 }
 
 /**
- * A new LoRA model carrying a PEFT adapter: method 'lora' (or 'rslora' when
- * the config says so), its target modules, r and alpha, then
+ * A new model carrying a PEFT adapter: the method its config describes
+ * ('lora', 'rslora' for `use_rslora`, 'dora' for `use_dora`), its target modules, r and alpha, then
  * {@link loadPeftAdapter}. The usual way to run a Python-trained adapter.
  */
 export function injectPeftAdapter(
@@ -78,7 +98,8 @@ export function injectPeftAdapter(
   overrides: Partial<AdapterConfig> = {},
 ): AdapterModel {
   const model = injectAdapters(weights, {
-    method: adapter.config.use_rslora ? 'rslora' : 'lora',
+    method: variantForPeftConfig(adapter.config as unknown as Record<string, unknown>)?.name ?? 'lora',
+    useRslora: adapter.config.use_rslora,
     r: adapter.config.r,
     alpha: adapter.config.lora_alpha,
     targetModules: [...adapter.modules.keys()],

@@ -29,7 +29,7 @@ describe('injectAdapters', () => {
     expect(make).toThrow(ConfigError);
     expect(make).toThrow(/'q_proj' matched no 2-D weight; available modules: head, layers\.0\.down, layers\.0\.up, layers\.1\.down, layers\.1\.up/);
     expect(() => injectAdapters(toy.weights, { method: 'lora', targetModules: /nothing/ })).toThrow(/selected no module/);
-    expect(() => injectAdapters(toy.weights, { method: 'dora' as AdapterMethod })).toThrow(/unknown method 'dora'/);
+    expect(() => injectAdapters(toy.weights, { method: 'vera' as AdapterMethod })).toThrow(/unknown method 'vera'/);
     expect(() => injectAdapters(toy.weights, { method: 'lora', r: 0, targetModules: ['up'] })).toThrow(/r must be a positive integer/);
   });
 

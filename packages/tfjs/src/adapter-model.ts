@@ -231,11 +231,11 @@ export class AdapterModel implements LinearProvider, TrainableModel {
     loadNativeAdapter(this, adapter);
   }
 
-  /** The directions each TSD method selected so far, by module (empty for other methods). */
+  /** The directions each TSD method selected so far, and after which step, by module (empty for other methods). */
   tsdSelections(): Map<string, TsdInfo> {
     const out = new Map<string, TsdInfo>();
     for (const [name, slot] of this.slots) {
-      const info = slot.variant.tsdInfo?.(slot.state);
+      const info = slot.variant.tsdInfo?.(slot.state, slot.ctx);
       if (info !== undefined && Object.keys(info).length > 0) out.set(name, info);
     }
     return out;

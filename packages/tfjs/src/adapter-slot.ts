@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, mergeLora, toPlainLora, unmergeLora, type LoraFactors, type NativeModuleState, type Rng } from '@tsd-peft/core';
 import type { ResolvedAdapterConfig } from './adapter-config.js';
 import { FrozenWeight } from './frozen-weight.js';
-import { fullTrainedWeight, type FullState } from './variants/full.js';
-import type { AdapterParts, AnyVariant, ModuleContext } from './variants/variant.js';
+import type { AdapterParts, AnyVariant, ModuleContext, PeftModule } from './variants/variant.js';
 
 /** Shared by all slots of one model: its variables and its optimizer-reset requests. */
 export interface SlotRegistry {
@@ -82,9 +81,9 @@ export class AdapterSlot {
     return toPlainLora({ ...this.parts(), name: this.name });
   }
 
-  /** The effective weight W' + scaling·B·A (+ dash), or the trained W for full fine-tuning. */
+  /** The effective weight: the variant's own merge (full: the trained W; DoRA: the rescaled W + ΔW), else W' + scaling·B·A (+ dash). */
   mergedWeight(): ReturnType<typeof mergeLora> {
-    if (this.variant.name === 'full') return fullTrainedWeight(this.state as FullState);
+    if (this.variant.merge) return this.variant.merge(this.state, this.ctx);
     const { factors, dash } = this.parts();
     return mergeLora(this.ctx.frozen.matrix(), factors, dash, this.name);
   }
@@ -100,7 +99,8 @@ export class AdapterSlot {
    * initial factors), so merge/unmerge cycles never drift.
    */
   unmerge(): void {
-    const { init } = this.variant.name === 'full' ? { init: undefined } : this.parts();
+    // A variant with its own merge keeps its frozen weight the original W (no residual to rebuild).
+    const { init } = this.variant.merge ? { init: undefined } : this.parts();
     if (init === undefined) this.ctx.frozen.restoreBase();
     else this.ctx.frozen.replace(unmergeLora(this.ctx.original(), init, undefined, this.name));
   }
@@ -113,11 +113,28 @@ export class AdapterSlot {
     this.state = this.variant.setFactors(factors, this.state, this.ctx);
   }
 
+  /** Loads a module of a PEFT adapter: through the variant's PEFT form, else as factors. */
+  loadPeft(m: PeftModule): void {
+    const peft = this.variant.peft;
+    this.state = peft !== undefined ? peft.load(m, this.state, this.ctx) : this.variant.setFactors(m.factors, this.state, this.ctx);
+  }
+
+  /** Whether the variant has a native form ({@link Variant.toNative}); without one its variables are its whole state. */
+  get hasNative(): boolean {
+    return this.variant.toNative !== undefined;
+  }
+
   toNative(): NativeModuleState {
+    if (this.variant.toNative === undefined) {
+      throw new ConfigError(`method '${this.variant.name}' has no native adapter form; use mergeAndUnload() to keep the trained weights`, { tensor: this.name });
+    }
     return this.variant.toNative(this.state, this.ctx);
   }
 
   fromNative(state: NativeModuleState): void {
+    if (this.variant.fromNative === undefined) {
+      throw new ConfigError(`a native adapter cannot be loaded into method '${this.variant.name}'`, { tensor: this.name });
+    }
     if (state.method !== this.variant.name) {
       throw new ConfigError(`adapter state is for method '${state.method}' but the module uses '${this.variant.name}'`, {
         tensor: this.name,

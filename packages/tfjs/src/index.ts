@@ -44,10 +44,13 @@ export { injectPeftAdapter } from './adapter-io.js';
 export type { PeftExportOptions, NativeExportOptions } from './adapter-io.js';
 export { FrozenWeight } from './frozen-weight.js';
 export { selectTargetModules, moduleOfWeight, compareModulePaths } from './target-modules.js';
-export { VARIANTS, ADAPTER_METHODS, variantFor } from './variants/registry.js';
+export { VARIANTS, ADAPTER_METHODS, variantFor, variantForPeftConfig, registerVariant, isDenseMethod } from './variants/registry.js';
+export type { BuiltinAdapterMethod } from './variants/registry.js';
+export { doraVariant, DORA_MAGNITUDE_KEY } from './variants/dora.js';
+export type { DoraState } from './variants/dora.js';
 export { createDashVariant } from './variants/lora-dash.js';
 export type { DashState, DashLaunch } from './variants/lora-dash.js';
-export type { Variant, AnyVariant, ModuleContext, AdapterParts, TsdInfo } from './variants/variant.js';
+export type { Variant, AnyVariant, ModuleContext, AdapterParts, TsdInfo, PeftForm, PeftModule } from './variants/variant.js';
 // --- throughput: the shared-memory pieces (trainDataParallel over worker_threads is in ./node/index.ts) ---
 export { shardRange } from './parallel/shard.js';
 export type { RowRange } from './parallel/shard.js';

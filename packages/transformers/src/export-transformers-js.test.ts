@@ -57,6 +57,22 @@ describe('exportForTransformersJs on stories260K', () => {
     expect(a?.generated_text).not.toBe(b?.generated_text);
   });
 
+  it('a PEFT DoRA adapter (peft-dora, use_dora) merges through the DoRA merge: transformers.js gives PEFT merged logits within 2e-3', async () => {
+    const doraOut = join(tmp, 'dora');
+    // Every dtype variant: quantized ones are requantized, since DoRA's update (a row rescaling of W) has no low-rank side branch.
+    const result = await exportForTransformersJs({ base, adapter: fixturePath('reference', 'peft-dora', 'adapter'), out: doraOut });
+    expect(result.patched['model.onnx']).toHaveLength(35);
+    expect(result.patched['model_q4.onnx']?.every((m) => m.merge === 'weight')).toBe(true);
+    const patched = await load(doraOut);
+    let worst = 0;
+    for (const input of ['input1', 'input2'] as const) {
+      worst = Math.max(worst, maxAbsDiff(await tjsLogits(patched, referenceIds(input)), referenceTensor(['peft-dora', 'logits.safetensors'], `merged.${input}`)));
+    }
+    console.info(`peft-dora merged ONNX export in transformers.js: max |logit − PEFT merged| ${worst.toExponential(2)}`);
+    // 2e-3: the PEFT-fixture tolerance above (issue 13's bar for DoRA as well).
+    expect(worst).toBeLessThan(2e-3);
+  });
+
   it('copies the other files byte for byte and changes only the patched initializer payloads', async () => {
     for (const f of readdirSync(base)) {
       if (f === 'onnx') continue;

@@ -10,7 +10,7 @@ import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { resolveModelFolder, type ResolveModelFolderOptions } from './loaders/hub-folder.js';
 import { buildModelFolder, copyExternalData, externalDataFiles, modelVariants, planModelFolder, readBaseModel } from './onnx/model-folder.js';
 import { fileExternalDataReader, patchFileRangesSync, writeChunksSync } from './onnx/node-io.js';
-import { patchOnnxModel, type AdapterUpdates, type PatchedModule, type QuantizedMergeMode } from './onnx/patch.js';
+import { patchOnnxModel, toModuleUpdate, type AdapterUpdates, type PatchedModule, type QuantizedMergeMode } from './onnx/patch.js';
 import type { ExternalWrite } from './onnx/tensor-data.js';
 
 /** An adapter to merge: a PEFT adapter folder, a loaded adapter (`{ modules }`), or a module → update map. */
@@ -50,11 +50,22 @@ export interface ExportForTransformersJsResult {
 /** Name of the provenance file written under `onnx/`. */
 export const EXPORT_MANIFEST = 'tsd-peft-export.json';
 
-/** Resolves an {@link ExportAdapterSource} to module updates (reads a PEFT folder with core's readPeftAdapterFolder). */
+/**
+ * Resolves an {@link ExportAdapterSource} to module updates (reads a PEFT
+ * folder with core's readPeftAdapterFolder); a PEFT DoRA adapter's magnitudes go
+ * with their modules, so the merge rescales the rows as DoRA's merge does.
+ */
 export async function resolveAdapterUpdates(source: ExportAdapterSource): Promise<AdapterUpdates> {
-  if (typeof source === 'string') return (readPeftAdapterFolder(source)).modules;
   if (source instanceof Map) return source as AdapterUpdates;
-  return (source as { readonly modules: AdapterUpdates }).modules;
+  const adapter = typeof source === 'string' ? readPeftAdapterFolder(source) : (source as { readonly modules: AdapterUpdates; readonly magnitudes?: ReadonlyMap<string, Float32Array> });
+  const magnitudes = adapter.magnitudes;
+  if (magnitudes === undefined || magnitudes.size === 0) return adapter.modules;
+  return new Map(
+    [...adapter.modules].map(([module, u]) => {
+      const m = magnitudes.get(module);
+      return [module, m === undefined ? u : { ...toModuleUpdate(u), magnitude: m }] as const;
+    }),
+  );
 }
 
 /**

@@ -94,11 +94,12 @@ describe('report.html in headless Chromium', () => {
     expect(drawn.charts).toContain('spectrum');
     expect(drawn.charts).toContain('heatmap');
     expect(drawn.empty).toBe(0);
-    // shakespeare has 9 (method, r) groups, sst2 has 8
-    expect(drawn.series).toBe(17);
-    expect(drawn.bars).toBe(17);
-    expect(drawn.errs).toBe(17 * 2); // one whisker per bar and per scatter point
-    expect(drawn.points).toBe(17);
+    // shakespeare has one (method, r) group per method plus one, sst2 one per method
+    const groups = 2 * METHOD_NAMES.length + 1;
+    expect(drawn.series).toBe(groups);
+    expect(drawn.bars).toBe(groups);
+    expect(drawn.errs).toBe(groups * 2); // one whisker per bar and per scatter point
+    expect(drawn.points).toBe(groups);
     expect(drawn.rates).toBe(64);
     expect(drawn.tsd).toBe(4);
     expect(drawn.cells).toBe(4);

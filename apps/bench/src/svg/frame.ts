@@ -77,6 +77,7 @@ export const METHOD_COLORS: Readonly<Record<string, string>> = {
   'lora-dash': '#edc948',
   'lora-init': '#b07aa1',
   'lora-tsd': '#ff9da7',
+  dora: '#bab0ac',
 };
 
 /** The colour of a series name (method or "method rN"), grey when unknown. */

@@ -52,6 +52,9 @@ describe('tsd-bench end to end on stories260K', () => {
     expect(dash?.tsd?.modules).toHaveLength(10);
     expect(dash?.tsd?.modules[0]?.indices).toHaveLength(4);
     expect(dash?.tsd?.modules[0]?.spectrum).toHaveLength(64);
+    // When each method selected (--t 2; LoRA-TSD launches t steps after LoRA-Init's re-init), as the variants report it
+    const at = (method: string) => results.runs.find((r) => r.config.method === method && r.config.task === 'shakespeare')?.tsd?.selectedAtStep;
+    expect([at('lora-dash'), at('lora-init'), at('lora-tsd')]).toEqual([2, 2, 4]);
     // LoRA-Init and LoRA-TSD record change rates too: LoRA-Init's under its ΔW estimate (r = 8 directions),
     // LoRA-TSD's at its launch, each the spectrum's value at the selected index and in descending order
     for (const method of ['lora-init', 'lora-tsd']) {

@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import {
+  isDenseMethod,
   measureMatMulPeak,
   setupBackend,
   webGpuBackendInfo,
@@ -83,7 +84,7 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
         method: config.method as AdapterMethod,
         r: Math.max(1, config.r),
         alpha: config.alpha > 0 ? config.alpha : 2,
-        targetModules: config.method === 'full' ? 'all-linear' : config.targetModules,
+        targetModules: isDenseMethod(config.method) ? 'all-linear' : config.targetModules,
         seed: config.seed,
         t: config.t,
         s: config.s,

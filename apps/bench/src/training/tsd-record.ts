@@ -36,7 +36,7 @@ export function tsdRecordOf(adapter: AdapterModel, config: RunConfig): TsdRecord
     if (dash !== undefined && init !== undefined) entry.initIndices = init;
     modules.push(entry);
   }
-  // LoRA-Dash counts its pre-launch from when the inner method settles: after t for LoRA-Init's estimate in LoRA-TSD.
-  const selectedAtStep = config.method === 'lora-tsd' ? 2 * config.t : config.t;
+  // The variants know when they selected (LoRA-TSD: t after LoRA-Init's re-init); every module selects at the same step.
+  const selectedAtStep = Math.max(...[...selections.values()].map((info) => info.selectedAtStep ?? config.t));
   return { selectedAtStep, modules };
 }

@@ -1,4 +1,4 @@
-import { moduleOfWeight, selectTargetModules, type AdapterMethod } from '@tsd-peft/tfjs';
+import { isDenseMethod, moduleOfWeight, selectTargetModules, type AdapterMethod } from '@tsd-peft/tfjs';
 
 /**
  * Model FLOPs of a training token, the numerator of MFU, counting matmuls
@@ -28,7 +28,7 @@ export function trainingFlopsPerToken(shape: ModelFlopShape, seq: number, method
   const blocks = 2 * shape.blockLinearParams;
   const head = 2 * shape.headParams;
   const attention = shape.layers * 2 * 2 * seq * shape.hidden;
-  return (method === 'full' ? 3 : 2) * blocks + 2 * head + 3 * attention;
+  return (isDenseMethod(method) ? 3 : 2) * blocks + 2 * head + 3 * attention;
 }
 
 /** The FLOP shape of a loaded model: its `all-linear` modules' weights, and a vocab × hidden head. */

@@ -11,12 +11,18 @@ import {
   type LoraFactors,
   type Matrix,
 } from '@tsd-peft/core';
-import type { AdapterMethod } from '../adapter-config.js';
+import type { BuiltinAdapterMethod } from '../variants/registry.js';
 import { LaunchCallbackMissingError } from './errors.js';
 import { readTransposed, writeTransposed } from './keras-layout.js';
 
-/** The methods `applyAdapters` fits into a Dense layer (every registry method but full fine-tuning). */
-export type LayerAdapterMethod = Exclude<AdapterMethod, 'full'>;
+/**
+ * The methods `applyAdapters` fits into a Dense layer: the low-rank built-in
+ * methods (not full fine-tuning, not DoRA, whose magnitude this layer lacks).
+ */
+export type LayerAdapterMethod = Exclude<BuiltinAdapterMethod, 'full' | 'dora'>;
+
+/** {@link LayerAdapterMethod} as a list, to check options at run time. */
+export const LAYER_ADAPTER_METHODS: readonly LayerAdapterMethod[] = ['lora', 'rslora', 'pissa', 'milora', 'lora-dash', 'lora-init', 'lora-tsd'];
 
 /** Methods whose initialiser moves scaling·B₀A₀ out of the kernel (the kernel holds the residual). */
 const RESIDUAL_METHODS: ReadonlySet<LayerAdapterMethod> = new Set(['pissa', 'milora', 'lora-init', 'lora-tsd']);

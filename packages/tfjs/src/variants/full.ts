@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, mergeLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
+import { mergeLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
 import { matMulT } from '../backend/ops.js';
+import { denseAsLora, matrixDifference } from './dense-delta.js';
 import type { ModuleContext, Variant } from './variant.js';
 
 /** State of a fully fine-tuned module: W itself as a variable. */
@@ -23,20 +24,14 @@ export const fullVariant: Variant<FullState> = {
   init: (ctx) => ({ weight: ctx.createVariable(FULL_WEIGHT_KEY, tf.clone(ctx.frozen.tensor)) }),
   forward: (x, s, ctx) => tf.sub(matMulT(x, s.weight as tf.Tensor2D), ctx.frozen.project(x)) as tf.Tensor2D,
   output: (x, s) => matMulT(x, s.weight as tf.Tensor2D) as tf.Tensor2D,
+  merge: (s) => fullTrainedWeight(s),
   parts: (s, ctx) => ({ factors: denseAsLora(trainedMinusFrozen(s, ctx)) }),
   setFactors: (factors: LoraFactors, s, ctx) => {
     const merged = mergeLora(ctx.frozen.matrix(), factors, undefined, ctx.name);
     tf.tidy(() => s.weight.assign(tf.tensor2d(merged.data, [merged.rows, merged.cols], 'float32')));
     return s;
   },
-  toNative: (_s, ctx) => {
-    throw new ConfigError('full fine-tuning has no native adapter form; use mergeAndUnload() to keep the trained weights', {
-      tensor: ctx.name,
-    });
-  },
-  fromNative: (_state, _s, ctx) => {
-    throw new ConfigError('a native adapter cannot be loaded into a full fine-tuning model', { tensor: ctx.name });
-  },
+  dense: true,
 };
 
 /** The trained weight as a core matrix (for merging without the rank-min(out,in) detour). */
@@ -46,20 +41,5 @@ export function fullTrainedWeight(s: FullState): Matrix<Float32Array> {
 }
 
 function trainedMinusFrozen(s: FullState, ctx: ModuleContext): Matrix<Float32Array> {
-  const trained = s.weight.dataSync();
-  const frozen = ctx.frozen.tensor.dataSync();
-  const delta = new Float32Array(trained.length);
-  for (let i = 0; i < delta.length; i++) delta[i] = (trained[i] as number) - (frozen[i] as number);
-  const [rows, cols] = s.weight.shape as [number, number];
-  return { rows, cols, data: delta };
-}
-
-/** ΔW [out, in] as exact LoRA factors with scaling 1: B = ΔW, A = I (in ≤ out), or B = I, A = ΔW. */
-function denseAsLora(delta: Matrix<Float32Array>): LoraFactors {
-  const { rows: out, cols: inDim } = delta;
-  const k = Math.min(out, inDim);
-  const eye = new Float32Array(k * k);
-  for (let i = 0; i < k; i++) eye[i * k + i] = 1;
-  if (inDim <= out) return { A: { rows: k, cols: inDim, data: eye }, B: delta, scaling: 1 };
-  return { A: delta, B: { rows: out, cols: k, data: eye }, scaling: 1 };
+  return matrixDifference(fullTrainedWeight(s), ctx.frozen.matrix());
 }

@@ -105,7 +105,8 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
     },
     setFactors: (factors, s, ctx) => ({ ...s, inner: inner.setFactors(factors, s.inner, ctx) }),
     toNative: (s, ctx) => {
-      const state = { ...inner.toNative(s.inner, ctx), method: name };
+      // A dash term has no native form without the inner state's (its factors are where ΔW lives).
+      const state = inner.toNative === undefined ? { factors: toPlainLora({ ...inner.parts(s.inner, ctx), name: ctx.name }), method: name } : { ...inner.toNative(s.inner, ctx), method: name };
       if (s.launch === null) return { ...state, dash: { launched: false } };
       const { basis, tensors, selected, rates, sigma } = s.launch;
       const d = Float32Array.from(tensors.d.dataSync());
@@ -123,7 +124,7 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       };
     },
     fromNative: (state: NativeModuleState, s, ctx) => {
-      const innerState = inner.fromNative(state, s.inner, ctx);
+      const innerState = inner.fromNative === undefined ? inner.setFactors(state.factors, s.inner, ctx) : inner.fromNative(state, s.inner, ctx);
       disposeLaunch(s.launch);
       if (state.dash === undefined || !state.dash.launched) {
         ctx.removeVariable(DASH_D_KEY);
@@ -137,13 +138,15 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
     ...(inner.applyEstimate
       ? { applyEstimate: (estimate: Matrix, s: DashState<I>, ctx: ModuleContext) => ({ ...s, inner: inner.applyEstimate?.(estimate, s.inner, ctx) ?? s.inner }) }
       : {}),
-    tsdInfo: (s) => {
-      const info = inner.tsdInfo?.(s.inner) ?? {};
+    tsdInfo: (s, ctx) => {
+      const info = inner.tsdInfo?.(s.inner, ctx) ?? {};
       const launch = s.launch;
       if (launch === null) return info;
       return {
         ...info,
         dashSelected: launch.selected,
+        // The launch comes t steps after the inner variant settles (LoRA-TSD: after LoRA-Init's re-init).
+        selectedAtStep: settled(s, ctx) + ctx.config.t,
         ...(launch.rates === undefined ? {} : { dashRates: launch.rates }),
         ...(launch.sigma === undefined ? {} : { sigma: launch.sigma }),
       };

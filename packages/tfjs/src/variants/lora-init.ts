@@ -48,8 +48,13 @@ export const loraInitVariant: Variant<ResidualState> = {
       ? [s.branch.A, s.branch.B, ctx.originalTensor()]
       : [],
   applyEstimate: (estimate, s, ctx) => reinitFromEstimate(estimate, s, ctx),
-  tsdInfo: (s) =>
+  tsdInfo: (s, ctx) =>
     s.selected === undefined
       ? {}
-      : { initSelected: s.selected, ...(s.rates === undefined ? {} : { initRates: s.rates }), ...(s.sigma === undefined ? {} : { sigma: s.sigma }) },
+      : {
+          initSelected: s.selected,
+          ...(s.rates === undefined ? {} : { initRates: s.rates }),
+          ...(s.sigma === undefined ? {} : { sigma: s.sigma }),
+          selectedAtStep: ctx.config.initEstimate === 'prelaunch' ? ctx.config.initSteps : 0,
+        },
 };

@@ -26,6 +26,11 @@ export const loraVariant: Variant<LoraState> = {
   loraBranch: (s) => s.branch,
   parts: (s) => ({ factors: readFactors(s.branch) }),
   setFactors: (factors: LoraFactors, s, ctx) => ({ branch: assignFactors(s.branch, factors, ctx) }),
+  peft: {
+    config: { use_dora: false },
+    save: (s) => ({ factors: readFactors(s.branch) }),
+    load: (m, s, ctx) => ({ branch: assignFactors(s.branch, m.factors, ctx) }),
+  },
   toNative: (s) => ({ method: 'lora', factors: readFactors(s.branch) }),
   fromNative: (state: NativeModuleState, s, ctx) => ({ branch: assignFactors(s.branch, state.factors, ctx) }),
 };

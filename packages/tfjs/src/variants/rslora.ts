@@ -10,5 +10,6 @@ import type { Variant } from './variant.js';
 export const rsloraVariant: Variant<LoraState> = {
   ...loraVariant,
   name: 'rslora',
+  peft: { ...(loraVariant.peft as NonNullable<typeof loraVariant.peft>), config: { use_dora: false, use_rslora: true } },
   toNative: (s) => ({ method: 'rslora', factors: readFactors(s.branch) }),
 };

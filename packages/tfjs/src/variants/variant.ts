@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { DashTerm, LoraFactors, Matrix, NativeModuleState, Rng, SvdResult } from '@tsd-peft/core';
+import type { DashTerm, LoraAdapterConfig, LoraFactors, Matrix, NativeModuleState, Rng, SvdResult } from '@tsd-peft/core';
 import type { ResolvedAdapterConfig } from '../adapter-config.js';
 import type { AdapterMethod } from './registry.js';
 import type { FrozenWeight } from '../frozen-weight.js';
@@ -52,6 +52,27 @@ export interface AdapterParts {
   readonly dash?: DashTerm;
 }
 
+/** One module as a PEFT adapter stores it: factors relative to the original W, and DoRA's magnitude. */
+export interface PeftModule {
+  readonly factors: LoraFactors;
+  /** DoRA's m [out] (`lora_magnitude_vector`). */
+  readonly magnitude?: Float32Array;
+}
+
+/**
+ * A method PEFT has a native form for (LoRA, rsLoRA, DoRA): the
+ * `adapter_config.json` fields that mark it — written on export, matched on
+ * import to pick the method — and how a module maps to PEFT's tensors.
+ * Methods without one export as plain LoRA through core's `toPlainLora`.
+ */
+export interface PeftForm<S> {
+  readonly config: Readonly<Partial<LoraAdapterConfig>>;
+  /** The module in PEFT's form. */
+  save(s: S, ctx: ModuleContext): PeftModule;
+  /** Loads a PEFT module (relative to the original W). */
+  load(m: PeftModule, s: S, ctx: ModuleContext): S;
+}
+
 /** Directions chosen by a TSD method, as indices into W's descending singular values. */
 export interface TsdInfo {
   /** LoRA-Init: the r directions A/B were initialised from, by descending change rate. */
@@ -64,6 +85,11 @@ export interface TsdInfo {
   readonly dashRates?: Float64Array;
   /** The singular values of the original W, descending: the σᵢ both selections divide by. */
   readonly sigma?: Float64Array;
+  /**
+   * Completed optimizer steps after which the headline selection (the dash
+   * launch once there is one, else the initial directions) was made.
+   */
+  readonly selectedAtStep?: number;
 }
 
 /**
@@ -105,21 +131,39 @@ export interface Variant<S> {
    * 0 when it is final from the start. LoRA-Dash counts its pre-launch from here.
    */
   settledAfter?(s: S, ctx: ModuleContext): number;
+  /**
+   * The merged weight W + ΔW [out, in] (PEFT's `merge`); absent: core's
+   * `mergeLora` of {@link Variant.parts} into the frozen weight in use.
+   */
+  merge?(s: S, ctx: ModuleContext): Matrix<Float32Array>;
+  /** PEFT's native form of this method, if PEFT has one (see {@link PeftForm}). */
+  readonly peft?: PeftForm<S>;
   /** The adapter as plain LoRA pieces (see {@link AdapterParts}). */
   parts(s: S, ctx: ModuleContext): AdapterParts;
   /** Sets the trainable factors (e.g. from a PEFT adapter), relative to the frozen weight in use. */
   setFactors(factors: LoraFactors, s: S, ctx: ModuleContext): S;
-  /** The module's lossless state (core's native adapter format). */
-  toNative(s: S, ctx: ModuleContext): NativeModuleState;
+  /**
+   * The module's lossless state (core's native adapter format), also what
+   * trainer checkpoints keep beside the variables. Absent for a method whose
+   * whole state is its variables and that has no native-adapter form (full
+   * fine-tuning: keep its weights with `mergeAndUnload()`).
+   */
+  toNative?(s: S, ctx: ModuleContext): NativeModuleState;
   /** Restores {@link Variant.toNative} output, recreating variables and residuals as needed. */
-  fromNative(state: NativeModuleState, s: S, ctx: ModuleContext): S;
+  fromNative?(state: NativeModuleState, s: S, ctx: ModuleContext): S;
+  /**
+   * True when the method trains the targeted weights themselves (full
+   * fine-tuning): no rank or alpha, every linear targeted by default
+   * ('all-linear'), and a weight gradient per linear in FLOP counts.
+   */
+  readonly dense?: boolean;
   /**
    * Re-initialises from a dense ΔW estimate (LoRA-Init's 'gradient' estimate);
    * absent for methods that take none.
    */
   applyEstimate?(estimate: Matrix, s: S, ctx: ModuleContext): S;
   /** The directions the method selected so far, for reports and plots. */
-  tsdInfo?(s: S): TsdInfo;
+  tsdInfo?(s: S, ctx: ModuleContext): TsdInfo;
   /** Frees tensors the state owns beyond the model-owned variables. */
   dispose?(s: S, ctx: ModuleContext): void;
 }

@@ -108,7 +108,7 @@ describe('tsd-peft train', () => {
     await bad([...base, '--data', join(tmp, 'missing.jsonl')], /no such data file.*missing\.jsonl/);
     writeFileSync(join(tmp, 'empty.jsonl'), '\n\n');
     await bad([...base, '--data', join(tmp, 'empty.jsonl')], /empty/);
-    await bad([...base, '--data', trainFile, '--method', 'dora'], /unknown --method 'dora'; choose one of lora, rslora/);
+    await bad([...base, '--data', trainFile, '--method', 'vera'], /unknown --method 'vera'; choose one of lora, rslora/);
     await bad([...base, '--data', trainFile, '--target-modules', 'qkv'], /'qkv' matched no 2-D weight; available modules: .*self_attn\.q_proj/);
     await bad([...base, '--data', trainFile, '--r', 'four'], /--r must be an integer/);
     await bad(['train', '--model', modelDir, '--data', trainFile, '--out', out], /missing --steps/);

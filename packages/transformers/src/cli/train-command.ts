@@ -9,7 +9,9 @@ import {
   moduleOfWeight,
   selectTargetModules,
   setupBackend,
-  VARIANTS,
+  ADAPTER_METHODS,
+  isDenseMethod,
+  variantFor,
   type AdapterConfig,
   type AdapterMethod,
   type AdapterModel,
@@ -26,7 +28,7 @@ import { evaluationBatches, padIdOf, readJsonlExamples } from '../training/jsonl
 import { progressPrinter } from '../training/progress-line.js';
 import { numberOption, parseCommandArgs, required, type Command, type CommandIo } from './command.js';
 
-const METHODS = Object.keys(VARIANTS) as AdapterMethod[];
+const METHODS = ADAPTER_METHODS;
 const SCHEDULES: readonly ScheduleName[] = ['constant', 'linear', 'cosine'];
 
 /** `tsd-peft train`: fine-tune a causal LM on JSONL data and write PEFT + native adapters, checkpoints and losses. */
@@ -193,7 +195,7 @@ function parseTrainPlan(argv: string[]): TrainPlan {
   if (workers > batchSize) throw new ConfigError(`--workers ${workers} exceeds --batch-size ${batchSize}; each worker trains whole rows of a batch`);
   const evalFile = typeof values.eval === 'string' ? resolve(values.eval) : undefined;
   for (const file of [dataFile, evalFile]) if (file !== undefined && !existsSync(file)) throw new ConfigError('no such data file', { file });
-  const targets = typeof values['target-modules'] === 'string' ? values['target-modules'] : method === 'full' ? 'all-linear' : ADAPTER_DEFAULTS.targetModules.join(',');
+  const targets = typeof values['target-modules'] === 'string' ? values['target-modules'] : isDenseMethod(method) ? 'all-linear' : ADAPTER_DEFAULTS.targetModules.join(',');
   return {
     modelId,
     ...(typeof values.tokenizer === 'string' ? { tokenizer: values.tokenizer } : {}),
@@ -286,7 +288,7 @@ export function writeOutputs(plan: TrainPlan, adapter: AdapterModel, result: Tra
   const conv1d = targets.length > 0 && targets.every(isGpt2Conv1dModule);
   savePeftAdapter(join(out, 'adapter'), adapter.toPeftAdapter({ baseModel: modelId, fanInFanOut: conv1d }));
   const written = [join(out, 'adapter')];
-  if (config.method !== 'full') {
+  if (variantFor(config.method).toNative !== undefined) {
     saveNativeAdapter(join(out, 'adapter-native.safetensors'), adapter.toNativeAdapter({ baseModel: modelId, extra: hyper }));
     written.push(join(out, 'adapter-native.safetensors'));
   }

@@ -66,6 +66,9 @@ export function adapterFeedArrays(manifest: RuntimeAdapterManifest, modules: Ada
       }
       throw new ConfigError(`adapter "${ctx.adapterName}" targets ${module}, which the runtime rewrite did not cover (rewrite with this module)`, { tensor: module });
     }
+    if (update.magnitude !== undefined) {
+      throw new ConfigError(`adapter "${ctx.adapterName}" is a DoRA adapter on ${module}; its update rescales W and has no runtime low-rank form (merge it with exportForTransformersJs)`, { tensor: module });
+    }
     const { A, B } = update.factors;
     if (A.cols !== slot.inFeatures || B.rows !== slot.outFeatures) {
       const base = ctx.baseModel ? ` (trained on ${ctx.baseModel})` : '';

@@ -57,7 +57,7 @@ function maxChange(before: Float32Array, after: Float32Array): number {
   return m;
 }
 
-function mergeInt8(model: OnnxModel, q: Int8Linear, factors: LoraFactors, dash: DashTerm | undefined, external?: ExternalDataReader): QuantizedMerge {
+function mergeInt8(model: OnnxModel, q: Int8Linear, factors: LoraFactors, dash: DashTerm | undefined, external?: ExternalDataReader, magnitude?: Float32Array): QuantizedMerge {
   const signed = q.weight.dataType === OnnxDataType.INT8;
   const codes = readTensorBytes(model, q.weight, external);
   const scales = readTensorFloat32(model, q.scale, external);
@@ -68,7 +68,7 @@ function mergeInt8(model: OnnxModel, q: Int8Linear, factors: LoraFactors, dash: 
   const { inFeatures: inF, outFeatures: outF } = q;
   const base = dequantizeAffine8(codes, scales, zps, outF, signed);
   assertReproduced(model, q.weight, codes, quantizeAffine8(base, inF, outF, perColumn, signed).codes, `8-bit ${signed ? 'symmetric int8' : 'asymmetric uint8'}${perColumn ? ' per column' : ''}`);
-  const merged = mergedStoredValues(model, q.weight.name, base, 'in_out', outF, inF, factors, dash, q.module).values;
+  const merged = mergedStoredValues(model, q.weight.name, base, 'in_out', outF, inF, factors, dash, q.module, magnitude).values;
   const re = quantizeAffine8(merged, inF, outF, perColumn, signed);
   if (q.zeroPoint === undefined && re.zeroPoints.some((z) => z !== 0)) {
     throw new OnnxError('the merged weight needs a zero point but the node has no zero point input', where(model, q.weight));
@@ -78,7 +78,7 @@ function mergeInt8(model: OnnxModel, q: Int8Linear, factors: LoraFactors, dash: 
   return { ...collect(writes), maxAbsChange: maxChange(base, dequantizeAffine8(re.codes, re.scales, re.zeroPoints, outF, signed)) };
 }
 
-function mergeNBits(model: OnnxModel, q: NBitsLinear, factors: LoraFactors, dash: DashTerm | undefined, external?: ExternalDataReader): QuantizedMerge {
+function mergeNBits(model: OnnxModel, q: NBitsLinear, factors: LoraFactors, dash: DashTerm | undefined, external?: ExternalDataReader, magnitude?: Float32Array): QuantizedMerge {
   if (q.bits !== 4) throw new OnnxError(`MatMulNBits with bits=${q.bits} is not reproduced (only 4-bit)`, where(model, q.weight));
   if (q.zeroPoints !== undefined) throw new OnnxError('MatMulNBits with zero points (asymmetric 4-bit) is not reproduced; only symmetric blocks are', where(model, q.zeroPoints));
   if (q.blockSize < 16 || (q.blockSize & (q.blockSize - 1)) !== 0) throw new OnnxError(`block_size ${q.blockSize} is not a power of two ≥ 16`, where(model, q.weight));
@@ -91,7 +91,7 @@ function mergeNBits(model: OnnxModel, q: NBitsLinear, factors: LoraFactors, dash
   }
   const base = dequantizeBlockwise4(packed, scales, n, k, blockSize);
   assertReproduced(model, q.weight, packed, quantizeBlockwise4(base, n, k, blockSize).packed, `4-bit symmetric, block ${blockSize}`);
-  const merged = mergedStoredValues(model, q.weight.name, base, 'out_in', n, k, factors, dash, q.module).values;
+  const merged = mergedStoredValues(model, q.weight.name, base, 'out_in', n, k, factors, dash, q.module, magnitude).values;
   const re = quantizeBlockwise4(merged, n, k, blockSize);
   const writes = [encodeBytesWrite(model, q.weight, re.packed), encodeTensorWrite(model, q.scales, Float64Array.from(re.scales))];
   return { ...collect(writes), maxAbsChange: maxChange(base, dequantizeBlockwise4(re.packed, re.scales, n, k, blockSize)) };
@@ -109,14 +109,15 @@ export function mergeQuantizedLinear(
   factors: LoraFactors,
   dash: DashTerm | undefined,
   external?: ExternalDataReader,
+  magnitude?: Float32Array,
 ): QuantizedMerge {
   if (q.kind === 'int8') {
     assertSoleReader(model, index, [q.weight, q.scale, q.zeroPoint], q.module);
-    return mergeInt8(model, q, factors, dash, external);
+    return mergeInt8(model, q, factors, dash, external, magnitude);
   }
   if (q.kind === 'bnb4') {
     throw new OnnxError(`MatMulBnb4 node ${q.node.name}: requantizing FP4/NF4 codes is not supported; use the side branch (quantized: 'side-branch')`, where(model, q.weight));
   }
   assertSoleReader(model, index, [q.weight, q.scales], q.module);
-  return mergeNBits(model, q, factors, dash, external);
+  return mergeNBits(model, q, factors, dash, external, magnitude);
 }

@@ -26,10 +26,12 @@ import { dataTypeName, parseOnnxModel, type OnnxModel } from './onnx-model.js';
 import { applyEdits, type ByteEdit } from './splice.js';
 import { encodeTensorWrite, readTensorFloat32, type ExternalDataReader, type ExternalWrite } from './tensor-data.js';
 
-/** A module's update: LoRA factors and, for LoRA-Dash, the launched dash term. */
+/** A module's update: LoRA factors and, for LoRA-Dash, the launched dash term; for DoRA, the magnitude m [out]. */
 export interface ModuleUpdate {
   readonly factors: LoraFactors;
   readonly dash?: DashTerm;
+  /** DoRA's magnitude (PEFT `lora_magnitude_vector`): the merged rows are rescaled to these norms (core's `mergeDora`). */
+  readonly magnitude?: Float32Array;
 }
 
 /**
@@ -116,14 +118,15 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
       const rank = validateLoraFactors(factors, { rows: quantized.outFeatures, cols: quantized.inFeatures }, module);
       if (update.dash !== undefined) validateDash(update.dash, { rows: quantized.outFeatures, cols: quantized.inFeatures }, `${module}.dash`);
       // A side branch would have to be spliced into every If branch; inside subgraphs the weight is requantized instead.
-      const sideBranch = (options.quantized ?? 'side-branch') === 'side-branch' && quantized.node.graph === 0;
+      // DoRA's update rescales W itself (not low-rank), so it is always requantized.
+      const sideBranch = (options.quantized ?? 'side-branch') === 'side-branch' && quantized.node.graph === 0 && update.magnitude === undefined;
       let maxAbsChange: number;
       if (sideBranch) {
         taken ??= takenNames(parsed, index);
         edits.push(...sideBranchEdits(parsed, branchSite(parsed, index, module), update, factors.scaling, taken));
         maxAbsChange = maxAbs(mergedStoredValues(parsed, quantized.weight.name, new Float32Array(quantized.outFeatures * quantized.inFeatures), 'out_in', quantized.outFeatures, quantized.inFeatures, factors, update.dash, module).values);
       } else {
-        const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external);
+        const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external, update.magnitude);
         edits.push(...merged.edits);
         externalWrites.push(...merged.externalWrites);
         maxAbsChange = merged.maxAbsChange;
@@ -150,7 +153,7 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
     const inF = w.inFeatures;
     const rank = validateLoraFactors(factors, { rows: out, cols: inF }, module);
     if (update.dash !== undefined) validateDash(update.dash, { rows: out, cols: inF }, `${module}.dash`);
-    const merged = mergedStoredValues(parsed, w.tensor.name, readTensorFloat32(parsed, w.tensor, options.external), w.layout, out, inF, factors, update.dash, module);
+    const merged = mergedStoredValues(parsed, w.tensor.name, readTensorFloat32(parsed, w.tensor, options.external), w.layout, out, inF, factors, update.dash, module, update.magnitude);
     const write = encodeTensorWrite(parsed, w.tensor, merged.values);
     edits.push(...write.edits);
     if (write.external !== undefined) externalWrites.push(write.external);

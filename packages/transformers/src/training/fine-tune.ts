@@ -7,6 +7,7 @@ import {
   linearWarmupDecay,
   prefetchHostValues,
   train,
+  isDenseMethod,
   type AdapterConfig,
   type AdapterModel,
   type DataSource,
@@ -204,9 +205,9 @@ function indexed(batchAt: (index: number) => TokenBatch, tokens: (b: TokenBatch)
   };
 }
 
-/** The adapter config `fineTune` injects: full fine-tuning without `targetModules` trains every linear. */
+/** The adapter config `fineTune` injects: a dense method (full fine-tuning) without `targetModules` trains every linear. */
 export function resolvedAdapterConfig(adapter: AdapterConfig): AdapterConfig {
-  return adapter.method === 'full' && adapter.targetModules === undefined ? { ...adapter, targetModules: 'all-linear' } : adapter;
+  return isDenseMethod(adapter.method) && adapter.targetModules === undefined ? { ...adapter, targetModules: 'all-linear' } : adapter;
 }
 
 /** The learning-rate schedule `fineTune` trains with: `lr` itself when it is a function, else the named schedule over `steps`. */

@@ -1,0 +1,194 @@
+/**
+ * A fine-tuning method defined outside the packages, through the public
+ * entries only: LoRA-FA (Zhang et al. 2023, "LoRA-FA: memory-efficient
+ * low-rank adaptation"): A is frozen at its random init, only B trains.
+ * `registerVariant` adds it; it then trains, checkpoints and resumes bit for
+ * bit, saves and reloads as a native adapter, and exports to PEFT, like a
+ * built-in method. DoRA, the last built-in method added, runs the same course.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, initLoraWeights, parseNativeAdapter, parsePeftAdapter, Rng, serializeNativeAdapter, serializePeftAdapter, type LoraFactors } from '@tsd-peft/core';
+import {
+  ADAPTER_METHODS,
+  indexedBatches,
+  injectAdapters,
+  injectPeftAdapter,
+  registerVariant,
+  setupBackend,
+  train,
+  type AdapterModel,
+  type ModuleContext,
+  type Variant,
+} from '@tsd-peft/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** LoRA-FA's state: the frozen A (owned here, not a variable) and the trainable B. */
+interface LoraFaState {
+  readonly A: tf.Tensor2D;
+  readonly B: tf.Variable;
+  readonly scaling: number;
+}
+
+function readFactors(s: LoraFaState): LoraFactors {
+  const [r, inDim] = s.A.shape;
+  return {
+    A: { rows: r, cols: inDim, data: Float32Array.from(s.A.dataSync()) },
+    B: { rows: s.B.shape[0] as number, cols: r, data: Float32Array.from(s.B.dataSync()) },
+    scaling: s.scaling,
+  };
+}
+
+function setFactors(f: LoraFactors, s: LoraFaState): LoraFaState {
+  s.A.dispose();
+  tf.tidy(() => s.B.assign(tf.tensor2d(f.B.data, [f.B.rows, f.B.cols])));
+  return { A: tf.tensor2d(f.A.data, [f.A.rows, f.A.cols]), B: s.B, scaling: f.scaling };
+}
+
+const loraFa: Variant<LoraFaState> = {
+  name: 'lora-fa',
+  init: (ctx: ModuleContext) => {
+    const { r, alpha, useRslora } = ctx.config;
+    const { factors } = initLoraWeights(ctx.original(), { method: 'lora', r, alpha, useRslora, rng: ctx.rng, name: ctx.name });
+    // B = 0 as in LoRA; A frozen (never a variable, so neither gradients nor optimizer state).
+    const A = tf.tensor2d(factors.A.data, [factors.A.rows, factors.A.cols]);
+    const B = ctx.createVariable('lora_B.weight', tf.tensor2d(factors.B.data, [factors.B.rows, factors.B.cols]));
+    return { A, B, scaling: factors.scaling };
+  },
+  forward: (x, s) => tf.tidy(() => tf.mul(tf.matMul(tf.matMul(x, s.A, false, true), s.B, false, true), s.scaling) as tf.Tensor2D),
+  parts: (s) => ({ factors: readFactors(s) }),
+  setFactors: (f, s) => setFactors(f, s),
+  toNative: (s) => ({ method: 'lora-fa', factors: readFactors(s) }),
+  fromNative: (state, s) => setFactors(state.factors, s),
+  dispose: (s) => s.A.dispose(),
+};
+
+const IN = 10;
+const HIDDEN = 14;
+const OUT = 3;
+const ROWS = 8;
+const STEPS = 12;
+
+function baseWeights(): Map<string, tf.Tensor2D> {
+  const rng = Rng.fromSeed(5);
+  const w = (rows: number, cols: number) => tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)), [rows, cols]);
+  return new Map([
+    ['fc1.weight', w(HIDDEN, IN)],
+    ['fc2.weight', w(OUT, HIDDEN)],
+  ]);
+}
+
+function batchAt(i: number): { x: Float32Array; y: Float32Array } {
+  const rng = Rng.fromSeed(100 + i);
+  const x = Float32Array.from({ length: ROWS * IN }, () => rng.normal());
+  return { x, y: Float32Array.from({ length: ROWS * OUT }, (_, k) => Math.cos((x[(k * 3) % x.length] as number) + k)) };
+}
+
+const probe = () => tf.tensor2d(Float32Array.from({ length: ROWS * IN }, (_, k) => Math.sin(k)), [ROWS, IN]);
+
+function output(model: AdapterModel, x: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => model.linear('fc2', tf.relu(model.linear('fc1', x))));
+}
+
+function loss(model: AdapterModel, b: { x: Float32Array; y: Float32Array }): tf.Scalar {
+  return tf.tidy(() => tf.mean(tf.square(tf.sub(output(model, tf.tensor2d(b.x, [ROWS, IN])), tf.tensor2d(b.y, [ROWS, OUT])))) as tf.Scalar);
+}
+
+let weights: Map<string, tf.Tensor2D>;
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'tsd-variant-'));
+  dirs.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  await setupBackend('cpu');
+  weights = baseWeights();
+  registerVariant(loraFa);
+});
+afterAll(() => {
+  tf.dispose([...weights.values()]);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function run(method: string, dir: string, options: { crashAt?: number; resume?: boolean } = {}) {
+  const model = injectAdapters(weights, { method, r: 2, alpha: 4, targetModules: ['fc1', 'fc2'], seed: 3 });
+  const losses: number[] = [];
+  try {
+    await train({
+      model,
+      data: indexedBatches(batchAt),
+      lossFn: (b) => loss(model, b),
+      steps: STEPS,
+      lr: 2e-2,
+      checkpoint: { dir, every: 4 },
+      resume: options.resume ?? false,
+      onProgress: (e) => {
+        losses.push(e.loss);
+        if (e.step === options.crashAt) throw new Error('simulated crash');
+      },
+    });
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { model, losses };
+}
+
+describe('registerVariant', () => {
+  it('adds the method to the registry’s method list and refuses a taken or malformed name', () => {
+    expect(ADAPTER_METHODS).toContain('lora-fa');
+    expect(ADAPTER_METHODS).toContain('dora');
+    expect(() => registerVariant(loraFa)).toThrow(ConfigError);
+    expect(() => registerVariant({ ...loraFa, name: 'Bad Name' })).toThrow(/lower-case/);
+    expect(() => injectAdapters(weights, { method: 'no-such-method' })).toThrow(/unknown method 'no-such-method'.*lora-fa/);
+  });
+
+  it('LoRA-FA trains only B (A stays at its init)', async () => {
+    const { model, losses } = await run('lora-fa', tempDir());
+    expect([...model.trainableVariables().keys()]).toEqual(['fc1.lora_B.weight', 'fc2.lora_B.weight']);
+    expect(losses.at(-1)).toBeLessThan(losses[0] as number);
+    const fresh = injectAdapters(weights, { method: 'lora-fa', r: 2, alpha: 4, targetModules: ['fc1', 'fc2'], seed: 3 });
+    const a = (m: AdapterModel) => m.toNativeAdapter().modules.get('fc1')?.factors.A.data;
+    expect(a(model)).toEqual(a(fresh));
+    fresh.dispose();
+    model.dispose();
+  });
+
+  it.each(['lora-fa', 'dora'])('%s: a crashed run resumes from its checkpoint bit for bit; native save/load and PEFT export reproduce its outputs', async (method) => {
+    const straight = await run(method, tempDir());
+    const dir = tempDir();
+    await expect(run(method, dir, { crashAt: 6 })).rejects.toThrow('simulated crash');
+    const resumed = await run(method, dir, { resume: true });
+    const values = (m: AdapterModel) => Object.fromEntries([...m.trainableVariables()].map(([n, v]) => [n, Array.from(v.dataSync())]));
+    expect(values(resumed.model)).toEqual(values(straight.model));
+    expect(resumed.losses).toEqual(straight.losses.slice(4));
+    resumed.model.dispose();
+
+    const x = probe();
+    const want = output(straight.model, x).dataSync();
+    // native format: bytes → a fresh model of the same method gives the same outputs
+    const native = parseNativeAdapter(serializeNativeAdapter(straight.model.toNativeAdapter()));
+    const reloaded = injectAdapters(weights, { method, r: 2, alpha: 4, targetModules: ['fc1', 'fc2'], seed: 99 });
+    reloaded.loadNativeAdapter(native);
+    expect(output(reloaded, x).dataSync()).toEqual(want);
+    reloaded.dispose();
+    // PEFT: written and parsed back, loaded on the untouched weights (LoRA-FA as plain LoRA, DoRA as DoRA)
+    const files = serializePeftAdapter(straight.model.toPeftAdapter());
+    const peft = parsePeftAdapter(files.configJson, files.weights);
+    expect(peft.config.use_dora).toBe(method === 'dora');
+    const fromPeft = injectPeftAdapter(weights, peft);
+    const got = output(fromPeft, x).dataSync();
+    want.forEach((v, i) => expect(Math.abs((got[i] as number) - v)).toBeLessThan(1e-5));
+    // merged weights (the variant's merge) give the same outputs
+    fromPeft.merge();
+    const merged = output(fromPeft, x).dataSync();
+    want.forEach((v, i) => expect(Math.abs((merged[i] as number) - v)).toBeLessThan(1e-5));
+    fromPeft.dispose();
+    x.dispose();
+    straight.model.dispose();
+  });
+});
