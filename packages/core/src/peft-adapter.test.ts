@@ -60,13 +60,15 @@ describe('the real PEFT DoRA adapter (peft-dora/adapter, use_dora)', () => {
     const adapter = parsePeftAdapter(configJson, weights, dir);
     expect(adapter.config.use_dora).toBe(true);
     expect(adapter.modules.size).toBe(35);
-    expect(adapter.magnitudes?.size).toBe(35);
+    const magnitudes = adapter.magnitudes;
+    if (magnitudes === undefined) throw new Error('the DoRA fixture parsed without magnitudes');
+    expect(magnitudes.size).toBe(35);
     const raw = parseSafetensors(weights);
     for (const [module, f] of adapter.modules) {
       const m = raw.tensors.get(peftMagnitudeKey(module)) as SafetensorsTensor;
       expect(m.dtype).toBe('F32');
       expect(m.shape).toEqual([f.B.rows]);
-      expect(Buffer.from((adapter.magnitudes?.get(module) as Float32Array).buffer).equals(Buffer.from(m.data))).toBe(true);
+      expect(Buffer.from((magnitudes.get(module) as Float32Array).buffer).equals(Buffer.from(m.data))).toBe(true);
     }
     // 3 tensors per module and nothing else (PEFT names the magnitude without `.weight`)
     expect(raw.headerKeyOrder).toHaveLength(105);
