@@ -5,7 +5,7 @@
 import json, torch
 from safetensors.torch import load_file
 import os
-R=os.path.join(os.environ.get('TSD_FIXTURES', os.path.join(os.path.dirname(__file__), '../../../shared')), 'reference/')
+R=os.path.join(os.environ.get('TSD_FIXTURES', os.path.join(os.path.dirname(__file__), '../../../../shared')), 'reference/')
 cfg=json.load(open(R+'hf/stories260K/config.json'))
 W=load_file(R+'hf/stories260K/model.safetensors')
 A=load_file(R+'peft-lora/adapter_model.safetensors')
