@@ -20,7 +20,7 @@ import { installPackedConsumer, repo } from './packed-consumer.js';
  * from the repo's node_modules, as a consumer's own install would give them).
  * The page trains LoRA-Dash on stories260K, merges the adapter into the ONNX
  * model in memory, runs it with transformers.js and switches the adapter on a
- * live pipeline; this test checks the numbers it reports.
+ * live pipeline (`adapterPipeline`); this test checks the numbers it reports.
  */
 const work = mkdtempSync(join(tmpdir(), 'tsd-browser-loop-'));
 const require = createRequire(import.meta.url);
@@ -87,7 +87,7 @@ beforeAll(async () => {
     `browser loop on ${state.backend}: ${median.toFixed(0)} ms/step (median of steps 2-${state.losses.length}), merge ${state.mergeMs.toFixed(0)} ms; ` +
       `page.js ${(bundle.raw / 1024).toFixed(0)} KiB raw, ${(bundle.gzip / 1024).toFixed(0)} KiB gzipped; ` +
       `pack+install ${((t1 - t0) / 1000).toFixed(1)} s, bundle ${((t2 - t1) / 1000).toFixed(1)} s, page ${((t3 - t2) / 1000).toFixed(1)} s (${Object.entries(state.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}); ` +
-      `merged vs TF.js ${state.mergedVsTfjs.toExponential(2)}, switched on vs merged ${state.switchedOnVsMerged.toExponential(2)}, adapter effect ${state.adapterEffect.toExponential(2)}`,
+      `merged vs TF.js ${state.mergedVsTfjs.toExponential(2)}, switched on vs merged ${state.switchedOnVsMerged.toExponential(2)}, switched off vs base ${state.switchedOffVsBase}, adapter effect ${state.adapterEffect.toExponential(2)}`,
   );
 }, 240_000);
 

@@ -4,8 +4,9 @@
  * hardware adapter exists, else wasm), keep the adapter as PEFT files (Blobs
  * and OPFS), merge it into the ONNX model in memory, load that with
  * transformers.js in this page and generate, and switch the adapter on and off
- * on a live pipeline (runtime-adapter rewrite, also in memory). Every number
- * the test checks is put on `globalThis.__loop`; the page asserts nothing.
+ * on a live pipeline (`adapterPipeline`: runtime-adapter rewrite, also in
+ * memory). Every number the test checks is put on `globalThis.__loop`; the
+ * page asserts nothing.
  *
  * Served by tests/browser-loop.test.ts: /hf/ the HF folder, /models/stories260K/
  * the transformers.js ONNX folder, /ort/ onnxruntime-web's wasm, /tfjs-wasm/
@@ -18,17 +19,13 @@ import { parseSafetensors, peftAdapterBlobs, savePeftAdapterToDirectory, tensorT
 import { indexedBatches, injectAdapters, prefetchHostValues, setupBackend, train } from '@tsd-peft/tfjs';
 import {
   BatchSource,
-  allLinearModules,
+  adapterPipeline,
   architectureFor,
   buildWeightMap,
   chunkTokenStream,
-  createAdapterSwitcher,
   loadPeftAdapter,
   mergeAdapterIntoOnnx,
-  parseOnnxModel,
-  rewriteForRuntimeAdapters,
   tokenBatchLoss,
-  type SessionHost,
   type StoredTensor,
 } from '@tsd-peft/transformers/browser';
 
@@ -122,13 +119,13 @@ function configureTransformersJs(): void {
   // asyncify build (27 MB) that WebGPU sessions need — as transformers.js itself picks for Safari < 26.
   ortWasm.wasmPaths = { mjs: new URL('ort/ort-wasm-simd-threaded.mjs', base).href, wasm: new URL('ort/ort-wasm-simd-threaded.wasm', base).href };
   const fetchFromNetwork = env.fetch;
-  // Models `stories260K-merged` and `-runtime` exist only in memory: their ONNX file comes from
-  // memoryFiles, their config and tokenizer from the base folder.
+  // Model `stories260K-merged` exists only in memory: its ONNX file comes from memoryFiles,
+  // its config and tokenizer from the base folder.
   env.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const url = String(input instanceof Request ? input.url : input);
     const held = memoryFiles.get(new URL(url, base).pathname);
     if (held !== undefined) return new Response(held as BlobPart, { status: 200, headers: { 'content-type': 'application/octet-stream' } });
-    return fetchFromNetwork(url.replace(/\/models\/stories260K-(merged|runtime)\//, '/models/stories260K/'), init);
+    return fetchFromNetwork(url.replace(/\/models\/stories260K-merged\//, '/models/stories260K/'), init);
   };
 }
 
@@ -260,24 +257,25 @@ async function run(): Promise<void> {
   await mergedGen.dispose();
   phase('merged');
 
-  // 5. The base model, and the same model rewritten for runtime adapters: switch on, off.
+  // 5. The base model, and a live pipeline of the same model with switchable adapters: adapterPipeline
+  // reads stories260K's ONNX file as transformers.js does (env.localModelPath through env.fetch),
+  // rewrites it in memory for runtime adapters on every linear, and hands back transformers.js's own
+  // pipeline; the adapter is the one read back from the PEFT Blobs above.
   const baseGen = (await pipeline('text-generation', 'stories260K', { dtype: 'fp32', device: 'wasm' })) as TextGenerationPipeline;
   const baseLogits = await transformersJsLogits(baseGen.model, state.evalIds);
   state.generated.base = await greedy(baseGen);
   await baseGen.dispose();
-  const rewrite = rewriteForRuntimeAdapters(baseOnnx, allLinearModules(parseOnnxModel(baseOnnx)), 'onnx/model.onnx');
-  state.runtimeSlots = rewrite.manifest.slots.length;
-  holdModel('stories260K-runtime', new Uint8Array(await new Blob(rewrite.chunks as BlobPart[]).arrayBuffer()));
-  const live = (await pipeline('text-generation', 'stories260K-runtime', { dtype: 'fp32', device: 'wasm' })) as TextGenerationPipeline;
-  const switcher = createAdapterSwitcher(live.model as unknown as SessionHost, rewrite.manifest);
-  switcher.register('fox', fromBlobs);
-  switcher.use('fox');
+  phase('base');
+  const live = await adapterPipeline('text-generation', 'stories260K', { dtype: 'fp32', device: 'wasm' });
+  state.runtimeSlots = live.targetModules.length;
+  await live.loadAdapter('fox', fromBlobs);
+  phase('live-load');
+  live.setAdapter('fox');
   const onLogits = await transformersJsLogits(live.model, state.evalIds);
   state.generated.switchedOn = await greedy(live);
-  switcher.use(null);
+  live.setAdapter(null);
   const offLogits = await transformersJsLogits(live.model, state.evalIds);
   state.generated.switchedOff = await greedy(live);
-  switcher.detach();
   await live.dispose();
   state.switchedOnVsMerged = maxAbsDiff(onLogits, mergedLogits);
   state.switchedOffVsBase = maxAbsDiff(offLogits, baseLogits);
