@@ -3,7 +3,7 @@ import { pairedDiffChart } from '../svg/paired-chart.js';
 import { escapeXml } from '../svg/scale.js';
 import { fmt, fmtCi, fmtInt, summarize, type GroupSummary } from './aggregate.js';
 import type { ResultsFile, RunRecord } from './schema.js';
-import { TSD_METHODS } from './schema.js';
+import { tsdMethods } from './methods.js';
 import { tsdOverlapAcrossTasks } from './tsd-overlap.js';
 import type { PairedDifference } from '../stats/paired.js';
 import { judgeClaims } from './verdicts.js';
@@ -40,7 +40,7 @@ function label(g: GroupSummary): string {
 
 /** The TSD run and module whose spectrum the page shows: the first recorded spectrum, Dash preferred. */
 function spectrumSource(results: ResultsFile): { run: RunRecord; module: string; rates: number[]; selected: number[] } | null {
-  for (const method of TSD_METHODS) {
+  for (const method of tsdMethods()) {
     for (const run of results.runs) {
       if (run.status !== 'done' || run.config.method !== method) continue;
       const mod = run.tsd?.modules.find((m) => m.spectrum !== undefined && m.spectrum.length > 0);
