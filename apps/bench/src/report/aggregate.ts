@@ -1,6 +1,12 @@
+import { isDenseMethod } from '@tsd-peft/tfjs';
 import { meanCi, type MeanCi } from '../stats/summary.js';
 import { benchMethods } from './methods.js';
 import type { MethodName, ResultsFile, RunRecord, TaskInfo } from './schema.js';
+
+/** A group's name in tables and charts: `method rN`, or just the method for a dense one (its rank means nothing). */
+export function groupLabel(g: { method: string; r: number }): string {
+  return isDenseMethod(g.method) ? g.method : `${g.method} r${g.r}`;
+}
 
 /** All seeds of one (task, method, r), summarised. */
 export interface GroupSummary {
