@@ -24,6 +24,10 @@ import {
   type Variant,
 } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The bench from its sources, so it sees this file's registry (its dist would load another copy of tfjs).
+import { parseBenchArgs } from '../apps/bench/src/args.js';
+import { benchMethods } from '../apps/bench/src/report/methods.js';
+import { methodColor } from '../apps/bench/src/svg/frame.js';
 
 /** LoRA-FA's state: the frozen A (owned here, not a variable) and the trainable B. */
 interface LoraFaState {
@@ -145,6 +149,19 @@ describe('registerVariant', () => {
     expect(() => registerVariant(loraFa)).toThrow(ConfigError);
     expect(() => registerVariant({ ...loraFa, name: 'Bad Name' })).toThrow(/lower-case/);
     expect(() => injectAdapters(weights, { method: 'no-such-method' })).toThrow(/unknown method 'no-such-method'.*lora-fa/);
+  });
+
+  it('puts the method in the bench without editing it: method list, --methods and a colour of its own', () => {
+    expect(benchMethods()).toContain('lora-fa');
+    expect(benchMethods().at(-1)).toBe('lora-tsd'); // a non-TSD method goes before the TSD group
+    const builtinColors = benchMethods().filter((m) => m !== 'lora-fa').map((m) => methodColor(m));
+    expect(methodColor('lora-fa')).toMatch(/^#[0-9a-f]{6}$/);
+    expect(builtinColors).not.toContain(methodColor('lora-fa'));
+    const parsed = parseBenchArgs(['--methods', 'lora-fa,lora', '--r', '4']);
+    expect(parsed.help ? null : parsed.options.pairs).toEqual([
+      { method: 'lora-fa', r: 4 },
+      { method: 'lora', r: 4 },
+    ]);
   });
 
   it('LoRA-FA trains only B (A stays at its init)', async () => {

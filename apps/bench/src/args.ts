@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '@tsd-peft/core';
 import { isDenseMethod } from '@tsd-peft/tfjs';
 import { PRESETS, PRESET_NAMES, type MethodRank, type Preset, type PresetName } from './presets.js';
-import { METHOD_NAMES, TSD_METHODS, type MethodName } from './report/schema.js';
+import { benchMethods, isKnownMethod, tsdMethods } from './report/methods.js';
+import type { MethodName } from './report/schema.js';
 import { readCustomJsonl } from './tasks/custom-jsonl.js';
 import { TASK_NAMES, type TaskName, type TaskSizes } from './tasks/types.js';
 
@@ -121,7 +122,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
 
   const methods = str('methods') === undefined ? null : list(str('methods') as string, 'methods');
   for (const m of methods ?? []) {
-    if (!(METHOD_NAMES as readonly string[]).includes(m)) throw new UsageError(`unknown method "${m}" (expected one of: ${METHOD_NAMES.join(', ')})`);
+    if (!isKnownMethod(m)) throw new UsageError(`unknown method "${m}" (expected one of: ${benchMethods().join(', ')})`);
   }
   const ranks = str('r') === undefined ? null : list(str('r') as string, 'r').map((x) => int(x, 'r', 1));
 
@@ -152,7 +153,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedArgs {
   if (new Set(seeds).size !== seeds.length) throw new UsageError('--seeds has duplicates');
   const steps = str('steps') === undefined ? preset.steps : int(str('steps') as string, 'steps', 1);
   const t = str('t') === undefined ? Math.min(preset.t, Math.max(1, steps - 1)) : int(str('t') as string, 't', 1);
-  const tsdMethod = pairs.some((p) => TSD_METHODS.includes(p.method));
+  const tsd = tsdMethods();
+  const tsdMethod = pairs.some((p) => tsd.includes(p.method));
   if (tsdMethod && t >= steps) throw new UsageError(`--t (${t}) must be below --steps (${steps}) so the TSD methods launch during training`);
 
   const model = str('model') ?? null;

@@ -1,5 +1,5 @@
 import { PRESETS, PRESET_NAMES } from './presets.js';
-import { METHOD_NAMES } from './report/schema.js';
+import { benchMethods } from './report/methods.js';
 import { TASKS } from './tasks/registry.js';
 import { TASK_NAMES } from './tasks/types.js';
 
@@ -15,7 +15,7 @@ Usage: tsd-bench [options]
 
 Runs:
   --preset NAME          quick (default) | full | efficiency | claims
-  --methods LIST         ${METHOD_NAMES.join(',')}
+  --methods LIST         ${benchMethods().join(',')}
   --tasks LIST           ${TASK_NAMES.join(',')}
   --r LIST               LoRA ranks, e.g. 8 or 4,32 (full fine-tuning ignores r)
   --alpha N              lora_alpha (default 2·r, i.e. scaling 2 at every rank; PEFT's default is 8)

@@ -40,7 +40,8 @@ export type { LabelExample } from './eval/label-scoring.js';
 export { exactMatchAccuracy, answerText } from './eval/exact-match.js';
 export type { GenerationExample } from './eval/exact-match.js';
 // report
-export { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, METHOD_NAMES, TSD_METHODS, runKey } from './report/schema.js';
+export { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, runKey } from './report/schema.js';
+export { benchMethods, tsdMethods } from './report/methods.js';
 export type { ResultsFile, RunRecord, RunConfig, TaskInfo, ModelInfo, MetricInfo, EvalPoint, TsdRecord, TsdModule, MethodName } from './report/schema.js';
 export { validateResults } from './report/validate.js';
 export { loadResults, saveResults, RESULTS_JSON, RESULTS_MD, REPORT_HTML } from './report/results-store.js';

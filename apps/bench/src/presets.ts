@@ -1,6 +1,6 @@
 import { ADAPTER_DEFAULTS } from '@tsd-peft/tfjs';
+import { benchMethods } from './report/methods.js';
 import type { MethodName } from './report/schema.js';
-import { METHOD_NAMES } from './report/schema.js';
 import type { TaskName, TaskSizes } from './tasks/types.js';
 
 /**
@@ -61,7 +61,10 @@ const quick: Preset = {
   name: 'quick',
   summary: 'every method, 3 seeds, shakespeare (real data), 80 steps: about 1 minute on 2 cores',
   tasks: ['shakespeare'],
-  methods: [...METHOD_NAMES],
+  // read at use, so methods registered after import are included
+  get methods(): MethodName[] {
+    return benchMethods();
+  },
   ranks: [8],
   seeds: [0, 1, 2],
   steps: 80,
@@ -79,7 +82,10 @@ const full: Preset = {
   name: 'full',
   summary: 'every method and built-in task, 3 seeds, 300 steps (hours on a CPU)',
   tasks: ['shakespeare', 'tinystories-retention', 'sst2', 'addition', 'reversal'],
-  methods: [...METHOD_NAMES],
+  // read at use, so methods registered after import are included
+  get methods(): MethodName[] {
+    return benchMethods();
+  },
   ranks: [8],
   seeds: [0, 1, 2],
   steps: 300,

@@ -8,12 +8,12 @@ import type { BenchBackend, TrainOutcome } from './bench-backend.js';
 import { benchAlpha } from './presets.js';
 import type { ProgressDisplay } from './progress.js';
 import { fmt } from './report/aggregate.js';
+import { tsdMethods } from './report/methods.js';
 import { detectableDifferenceLines } from './report/detectable.js';
 import { loadResults, saveResults } from './report/results-store.js';
 import {
   RESULTS_SCHEMA,
   RESULTS_SCHEMA_VERSION,
-  TSD_METHODS,
   jsonNumber,
   runKey,
   type EvalPoint,
@@ -137,7 +137,7 @@ export function recordRun(config: RunConfig, task: LoadedTask, outcome: TrainOut
     peakRssMiB,
   };
   if (outcome.resumedFromStep !== null) record.resumedFromStep = outcome.resumedFromStep;
-  if (outcome.tsd !== undefined && TSD_METHODS.includes(config.method)) record.tsd = outcome.tsd;
+  if (outcome.tsd !== undefined && tsdMethods().includes(config.method)) record.tsd = outcome.tsd;
   if (outcome.gpu !== undefined) record.gpu = outcome.gpu;
   return record;
 }

@@ -1,5 +1,12 @@
+import { isDenseMethod } from '@tsd-peft/tfjs';
 import { meanCi, type MeanCi } from '../stats/summary.js';
-import { METHOD_NAMES, type MethodName, type ResultsFile, type RunRecord, type TaskInfo } from './schema.js';
+import { benchMethods } from './methods.js';
+import type { MethodName, ResultsFile, RunRecord, TaskInfo } from './schema.js';
+
+/** A group's name in tables and charts: `method rN`, or just the method for a dense one (its rank means nothing). */
+export function groupLabel(g: { method: string; r: number }): string {
+  return isDenseMethod(g.method) ? g.method : `${g.method} r${g.r}`;
+}
 
 /** All seeds of one (task, method, r), summarised. */
 export interface GroupSummary {
@@ -36,7 +43,7 @@ export function metricOf(values: Record<string, number | null>, key: string): nu
 
 /**
  * Groups runs by (task, method, r) in a stable order (tasks as listed in the
- * file, methods in {@link METHOD_NAMES} order, r ascending) and summarises
+ * file, methods in {@link benchMethods} order, r ascending) and summarises
  * the primary metric over seeds.
  */
 export function summarize(results: ResultsFile): GroupSummary[] {
@@ -72,8 +79,9 @@ export function summarize(results: ResultsFile): GroupSummary[] {
     const i = taskOrder.indexOf(t);
     return i === -1 ? taskOrder.length : i;
   };
+  const methods = benchMethods();
   return out.sort(
-    (a, b) => rank(a.task) - rank(b.task) || a.task.localeCompare(b.task) || METHOD_NAMES.indexOf(a.method) - METHOD_NAMES.indexOf(b.method) || a.r - b.r,
+    (a, b) => rank(a.task) - rank(b.task) || a.task.localeCompare(b.task) || methods.indexOf(a.method) - methods.indexOf(b.method) || a.r - b.r,
   );
 }
 

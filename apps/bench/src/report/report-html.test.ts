@@ -5,13 +5,13 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_PATH as CHROMIUM } from '../../../../tooling/scripts/system-deps.mjs';
-import { METHOD_NAMES } from './schema.js';
+import { benchMethods } from './methods.js';
 import { syntheticResults, type SyntheticGroup } from '../testing/synthetic-results.js';
 import { renderReportHtml } from './report-html.js';
 
 const groups: SyntheticGroup[] = [
-  ...METHOD_NAMES.map((method, i): SyntheticGroup => ({ task: 'shakespeare', method, r: 8, mean: 3.5 - 0.02 * i, noise: 0.02, seeds: 3 })),
-  ...METHOD_NAMES.map((method, i): SyntheticGroup => ({ task: 'sst2', method, r: 8, mean: 0.6 + 0.01 * i, noise: 0.02, seeds: 3 })),
+  ...benchMethods().map((method, i): SyntheticGroup => ({ task: 'shakespeare', method, r: 8, mean: 3.5 - 0.02 * i, noise: 0.02, seeds: 3 })),
+  ...benchMethods().map((method, i): SyntheticGroup => ({ task: 'sst2', method, r: 8, mean: 0.6 + 0.01 * i, noise: 0.02, seeds: 3 })),
   { task: 'shakespeare', method: 'lora-dash', r: 1, mean: 3.6, noise: 0.02, seeds: 3 },
 ];
 const results = syntheticResults(groups);
@@ -95,7 +95,7 @@ describe('report.html in headless Chromium', () => {
     expect(drawn.charts).toContain('heatmap');
     expect(drawn.empty).toBe(0);
     // shakespeare has one (method, r) group per method plus one, sst2 one per method
-    const groups = 2 * METHOD_NAMES.length + 1;
+    const groups = 2 * benchMethods().length + 1;
     expect(drawn.series).toBe(groups);
     expect(drawn.bars).toBe(groups);
     expect(drawn.errs).toBe(groups * 2); // one whisker per bar and per scatter point

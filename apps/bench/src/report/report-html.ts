@@ -1,9 +1,9 @@
 import { barChart, heatmap, lineChart, scatterChart, spectrumChart, type LineSeries } from '../svg/charts.js';
 import { pairedDiffChart } from '../svg/paired-chart.js';
 import { escapeXml } from '../svg/scale.js';
-import { fmt, fmtCi, fmtInt, summarize, type GroupSummary } from './aggregate.js';
+import { fmt, fmtCi, fmtInt, groupLabel, summarize, type GroupSummary } from './aggregate.js';
 import type { ResultsFile, RunRecord } from './schema.js';
-import { TSD_METHODS } from './schema.js';
+import { tsdMethods } from './methods.js';
 import { tsdOverlapAcrossTasks } from './tsd-overlap.js';
 import type { PairedDifference } from '../stats/paired.js';
 import { judgeClaims } from './verdicts.js';
@@ -34,13 +34,10 @@ function meanLossCurve(group: GroupSummary): Array<[number, number]> {
   return points.filter((_, i) => i % stride === 0 || i === points.length - 1);
 }
 
-function label(g: GroupSummary): string {
-  return g.method === 'full' ? 'full' : `${g.method} r${g.r}`;
-}
 
 /** The TSD run and module whose spectrum the page shows: the first recorded spectrum, Dash preferred. */
 function spectrumSource(results: ResultsFile): { run: RunRecord; module: string; rates: number[]; selected: number[] } | null {
-  for (const method of TSD_METHODS) {
+  for (const method of tsdMethods()) {
     for (const run of results.runs) {
       if (run.status !== 'done' || run.config.method !== method) continue;
       const mod = run.tsd?.modules.find((m) => m.spectrum !== undefined && m.spectrum.length > 0);
@@ -89,15 +86,15 @@ export function renderReportHtml(results: ResultsFile): string {
     out.push(`<h2>${escapeXml(task.name)}</h2><p class="note">${escapeXml(m.description)} (${m.better} is better).${maj}</p>`);
     out.push(`<table><tr><th>method</th><th>seeds</th><th>final ${escapeXml(m.label)}</th><th>best</th><th>trainable params</th><th>s/run</th></tr>`);
     for (const g of rows) {
-      out.push(`<tr><td>${escapeXml(label(g))}</td><td>${g.runs.length}${g.failed > 0 ? ` (+${g.failed} failed)` : ''}</td><td>${fmtCi(g.final)}</td><td>${fmtCi(g.best)}</td><td>${fmtInt(g.trainableParams)}</td><td>${fmt(g.wallTimeSec, 3)}</td></tr>`);
+      out.push(`<tr><td>${escapeXml(groupLabel(g))}</td><td>${g.runs.length}${g.failed > 0 ? ` (+${g.failed} failed)` : ''}</td><td>${fmtCi(g.final)}</td><td>${fmtCi(g.best)}</td><td>${fmtInt(g.trainableParams)}</td><td>${fmt(g.wallTimeSec, 3)}</td></tr>`);
     }
     out.push('</table><div class="charts">');
-    const series: LineSeries[] = rows.map((g) => ({ name: label(g), points: meanLossCurve(g) }));
+    const series: LineSeries[] = rows.map((g) => ({ name: groupLabel(g), points: meanLossCurve(g) }));
     out.push(lineChart(`${task.name}: training loss (mean over seeds)`, series, 'optimizer step', 'loss (nats/token)'));
     out.push(
       barChart(
         `${task.name}: final ${m.label}, mean ± 95% CI`,
-        rows.map((g) => ({ name: label(g), value: g.final.mean, err: g.final.halfWidth })),
+        rows.map((g) => ({ name: groupLabel(g), value: g.final.mean, err: g.final.halfWidth })),
         m.label,
         m.better === 'higher',
       ),
@@ -105,7 +102,7 @@ export function renderReportHtml(results: ResultsFile): string {
     out.push(
       scatterChart(
         `${task.name}: ${m.label} vs trainable parameters`,
-        rows.map((g) => ({ name: label(g), x: g.trainableParams, y: g.final.mean, err: g.final.halfWidth })),
+        rows.map((g) => ({ name: groupLabel(g), x: g.trainableParams, y: g.final.mean, err: g.final.halfWidth })),
         'trainable parameters (log scale)',
         m.label,
       ),

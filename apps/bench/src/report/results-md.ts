@@ -1,4 +1,5 @@
-import { fmt, fmtCi, fmtInt, summarize } from './aggregate.js';
+import { isDenseMethod } from '@tsd-peft/tfjs';
+import { fmt, fmtCi, fmtInt, groupLabel, summarize } from './aggregate.js';
 import type { ResultsFile } from './schema.js';
 import { fmtSigned, judgeClaims } from './verdicts.js';
 
@@ -13,8 +14,8 @@ export function renderResultsMarkdown(results: ResultsFile): string {
   const lines: string[] = [];
   const done = results.runs.filter((r) => r.status === 'done');
   // Describe training from an adapter run (full fine-tuning records no rank or alpha).
-  const first = (done.find((r) => r.config.method !== 'full') ?? done[0])?.config;
-  const adapterRuns = done.filter((r) => r.config.method !== 'full');
+  const adapterRuns = done.filter((r) => !isDenseMethod(r.config.method));
+  const first = (adapterRuns[0] ?? done[0])?.config;
   const alphaText = adapterRuns.length > 0 && adapterRuns.every((r) => r.config.alpha === 2 * r.config.r) ? '2·r' : String(first?.alpha ?? '');
   lines.push('# tsd-bench results', '');
   lines.push(`- Model: \`${results.model.id}\` (${results.model.source}, ${fmtInt(results.model.parameters)} parameters)`);
@@ -46,7 +47,7 @@ export function renderResultsMarkdown(results: ResultsFile): string {
       const seeds = g.failed > 0 ? `${g.runs.length} (+${g.failed} failed)` : String(g.runs.length);
       const gpuCells = gpu ? ` ${g.mfu === null ? '—' : `${(100 * g.mfu).toFixed(2)}%`} | ${g.peakGpuMiB === null ? '—' : fmt(g.peakGpuMiB, 3)} |` : '';
       lines.push(
-        `| ${g.method} | ${g.method === 'full' ? '—' : g.r} | ${seeds} | ${fmtCi(g.final)} | ${fmtCi(g.best)} | ${fmtInt(g.trainableParams)} | ${fmt(g.wallTimeSec, 3)} | ${fmtInt(g.tokensPerSec)} |${gpuCells}`,
+        `| ${g.method} | ${isDenseMethod(g.method) ? '—' : g.r} | ${seeds} | ${fmtCi(g.final)} | ${fmtCi(g.best)} | ${fmtInt(g.trainableParams)} | ${fmt(g.wallTimeSec, 3)} | ${fmtInt(g.tokensPerSec)} |${gpuCells}`,
       );
     }
     if (rows.some((g) => g.runs.some((r) => r.gpu?.softwareAdapter === true))) {
@@ -84,7 +85,7 @@ export function renderResultsMarkdown(results: ResultsFile): string {
           const xs = g.runs.map((r) => r.final[s.key]).filter((v): v is number => typeof v === 'number');
           return fmt(xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
         });
-        lines.push(`| ${g.method === 'full' ? 'full' : `${g.method} r${g.r}`} | ${cells.join(' | ')} |`);
+        lines.push(`| ${groupLabel(g)} | ${cells.join(' | ')} |`);
       }
       lines.push('');
     }

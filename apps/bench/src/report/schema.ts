@@ -6,20 +6,15 @@
  * docs/bench.md documents every field.
  */
 
+import type { AdapterMethod } from '@tsd-peft/tfjs';
+
 /** The value of `schema` in every results file. */
 export const RESULTS_SCHEMA = 'tsd-bench/results';
 /** Bumped on any incompatible change; readers reject other versions. */
 export const RESULTS_SCHEMA_VERSION = 1;
 
-/**
- * The methods the bench runs, in report order: every built-in method of
- * `@tsd-peft/tfjs`'s registry (schema.test.ts checks the two agree).
- */
-export const METHOD_NAMES = ['full', 'lora', 'rslora', 'pissa', 'milora', 'dora', 'lora-dash', 'lora-init', 'lora-tsd'] as const;
-/** A method name accepted by `--methods`. */
-export type MethodName = (typeof METHOD_NAMES)[number];
-/** Methods that select task-specific directions (and record them). */
-export const TSD_METHODS: readonly MethodName[] = ['lora-dash', 'lora-init', 'lora-tsd'];
+/** A method name accepted by `--methods`: one of `@tsd-peft/tfjs`'s registry (see `benchMethods()`). */
+export type MethodName = AdapterMethod;
 
 /** A metric and its direction, as the task defines it. */
 export interface MetricInfo {

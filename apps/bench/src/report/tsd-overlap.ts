@@ -1,5 +1,6 @@
 import type { ResultsFile, RunRecord } from './schema.js';
-import { TSD_METHODS, type MethodName } from './schema.js';
+import { tsdMethods } from './methods.js';
+import type { MethodName } from './schema.js';
 
 /** Overlap of two runs' selected directions: mean over shared modules of |I ∩ J| / max(|I|, |J|). */
 export function runOverlap(a: RunRecord, b: RunRecord): number {
@@ -35,7 +36,7 @@ export interface OverlapMatrix {
 export function tsdOverlapAcrossTasks(results: ResultsFile): OverlapMatrix | null {
   const withTsd = results.runs.filter((r) => r.status === 'done' && r.tsd !== undefined && r.tsd.modules.length > 0);
   let best: { method: MethodName; r: number; tasks: string[] } | null = null;
-  for (const method of TSD_METHODS) {
+  for (const method of tsdMethods()) {
     for (const r of [...new Set(withTsd.filter((x) => x.config.method === method).map((x) => x.config.r))].sort((a, b) => a - b)) {
       const tasks = results.tasks.map((t) => t.name).filter((t) => withTsd.some((x) => x.config.method === method && x.config.r === r && x.config.task === t));
       if (best === null || tasks.length > best.tasks.length) best = { method, r, tasks };

@@ -1,5 +1,6 @@
 import { ConfigError } from '@tsd-peft/core';
-import { METHOD_NAMES, RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, runKey, type ResultsFile } from './schema.js';
+import { benchMethods, isKnownMethod } from './methods.js';
+import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, runKey, type ResultsFile } from './schema.js';
 
 type Json = unknown;
 
@@ -92,7 +93,7 @@ export function validateResults(value: Json, file?: string): ResultsFile {
     if (run['error'] !== undefined) c.str(run['error'], `${p}.error`);
     const cfg = c.obj(run['config'], `${p}.config`);
     c.str(cfg['task'], `${p}.config.task`);
-    if (!(METHOD_NAMES as readonly Json[]).includes(cfg['method'])) c.fail(`${p}.config.method`, `expected one of ${METHOD_NAMES.join(', ')}`);
+    if (!isKnownMethod(cfg['method'])) c.fail(`${p}.config.method`, `expected one of ${benchMethods().join(', ')}`);
     for (const k of ['r', 'alpha', 't', 's', 'seed', 'steps', 'lr', 'batchSize', 'seqLen', 'warmupSteps', 'evalEvery']) c.num(cfg[k], `${p}.config.${k}`);
     for (const k of ['optimizer', 'schedule', 'backend']) c.str(cfg[k], `${p}.config.${k}`);
     c.arr(cfg['targetModules'], `${p}.config.targetModules`).forEach((m, j) => c.str(m, `${p}.config.targetModules[${j}]`));

@@ -1,3 +1,4 @@
+import { ADAPTER_METHODS, variantFor } from '@tsd-peft/tfjs';
 import { escapeXml, tickLabel, type Scale } from './scale.js';
 
 /** Plot geometry shared by the charts. */
@@ -67,22 +68,24 @@ export function emptyChart(title: string, kind: string, message: string): string
   return `${openSvg(f, title, kind)}<text x="${f.left}" y="64" font-size="12" fill="#666" class="empty">${escapeXml(message)}</text></svg>`;
 }
 
-/** Fixed colours per method (colour-blind-safe Tableau-10 order). */
-export const METHOD_COLORS: Readonly<Record<string, string>> = {
-  full: '#4e79a7',
-  lora: '#f28e2b',
-  rslora: '#e15759',
-  pissa: '#76b7b2',
-  milora: '#59a14f',
-  'lora-dash': '#edc948',
-  'lora-init': '#b07aa1',
-  'lora-tsd': '#ff9da7',
-  dora: '#bab0ac',
-};
+/** The colour of anything that is not a registered method. */
+const UNKNOWN_COLOR = '#9c755f';
+/**
+ * Colours for registered methods without their own `color`, by registry
+ * position (the light half of Tableau-20, apart from the built-ins' Tableau-10).
+ */
+const FALLBACK_PALETTE = ['#a0cbe8', '#ffbe7d', '#8cd17d', '#b6992d', '#f1ce63', '#86bcb6', '#ff9d9a', '#d4a6c8', '#d7b5a6', '#79706e'];
+
+/** A method's colour: its variant's `color`, else one from a fixed palette by registry position, grey for unknown names. */
+export function methodColor(method: string): string {
+  const i = ADAPTER_METHODS.indexOf(method);
+  if (i === -1) return UNKNOWN_COLOR;
+  return variantFor(method).color ?? FALLBACK_PALETTE[i % FALLBACK_PALETTE.length] ?? UNKNOWN_COLOR;
+}
 
 /** The colour of a series name (method or "method rN"), grey when unknown. */
 export function colorFor(name: string): string {
-  return METHOD_COLORS[name.split(' ')[0] ?? name] ?? '#9c755f';
+  return methodColor(name.split(' ')[0] ?? name);
 }
 
 /** `#rrggbb` scaled towards black by `factor` (0 = unchanged, 1 = black). */

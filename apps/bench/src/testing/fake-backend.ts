@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NonFiniteError } from '@tsd-peft/core';
+import { isDenseMethod } from '@tsd-peft/tfjs';
 import type { BenchBackend, TrainOutcome, TrainSpec } from '../bench-backend.js';
 import type { RunConfig } from '../report/schema.js';
 import { makeBatchSchedule } from '../tasks/batches.js';
@@ -55,7 +56,7 @@ export function fakeBackend(options: FakeBackendOptions = {}): BenchBackend & { 
       }
       const counts = state.counts.length > 0 ? Float64Array.from(state.counts) : new Float64Array(V * V);
       // "Learning rate": how much each observed bigram counts; rank makes lower-rank runs learn a little less.
-      const weight = config.lr * 1000 * (config.method === 'full' ? 1.2 : Math.min(1, 0.5 + config.r / 16));
+      const weight = config.lr * 1000 * (isDenseMethod(config.method) ? 1.2 : Math.min(1, 0.5 + config.r / 16));
       while (state.step < config.steps) {
         if (spec.signal?.aborted === true) return { lossHistory: state.losses, evalHistory: state.evals, trainableParams: 0, trainTimeSec: 0, evalTimeSec: 0, tokens: state.tokens, resumedFromStep: resumed, aborted: true };
         const batch = batchAt(state.step);
@@ -85,7 +86,7 @@ export function fakeBackend(options: FakeBackendOptions = {}): BenchBackend & { 
       const outcome: TrainOutcome = {
         lossHistory: state.losses,
         evalHistory: state.evals,
-        trainableParams: config.method === 'full' ? V * V : 2 * config.r * V,
+        trainableParams: isDenseMethod(config.method) ? V * V : 2 * config.r * V,
         trainTimeSec: 0.01 * config.steps,
         evalTimeSec: 0.001,
         tokens: state.tokens,

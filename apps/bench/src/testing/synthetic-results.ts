@@ -1,4 +1,5 @@
 import { Rng } from '@tsd-peft/core';
+import { isDenseMethod } from '@tsd-peft/tfjs';
 import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, runKey, type MethodName, type ResultsFile, type RunRecord, type TaskInfo } from '../report/schema.js';
 
 /** One group of synthetic runs: final primary metric = mean + noise·N(0,1) per seed. */
@@ -58,7 +59,7 @@ export function syntheticResults(groups: readonly SyntheticGroup[], seed = 1): R
         bestStep: 40,
         evalCurve: [{ step: 0, metrics: task.baseline }, { step: 40, metrics }],
         lossCurve: Array.from({ length: 40 }, (_, i) => ({ step: i, loss: 5 - 1.5 * (1 - Math.exp(-i / 10)) + 0.05 * rng.normal() })),
-        trainableParams: g.method === 'full' ? 264_128 : g.r * 1024 + (g.method.includes('dash') || g.method === 'lora-tsd' ? 40 : 0),
+        trainableParams: isDenseMethod(g.method) ? 264_128 : g.r * 1024 + (g.method.includes('dash') || g.method === 'lora-tsd' ? 40 : 0),
         wallTimeSec: 10 + rng.nextFloat(),
         trainTimeSec: 8,
         evalTimeSec: 2,

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../args.js';
 import { main } from '../main.js';
 import { ProgressDisplay } from '../progress.js';
-import { METHOD_NAMES } from '../report/schema.js';
+import { benchMethods } from '../report/methods.js';
 import { loadResults } from '../report/results-store.js';
 import { validateResults } from '../report/validate.js';
 import { runBench } from '../runner.js';
@@ -29,7 +29,7 @@ describe('tsd-bench end to end on stories260K', () => {
     const results = validateResults(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')));
     // 264,128 in the fixtures README counts llama2.c's stored RoPE tables (2 × 512 × 4); the model has 260,032 weights
     expect(results.model).toMatchObject({ source: 'fixtures', parameters: 264_128 - 2 * 512 * 4 });
-    expect(results.runs).toHaveLength(2 * METHOD_NAMES.length);
+    expect(results.runs).toHaveLength(2 * benchMethods().length);
     // zero-shot NLL of stories260K on Shakespeare is ~4.8 (fixtures README); 128 tokens make it noisier
     const base = results.tasks.find((t) => t.name === 'shakespeare')?.baseline['val_nll'];
     expect(base).toBeGreaterThan(4);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { ConfigError, Rng, initLoraWeights, type LoraInitMethod, type Matrix } from '@tsd-peft/core';
 import { resolveAdapterConfig, type ResolvedAdapterConfig } from '../adapter-config.js';
+import { isDenseMethod } from '../variants/registry.js';
 import { AdapterDense, hasDash, hasResidual, LAYER_ADAPTER_METHODS, type AdapterDenseParts, type AdapterLayerState, type LayerAdapterMethod } from './adapter-dense.js';
 import { AdapterEmbedding } from './adapter-embedding.js';
 import { registerAdapterLayers } from './register.js';
@@ -73,8 +74,8 @@ export interface AppliedAdapters {
  * `estimate`), each naming the layer or field.
  */
 export async function applyAdapters(model: LayersModel, options: ApplyAdaptersOptions): Promise<AppliedAdapters> {
-  if ((options.method as string) === 'full') {
-    throw new ConfigError("method 'full' has no adapter; train the model itself", { field: 'method' });
+  if (isDenseMethod(options.method)) {
+    throw new ConfigError(`method '${String(options.method)}' trains the weights themselves and has no adapter; train the model itself`, { field: 'method' });
   }
   if (!LAYER_ADAPTER_METHODS.includes(options.method)) {
     throw new ConfigError(`method '${String(options.method)}' has no Keras layer form; choose one of ${LAYER_ADAPTER_METHODS.join(', ')} (or use injectAdapters)`, { field: 'method' });

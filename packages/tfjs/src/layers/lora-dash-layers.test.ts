@@ -26,6 +26,7 @@ import {
   mergeAndUnload,
   stepAdapters,
   toPeftAdapter,
+  type ApplyAdaptersOptions,
 } from './index.js';
 import { adapterLayers } from './step-callback.js';
 import { transposed32 } from './keras-layout.js';
@@ -192,6 +193,10 @@ describe('LoRA-Dash in a LayersModel (cpu)', () => {
     await expect(applyAdapters(base, { ...dashOptions, method: 'lora-init' })).rejects.toThrow(ConfigError);
     await expect(applyAdapters(base, { ...dashOptions, targetLayers: /nothing/ })).rejects.toThrow(/selected no layer/);
     await expect(applyAdapters(base, { ...dashOptions, r: 0 })).rejects.toThrow(/r must be a positive integer/);
+    // A dense method (full fine-tuning) has no adapter; DoRA has no Dense-layer form.
+    const method = (name: string) => name as ApplyAdaptersOptions['method'];
+    await expect(applyAdapters(base, { ...dashOptions, method: method('full') })).rejects.toThrow(/method 'full' trains the weights themselves/);
+    await expect(applyAdapters(base, { ...dashOptions, method: method('dora') })).rejects.toThrow(/method 'dora' has no Keras layer form/);
     const input = tfl.input({ shape: [4] });
     const hidden = tfl.layers.dense({ units: 8, name: 'proj' }).apply(input) as tfl.SymbolicTensor;
     const dropped = tfl.layers.dropout({ rate: 0.1, name: 'drop' }).apply(hidden) as tfl.SymbolicTensor;

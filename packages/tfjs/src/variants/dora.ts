@@ -87,6 +87,7 @@ function load(m: PeftModule, s: DoraState, ctx: ModuleContext): DoraState {
  */
 export const doraVariant: Variant<DoraState> = {
   name: 'dora',
+  color: '#bab0ac',
   init: (ctx) => {
     const { branch } = initPlainLora(ctx);
     const norm = weightNorm(ctx.frozen.tensor, branch);

@@ -32,6 +32,7 @@ export const fullVariant: Variant<FullState> = {
     return s;
   },
   dense: true,
+  color: '#4e79a7',
 };
 
 /** The trained weight as a core matrix (for merging without the rank-min(out,in) detour). */

@@ -203,4 +203,4 @@ function disposeLaunch(launch: DashLaunch | null): void {
 }
 
 /** LoRA-Dash on plain LoRA: the paper's method (defaults t = 100, s = 8). */
-export const loraDashVariant: Variant<DashState<LoraState>> = createDashVariant(loraVariant, 'lora-dash');
+export const loraDashVariant: Variant<DashState<LoraState>> = { ...createDashVariant(loraVariant, 'lora-dash'), color: '#edc948' };

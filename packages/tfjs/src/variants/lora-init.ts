@@ -31,6 +31,7 @@ export function reinitFromEstimate(estimate: LoraFactors | Matrix, s: ResidualSt
  */
 export const loraInitVariant: Variant<ResidualState> = {
   ...residualVariantBase('lora-init'),
+  color: '#b07aa1',
   init: (ctx) => ({ branch: initPlainLora(ctx).branch }),
   settledAfter: (_s, ctx) => (ctx.config.initEstimate === 'prelaunch' ? ctx.config.initSteps : 0),
   afterStep: (completedSteps, s, ctx) => {

@@ -10,4 +10,4 @@ import type { Variant } from './variant.js';
  * task-specific directions → `t` more steps → dash launch, whose change rates
  * measure the update since the re-init, against the original W.
  */
-export const loraTsdVariant: Variant<DashState<ResidualState>> = createDashVariant(loraInitVariant, 'lora-tsd');
+export const loraTsdVariant: Variant<DashState<ResidualState>> = { ...createDashVariant(loraInitVariant, 'lora-tsd'), color: '#ff9da7' };

@@ -20,6 +20,7 @@ export function initPlainLora(ctx: ModuleContext): LoraState {
  */
 export const loraVariant: Variant<LoraState> = {
   name: 'lora',
+  color: '#f28e2b',
   init: initPlainLora,
   forward: (x, s) => loraForward(x, s.branch),
   output: (x, s, ctx) => loraOutput(x, s.branch, ctx),

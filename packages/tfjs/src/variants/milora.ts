@@ -7,5 +7,6 @@ import type { Variant } from './variant.js';
  */
 export const miloraVariant: Variant<ResidualState> = {
   ...residualVariantBase('milora'),
+  color: '#59a14f',
   init: (ctx) => initResidualBranch(ctx, 'milora'),
 };

@@ -8,5 +8,6 @@ import type { Variant } from './variant.js';
  */
 export const pissaVariant: Variant<ResidualState> = {
   ...residualVariantBase('pissa'),
+  color: '#76b7b2',
   init: (ctx) => initResidualBranch(ctx, 'pissa'),
 };

@@ -10,6 +10,7 @@ import type { Variant } from './variant.js';
 export const rsloraVariant: Variant<LoraState> = {
   ...loraVariant,
   name: 'rslora',
+  color: '#e15759',
   peft: { ...(loraVariant.peft as NonNullable<typeof loraVariant.peft>), config: { use_dora: false, use_rslora: true } },
   toNative: (s) => ({ method: 'rslora', factors: readFactors(s.branch) }),
 };

@@ -158,6 +158,11 @@ export interface Variant<S> {
    */
   readonly dense?: boolean;
   /**
+   * The `#rrggbb` colour reports draw this method in (the bench's charts);
+   * absent: a colour picked from a fixed palette by registry position.
+   */
+  readonly color?: string;
+  /**
    * Re-initialises from a dense ΔW estimate (LoRA-Init's 'gradient' estimate);
    * absent for methods that take none.
    */
