@@ -21,6 +21,9 @@
 //
 // Environment: PERF_WORKERS (default: cores), PERF_STEPS (timed steps,
 // default 6), PERF_REPEATS (default 2), PERF_METHODS (default full,lora,lora-dash).
+//
+// With `--shapes smollm2-135m,qwen2.5-0.5b,llama-3.2-1b` it measures real
+// model shapes instead (perf.scale.mjs; its flags are listed there).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -28,6 +31,12 @@ import { cpus, availableParallelism, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { bundlePerfEntries } from './perf.bundle.mjs';
+
+if (process.argv.includes('--shapes')) {
+  const { runScaleBench } = await import('./perf.scale.mjs');
+  await runScaleBench(process.argv.slice(2));
+  process.exit(0);
+}
 
 const WORKERS = Number(process.env.PERF_WORKERS ?? availableParallelism());
 const TIMED = Number(process.env.PERF_STEPS ?? 6);
