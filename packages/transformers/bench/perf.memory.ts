@@ -13,11 +13,11 @@ import { setupBackend, type AdapterModel } from '@tsd-peft/tfjs';
 import { perfBatch, perfJob, wasmHeapBytes } from './perf.model.js';
 import { REAL_SHAPES, type ShapeName } from './perf.shapes.js';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { shape: ShapeName; seq: number; gradientCheckpointing: boolean };
+const args = JSON.parse(process.argv[2] ?? '{}') as { shape: ShapeName; seq: number; gradientCheckpointing: boolean; pretransposeFrozen?: boolean };
 try {
   await setupBackend('wasm');
   const shape = { name: args.shape, batch: 1, seq: args.seq };
-  const job = perfJob({ rank: 0, worldSize: 1, workerData: { method: 'lora', steps: 1, shape, gradientCheckpointing: args.gradientCheckpointing } });
+  const job = perfJob({ rank: 0, worldSize: 1, workerData: { method: 'lora', steps: 1, shape, gradientCheckpointing: args.gradientCheckpointing, ...(args.pretransposeFrozen === undefined ? {} : { pretransposeFrozen: args.pretransposeFrozen }) } });
   const model = job.model as AdapterModel;
   const vars = [...model.trainableVariables().values()];
   const batch = perfBatch(0, 1, { ...shape, vocab: REAL_SHAPES[args.shape].vocab_size });

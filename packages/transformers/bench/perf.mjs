@@ -179,6 +179,18 @@ if (ceiling !== null) {
   );
 }
 
+// 2c. Where data parallelism's time goes: each rank's seconds in the gradient
+// exchange (read-back, all-reduce with the wait for the slower rank, upload),
+// per step, against the step time and the 1-worker step on half the work.
+console.log(
+  `gradient exchange per step, ${WORKERS} workers (read-back + all-reduce incl. waiting for the slower rank + upload; ms per rank): ` +
+    METHODS.map((m) => {
+      const r = runs[`${m}/${WORKERS}`];
+      const perStep = (r.exchangeSeconds ?? []).map((x) => fmt((1000 * x) / (WARMUP + TIMED)));
+      return `${m} ${perStep.join(' / ')} of a ${fmt(1000 * r.stepSeconds)} ms step (1 worker: ${fmt(1000 * runs[`${m}/1`].stepSeconds)} ms)`;
+    }).join('; '),
+);
+
 // 3. Where the time goes.
 console.log('\nstep-time split, 1 thread (median of 3; backward = gradient pass − its forward)');
 for (const s of profile.splits) {

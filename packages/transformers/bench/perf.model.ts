@@ -80,6 +80,8 @@ export interface PerfJobOptions {
   shape?: { name: ShapeName; batch: number; seq: number };
   /** Recompute each decoder layer in the backward pass. */
   gradientCheckpointing?: boolean;
+  /** The adapter config's `pretransposeFrozen` (default: the backend's preference). */
+  pretransposeFrozen?: boolean;
 }
 
 /** The wasm heap's current size: it only grows, so at the end of a run it is the run's peak. */
@@ -101,7 +103,10 @@ export function perfJob(context: ReplicaContext): ReplicaJob<TokenBatch, number>
   return causalLmReplicaJob(context, {
     replica,
     weights,
-    adapter: shape === undefined ? adapterFor(o.method as 'full' | 'lora' | 'lora-dash') : scaleAdapterFor(o.method as ScaleMethod),
+    adapter: {
+      ...(shape === undefined ? adapterFor(o.method as 'full' | 'lora' | 'lora-dash') : scaleAdapterFor(o.method as ScaleMethod)),
+      ...(o.pretransposeFrozen === undefined ? {} : { pretransposeFrozen: o.pretransposeFrozen }),
+    },
     batchAt: (i) => perfBatch(i, o.rows ?? batchShape.batch, batchShape),
     steps: o.steps,
     lr: LR,

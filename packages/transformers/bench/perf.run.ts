@@ -20,6 +20,7 @@ interface RunArgs {
   /** A real model shape instead of the toy model (perf.shapes.ts). */
   shape?: PerfJobOptions['shape'];
   gradientCheckpointing?: boolean;
+  pretransposeFrozen?: boolean;
   /** Epoch milliseconds to wait for after setup, so that side-by-side runs train at the same time. */
   startAt?: number;
   steps: number;
@@ -55,9 +56,8 @@ const seq = args.shape?.seq ?? SEQ;
 const workerData: PerfJobOptions = { method: args.method, steps: args.steps, rows };
 if (args.shape !== undefined) workerData.shape = args.shape;
 if (args.gradientCheckpointing === true) workerData.gradientCheckpointing = true;
+if (args.pretransposeFrozen !== undefined) workerData.pretransposeFrozen = args.pretransposeFrozen;
 // A run that does not fit the 32-bit wasm heap reports how far it got instead of crashing the bench.
-process.on('uncaughtException', reportFailure);
-process.on('unhandledRejection', reportFailure);
 function reportFailure(error: unknown): never {
   console.log(
     JSON.stringify({
@@ -76,6 +76,8 @@ const started = performance.now();
 let launched = 0;
 let stateBytes = 0;
 let heapBytes: number[] = [];
+let exchangeSeconds: number[] = [];
+try {
 if (args.workers === 1) {
   const job = perfJob({ rank: 0, worldSize: 1, workerData });
   const { lossWeight: _w, collect, dispose, ...options } = job;
@@ -95,6 +97,10 @@ if (args.workers === 1) {
   const outputs = result.outputs as { launched: number; wasmHeapBytes: number }[];
   launched = (outputs[0] as { launched: number }).launched;
   heapBytes = outputs.map((o) => o.wasmHeapBytes);
+  exchangeSeconds = result.exchangeSeconds;
+}
+} catch (error) {
+  reportFailure(error);
 }
 const wall = (performance.now() - started) / 1000;
 const timed = args.steps - args.warmup;
@@ -111,6 +117,8 @@ console.log(
     wallSeconds: wall,
     launched,
     stateBytes,
+    /** Per rank, seconds spent exchanging gradients over the whole run (data-parallel runs). */
+    exchangeSeconds,
     /** Each replica's wasm heap at the end (it never shrinks: the peak). */
     wasmHeapBytes: heapBytes,
     /** Seconds of each step, warm-up included (LoRA-Dash's launch falls in step t + 1's). */

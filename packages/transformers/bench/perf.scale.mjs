@@ -18,7 +18,11 @@
 // Flags: --shapes a,b (required to get here) --methods lora,lora-all,lora-dash,full
 // --workers 1,2 --steps 2 (timed) --warmup 1 --batch 4 --seq 256
 // --torch / --no-torch --launch / --no-launch --checkpointing / --no-checkpointing
-// --checkpointing-seq 1024 --ceiling (two 1-worker processes side by side).
+// --checkpointing-seq 1024 --ceiling (two 1-worker processes side by side)
+// --gradient-checkpointing (every run with it; by default a run that runs out
+// of wasm heap is retried with it) --pretranspose (keep tfjs's [in, out] copy
+// of every frozen weight; off by default here, since it doubles the frozen
+// weights' memory and our wasm GEMM reads Wᵀ directly).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -117,12 +121,15 @@ export async function runScaleBench(argv) {
   const withLaunch = flags.launch !== false;
   const withCheckpointing = flags.checkpointing !== false;
   const checkpointingSeq = Number(flags['checkpointing-seq'] ?? 1024);
+  const forceCheckpointing = flags['gradient-checkpointing'] === true;
+  const pretransposeFrozen = flags.pretranspose === true;
   const started = performance.now();
   const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
   console.log('tsd-peft training-throughput bench at real model shapes (issue 19)');
   console.log(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${gib(totalmem())} RAM; load average ${load()} at start`);
   console.log(`batch ${batch} × ${seq}, Adam lr 1e-4, random weights in the exact shapes; ${warmup} warm-up + ${timed} timed steps per run; wasm heap limit ${gib(HEAP_MAX)}`);
+  console.log(`frozen weights ${pretransposeFrozen ? 'with' : 'without'} pre-transposed copies; gradient checkpointing ${forceCheckpointing ? 'in every run' : 'only where a run runs out of heap without it'}`);
   const entries = await bundlePerfEntries(['perf.run', 'perf.worker', 'perf.launch', 'perf.memory']);
   const torchPy = withTorch ? findTorchPython() : { python: null, reason: '--no-torch' };
   const torchScript = fileURLToPath(new URL('./perf.torch.py', import.meta.url));
@@ -144,14 +151,22 @@ export async function runScaleBench(argv) {
         console.log(`${METHOD_LABEL[method]}: ${row.note}`);
       } else {
         for (const workers of workerCounts) {
-          const args = { method, workers, steps: warmup + timed, warmup, shape: { name, batch, seq }, workerScript: entries['perf.worker'] };
-          const r = runNodeJson(entries['perf.run'], args);
+          const args = { method, workers, steps: warmup + timed, warmup, shape: { name, batch, seq }, pretransposeFrozen, workerScript: entries['perf.worker'] };
+          let r = runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: forceCheckpointing });
+          if (r.error !== undefined && !forceCheckpointing) {
+            console.log(`${METHOD_LABEL[method]}, ${workers} worker(s): FAILED without gradient checkpointing after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}; again with gradient checkpointing`);
+            row.failedWithout = { ...row.failedWithout, [workers]: r };
+            r = { ...runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: true }), gradientCheckpointing: true };
+          }
+          if (forceCheckpointing) r.gradientCheckpointing = true;
           row.runs[workers] = r;
           console.log(
             `${METHOD_LABEL[method]}, ${workers} worker(s): ` +
               (r.error !== undefined
                 ? `FAILED after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}`
-                : `${fmt(r.tokensPerSecond)} tok/s (steps ${r.stepTimes.map((t) => `${fmt(t, 1)} s`).join(', ')}), peak RSS ${mib(r.peakRssBytes)}, wasm heap ${r.wasmHeapBytes.map(mib).join(' + ')}; load ${load()}`),
+                : `${fmt(r.tokensPerSecond)} tok/s${r.gradientCheckpointing ? ' with gradient checkpointing' : ''} (steps ${r.stepTimes.map((t) => `${fmt(t, 1)} s`).join(', ')}), peak RSS ${mib(r.peakRssBytes)}, wasm heap ${r.wasmHeapBytes.map(mib).join(' + ')}` +
+                  (r.exchangeSeconds?.length > 0 ? `, gradient exchange ${r.exchangeSeconds.map((x) => `${fmt(x / (warmup + timed), 2)} s`).join(' / ')} per step per rank` : '') +
+                  `; load ${load()}`),
           );
         }
       }
@@ -173,7 +188,7 @@ export async function runScaleBench(argv) {
       console.log(`LoRA-Dash launch (exact SVD of every q/v weight, 1 thread): ${r.shapes.map((x) => `${x.rows}×${x.cols} ${fmt(x.seconds, 2)} s × ${x.count}`).join(', ')} = ${fmt(r.totalSeconds, 1)} s`);
     }
     if (withCheckpointing) {
-      const one = (gradientCheckpointing) => runNodeJson(entries['perf.memory'], { shape: name, seq: checkpointingSeq, gradientCheckpointing });
+      const one = (gradientCheckpointing) => runNodeJson(entries['perf.memory'], { shape: name, seq: checkpointingSeq, gradientCheckpointing, pretransposeFrozen });
       const [off, on] = [one(false), one(true)];
       memory.push({ shape: s.label, off, on });
       const show = (r) => (r.error !== undefined ? `FAILED: ${r.error}` : `peak tensor bytes ${mib(r.peakTensorBytes)}, wasm heap ${mib(r.wasmHeapBytes)}, peak RSS ${mib(r.peakRssBytes)}, step ${fmt(r.seconds, 1)} s`);
@@ -207,8 +222,9 @@ export async function runScaleBench(argv) {
   }
 
   // The Markdown table for the README.
-  const tps = (r) => (r === undefined ? '—' : r.error !== undefined ? `OOM/failed (${r.error.slice(0, 40)})` : fmt(r.tokensPerSecond));
-  console.log(`\n| model | method | tok/s, 1 worker | tok/s, 2 workers | PyTorch 2 threads | ratio (2 workers ÷ PyTorch) | 1,000 × ${seq} tokens, 2 workers | peak RSS, 1 / 2 workers | peak wasm heap per replica |`);
+  const tps = (r) => (r === undefined ? '—' : r.error !== undefined ? `failed (${r.error.slice(0, 40)})` : `${fmt(r.tokensPerSecond)}${r.gradientCheckpointing ? ' (GC)' : ''}`);
+  console.log('\n(GC): only fits with gradient checkpointing; the run without it ran out of the wasm heap');
+  console.log(`| model | method | tok/s, 1 worker | tok/s, 2 workers | PyTorch 2 threads | ratio (2 workers ÷ PyTorch) | 1,000 × ${seq} tokens, 2 workers | peak RSS, 1 / 2 workers | peak wasm heap per replica |`);
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
     const [one, two] = [row.runs[1], row.runs[2]];

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, Rng } from '@tsd-peft/core';
-import { injectAdapters, type AdapterConfig, type AdapterModel } from '@tsd-peft/tfjs';
+import { injectAdapters, type AdapterConfig, type AdapterModel, type LinearProvider } from '@tsd-peft/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomCausalLM } from '../parallel/random-model.js';
 import { TINY_LLAMA } from '../parallel/test-fixtures/tiny-llama-job.js';
@@ -172,7 +172,7 @@ describe('gradient checkpointing memory', () => {
   it('needs a provider that lists its trainable tensors', () => {
     const { replica, weights } = randomCausalLM(TINY_LLAMA, 5);
     replica.gradientCheckpointingEnable();
-    const bare = { linear: (name: string, x: tf.Tensor2D) => tf.matMul(x, weights.get(`${name}.weight`) as tf.Tensor2D, false, true) };
+    const bare: LinearProvider = { linear: (name, x) => tf.matMul(x, weights.get(`${name}.weight`) as tf.Tensor2D, false, true) };
     try {
       expect(() => replica.forward({ inputIds: [[1, 2, 3]] }, weights, bare)).toThrow(ConfigError);
     } finally {
