@@ -14,6 +14,12 @@ import { perfBatch, perfJob, wasmHeapBytes } from './perf.model.js';
 import { REAL_SHAPES, type ShapeName } from './perf.shapes.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { shape: ShapeName; seq: number; gradientCheckpointing: boolean; pretransposeFrozen?: boolean };
+// tfjs-wasm's abort on an exhausted heap ends the process from an exception
+// handler of its own; this still reports where the heap stood.
+let reported = false;
+process.on('exit', () => {
+  if (!reported) console.log(JSON.stringify({ error: 'aborted (wasm heap exhausted)', wasmHeapBytes: wasmHeapBytes(), peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
+});
 try {
   await setupBackend('wasm');
   const shape = { name: args.shape, batch: 1, seq: args.seq };
@@ -30,6 +36,7 @@ try {
     tf.dispose([value, ...Object.values(grads)]);
   });
   const seconds = (performance.now() - t0) / 1000;
+  reported = true;
   console.log(
     JSON.stringify({
       gradientCheckpointing: args.gradientCheckpointing,
@@ -42,5 +49,6 @@ try {
   );
   job.dispose?.();
 } catch (error) {
+  reported = true;
   console.log(JSON.stringify({ error: error instanceof Error ? error.message.split('\n')[0] : String(error), wasmHeapBytes: wasmHeapBytes(), peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
 }

@@ -184,7 +184,7 @@ export async function runScaleBench(argv) {
     }
     if (withLaunch) {
       const r = runNodeJson(entries['perf.launch'], { shape: name });
-      launches.push({ shape: s.label, ...r });
+      launches.push({ ...r, shape: s.label });
       console.log(`LoRA-Dash launch (exact SVD of every q/v weight, 1 thread): ${r.shapes.map((x) => `${x.rows}×${x.cols} ${fmt(x.seconds, 2)} s × ${x.count}`).join(', ')} = ${fmt(r.totalSeconds, 1)} s`);
     }
     if (withCheckpointing) {
@@ -254,7 +254,8 @@ export async function runScaleBench(argv) {
   if (memory.length > 0) {
     console.log(`\n| model (LoRA q,v, batch 1 × ${checkpointingSeq}) | peak tensor bytes, off / on | peak wasm heap, off / on | peak RSS, off / on | step time, off / on |`);
     console.log('| --- | ---: | ---: | ---: | ---: |');
-    const cell = (r, k, f) => (r.error !== undefined ? 'failed' : f(r[k]));
+    // a run that aborted (out of wasm heap) has no numbers: say where it stopped
+    const cell = (r, k, f) => (r.error !== undefined ? `failed at wasm heap ${mib(Number(r.wasmHeapBytes ?? 0))}` : f(r[k]));
     for (const m of memory) {
       console.log(
         `| ${m.shape} | ${cell(m.off, 'peakTensorBytes', mib)} / ${cell(m.on, 'peakTensorBytes', mib)} | ${cell(m.off, 'wasmHeapBytes', mib)} / ${cell(m.on, 'wasmHeapBytes', mib)} | ` +
