@@ -4,7 +4,7 @@ import type { LinearProvider } from '@tsd-peft/tfjs';
 import { geluTanh } from './activations.js';
 import { attentionBias, CausalMaskCache, groupedQueryAttention } from './attention.js';
 import { embedTokens } from './embedding.js';
-import { checkpointed, gradientTensorsOf } from './gradient-checkpointing.js';
+import { checkpointed, GradientCheckpointingSwitch, gradientTensorsOf } from './gradient-checkpointing.js';
 import type { Gpt2Config } from './gpt2-config.js';
 import { prepareInputs } from './inputs.js';
 import { layerNorm } from './norms.js';
@@ -28,12 +28,13 @@ export function isGpt2Conv1dModule(module: string): boolean {
  * HF `GPT2LMHeadModel` as a TF.js replica: learned positions, pre-LayerNorm
  * blocks, fused c_attn (q|k|v along the output axis), tanh-GELU MLP, tied head.
  */
-export class Gpt2Replica implements CausalLMReplica<Gpt2Config> {
+export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLMReplica<Gpt2Config> {
   readonly modelType = 'gpt2';
   private readonly masks = new CausalMaskCache(null);
-  private checkpointing = false;
 
-  constructor(readonly config: Gpt2Config) {}
+  constructor(readonly config: Gpt2Config) {
+    super();
+  }
 
   /** Logits `[B, T, vocab]`; see {@link CausalLMReplica.forward}. */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
@@ -70,26 +71,11 @@ export class Gpt2Replica implements CausalLMReplica<Gpt2Config> {
           const act = c.activation === 'relu' ? tf.relu(inner) : geluTanh(inner);
           return tf.add(hMid, proj(`${p}.mlp.c_proj`, act));
         };
-        h = (this.checkpointing ? checkpointed(layer, h, [bias], gradientTensorsOf(linear, `${p}.`)) : layer(h, bias)) as tf.Tensor2D;
+        h = (this.isGradientCheckpointing ? checkpointed(layer, h, [bias], gradientTensorsOf(linear, `${p}.`)) : layer(h, bias)) as tf.Tensor2D;
       }
       h = layerNorm(h, w('transformer.ln_f.weight'), w('transformer.ln_f.bias'), c.layerNormEps);
       return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);
     });
-  }
-
-  /** Recompute each block's forward in the backward pass (HF `gradient_checkpointing_enable()`). */
-  gradientCheckpointingEnable(): void {
-    this.checkpointing = true;
-  }
-
-  /** Back to keeping every activation for the backward pass (the default). */
-  gradientCheckpointingDisable(): void {
-    this.checkpointing = false;
-  }
-
-  /** True after {@link gradientCheckpointingEnable} (HF `is_gradient_checkpointing`). */
-  get isGradientCheckpointing(): boolean {
-    return this.checkpointing;
   }
 
   /** Every projection's module path, layer by layer, then `lm_head`. */

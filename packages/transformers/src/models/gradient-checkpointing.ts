@@ -79,3 +79,28 @@ function recomputedGradients(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor)
     engine.state.activeTape = outerTape;
   }
 }
+
+/**
+ * The on/off switch of gradient checkpointing that every replica carries,
+ * named as in transformers (`gradient_checkpointing_enable()`,
+ * `is_gradient_checkpointing`); replicas extend it and pass each decoder
+ * layer through {@link checkpointed} while it is on.
+ */
+export class GradientCheckpointingSwitch {
+  private checkpointing = false;
+
+  /** Recompute each decoder layer's forward in the backward pass (HF `gradient_checkpointing_enable()`). */
+  gradientCheckpointingEnable(): void {
+    this.checkpointing = true;
+  }
+
+  /** Back to keeping every activation for the backward pass (the default). */
+  gradientCheckpointingDisable(): void {
+    this.checkpointing = false;
+  }
+
+  /** True after {@link gradientCheckpointingEnable} (HF `is_gradient_checkpointing`). */
+  get isGradientCheckpointing(): boolean {
+    return this.checkpointing;
+  }
+}

@@ -3,7 +3,7 @@ import type { LinearProvider } from '@tsd-peft/tfjs';
 import { silu } from './activations.js';
 import { attentionBias, CausalMaskCache, groupedQueryAttention } from './attention.js';
 import { embedTokens } from './embedding.js';
-import { checkpointed, gradientTensorsOf } from './gradient-checkpointing.js';
+import { checkpointed, GradientCheckpointingSwitch, gradientTensorsOf } from './gradient-checkpointing.js';
 import { prepareInputs } from './inputs.js';
 import type { LlamaConfig } from './llama-config.js';
 import { rmsNorm } from './norms.js';
@@ -25,13 +25,13 @@ const MLP_PROJ = ['gate_proj', 'up_proj', 'down_proj'] as const;
  * projections and RoPE, equal-batch 3-D matmuls for attention, no strided
  * slices or einsums.
  */
-export class LlamaReplica implements CausalLMReplica<LlamaConfig> {
+export class LlamaReplica extends GradientCheckpointingSwitch implements CausalLMReplica<LlamaConfig> {
   readonly modelType: string;
   private readonly rope: RopeCache;
   private readonly masks: CausalMaskCache;
-  private checkpointing = false;
 
   constructor(readonly config: LlamaConfig) {
+    super();
     this.modelType = config.modelType;
     this.rope = new RopeCache(config.headDim, config.ropeTheta, config.ropeScaling);
     this.masks = new CausalMaskCache(config.slidingWindow);
@@ -73,26 +73,11 @@ export class LlamaReplica implements CausalLMReplica<LlamaConfig> {
           return tf.add(hMid, proj(`${p}.mlp.down_proj`, tf.mul(silu(gate), up), c.mlpBias));
         };
         const constants = [angles.cos, angles.sin, bias];
-        h = (this.checkpointing ? checkpointed(layer, h, constants, gradientTensorsOf(linear, `${p}.`)) : layer(h, ...constants)) as tf.Tensor2D;
+        h = (this.isGradientCheckpointing ? checkpointed(layer, h, constants, gradientTensorsOf(linear, `${p}.`)) : layer(h, ...constants)) as tf.Tensor2D;
       }
       h = rmsNorm(h, w('model.norm.weight'), c.rmsNormEps);
       return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);
     });
-  }
-
-  /** Recompute each decoder layer's forward in the backward pass (HF `gradient_checkpointing_enable()`). */
-  gradientCheckpointingEnable(): void {
-    this.checkpointing = true;
-  }
-
-  /** Back to keeping every activation for the backward pass (the default). */
-  gradientCheckpointingDisable(): void {
-    this.checkpointing = false;
-  }
-
-  /** True after {@link gradientCheckpointingEnable} (HF `is_gradient_checkpointing`). */
-  get isGradientCheckpointing(): boolean {
-    return this.checkpointing;
   }
 
   /** Every projection's module path, layer by layer, then `lm_head`. */
