@@ -223,7 +223,11 @@ export async function runScaleBench(argv) {
 
   // The Markdown table for the README.
   const tps = (r) => (r === undefined ? '—' : r.error !== undefined ? `failed (${r.error.slice(0, 40)})` : `${fmt(r.tokensPerSecond)}${r.gradientCheckpointing ? ' (GC)' : ''}`);
-  console.log('\n(GC): only fits with gradient checkpointing; the run without it ran out of the wasm heap');
+  console.log(
+    forceCheckpointing
+      ? '\n(GC): with gradient checkpointing (--gradient-checkpointing)'
+      : '\n(GC): only fits with gradient checkpointing; the run without it ran out of the wasm heap',
+  );
   console.log(`| model | method | tok/s, 1 worker | tok/s, 2 workers | PyTorch 2 threads | ratio (2 workers ÷ PyTorch) | 1,000 × ${seq} tokens, 2 workers | peak RSS, 1 / 2 workers | peak wasm heap per replica |`);
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
