@@ -101,6 +101,18 @@ export class AdapterModel implements LinearProvider, TrainableModel {
   }
 
   /**
+   * The trainable variables of modules under `modulePrefix`, and the gradient
+   * probes of {@link estimateInitFromGradients} while it runs: what a
+   * gradient-checkpointed layer of the replica must route gradients to.
+   */
+  gradientTensors(modulePrefix: string): tf.Tensor[] {
+    const out: tf.Tensor[] = [];
+    for (const [name, v] of this.registry.variables) if (name.startsWith(modulePrefix)) out.push(v);
+    for (const [name, probe] of this.probes ?? []) if (name.startsWith(modulePrefix)) out.push(probe);
+    return out;
+  }
+
+  /**
    * Runs each variant's after-step hook: LoRA-Dash launches when `completedSteps`
    * reaches its pre-launch length, LoRA-Init re-initialises at `initSteps`.
    */
@@ -258,14 +270,14 @@ export class AdapterModel implements LinearProvider, TrainableModel {
     for (const loss of losses) {
       const zeros = slots.map((s) => tf.zeros([s.ctx.frozen.outFeatures, s.ctx.frozen.inFeatures]) as tf.Tensor2D);
       try {
-        const grads = tf.grads((...probes: tf.Tensor[]) => {
-          this.probes = new Map(slots.map((s, i) => [s.name, probes[i] as tf.Tensor2D]));
-          try {
-            return loss();
-          } finally {
-            this.probes = null;
-          }
-        })(zeros);
+        // Attached through the backward pass too: a gradient-checkpointed layer runs its forward again there.
+        this.probes = new Map(slots.map((s, i) => [s.name, zeros[i] as tf.Tensor2D]));
+        let grads: tf.Tensor[];
+        try {
+          grads = tf.grads(() => loss())(zeros);
+        } finally {
+          this.probes = null;
+        }
         grads.forEach((g, i) => {
           const data = g.dataSync();
           const sum = sums[i] as Float64Array;

@@ -12,4 +12,11 @@ export interface LinearProvider {
    * `x` is `[n, in]`; the result is `[n, out]` (HF `nn.Linear` semantics, no bias).
    */
   linear(name: string, x: tf.Tensor2D): tf.Tensor2D;
+  /**
+   * Every tensor a gradient may be asked for whose module path starts with
+   * `modulePrefix` (e.g. `model.layers.3.`): trainable variables, and gradient
+   * probes while they are attached. Gradient checkpointing passes them to the
+   * recomputed layer, which routes gradients only to tensors it is given.
+   */
+  gradientTensors?(modulePrefix: string): tf.Tensor[];
 }

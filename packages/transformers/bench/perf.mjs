@@ -21,6 +21,9 @@
 //
 // Environment: PERF_WORKERS (default: cores), PERF_STEPS (timed steps,
 // default 6), PERF_REPEATS (default 2), PERF_METHODS (default full,lora,lora-dash).
+//
+// With `--shapes smollm2-135m,qwen2.5-0.5b,llama-3.2-1b` it measures real
+// model shapes instead (perf.scale.mjs; its flags are listed there).
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -28,6 +31,12 @@ import { cpus, availableParallelism, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { bundlePerfEntries } from './perf.bundle.mjs';
+
+if (process.argv.includes('--shapes')) {
+  const { runScaleBench } = await import('./perf.scale.mjs');
+  await runScaleBench(process.argv.slice(2));
+  process.exit(0);
+}
 
 const WORKERS = Number(process.env.PERF_WORKERS ?? availableParallelism());
 const TIMED = Number(process.env.PERF_STEPS ?? 6);
@@ -171,6 +180,18 @@ if (ceiling !== null) {
       `(steps ${ceiling.each.map((x) => `${fmt(x * 1000)} ms`).join(', ')}); data-parallel reaches ${fmt((100 * dp.tokensPerSecond) / ceiling.tokensPerSecond)}% of it`,
   );
 }
+
+// 2c. Where data parallelism's time goes: each rank's seconds in the gradient
+// exchange (read-back, all-reduce with the wait for the slower rank, upload),
+// per step, against the step time and the 1-worker step on half the work.
+console.log(
+  `gradient exchange per step, ${WORKERS} workers (read-back + all-reduce incl. waiting for the slower rank + upload; ms per rank): ` +
+    METHODS.map((m) => {
+      const r = runs[`${m}/${WORKERS}`];
+      const perStep = (r.exchangeSeconds ?? []).map((x) => fmt((1000 * x) / (WARMUP + TIMED)));
+      return `${m} ${perStep.join(' / ')} of a ${fmt(1000 * r.stepSeconds)} ms step (1 worker: ${fmt(1000 * runs[`${m}/1`].stepSeconds)} ms)`;
+    }).join('; '),
+);
 
 // 3. Where the time goes.
 console.log('\nstep-time split, 1 thread (median of 3; backward = gradient pass − its forward)');

@@ -10,13 +10,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, train, type ProgressEvent } from '@tsd-peft/tfjs';
 import { trainDataParallel } from '@tsd-peft/tfjs/node';
-import { BATCH, perfJob, SEQ, type PerfJobOptions, type PerfMethod } from './perf.model.js';
+import { BATCH, perfJob, SEQ, wasmHeapBytes, type PerfJobOptions, type PerfMethod } from './perf.model.js';
 
 interface RunArgs {
   method: PerfMethod;
   workers: number;
-  /** Rows of the 8-row batch to train on (default all; the ceiling runs use half). */
+  /** Rows of the global batch to train on (default all; the ceiling runs use half). */
   rows?: number;
+  /** A real model shape instead of the toy model (perf.shapes.ts). */
+  shape?: PerfJobOptions['shape'];
+  gradientCheckpointing?: boolean;
+  pretransposeFrozen?: boolean;
   /** Epoch milliseconds to wait for after setup, so that side-by-side runs train at the same time. */
   startAt?: number;
   steps: number;
@@ -47,12 +51,33 @@ const onProgress = (e: ProgressEvent) => {
     wallSeconds = (performance.now() - wallAtWarmup) / 1000;
   }
 };
-const rows = args.rows ?? BATCH;
+const rows = args.rows ?? args.shape?.batch ?? BATCH;
+const seq = args.shape?.seq ?? SEQ;
 const workerData: PerfJobOptions = { method: args.method, steps: args.steps, rows };
+if (args.shape !== undefined) workerData.shape = args.shape;
+if (args.gradientCheckpointing === true) workerData.gradientCheckpointing = true;
+if (args.pretransposeFrozen !== undefined) workerData.pretransposeFrozen = args.pretransposeFrozen;
+// A run that does not fit the 32-bit wasm heap reports how far it got instead of crashing the bench.
+function reportFailure(error: unknown): never {
+  console.log(
+    JSON.stringify({
+      method: args.method,
+      workers: args.workers,
+      error: error instanceof Error ? error.message.split('\n')[0] : String(error),
+      stepsDone: elapsed.length,
+      wasmHeapBytes: wasmHeapBytes(),
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    }),
+  );
+  process.exit(0);
+}
 if (args.startAt !== undefined) await new Promise((resolve) => setTimeout(resolve, Math.max(0, (args.startAt as number) - Date.now())));
 const started = performance.now();
 let launched = 0;
 let stateBytes = 0;
+let heapBytes: number[] = [];
+let exchangeSeconds: number[] = [];
+try {
 if (args.workers === 1) {
   const job = perfJob({ rank: 0, worldSize: 1, workerData });
   const { lossWeight: _w, collect, dispose, ...options } = job;
@@ -65,15 +90,22 @@ if (args.workers === 1) {
     },
   });
   launched = (collect?.(result) as { launched: number } | undefined)?.launched ?? 0;
+  heapBytes = [wasmHeapBytes()];
   dispose?.();
 } else {
   const result = await trainDataParallel({ worker: args.workerScript, workers: args.workers, workerData, onProgress });
-  launched = (result.outputs[0] as { launched: number }).launched;
+  const outputs = result.outputs as { launched: number; wasmHeapBytes: number }[];
+  launched = (outputs[0] as { launched: number }).launched;
+  heapBytes = outputs.map((o) => o.wasmHeapBytes);
+  exchangeSeconds = result.exchangeSeconds;
+}
+} catch (error) {
+  reportFailure(error);
 }
 const wall = (performance.now() - started) / 1000;
 const timed = args.steps - args.warmup;
 const seconds = (elapsed[args.steps - 1] as number) - (elapsed[args.warmup - 1] as number);
-const tokens = rows * (SEQ - 1) * timed;
+const tokens = rows * (seq - 1) * timed;
 console.log(
   JSON.stringify({
     method: args.method,
@@ -85,6 +117,12 @@ console.log(
     wallSeconds: wall,
     launched,
     stateBytes,
+    /** Per rank, seconds spent exchanging gradients over the whole run (data-parallel runs). */
+    exchangeSeconds,
+    /** Each replica's wasm heap at the end (it never shrinks: the peak). */
+    wasmHeapBytes: heapBytes,
+    /** Seconds of each step, warm-up included (LoRA-Dash's launch falls in step t + 1's). */
+    stepTimes: elapsed.map((t, i) => t - (i === 0 ? 0 : (elapsed[i - 1] as number))),
     baselineRssBytes: baselineRss,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
   }),

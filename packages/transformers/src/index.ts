@@ -69,6 +69,7 @@ export { silu, geluTanh } from './models/activations.js';
 export { ropeInverseFrequencies, ropeTables, rotateHalfMatrix, applyRope, RopeCache } from './models/rope.js';
 export type { RopeAngles } from './models/rope.js';
 export { groupedQueryAttention, attentionBias, causalMaskData, CausalMaskCache, MASKED_SCORE } from './models/attention.js';
+export { checkpointed, GradientCheckpointingSwitch } from './models/gradient-checkpointing.js';
 export { LengthCache, CACHED_LENGTHS } from './models/length-cache.js';
 export { hubSource, hubFilePath, localFolderSource, isHubModelId, remoteAllowed, offlineMissingError, hubLoadError } from './loaders/hub.js';
 export type { HubFetch, HubOptions, ModelFileSource } from './loaders/hub.js';

@@ -139,6 +139,24 @@ export class CausalLM {
     return this.replica.config;
   }
 
+  /**
+   * Recompute each decoder layer's forward in the backward pass when
+   * training through this model (HF `model.gradient_checkpointing_enable()`).
+   */
+  gradientCheckpointingEnable(): void {
+    this.replica.gradientCheckpointingEnable();
+  }
+
+  /** Keep every activation for the backward pass again (the default). */
+  gradientCheckpointingDisable(): void {
+    this.replica.gradientCheckpointingDisable();
+  }
+
+  /** True while gradient checkpointing is on (HF `is_gradient_checkpointing`). */
+  get isGradientCheckpointing(): boolean {
+    return this.replica.isGradientCheckpointing;
+  }
+
   /** Logits `[B, T, vocab]`; `linear` defaults to the frozen weights. */
   forward(inputs: CausalLMInputs, linear: LinearProvider = this.frozen): tf.Tensor3D {
     return this.replica.forward(inputs, this.weights, linear);

@@ -37,6 +37,12 @@ export interface DataParallelResult extends TrainResult {
   workers: number;
   /** What each rank's `collect` returned, indexed by rank (undefined without `collect`). */
   outputs: unknown[];
+  /**
+   * Seconds each rank spent exchanging gradients over the whole run: reading
+   * them back, the all-reduce (waiting for the slower rank included) and
+   * uploading the mean. What data parallelism costs beyond the compute.
+   */
+  exchangeSeconds: number[];
 }
 
 /**
@@ -72,6 +78,7 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
   });
   const results: (TrainResult | undefined)[] = new Array(worldSize).fill(undefined);
   const outputs: unknown[] = new Array(worldSize).fill(undefined);
+  const exchangeSeconds: number[] = new Array(worldSize).fill(0);
   const failures: { rank: number; error: Error }[] = [];
   let progress = Promise.resolve();
 
@@ -95,6 +102,7 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
               if (message.kind === 'done') {
                 results[rank] = message.result;
                 outputs[rank] = message.output;
+                exchangeSeconds[rank] = message.exchangeSeconds;
               } else {
                 fail(deserializeError(message.error, rank));
               }
@@ -122,5 +130,5 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
     throw (root as { error: Error }).error;
   }
   const result = results[0] as TrainResult;
-  return { ...result, workers: worldSize, outputs };
+  return { ...result, workers: worldSize, outputs, exchangeSeconds };
 }

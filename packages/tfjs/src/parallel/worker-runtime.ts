@@ -65,9 +65,10 @@ export async function serveDataParallelWorker<B, C extends JsonValue = JsonValue
   let job: ReplicaJob<B, C> | undefined;
   try {
     job = await setup({ rank: init.rank, worldSize: init.memory.worldSize, workerData: init.user });
-    const result = await runReplica(job, reducer, init, post);
+    const timing = { exchangeSeconds: 0 };
+    const result = await runReplica(job, reducer, init, post, timing);
     const output = job.collect?.(result);
-    post({ kind: 'done', rank: init.rank, result, output });
+    post({ kind: 'done', rank: init.rank, result, output, exchangeSeconds: timing.exchangeSeconds });
   } catch (error) {
     reducer.abort();
     post({ kind: 'failed', rank: init.rank, error: serializeError(error) });
@@ -81,6 +82,8 @@ async function runReplica<B, C extends JsonValue>(
   reducer: FixedOrderAllReduce,
   init: ReplicaWorkerData,
   post: (message: ReplicaMessage) => void,
+  /** Seconds spent exchanging gradients (read-back, all-reduce including waiting for the other ranks, re-upload). */
+  timing: { exchangeSeconds: number },
 ): Promise<TrainResult> {
   const { rank } = init;
   const worldSize = reducer.worldSize;
@@ -114,6 +117,14 @@ async function runReplica<B, C extends JsonValue>(
 
   const verifyEvery = init.verifyEvery;
   const combineGradients = (gradients: StepGradients, step: number): StepGradients => {
+    const t0 = performance.now();
+    try {
+      return exchange(gradients, step);
+    } finally {
+      timing.exchangeSeconds += (performance.now() - t0) / 1000;
+    }
+  };
+  const exchange = (gradients: StepGradients, step: number): StepGradients => {
     const names = [...gradients.grads.keys()];
     const tensors = names.map((n) => gradients.grads.get(n) as tf.Tensor);
     const verify = verifyEvery > 0 && step > 0 && step % verifyEvery === 0;

@@ -4,6 +4,7 @@ import type { LinearProvider } from '@tsd-peft/tfjs';
 import { geluTanh } from './activations.js';
 import { attentionBias, CausalMaskCache, groupedQueryAttention } from './attention.js';
 import { embedTokens } from './embedding.js';
+import { checkpointed, GradientCheckpointingSwitch, gradientTensorsOf } from './gradient-checkpointing.js';
 import type { Gpt2Config } from './gpt2-config.js';
 import { prepareInputs } from './inputs.js';
 import { layerNorm } from './norms.js';
@@ -27,11 +28,13 @@ export function isGpt2Conv1dModule(module: string): boolean {
  * HF `GPT2LMHeadModel` as a TF.js replica: learned positions, pre-LayerNorm
  * blocks, fused c_attn (q|k|v along the output axis), tanh-GELU MLP, tied head.
  */
-export class Gpt2Replica implements CausalLMReplica<Gpt2Config> {
+export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLMReplica<Gpt2Config> {
   readonly modelType = 'gpt2';
   private readonly masks = new CausalMaskCache(null);
 
-  constructor(readonly config: Gpt2Config) {}
+  constructor(readonly config: Gpt2Config) {
+    super();
+  }
 
   /** Logits `[B, T, vocab]`; see {@link CausalLMReplica.forward}. */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
@@ -53,18 +56,22 @@ export class Gpt2Replica implements CausalLMReplica<Gpt2Config> {
       let h: tf.Tensor2D = tf.add(embedTokens(w('transformer.wte.weight'), ids), embedTokens(w('transformer.wpe.weight'), posIds as tf.Tensor2D));
       for (let l = 0; l < c.numLayers; l++) {
         const p = `transformer.h.${l}`;
-        const x = layerNorm(h, w(`${p}.ln_1.weight`), w(`${p}.ln_1.bias`), c.layerNormEps);
-        const qkv = proj(`${p}.attn.c_attn`, x);
-        const [q, k, v] = tf.split(qkv, [d, d, d], 1).map((t) => tf.reshape(t, [batch, seqLen, c.numHeads, c.headDim]));
-        let scale = c.scaleAttnWeights ? 1 / Math.sqrt(c.headDim) : 1;
-        if (c.scaleAttnByInverseLayerIdx) scale /= l + 1;
-        const context = groupedQueryAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, bias, scale);
-        h = tf.add(h, proj(`${p}.attn.c_proj`, context));
+        // a pure function of its tensor arguments, so gradient checkpointing can run it again in the backward pass
+        const layer = (hIn: tf.Tensor, maskBias: tf.Tensor): tf.Tensor => {
+          const x = layerNorm(hIn as tf.Tensor2D, w(`${p}.ln_1.weight`), w(`${p}.ln_1.bias`), c.layerNormEps);
+          const qkv = proj(`${p}.attn.c_attn`, x);
+          const [q, k, v] = tf.split(qkv, [d, d, d], 1).map((t) => tf.reshape(t, [batch, seqLen, c.numHeads, c.headDim]));
+          let scale = c.scaleAttnWeights ? 1 / Math.sqrt(c.headDim) : 1;
+          if (c.scaleAttnByInverseLayerIdx) scale /= l + 1;
+          const context = groupedQueryAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, maskBias as tf.Tensor4D, scale);
+          const hMid = tf.add(hIn, proj(`${p}.attn.c_proj`, context)) as tf.Tensor2D;
 
-        const x2 = layerNorm(h, w(`${p}.ln_2.weight`), w(`${p}.ln_2.bias`), c.layerNormEps);
-        const inner = proj(`${p}.mlp.c_fc`, x2);
-        const act = c.activation === 'relu' ? tf.relu(inner) : geluTanh(inner);
-        h = tf.add(h, proj(`${p}.mlp.c_proj`, act));
+          const x2 = layerNorm(hMid, w(`${p}.ln_2.weight`), w(`${p}.ln_2.bias`), c.layerNormEps);
+          const inner = proj(`${p}.mlp.c_fc`, x2);
+          const act = c.activation === 'relu' ? tf.relu(inner) : geluTanh(inner);
+          return tf.add(hMid, proj(`${p}.mlp.c_proj`, act));
+        };
+        h = (this.isGradientCheckpointing ? checkpointed(layer, h, [bias], gradientTensorsOf(linear, `${p}.`)) : layer(h, bias)) as tf.Tensor2D;
       }
       h = layerNorm(h, w('transformer.ln_f.weight'), w('transformer.ln_f.bias'), c.layerNormEps);
       return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);

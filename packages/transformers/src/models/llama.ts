@@ -3,6 +3,7 @@ import type { LinearProvider } from '@tsd-peft/tfjs';
 import { silu } from './activations.js';
 import { attentionBias, CausalMaskCache, groupedQueryAttention } from './attention.js';
 import { embedTokens } from './embedding.js';
+import { checkpointed, GradientCheckpointingSwitch, gradientTensorsOf } from './gradient-checkpointing.js';
 import { prepareInputs } from './inputs.js';
 import type { LlamaConfig } from './llama-config.js';
 import { rmsNorm } from './norms.js';
@@ -24,12 +25,13 @@ const MLP_PROJ = ['gate_proj', 'up_proj', 'down_proj'] as const;
  * projections and RoPE, equal-batch 3-D matmuls for attention, no strided
  * slices or einsums.
  */
-export class LlamaReplica implements CausalLMReplica<LlamaConfig> {
+export class LlamaReplica extends GradientCheckpointingSwitch implements CausalLMReplica<LlamaConfig> {
   readonly modelType: string;
   private readonly rope: RopeCache;
   private readonly masks: CausalMaskCache;
 
   constructor(readonly config: LlamaConfig) {
+    super();
     this.modelType = config.modelType;
     this.rope = new RopeCache(config.headDim, config.ropeTheta, config.ropeScaling);
     this.masks = new CausalMaskCache(config.slidingWindow);
@@ -53,19 +55,25 @@ export class LlamaReplica implements CausalLMReplica<LlamaConfig> {
       let h = embedTokens(w(`${LLAMA_EMBEDDING}.weight`), ids);
       for (let l = 0; l < c.numLayers; l++) {
         const p = `model.layers.${l}`;
-        const x = rmsNorm(h, w(`${p}.input_layernorm.weight`), c.rmsNormEps);
-        const heads = (name: string, n: number): tf.Tensor4D =>
-          tf.reshape(proj(`${p}.self_attn.${name}`, x, c.qkvBias), [batch, seqLen, n, c.headDim]);
-        const q = applyRope(heads('q_proj', c.numHeads), angles, rotation);
-        const k = applyRope(heads('k_proj', c.numKvHeads), angles, rotation);
-        const v = heads('v_proj', c.numKvHeads);
-        const context = groupedQueryAttention(q, k, v, bias, scale);
-        h = tf.add(h, proj(`${p}.self_attn.o_proj`, context, c.oBias));
+        // a pure function of its tensor arguments, so gradient checkpointing can run it again in the backward pass
+        const layer = (hIn: tf.Tensor, ...t: tf.Tensor[]): tf.Tensor => {
+          const [cos, sin, maskBias] = t as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+          const x = rmsNorm(hIn as tf.Tensor2D, w(`${p}.input_layernorm.weight`), c.rmsNormEps);
+          const heads = (name: string, n: number): tf.Tensor4D =>
+            tf.reshape(proj(`${p}.self_attn.${name}`, x, c.qkvBias), [batch, seqLen, n, c.headDim]);
+          const q = applyRope(heads('q_proj', c.numHeads), { cos, sin }, rotation);
+          const k = applyRope(heads('k_proj', c.numKvHeads), { cos, sin }, rotation);
+          const v = heads('v_proj', c.numKvHeads);
+          const context = groupedQueryAttention(q, k, v, maskBias, scale);
+          const hMid = tf.add(hIn, proj(`${p}.self_attn.o_proj`, context, c.oBias)) as tf.Tensor2D;
 
-        const x2 = rmsNorm(h, w(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
-        const gate = proj(`${p}.mlp.gate_proj`, x2, c.mlpBias);
-        const up = proj(`${p}.mlp.up_proj`, x2, c.mlpBias);
-        h = tf.add(h, proj(`${p}.mlp.down_proj`, tf.mul(silu(gate), up), c.mlpBias));
+          const x2 = rmsNorm(hMid, w(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
+          const gate = proj(`${p}.mlp.gate_proj`, x2, c.mlpBias);
+          const up = proj(`${p}.mlp.up_proj`, x2, c.mlpBias);
+          return tf.add(hMid, proj(`${p}.mlp.down_proj`, tf.mul(silu(gate), up), c.mlpBias));
+        };
+        const constants = [angles.cos, angles.sin, bias];
+        h = (this.isGradientCheckpointing ? checkpointed(layer, h, constants, gradientTensorsOf(linear, `${p}.`)) : layer(h, ...constants)) as tf.Tensor2D;
       }
       h = rmsNorm(h, w('model.norm.weight'), c.rmsNormEps);
       return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);

@@ -45,6 +45,17 @@ export interface CausalLMReplica<C extends CausalLMConfig = CausalLMConfig> {
   expectedWeights(): Map<string, number[]>;
   /** `lm_head.weight`'s source tensor name when the head is tied, else null. */
   tiedHeadSource(): string | null;
+  /**
+   * Recompute each decoder layer's forward in the backward pass instead of
+   * keeping its activations (HF `gradient_checkpointing_enable()`): less
+   * memory, about one more forward per step. The linear provider must list
+   * its trainable tensors (`gradientTensors`; `AdapterModel` does).
+   */
+  gradientCheckpointingEnable(): void;
+  /** Keep every activation again (the default). */
+  gradientCheckpointingDisable(): void;
+  /** True while gradient checkpointing is on. */
+  readonly isGradientCheckpointing: boolean;
   /** Frees cached tensors (not the weights). */
   dispose(): void;
 }

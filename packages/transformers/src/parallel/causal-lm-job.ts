@@ -28,6 +28,8 @@ export interface CausalLmJobOptions
   batchAt: (index: number) => TokenBatch;
   /** Also dispose the replica and the weights when the job ends (default true: the worker built them). */
   ownsModel?: boolean;
+  /** Recompute each decoder layer's forward in the backward pass (sets the replica's `gradientCheckpointingEnable()`). */
+  gradientCheckpointing?: boolean;
   /** What each rank reports back (default: nothing). */
   collect?: (result: TrainResult, adapter: AdapterModel) => unknown;
 }
@@ -68,6 +70,8 @@ export function countedTargets(lossMask: Int32Array, seq: number): number {
  */
 export function causalLmReplicaJob(context: ReplicaContext, options: CausalLmJobOptions): ReplicaJob<TokenBatch, number> {
   const { replica, weights } = options;
+  if (options.gradientCheckpointing === true) replica.gradientCheckpointingEnable();
+  else if (options.gradientCheckpointing === false) replica.gradientCheckpointingDisable();
   const adapter = injectAdapters(weights, options.adapter);
   const shardOf = (batch: TokenBatch) => {
     const { start, count } = shardRange(context.rank, context.worldSize, batch.batch);

@@ -70,6 +70,13 @@ export interface FineTuneOptions<C extends JsonValue = JsonValue>
   seed?: number;
   /** Evaluate every `every` steps and after the last; must not touch the training data source. */
   evaluate?: { every: number; run: (context: FineTuneEvalContext) => EvalResult | Promise<EvalResult> };
+  /**
+   * Recompute each decoder layer's forward in the backward pass (HF
+   * `gradient_checkpointing_enable()`): activation memory of one layer
+   * instead of all of them, for about one more forward per step. On for this
+   * run only; the model's own setting is restored afterwards.
+   */
+  gradientCheckpointing?: boolean;
   /** After every step; the adapter model is passed so callers can read launch state (e.g. LoRA-Dash's TSDs). */
   onProgress?: (event: ProgressEvent, adapter: AdapterModel) => void | Promise<void>;
 }
@@ -99,6 +106,8 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
   // Injection reads the 2-D weights on the host; on a GPU backend their values are awaited first (no-op on wasm).
   await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
   const adapter = injectAdapters(model.weights, adapterConfig);
+  const checkpointingBefore = model.replica.isGradientCheckpointing;
+  if (options.gradientCheckpointing !== undefined) setGradientCheckpointing(model, options.gradientCheckpointing);
   try {
     if (options.initialAdapter !== undefined) adapter.loadPeftAdapter(options.initialAdapter);
     const { steps, optimizer, clipGradNorm, accumulationSteps, checkpoint, resume, signal, evaluate, onProgress } = options;
@@ -123,7 +132,14 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
   } catch (error) {
     adapter.dispose();
     throw error;
+  } finally {
+    setGradientCheckpointing(model, checkpointingBefore);
   }
+}
+
+function setGradientCheckpointing(model: CausalLM, on: boolean): void {
+  if (on) model.replica.gradientCheckpointingEnable();
+  else model.replica.gradientCheckpointingDisable();
 }
 
 /**
