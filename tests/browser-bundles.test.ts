@@ -54,7 +54,10 @@ describe('browser bundles of the packed packages', () => {
     expect(result.warnings.map((w) => w.text)).toEqual([]);
     const imports = Object.values(result.metafile.outputs).flatMap((output) => output.imports.map((i) => i.path));
     expect(imports.filter(isNodeBuiltin), `${entry} imports Node built-ins`).toEqual([]);
-    expect(imports.filter((id) => !THIRD_PARTY.test(id)), `${entry} leaves only TF.js/transformers.js/onnxruntime external`).toEqual([]);
+    expect(
+      imports.filter((id) => !THIRD_PARTY.test(id)),
+      `${entry} leaves only TF.js/transformers.js/onnxruntime external`,
+    ).toEqual([]);
     // The packages' own code is in the bundle, not left external.
     expect(Object.keys(result.metafile.inputs).some((path) => path.includes('node_modules/@tsd-peft/'))).toBe(true);
   });

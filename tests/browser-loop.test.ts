@@ -34,7 +34,12 @@ beforeAll(async () => {
   // fixturePath throws FixtureMissingError for a missing fixture: the test fails, never skips.
   const hf = fixturePath('reference', 'hf', 'stories260K');
   const onnx = fixturePath('reference', 'onnx', 'stories260K');
-  for (const file of [['hf', 'stories260K', 'model.safetensors'], ['onnx', 'stories260K', 'onnx', 'model.onnx'], ['onnx', 'stories260K', 'tokenizer.json']]) fixturePath('reference', ...file);
+  for (const file of [
+    ['hf', 'stories260K', 'model.safetensors'],
+    ['onnx', 'stories260K', 'onnx', 'model.onnx'],
+    ['onnx', 'stories260K', 'tokenizer.json'],
+  ])
+    fixturePath('reference', ...file);
   const t0 = performance.now();
   const consumer = installPackedConsumer(work);
   const t1 = performance.now();
@@ -86,7 +91,9 @@ beforeAll(async () => {
   console.info(
     `browser loop on ${state.backend}: ${median.toFixed(0)} ms/step (median of steps 2-${state.losses.length}), merge ${state.mergeMs.toFixed(0)} ms; ` +
       `page.js ${(bundle.raw / 1024).toFixed(0)} KiB raw, ${(bundle.gzip / 1024).toFixed(0)} KiB gzipped; ` +
-      `pack+install ${((t1 - t0) / 1000).toFixed(1)} s, bundle ${((t2 - t1) / 1000).toFixed(1)} s, page ${((t3 - t2) / 1000).toFixed(1)} s (${Object.entries(state.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}); ` +
+      `pack+install ${((t1 - t0) / 1000).toFixed(1)} s, bundle ${((t2 - t1) / 1000).toFixed(1)} s, page ${((t3 - t2) / 1000).toFixed(1)} s (${Object.entries(state.seconds)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ')}); ` +
       `merged vs TF.js ${state.mergedVsTfjs.toExponential(2)}, switched on vs merged ${state.switchedOnVsMerged.toExponential(2)}, switched off vs base ${state.switchedOffVsBase}, adapter effect ${state.adapterEffect.toExponential(2)}`,
   );
 }, 240_000);

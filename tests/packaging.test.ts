@@ -52,11 +52,7 @@ describe('published packages', () => {
     const tfjsLayers = lock.packages['node_modules/@tensorflow/tfjs-layers']?.version;
     writeFileSync(
       join(consumer, 'package.json'),
-      JSON.stringify(
-        { name: 'consumer', private: true, type: 'module', dependencies: { '@tensorflow/tfjs-layers': tfjsLayers }, devDependencies: { '@types/node': typesNode } },
-        null,
-        2,
-      ),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: { '@tensorflow/tfjs-layers': tfjsLayers }, devDependencies: { '@types/node': typesNode } }, null, 2),
     );
     // Our packages come from the tarballs only. Third-party ones come from the npm cache that
     // `npm ci` filled; --prefer-offline (not --offline) because `npm ci` caches tarballs but not
@@ -70,7 +66,10 @@ describe('published packages', () => {
     const manifest = JSON.parse(readFileSync(join(repo, dir, 'package.json'), 'utf8')) as { bin?: Record<string, string> };
     // A dummy token for the configured registry stands in for `npm login`, whose absence is itself a
     // warning; --dry-run sends nothing.
-    const registry = npm(['config', 'get', 'registry'], repo).trim().replace(/^https?:/, '').replace(/\/?$/, '/');
+    const registry = npm(['config', 'get', 'registry'], repo)
+      .trim()
+      .replace(/^https?:/, '')
+      .replace(/\/?$/, '/');
     const result = spawnSync('npm', ['publish', '--dry-run', '--json', `--${registry}:_authToken=dry-run`], {
       cwd: join(repo, dir),
       encoding: 'utf8',

@@ -11,18 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, initLoraWeights, parseNativeAdapter, parsePeftAdapter, Rng, serializeNativeAdapter, serializePeftAdapter, type LoraFactors } from '@tsd-peft/core';
-import {
-  ADAPTER_METHODS,
-  indexedBatches,
-  injectAdapters,
-  injectPeftAdapter,
-  registerVariant,
-  setupBackend,
-  train,
-  type AdapterModel,
-  type ModuleContext,
-  type Variant,
-} from '@tsd-peft/tfjs';
+import { ADAPTER_METHODS, indexedBatches, injectAdapters, injectPeftAdapter, registerVariant, setupBackend, train, type AdapterModel, type ModuleContext, type Variant } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The bench from its sources, so it sees this file's registry (its dist would load another copy of tfjs).
 import { parseBenchArgs } from '../apps/bench/src/args.js';
@@ -77,7 +66,11 @@ const STEPS = 12;
 
 function baseWeights(): Map<string, tf.Tensor2D> {
   const rng = Rng.fromSeed(5);
-  const w = (rows: number, cols: number) => tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)), [rows, cols]);
+  const w = (rows: number, cols: number) =>
+    tf.tensor2d(
+      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
+      [rows, cols],
+    );
   return new Map([
     ['fc1.weight', w(HIDDEN, IN)],
     ['fc2.weight', w(OUT, HIDDEN)],
@@ -90,7 +83,11 @@ function batchAt(i: number): { x: Float32Array; y: Float32Array } {
   return { x, y: Float32Array.from({ length: ROWS * OUT }, (_, k) => Math.cos((x[(k * 3) % x.length] as number) + k)) };
 }
 
-const probe = () => tf.tensor2d(Float32Array.from({ length: ROWS * IN }, (_, k) => Math.sin(k)), [ROWS, IN]);
+const probe = () =>
+  tf.tensor2d(
+    Float32Array.from({ length: ROWS * IN }, (_, k) => Math.sin(k)),
+    [ROWS, IN],
+  );
 
 function output(model: AdapterModel, x: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => model.linear('fc2', tf.relu(model.linear('fc1', x))));
@@ -154,7 +151,9 @@ describe('registerVariant', () => {
   it('puts the method in the bench without editing it: method list, --methods and a colour of its own', () => {
     expect(benchMethods()).toContain('lora-fa');
     expect(benchMethods().at(-1)).toBe('lora-tsd'); // a non-TSD method goes before the TSD group
-    const builtinColors = benchMethods().filter((m) => m !== 'lora-fa').map((m) => methodColor(m));
+    const builtinColors = benchMethods()
+      .filter((m) => m !== 'lora-fa')
+      .map((m) => methodColor(m));
     expect(methodColor('lora-fa')).toMatch(/^#[0-9a-f]{6}$/);
     expect(builtinColors).not.toContain(methodColor('lora-fa'));
     const parsed = parseBenchArgs(['--methods', 'lora-fa,lora', '--r', '4']);

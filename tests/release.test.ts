@@ -57,4 +57,3 @@ describe('changesets release flow', () => {
     expect(scripts['release']).toContain('changeset publish');
   });
 });
-

@@ -16,7 +16,12 @@ const VERSIONS = ['3.8.1', '4.3.2'] as const;
 const work = mkdtempSync(join(tmpdir(), 'tsd-tjs-versions-'));
 let tarballs: string[] = [];
 const npm = (args: string[], cwd: string): string =>
-  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_audit: 'false', npm_config_fund: 'false' } });
+  execFileSync('npm', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_audit: 'false', npm_config_fund: 'false' },
+  });
 
 interface VariantResult {
   baseBitIdentical: boolean;
@@ -45,7 +50,20 @@ describe.each(VERSIONS)('adapterPipeline with @huggingface/transformers %s in a 
     mkdirSync(consumer);
     writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     // --ignore-scripts: onnxruntime-node's install script only fetches GPU libraries; the CPU binary is in the package.
-    npm(['install', '--prefer-offline', '--no-package-lock', '--ignore-scripts', ...tarballs, `@huggingface/transformers@${version}`, '@tensorflow/tfjs-core@^4.22.0', '@tensorflow/tfjs-backend-cpu@^4.22.0', '@tensorflow/tfjs-backend-wasm@^4.22.0'], consumer);
+    npm(
+      [
+        'install',
+        '--prefer-offline',
+        '--no-package-lock',
+        '--ignore-scripts',
+        ...tarballs,
+        `@huggingface/transformers@${version}`,
+        '@tensorflow/tfjs-core@^4.22.0',
+        '@tensorflow/tfjs-backend-cpu@^4.22.0',
+        '@tensorflow/tfjs-backend-wasm@^4.22.0',
+      ],
+      consumer,
+    );
     copyFileSync(join(repo, 'tests', 'transformers-js-consumer.mjs'), join(consumer, 'check.mjs'));
     const out = execFileSync('node', ['check.mjs'], { cwd: consumer, encoding: 'utf8', env: { ...process.env, TSD_FIXTURES_DIR: fixturesDir() } });
     const result = JSON.parse(out.slice(out.indexOf('{'))) as { transformersJs: string; fp32: VariantResult; q4: VariantResult };

@@ -15,7 +15,8 @@ export declare const CHROMIUM_PATH: string;
 export declare const REQUIREMENTS: SystemRequirement[];
 
 /** What to do about missing requirements: nothing, install them with apt, or fail with one line. */
-export declare function planSystemDeps(probe: { missing: SystemRequirement[]; isRoot: boolean; hasApt: boolean }):
-  | { action: 'none' }
-  | { action: 'install'; packages: string[] }
-  | { action: 'fail'; message: string };
+export declare function planSystemDeps(probe: {
+  missing: SystemRequirement[];
+  isRoot: boolean;
+  hasApt: boolean;
+}): { action: 'none' } | { action: 'install'; packages: string[] } | { action: 'fail'; message: string };

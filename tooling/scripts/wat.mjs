@@ -43,11 +43,7 @@ export async function assembleWat(path, text) {
  * roundings elsewhere). Scalar code is untouched.
  */
 const VARIANTS = {
-  'relaxed-madd': (text) =>
-    text.replace(
-      /\(f32x4\.add\s+(\(local\.get \$\w+\))\s+\(f32x4\.mul\s+(\(local\.get \$\w+\))\s+(\(local\.get \$\w+\))\)\)/g,
-      '(f32x4.relaxed_madd $2 $3 $1)',
-    ),
+  'relaxed-madd': (text) => text.replace(/\(f32x4\.add\s+(\(local\.get \$\w+\))\s+\(f32x4\.mul\s+(\(local\.get \$\w+\))\s+(\(local\.get \$\w+\))\)\)/g, '(f32x4.relaxed_madd $2 $3 $1)'),
 };
 
 /** The source of `path` as the variant named by `query` ('' or '?<variant>') sees it. */

@@ -15,8 +15,7 @@ export class UsageError extends ConfigError {}
 export type { MethodRank } from './presets.js';
 
 /** The fully resolved bench configuration: the preset's fields, each possibly overridden by its flag. */
-export interface BenchOptions
-  extends Pick<Preset, 'tasks' | 'seeds' | 'steps' | 'lr' | 't' | 's' | 'batchSize' | 'evalEvery' | 'sizes' | 'targetModules'> {
+export interface BenchOptions extends Pick<Preset, 'tasks' | 'seeds' | 'steps' | 'lr' | 't' | 's' | 'batchSize' | 'evalEvery' | 'sizes' | 'targetModules'> {
   preset: PresetName;
   pairs: MethodRank[];
   /** Fixed lora_alpha, or null for the default 2·r (scaling 2 at every rank). */
@@ -63,7 +62,10 @@ const OPTIONS = {
 } as const;
 
 function list(value: string, flag: string): string[] {
-  const items = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const items = value
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
   if (items.length === 0) throw new UsageError(`--${flag} needs at least one value`);
   return items;
 }

@@ -95,7 +95,11 @@ describe('parseBenchArgs', () => {
   it('efficiency puts LoRA-Dash at r/8 against LoRA at r', () => {
     const parsed = parseBenchArgs(['--preset', 'efficiency']);
     if (parsed.help) throw new Error('help');
-    expect(parsed.options.pairs).toEqual([{ method: 'lora', r: 16 }, { method: 'lora-dash', r: 2 }, { method: 'lora', r: 2 }]);
+    expect(parsed.options.pairs).toEqual([
+      { method: 'lora', r: 16 },
+      { method: 'lora-dash', r: 2 },
+      { method: 'lora', r: 2 },
+    ]);
   });
 
   it('full has ≥ 3 seeds and every built-in task; --data alone selects the custom task', () => {

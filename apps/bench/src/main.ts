@@ -55,9 +55,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
         ...(io.resolveDataset === undefined ? {} : { resolveDataset: io.resolveDataset }),
       }),
     );
-    io.stdout.write(
-      `${summary.completed} run(s) done, ${summary.failed} failed, ${summary.skipped} already recorded; results in ${summary.outDir}/{results.json,results.md,report.html}\n`,
-    );
+    io.stdout.write(`${summary.completed} run(s) done, ${summary.failed} failed, ${summary.skipped} already recorded; results in ${summary.outDir}/{results.json,results.md,report.html}\n`);
     return summary.interrupted ? EXIT.interrupted : EXIT.ok;
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));

@@ -5,7 +5,7 @@ import { CLAIMS } from './report/verdicts.js';
 describe('claims preset', () => {
   const p = PRESETS.claims;
 
-  it('runs the paper setting: t = 100, s = 8, at least 5 shared seeds, past LoRA-TSD\'s 2t launch', () => {
+  it("runs the paper setting: t = 100, s = 8, at least 5 shared seeds, past LoRA-TSD's 2t launch", () => {
     expect(p.t).toBe(100);
     expect(p.s).toBe(8);
     expect(p.seeds.length).toBeGreaterThanOrEqual(5);

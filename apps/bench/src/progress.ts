@@ -44,7 +44,10 @@ export class ProgressDisplay {
   private lastDraw = -Infinity;
   private statusShown = false;
 
-  constructor(private readonly sink: ProgressSink, options: ProgressOptions = {}) {
+  constructor(
+    private readonly sink: ProgressSink,
+    options: ProgressOptions = {},
+  ) {
     this.now = options.now ?? (() => Date.now());
     this.redrawMs = options.redrawMs ?? 100;
     this.plainLines = options.plainLinesPerRun ?? 4;

@@ -13,7 +13,29 @@ import { fakeBackend, type FakeBackendOptions } from './testing/fake-backend.js'
 const quiet = () => new ProgressDisplay({ write: () => true });
 
 function options(out: string, extra: string[] = []): BenchOptions {
-  const parsed = parseBenchArgs(['--out', out, '--tasks', 'reversal', '--methods', 'lora,lora-dash,full', '--seeds', '0,1', '--steps', '6', '--t', '2', '--eval-every', '3', '--train-examples', '40', '--eval-examples', '8', '--batch-size', '4', ...extra]);
+  const parsed = parseBenchArgs([
+    '--out',
+    out,
+    '--tasks',
+    'reversal',
+    '--methods',
+    'lora,lora-dash,full',
+    '--seeds',
+    '0,1',
+    '--steps',
+    '6',
+    '--t',
+    '2',
+    '--eval-every',
+    '3',
+    '--train-examples',
+    '40',
+    '--eval-examples',
+    '8',
+    '--batch-size',
+    '4',
+    ...extra,
+  ]);
   if (parsed.help) throw new Error('unexpected help');
   return parsed.options;
 }

@@ -11,17 +11,7 @@ import { fmt } from './report/aggregate.js';
 import { tsdMethods } from './report/methods.js';
 import { detectableDifferenceLines } from './report/detectable.js';
 import { loadResults, saveResults } from './report/results-store.js';
-import {
-  RESULTS_SCHEMA,
-  RESULTS_SCHEMA_VERSION,
-  jsonNumber,
-  runKey,
-  type EvalPoint,
-  type ResultsFile,
-  type RunConfig,
-  type RunRecord,
-  type TaskInfo,
-} from './report/schema.js';
+import { RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, jsonNumber, runKey, type EvalPoint, type ResultsFile, type RunConfig, type RunRecord, type TaskInfo } from './report/schema.js';
 import { makeDatasetResolver } from './tasks/datasets.js';
 import { TASKS } from './tasks/registry.js';
 import type { DatasetResolver, LoadedTask } from './tasks/types.js';
@@ -144,8 +134,22 @@ export function recordRun(config: RunConfig, task: LoadedTask, outcome: TrainOut
 
 function failedRun(config: RunConfig, task: LoadedTask, error: Error): RunRecord {
   return {
-    key: runKey(config), status: 'failed', error: `${error.name}: ${error.message}`.split('\n')[0] as string, config, primary: task.metric.key,
-    final: {}, best: {}, bestStep: 0, evalCurve: [], lossCurve: [], trainableParams: 0, wallTimeSec: 0, trainTimeSec: 0, evalTimeSec: 0, tokensPerSec: 0, peakRssMiB: 0,
+    key: runKey(config),
+    status: 'failed',
+    error: `${error.name}: ${error.message}`.split('\n')[0] as string,
+    config,
+    primary: task.metric.key,
+    final: {},
+    best: {},
+    bestStep: 0,
+    evalCurve: [],
+    lossCurve: [],
+    trainableParams: 0,
+    wallTimeSec: 0,
+    trainTimeSec: 0,
+    evalTimeSec: 0,
+    tokensPerSec: 0,
+    peakRssMiB: 0,
   };
 }
 
@@ -199,10 +203,9 @@ export async function runBench(inputs: RunBenchInputs): Promise<BenchSummary> {
     for (const config of plan) {
       const prior = done.get(runKey(config));
       if (prior !== undefined && !sameConfig(prior.config, config)) {
-        throw new ConfigError(
-          `results.json already has ${prior.key} with other settings (${JSON.stringify(prior.config)}); rerun with the same flags or use another --out`,
-          { file: join(outDir, 'results.json') },
-        );
+        throw new ConfigError(`results.json already has ${prior.key} with other settings (${JSON.stringify(prior.config)}); rerun with the same flags or use another --out`, {
+          file: join(outDir, 'results.json'),
+        });
       }
     }
     const todo = plan.filter((c) => !done.has(runKey(c)));

@@ -82,11 +82,7 @@ describe('browser demo (headless Chromium)', () => {
       files[download.suggestedFilename()] = readFileSync(path);
     }
     expect(Object.keys(files).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-    const adapter = parsePeftAdapter(
-      (files['adapter_config.json'] as Buffer).toString('utf8'),
-      new Uint8Array(files['adapter_model.safetensors'] as Buffer),
-      'adapter_model.safetensors',
-    );
+    const adapter = parsePeftAdapter((files['adapter_config.json'] as Buffer).toString('utf8'), new Uint8Array(files['adapter_model.safetensors'] as Buffer), 'adapter_model.safetensors');
     expect(adapter.modules.size).toBe(10);
     for (const [module, f] of adapter.modules) {
       // LoRA-Dash exported as one plain LoRA: rank r + s (8 + 4), finite factors.

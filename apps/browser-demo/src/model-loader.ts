@@ -1,13 +1,6 @@
 import { ConfigError, parseSafetensors, tensorToFloat32 } from '@tsd-peft/core';
 import { Tokenizer } from '@huggingface/tokenizers';
-import {
-  architectureFor,
-  buildWeightMap,
-  type CausalLMConfig,
-  type CausalLMReplica,
-  type StoredTensor,
-  type WeightMap,
-} from '@tsd-peft/transformers/browser';
+import { architectureFor, buildWeightMap, type CausalLMConfig, type CausalLMReplica, type StoredTensor, type WeightMap } from '@tsd-peft/transformers/browser';
 
 /** A model loaded from a Hugging Face folder URL. */
 export interface BrowserModel {

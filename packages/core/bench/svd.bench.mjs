@@ -111,9 +111,6 @@ for (const [m, n] of SHAPES) {
     const r = timeIt(() => randomizedSvd(d, { rank, seed: 1 }));
     let rel = 0;
     for (let i = 0; i < rank; i++) rel = Math.max(rel, Math.abs(r.result.S[i] / exact.S[i] - 1));
-    console.log(
-      `  randomizedSvd rank ${rank} (p=10, q=2): ${r.seconds.toFixed(3)} s (${r.cpu.toFixed(3)} s), ` +
-        `max relative σ error ${rel.toExponential(1)} on A·diag(0.9^j)`,
-    );
+    console.log(`  randomizedSvd rank ${rank} (p=10, q=2): ${r.seconds.toFixed(3)} s (${r.cpu.toFixed(3)} s), ` + `max relative σ error ${rel.toExponential(1)} on A·diag(0.9^j)`);
   }
 }

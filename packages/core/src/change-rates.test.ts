@@ -101,10 +101,7 @@ describe('changeRates', () => {
     expect(s.S[1]).toBe(0);
     expect(s.S[2]).toBe(0);
     // ΔW = u₁ v₁ᵀ touches null direction 1 only.
-    const delta = matmul(
-      { rows: 3, cols: 1, data: Float64Array.from([0, 1, 2], (_, o) => s.U.data[o * 3 + 1] as number) },
-      { rows: 1, cols: 3, data: s.Vt.data.slice(3, 6) },
-    );
+    const delta = matmul({ rows: 3, cols: 1, data: Float64Array.from([0, 1, 2], (_, o) => s.U.data[o * 3 + 1] as number) }, { rows: 1, cols: 3, data: s.Vt.data.slice(3, 6) });
     const res = changeRates(s, delta);
     expect(res.rates[0]).toBeCloseTo(0, 12);
     expect(res.rates[1]).toBe(Number.POSITIVE_INFINITY);

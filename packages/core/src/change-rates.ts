@@ -35,9 +35,7 @@ export interface ChangeRates {
  */
 export function changeRates(svd: SvdResult, delta: LoraFactors | Matrix, name = 'delta'): ChangeRates {
   const { out, inDim, k } = svdDims(svd, name);
-  const projections = isLoraFactors(delta)
-    ? factoredProjections(svd, delta, out, inDim, k, name)
-    : denseProjections(svd, delta, out, inDim, k, name);
+  const projections = isLoraFactors(delta) ? factoredProjections(svd, delta, out, inDim, k, name) : denseProjections(svd, delta, out, inDim, k, name);
   const sigma = Float64Array.from(svd.S);
   const rates = new Float64Array(k);
   for (let i = 0; i < k; i++) {
@@ -65,12 +63,11 @@ export function svdDims(svd: SvdResult, name: string): { out: number; inDim: num
   const out = svd.U.rows;
   const inDim = svd.Vt.cols;
   const k = svd.S.length;
-  if (svd.U.cols !== k || svd.Vt.rows !== k || k > Math.min(out, inDim) ||
-    svd.U.data.length !== out * k || svd.Vt.data.length !== k * inDim) {
-    throw new ShapeError(
-      `inconsistent SVD: U [${svd.U.rows}, ${svd.U.cols}], S (${k}), Vt [${svd.Vt.rows}, ${svd.Vt.cols}]; expected k ≤ min(out, in)`,
-      { tensor: `${name}.svd`, shape: [out, k, inDim] },
-    );
+  if (svd.U.cols !== k || svd.Vt.rows !== k || k > Math.min(out, inDim) || svd.U.data.length !== out * k || svd.Vt.data.length !== k * inDim) {
+    throw new ShapeError(`inconsistent SVD: U [${svd.U.rows}, ${svd.U.cols}], S (${k}), Vt [${svd.Vt.rows}, ${svd.Vt.cols}]; expected k ≤ min(out, in)`, {
+      tensor: `${name}.svd`,
+      shape: [out, k, inDim],
+    });
   }
   return { out, inDim, k };
 }

@@ -72,9 +72,7 @@ describe('foldDashIntoLora on the final LoRA-Dash weights (stories260K)', () => 
     const factors: LoraFactors = { A: randomMatrix(2, 6, rng), B: randomMatrix(5, 2, rng), scaling: 2 };
     const good: DashTerm = { U: randomMatrix(5, 3, rng), Vt: randomMatrix(3, 6, rng), d: Float32Array.from([1, 2, 3]) };
     expect(() => foldDashIntoLora(factors, { ...good, d: Float32Array.from([1, 2]) }, 'layers.3.v_proj')).toThrow(ShapeError);
-    expect(() => foldDashIntoLora(factors, { ...good, U: randomMatrix(4, 3, rng) }, 'layers.3.v_proj')).toThrow(
-      /layers\.3\.v_proj\.dash/,
-    );
+    expect(() => foldDashIntoLora(factors, { ...good, U: randomMatrix(4, 3, rng) }, 'layers.3.v_proj')).toThrow(/layers\.3\.v_proj\.dash/);
     expect(() => foldDashIntoLora(factors, { ...good, d: Float32Array.from([1, Number.NaN, 3]) })).toThrow(NonFiniteError);
     const folded = foldDashIntoLora(factors, good);
     // The block structure: first r columns are scaling·B, the last s are U·diag(d).

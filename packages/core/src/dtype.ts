@@ -10,23 +10,7 @@
  * descending position in this list, then by name, so the order matters for
  * byte-identical files.
  */
-export const SAFETENSORS_DTYPES = [
-  'BOOL',
-  'U8',
-  'I8',
-  'F8_E5M2',
-  'F8_E4M3',
-  'I16',
-  'U16',
-  'F16',
-  'BF16',
-  'I32',
-  'U32',
-  'F32',
-  'F64',
-  'I64',
-  'U64',
-] as const;
+export const SAFETENSORS_DTYPES = ['BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64'] as const;
 
 /** One safetensors element type, e.g. `'F32'`. */
 export type SafetensorsDtype = (typeof SAFETENSORS_DTYPES)[number];

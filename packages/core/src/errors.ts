@@ -5,16 +5,7 @@
  */
 
 /** Machine-readable error codes, one per subclass. */
-export type TsdErrorCode =
-  | 'TSD_ERROR'
-  | 'SAFETENSORS'
-  | 'ONNX'
-  | 'SHAPE'
-  | 'CONFIG'
-  | 'FIXTURE_MISSING'
-  | 'NON_FINITE'
-  | 'FOLDER_LOCKED'
-  | 'HUB';
+export type TsdErrorCode = 'TSD_ERROR' | 'SAFETENSORS' | 'ONNX' | 'SHAPE' | 'CONFIG' | 'FIXTURE_MISSING' | 'NON_FINITE' | 'FOLDER_LOCKED' | 'HUB';
 
 /**
  * Where an error points: any of a file path, a tensor name, a config field

@@ -149,7 +149,7 @@ describe('initLoraWeights: random methods', () => {
     expect(max).toBeGreaterThan(0.99 * bound);
     // Mean 0 ± 5 standard errors (b/√(3n)); variance b²/3 within 5% (n = 4000).
     expect(Math.abs(sum / n)).toBeLessThan((5 * bound) / Math.sqrt(3 * n));
-    expect(sq / n / (bound * bound / 3)).toBeCloseTo(1, 1);
+    expect(sq / n / ((bound * bound) / 3)).toBeCloseTo(1, 1);
   });
 
   it("'gaussian' draws A with std 1/r as PEFT's init_lora_weights=\"gaussian\", B = 0", () => {

@@ -31,17 +31,11 @@ describe('validateLoraFactors', () => {
     const esc = name.replace(/\./g, '\\.');
     expect(() => validateLoraFactors({ A: m(4, 64), B: m(32, 3), scaling: 2 }, undefined, name)).toThrow(ShapeError);
     expect(() => validateLoraFactors({ A: m(4, 64), B: m(32, 3), scaling: 2 }, undefined, name)).toThrow(new RegExp(esc));
-    expect(() => validateLoraFactors({ A: m(4, 64), B: m(64, 4), scaling: 2 }, { rows: 32, cols: 64 }, name)).toThrow(
-      new RegExp(`${esc}\\.lora_B\\.weight`),
-    );
-    expect(() => validateLoraFactors({ A: m(4, 32), B: m(32, 4), scaling: 2 }, { rows: 32, cols: 64 }, name)).toThrow(
-      new RegExp(`${esc}\\.lora_A\\.weight`),
-    );
+    expect(() => validateLoraFactors({ A: m(4, 64), B: m(64, 4), scaling: 2 }, { rows: 32, cols: 64 }, name)).toThrow(new RegExp(`${esc}\\.lora_B\\.weight`));
+    expect(() => validateLoraFactors({ A: m(4, 32), B: m(32, 4), scaling: 2 }, { rows: 32, cols: 64 }, name)).toThrow(new RegExp(`${esc}\\.lora_A\\.weight`));
     const short = { rows: 4, cols: 64, data: new Float32Array(10) };
     expect(() => validateLoraFactors({ A: short, B: m(32, 4), scaling: 2 }, undefined, name)).toThrow(/buffer holds 10/);
     expect(() => validateLoraFactors({ A: m(0, 64), B: m(32, 0), scaling: 2 }, undefined, name)).toThrow(ShapeError);
-    expect(() => validateLoraFactors({ A: m(4, 64), B: m(32, 4), scaling: Number.POSITIVE_INFINITY }, undefined, name)).toThrow(
-      NonFiniteError,
-    );
+    expect(() => validateLoraFactors({ A: m(4, 64), B: m(32, 4), scaling: Number.POSITIVE_INFINITY }, undefined, name)).toThrow(NonFiniteError);
   });
 });

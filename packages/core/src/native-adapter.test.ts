@@ -3,13 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { SafetensorsError, ShapeError } from './errors.js';
 import type { Matrix } from './matrix.js';
 import { nativeKey, peftKey } from './module-names.js';
-import {
-  NATIVE_METADATA_KEY,
-  parseNativeAdapter,
-  serializeNativeAdapter,
-  type NativeAdapter,
-  type NativeModuleState,
-} from './native-adapter.js';
+import { NATIVE_METADATA_KEY, parseNativeAdapter, serializeNativeAdapter, type NativeAdapter, type NativeModuleState } from './native-adapter.js';
 import { fixturePath } from './testing/fixtures.js';
 import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors.js';
 

@@ -290,14 +290,7 @@ function checkModule(module: string, s: NativeModuleState, file?: string): void 
  * SVD; fewer only for a truncated one), covering every selected index, and
  * the rates and σ of one selection have the same length.
  */
-function checkSpectra(
-  module: string,
-  part: 'dash' | 'init',
-  spectra: { changeRates?: Float64Array; sigma?: Float64Array },
-  selected: readonly number[],
-  maxRank: number,
-  file?: string,
-): void {
+function checkSpectra(module: string, part: 'dash' | 'init', spectra: { changeRates?: Float64Array; sigma?: Float64Array }, selected: readonly number[], maxRank: number, file?: string): void {
   const needed = selected.reduce((a, i) => Math.max(a, i + 1), 0);
   for (const [field, v] of [
     ['change_rates', spectra.changeRates],

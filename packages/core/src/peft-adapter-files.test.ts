@@ -3,15 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, HubError, SafetensorsError } from './errors.js';
 import { parsePeftAdapter } from './peft-adapter.js';
-import {
-  peftAdapterBlobs,
-  readPeftAdapter,
-  savePeftAdapterToDirectory,
-  PEFT_CONFIG_FILE,
-  PEFT_WEIGHTS_FILE,
-  type AdapterDirectoryHandle,
-  type AdapterFileHandle,
-} from './peft-adapter-files.js';
+import { peftAdapterBlobs, readPeftAdapter, savePeftAdapterToDirectory, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, type AdapterDirectoryHandle, type AdapterFileHandle } from './peft-adapter-files.js';
 import { fixturePath } from './testing/fixtures.js';
 
 const folder = (): string => fixturePath('reference', 'peft-lora');

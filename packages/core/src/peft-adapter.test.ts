@@ -80,7 +80,11 @@ describe('the real PEFT DoRA adapter (peft-dora/adapter, use_dora)', () => {
 
   test('an adapter built here writes PEFT’s tensor names, order, dtypes, shapes and metadata, and only config keys PEFT 0.21 knows', () => {
     const parsed = parsePeftAdapter(configJson, weights, dir);
-    const built = createPeftAdapter(parsed.modules, { r: 4, lora_alpha: 8, use_dora: true, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }, parsed.magnitudes);
+    const built = createPeftAdapter(
+      parsed.modules,
+      { r: 4, lora_alpha: 8, use_dora: true, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+      parsed.magnitudes,
+    );
     const out = serializePeftAdapter(built);
     // the same bytes: names, header order, dtypes, shapes, offsets, `{"format":"pt"}` metadata, data
     expect(Buffer.from(out.weights).equals(Buffer.from(weights))).toBe(true);

@@ -9,15 +9,7 @@ import { ConfigError, SafetensorsError, ShapeError } from './errors.js';
 import { encodeBfloat16, encodeFloat16 } from './dtype.js';
 import { validateLoraFactors, type LoraFactors } from './lora-factors.js';
 import { parsePeftKey, parsePeftMagnitudeKey, peftKey, peftMagnitudeKey } from './module-names.js';
-import {
-  createAdapterConfig,
-  isTargetModule,
-  loraRankFor,
-  loraScaling,
-  parseAdapterConfig,
-  serializeAdapterConfig,
-  type LoraAdapterConfig,
-} from './peft-config.js';
+import { createAdapterConfig, isTargetModule, loraRankFor, loraScaling, parseAdapterConfig, serializeAdapterConfig, type LoraAdapterConfig } from './peft-config.js';
 import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors.js';
 
 /** Element types an adapter file may store its factors in. */
@@ -170,11 +162,7 @@ export function serializePeftAdapter(adapter: PeftAdapter, options: SerializePef
  * A PEFT adapter for `modules`, its config built from `base` (PEFT defaults
  * otherwise) and reconciled with the factors' ranks and scalings.
  */
-export function createPeftAdapter(
-  modules: Map<string, LoraFactors>,
-  base: Partial<LoraAdapterConfig> = {},
-  magnitudes?: Map<string, Float32Array>,
-): PeftAdapter {
+export function createPeftAdapter(modules: Map<string, LoraFactors>, base: Partial<LoraAdapterConfig> = {}, magnitudes?: Map<string, Float32Array>): PeftAdapter {
   const adapter: PeftAdapter = { config: reconcileAdapterConfig(createAdapterConfig(base), modules), modules };
   if (magnitudes !== undefined) adapter.magnitudes = magnitudes;
   checkMagnitudes(adapter);
@@ -265,7 +253,7 @@ function checkMagnitudes(adapter: PeftAdapter): void {
   }
   for (const [module, f] of adapter.modules) {
     const m = mags?.get(module);
-    if (m === undefined) throw new ConfigError('DoRA adapter (use_dora) lacks this module\'s magnitude', { tensor: peftMagnitudeKey(module) });
+    if (m === undefined) throw new ConfigError("DoRA adapter (use_dora) lacks this module's magnitude", { tensor: peftMagnitudeKey(module) });
     if (m.length !== f.B.rows) throw new ShapeError(`magnitude holds ${m.length} values for ${f.B.rows} output rows`, { tensor: peftMagnitudeKey(module), shape: [m.length] });
   }
 }

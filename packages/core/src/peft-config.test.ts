@@ -2,16 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from './errors.js';
 import { fixturePath } from './testing/fixtures.js';
-import {
-  createAdapterConfig,
-  isTargetModule,
-  loraAlphaFor,
-  loraRankFor,
-  loraScaling,
-  matchPatternKey,
-  parseAdapterConfig,
-  serializeAdapterConfig,
-} from './peft-config.js';
+import { createAdapterConfig, isTargetModule, loraAlphaFor, loraRankFor, loraScaling, matchPatternKey, parseAdapterConfig, serializeAdapterConfig } from './peft-config.js';
 
 const fixtureConfig = (dir: string) => readFileSync(fixturePath('reference', dir, 'adapter_config.json'), 'utf8');
 
@@ -139,7 +130,7 @@ describe('rank_pattern / alpha_pattern (PEFT get_pattern_key)', () => {
     expect(loraRankFor(cfg, 'model.layers.0.self_attn.xv_proj')).toBe(4);
     expect(loraAlphaFor(cfg, 'model.layers.0.self_attn.v_proj')).toBe(1);
     expect(loraAlphaFor(cfg, 'model.layers.1.self_attn.v_proj')).toBe(8);
-    expect(matchPatternKey({ 'q_proj': 1, 'layers\\.1\\..*': 2 }, 'model.layers.1.self_attn.q_proj')).toBe('q_proj');
+    expect(matchPatternKey({ q_proj: 1, 'layers\\.1\\..*': 2 }, 'model.layers.1.self_attn.q_proj')).toBe('q_proj');
   });
 
   test('scaling combines the matched rank and alpha (alpha/r, or alpha/√r with rsLoRA)', () => {

@@ -62,9 +62,25 @@ export interface LoraAdapterConfig {
 }
 
 const KNOWN_FIELDS = [
-  'peft_type', 'r', 'lora_alpha', 'target_modules', 'exclude_modules', 'layers_to_transform', 'layers_pattern',
-  'use_rslora', 'lora_dropout', 'bias', 'task_type', 'base_model_name_or_path', 'fan_in_fan_out',
-  'init_lora_weights', 'rank_pattern', 'alpha_pattern', 'modules_to_save', 'use_dora', 'inference_mode',
+  'peft_type',
+  'r',
+  'lora_alpha',
+  'target_modules',
+  'exclude_modules',
+  'layers_to_transform',
+  'layers_pattern',
+  'use_rslora',
+  'lora_dropout',
+  'bias',
+  'task_type',
+  'base_model_name_or_path',
+  'fan_in_fan_out',
+  'init_lora_weights',
+  'rank_pattern',
+  'alpha_pattern',
+  'modules_to_save',
+  'use_dora',
+  'inference_mode',
 ] as const;
 
 /** Initialisers that modify the base weights, so the adapter alone does not reproduce the model. */
@@ -73,8 +89,15 @@ const RESIDUAL_INITS = /^(pissa|pissa_niter_\d+|olora|corda|loftq|lora_ga)$/;
 /** Options that would change the forward pass or the file layout in ways tsd-peft does not implement. */
 const MUST_BE_OFF: readonly string[] = ['lora_bias', 'use_qalora'];
 const MUST_BE_NULL: readonly string[] = [
-  'alora_invocation_tokens', 'target_parameters', 'trainable_token_indices', 'layer_replication',
-  'velora_config', 'monteclora_config', 'use_bdlora', 'arrow_config', 'kasa_config',
+  'alora_invocation_tokens',
+  'target_parameters',
+  'trainable_token_indices',
+  'layer_replication',
+  'velora_config',
+  'monteclora_config',
+  'use_bdlora',
+  'arrow_config',
+  'kasa_config',
 ];
 
 /**
@@ -273,10 +296,26 @@ function compileRegex(source: string, field: string, bad: (f: string, m: string)
 /** PEFT's `LoraConfig` defaults, for fields a file omits. */
 function peftDefaults(): LoraAdapterConfig {
   return {
-    peft_type: 'LORA', r: 8, lora_alpha: 8, target_modules: null, exclude_modules: null, layers_to_transform: null,
-    layers_pattern: null, use_rslora: false, lora_dropout: 0, bias: 'none', task_type: null,
-    base_model_name_or_path: null, fan_in_fan_out: false, init_lora_weights: true, rank_pattern: {},
-    alpha_pattern: {}, modules_to_save: null, use_dora: false, inference_mode: false, extra: {},
+    peft_type: 'LORA',
+    r: 8,
+    lora_alpha: 8,
+    target_modules: null,
+    exclude_modules: null,
+    layers_to_transform: null,
+    layers_pattern: null,
+    use_rslora: false,
+    lora_dropout: 0,
+    bias: 'none',
+    task_type: null,
+    base_model_name_or_path: null,
+    fan_in_fan_out: false,
+    init_lora_weights: true,
+    rank_pattern: {},
+    alpha_pattern: {},
+    modules_to_save: null,
+    use_dora: false,
+    inference_mode: false,
+    extra: {},
   };
 }
 

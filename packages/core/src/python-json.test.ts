@@ -103,8 +103,7 @@ describe('dumpsPythonJson', () => {
   });
 
   test('default compact separators', () => {
-    const expected =
-      '{"b": [1, 2.0, {"z": null, "a": true}], "a": "caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\n\\t\\u0001\\u007f", "\\u00e9": {}, "Z": [], "e": [[]], "x": 1e-05, "y": 16.0}';
+    const expected = '{"b": [1, 2.0, {"z": null, "a": true}], "a": "caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\n\\t\\u0001\\u007f", "\\u00e9": {}, "Z": [], "e": [[]], "x": 1e-05, "y": 16.0}';
     expect(dumpsPythonJson(obj, { isFloat })).toBe(expected);
   });
 });

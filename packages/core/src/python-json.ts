@@ -288,8 +288,6 @@ function dump(v: JsonValue, path: string, level: number, o: PythonJsonOptions): 
   const keys = Object.keys(v);
   if (keys.length === 0) return '{}';
   if (o.sortKeys === true) keys.sort(compareCodePoints);
-  const items = keys.map(
-    (k) => `${nl}${pythonJsonString(k)}: ${dump(v[k] as JsonValue, `${path}/${pointerSegment(k)}`, level + 1, o)}`,
-  );
+  const items = keys.map((k) => `${nl}${pythonJsonString(k)}: ${dump(v[k] as JsonValue, `${path}/${pointerSegment(k)}`, level + 1, o)}`);
   return `{${items.join(sep)}${close}}`;
 }

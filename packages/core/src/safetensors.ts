@@ -9,17 +9,7 @@
  * so a file read and written back is byte-identical.
  */
 import { SafetensorsError, ShapeError } from './errors.js';
-import {
-  decodeBfloat16,
-  decodeFloat16,
-  decodeFloat32,
-  decodeFloat64,
-  dtypeByteSize,
-  dtypeOrder,
-  encodeFloat32,
-  isSafetensorsDtype,
-  type SafetensorsDtype,
-} from './dtype.js';
+import { decodeBfloat16, decodeFloat16, decodeFloat32, decodeFloat64, dtypeByteSize, dtypeOrder, encodeFloat32, isSafetensorsDtype, type SafetensorsDtype } from './dtype.js';
 import { compareCodePoints, parseJsonDocument, setOwn, type JsonObject, type JsonValue } from './python-json.js';
 
 /** Headers larger than this are refused, as the reference library does (100 MB). */
@@ -188,9 +178,7 @@ export function serializeSafetensors(
   metadata?: Readonly<Record<string, string>>,
   options: SerializeSafetensorsOptions = {},
 ): Uint8Array {
-  const list: [string, SafetensorsTensor][] = isReadonlyMap(tensors)
-    ? [...tensors.entries()]
-    : Object.keys(tensors).map((k) => [k, tensors[k] as SafetensorsTensor]);
+  const list: [string, SafetensorsTensor][] = isReadonlyMap(tensors) ? [...tensors.entries()] : Object.keys(tensors).map((k) => [k, tensors[k] as SafetensorsTensor]);
   list.sort(([an, a], [bn, b]) => dtypeOrder(b.dtype) - dtypeOrder(a.dtype) || compareCodePoints(an, bn));
 
   const parts: string[] = [];

@@ -195,11 +195,56 @@ function merge(ctx: Context, r0: number, len: number, sq: number, k: number): vo
   }
   const arrow = solveArrow(dK, zK);
   const cols = keep.map((i) => r0 + (pos[i] as number));
-  applyBlock(u, n, r0, mid, cols, keep.map((i) => (uflag[i] as number) & TOP), arrow.x, K);
-  applyBlock(u, n, mid, mid + 1, cols, keep.map((i) => (uflag[i] as number) & MID), arrow.x, K);
-  applyBlock(u, n, mid + 1, r0 + len, cols, keep.map((i) => (uflag[i] as number) & BOTTOM), arrow.x, K);
-  applyBlock(v, n, r0, mid + 1, cols, keep.map((i) => (vflag[i] as number) & TOP), arrow.y, K);
-  applyBlock(v, n, mid + 1, vEnd, cols, keep.map((i) => (vflag[i] as number) & BOTTOM), arrow.y, K);
+  applyBlock(
+    u,
+    n,
+    r0,
+    mid,
+    cols,
+    keep.map((i) => (uflag[i] as number) & TOP),
+    arrow.x,
+    K,
+  );
+  applyBlock(
+    u,
+    n,
+    mid,
+    mid + 1,
+    cols,
+    keep.map((i) => (uflag[i] as number) & MID),
+    arrow.x,
+    K,
+  );
+  applyBlock(
+    u,
+    n,
+    mid + 1,
+    r0 + len,
+    cols,
+    keep.map((i) => (uflag[i] as number) & BOTTOM),
+    arrow.x,
+    K,
+  );
+  applyBlock(
+    v,
+    n,
+    r0,
+    mid + 1,
+    cols,
+    keep.map((i) => (vflag[i] as number) & TOP),
+    arrow.y,
+    K,
+  );
+  applyBlock(
+    v,
+    n,
+    mid + 1,
+    vEnd,
+    cols,
+    keep.map((i) => (vflag[i] as number) & BOTTOM),
+    arrow.y,
+    K,
+  );
   for (let t = 0; t < K; t++) s[cols[t] as number] = (arrow.sigma[t] as number) * scale;
   for (const j of deflated) s[r0 + (pos[j] as number)] = (dd[j] as number) * scale;
 }

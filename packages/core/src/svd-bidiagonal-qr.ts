@@ -65,15 +65,7 @@ export function smallerSingularValue2x2(f: number, g: number, h: number): number
  * Entries below eps·(|dᵢ| + |dᵢ₊₁|) and diagonals below eps·‖B‖ are set to 0,
  * so singular values are accurate to a few eps·‖B‖ in absolute terms.
  */
-export function bidiagonalQr(
-  d: Float64Array,
-  e: Float64Array,
-  ut: Float64Array,
-  utCols: number,
-  vt: Float64Array,
-  vtCols: number,
-  name = 'matrix',
-): void {
+export function bidiagonalQr(d: Float64Array, e: Float64Array, ut: Float64Array, utCols: number, vt: Float64Array, vtCols: number, name = 'matrix'): void {
   const n = d.length;
   let anorm = 0;
   for (let i = 0; i < n; i++) anorm = Math.max(anorm, Math.abs(d[i] as number));
@@ -119,17 +111,7 @@ export function bidiagonalQr(
 }
 
 /** One implicit-shift QR step on the unreduced block [lo, hi], chasing the bulge downwards. */
-function qrSweep(
-  d: Float64Array,
-  e: Float64Array,
-  lo: number,
-  hi: number,
-  ut: Float64Array,
-  utCols: number,
-  vt: Float64Array,
-  vtCols: number,
-  rot: Float64Array,
-): void {
+function qrSweep(d: Float64Array, e: Float64Array, lo: number, hi: number, ut: Float64Array, utCols: number, vt: Float64Array, vtCols: number, rot: Float64Array): void {
   let shift = smallerSingularValue2x2(d[hi - 1] as number, e[hi - 1] as number, d[hi] as number);
   const dlo = d[lo] as number;
   // A shift that is tiny next to the block's leading entry only costs accuracy: use 0.
@@ -169,15 +151,7 @@ function qrSweep(
 }
 
 /** dᵢ = 0 with i < hi: left rotations with rows i+1..hi push eᵢ off the block. */
-function chaseRowOfZeroDiagonal(
-  d: Float64Array,
-  e: Float64Array,
-  i: number,
-  hi: number,
-  ut: Float64Array,
-  utCols: number,
-  rot: Float64Array,
-): void {
+function chaseRowOfZeroDiagonal(d: Float64Array, e: Float64Array, i: number, hi: number, ut: Float64Array, utCols: number, rot: Float64Array): void {
   let f = e[i] as number;
   e[i] = 0;
   for (let j = i + 1; j <= hi && f !== 0; j++) {
@@ -198,15 +172,7 @@ function chaseRowOfZeroDiagonal(
  * d_hi = 0: right rotations with columns hi−1..lo push e_{hi−1} off the block
  * (also turns an n×(n+1) bidiagonal into a square one plus a zero column).
  */
-export function chaseColumnOfZeroDiagonal(
-  d: Float64Array,
-  e: Float64Array,
-  lo: number,
-  hi: number,
-  vt: Float64Array,
-  vtCols: number,
-  rot: Float64Array,
-): void {
+export function chaseColumnOfZeroDiagonal(d: Float64Array, e: Float64Array, lo: number, hi: number, vt: Float64Array, vtCols: number, rot: Float64Array): void {
   let f = e[hi - 1] as number;
   e[hi - 1] = 0;
   for (let j = hi - 1; j >= lo && f !== 0; j--) {

@@ -11,17 +11,7 @@ import { beginPanel, panelGemvN, panelGemvT } from './svd-wasm-kernels.js';
  * place during the panel), X (m×nb) and Y (n×nb) the accumulated products.
  * Half the flops move from rank-1 updates into the product.
  */
-export function reducePanel(
-  a: Float64Array,
-  m: number,
-  n: number,
-  i0: number,
-  nb: number,
-  d: Float64Array,
-  e: Float64Array,
-  tauLeft: Float64Array,
-  tauRight: Float64Array,
-): void {
+export function reducePanel(a: Float64Array, m: number, n: number, i0: number, nb: number, d: Float64Array, e: Float64Array, tauLeft: Float64Array, tauRight: Float64Array): void {
   const X = new Float64Array(m * nb);
   const Y = new Float64Array(n * nb);
   const acc = new Float64Array(Math.max(m, n));

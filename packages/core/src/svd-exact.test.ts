@@ -4,13 +4,7 @@ import { NonFiniteError, ShapeError } from './errors.js';
 import type { Matrix } from './matrix.js';
 import { fixturePath } from './testing/fixtures.js';
 import { parseSafetensors, tensorToFloat32 } from './safetensors.js';
-import {
-  gaussianMatrix,
-  knownSpectrum,
-  orthonormalityError,
-  reconstructionError,
-  singularValuesViaGram,
-} from './svd-checks.test-helper.js';
+import { gaussianMatrix, knownSpectrum, orthonormalityError, reconstructionError, singularValuesViaGram } from './svd-checks.test-helper.js';
 import { svd } from './svd-exact.js';
 import type { SvdResult } from './svd-types.js';
 
@@ -54,7 +48,18 @@ function maxAbsSpectrumDiff(a: Float64Array, b: Float64Array): number {
 // eps ≈ 1.1e-16 times √(size) or so. 1e-12 leaves ~100× headroom on these sizes.
 describe('svd: shapes', () => {
   const shapes: Array<[number, number]> = [
-    [1, 1], [1, 7], [7, 1], [2, 2], [3, 5], [5, 3], [40, 40], [97, 31], [31, 97], [172, 64], [64, 172], [150, 150],
+    [1, 1],
+    [1, 7],
+    [7, 1],
+    [2, 2],
+    [3, 5],
+    [5, 3],
+    [40, 40],
+    [97, 31],
+    [31, 97],
+    [172, 64],
+    [64, 172],
+    [150, 150],
   ];
   for (const [m, n] of shapes) {
     it(`${m}×${n} Gaussian: reconstruction, orthonormality, σ vs Jacobi eig(AᵀA)`, () => {
@@ -96,8 +101,7 @@ describe('svd: hard spectra', () => {
     const y = gaussianMatrix(5, 40, 4);
     const data = new Float64Array(50 * 40);
     for (let i = 0; i < 50; i++)
-      for (let p = 0; p < 5; p++)
-        for (let j = 0; j < 40; j++) data[i * 40 + j] = (data[i * 40 + j] as number) + (x.data[i * 5 + p] as number) * (y.data[p * 40 + j] as number);
+      for (let p = 0; p < 5; p++) for (let j = 0; j < 40; j++) data[i * 40 + j] = (data[i * 40 + j] as number) + (x.data[i * 5 + p] as number) * (y.data[p * 40 + j] as number);
     const a = { rows: 50, cols: 40, data };
     const r = svd(a);
     expectValidSvd(a, r);
@@ -116,10 +120,20 @@ describe('svd: hard spectra', () => {
     for (let i = 0; i < 5; i++) eye[i * 6] = 1;
     const ri = svd({ rows: 5, cols: 5, data: eye });
     expect(maxAbsSpectrumDiff(ri.S, new Float64Array(5).fill(1))).toBe(0);
-    const repeated = knownSpectrum(30, 30, Float64Array.from({ length: 30 }, (_, i) => (i < 10 ? 3 : i < 20 ? 1 : 0.5)), 9);
+    const repeated = knownSpectrum(
+      30,
+      30,
+      Float64Array.from({ length: 30 }, (_, i) => (i < 10 ? 3 : i < 20 ? 1 : 0.5)),
+      9,
+    );
     const rr = svd(repeated);
     expectValidSvd(repeated, rr);
-    expect(maxAbsSpectrumDiff(rr.S, Float64Array.from({ length: 30 }, (_, i) => (i < 10 ? 3 : i < 20 ? 1 : 0.5)))).toBeLessThan(1e-13);
+    expect(
+      maxAbsSpectrumDiff(
+        rr.S,
+        Float64Array.from({ length: 30 }, (_, i) => (i < 10 ? 3 : i < 20 ? 1 : 0.5)),
+      ),
+    ).toBeLessThan(1e-13);
   });
 
   it('divide-and-conquer path (> 32 columns): repeated σ, zero matrix, duplicated columns', () => {
@@ -142,7 +156,10 @@ describe('svd: hard spectra', () => {
   });
 
   it('blocked bidiagonalisation path (> 96 columns): 300×260 and 260×300 agree with the Gram eigenvalues', () => {
-    for (const [m, n] of [[300, 260], [260, 300]] as const) {
+    for (const [m, n] of [
+      [300, 260],
+      [260, 300],
+    ] as const) {
       const a = gaussianMatrix(m, n, m + n);
       const r = svd(a);
       expectValidSvd(a, r);

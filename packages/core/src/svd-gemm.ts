@@ -25,9 +25,7 @@ export function gemmABt(...args: GemmArgs): void {
 }
 
 /** The JavaScript kernel behind {@link gemmABt} (same contract), exported for tests. */
-export function gemmABtScalar(
-  ...[m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract = false]: GemmArgs
-): void {
+export function gemmABtScalar(...[m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract = false]: GemmArgs): void {
   // 3×4 register blocks: 12 accumulators + 5 live operands fit x64's 16 vector
   // registers, measured ~10% faster here than 4×4 (which spills).
   const m3 = m - (m % 3);
@@ -41,32 +39,70 @@ export function gemmABtScalar(
       const b1 = b0 + ldb;
       const b2 = b1 + ldb;
       const b3 = b2 + ldb;
-      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0, c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+      let c00 = 0,
+        c01 = 0,
+        c02 = 0,
+        c03 = 0,
+        c10 = 0,
+        c11 = 0,
+        c12 = 0,
+        c13 = 0,
+        c20 = 0,
+        c21 = 0,
+        c22 = 0,
+        c23 = 0;
       for (let p = 0; p < k; p++) {
         const y0 = b[b0 + p] as number;
         const y1 = b[b1 + p] as number;
         const y2 = b[b2 + p] as number;
         const y3 = b[b3 + p] as number;
         let x = a[a0 + p] as number;
-        c00 += x * y0; c01 += x * y1; c02 += x * y2; c03 += x * y3;
+        c00 += x * y0;
+        c01 += x * y1;
+        c02 += x * y2;
+        c03 += x * y3;
         x = a[a1 + p] as number;
-        c10 += x * y0; c11 += x * y1; c12 += x * y2; c13 += x * y3;
+        c10 += x * y0;
+        c11 += x * y1;
+        c12 += x * y2;
+        c13 += x * y3;
         x = a[a2 + p] as number;
-        c20 += x * y0; c21 += x * y1; c22 += x * y2; c23 += x * y3;
+        c20 += x * y0;
+        c21 += x * y1;
+        c22 += x * y2;
+        c23 += x * y3;
       }
       let o = cOff + i * ldc + j;
       if (subtract) {
-        c[o] = (c[o] as number) - c00; c[o + 1] = (c[o + 1] as number) - c01; c[o + 2] = (c[o + 2] as number) - c02; c[o + 3] = (c[o + 3] as number) - c03;
+        c[o] = (c[o] as number) - c00;
+        c[o + 1] = (c[o + 1] as number) - c01;
+        c[o + 2] = (c[o + 2] as number) - c02;
+        c[o + 3] = (c[o + 3] as number) - c03;
         o += ldc;
-        c[o] = (c[o] as number) - c10; c[o + 1] = (c[o + 1] as number) - c11; c[o + 2] = (c[o + 2] as number) - c12; c[o + 3] = (c[o + 3] as number) - c13;
+        c[o] = (c[o] as number) - c10;
+        c[o + 1] = (c[o + 1] as number) - c11;
+        c[o + 2] = (c[o + 2] as number) - c12;
+        c[o + 3] = (c[o + 3] as number) - c13;
         o += ldc;
-        c[o] = (c[o] as number) - c20; c[o + 1] = (c[o + 1] as number) - c21; c[o + 2] = (c[o + 2] as number) - c22; c[o + 3] = (c[o + 3] as number) - c23;
+        c[o] = (c[o] as number) - c20;
+        c[o + 1] = (c[o + 1] as number) - c21;
+        c[o + 2] = (c[o + 2] as number) - c22;
+        c[o + 3] = (c[o + 3] as number) - c23;
       } else {
-        c[o] = c00; c[o + 1] = c01; c[o + 2] = c02; c[o + 3] = c03;
+        c[o] = c00;
+        c[o + 1] = c01;
+        c[o + 2] = c02;
+        c[o + 3] = c03;
         o += ldc;
-        c[o] = c10; c[o + 1] = c11; c[o + 2] = c12; c[o + 3] = c13;
+        c[o] = c10;
+        c[o + 1] = c11;
+        c[o + 2] = c12;
+        c[o + 3] = c13;
         o += ldc;
-        c[o] = c20; c[o + 1] = c21; c[o + 2] = c22; c[o + 3] = c23;
+        c[o] = c20;
+        c[o + 1] = c21;
+        c[o + 2] = c22;
+        c[o + 3] = c23;
       }
     }
     for (let j = n4; j < n; j++) {

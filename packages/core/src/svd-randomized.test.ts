@@ -44,7 +44,12 @@ describe('randomizedSvd', () => {
   });
 
   it('handles wide, rank-deficient and full-rank (l = min(m, n)) inputs', () => {
-    const lowRank = knownSpectrum(40, 70, Float64Array.from({ length: 40 }, (_, i) => (i < 3 ? 3 - i : 0)), 8);
+    const lowRank = knownSpectrum(
+      40,
+      70,
+      Float64Array.from({ length: 40 }, (_, i) => (i < 3 ? 3 - i : 0)),
+      8,
+    );
     const r = randomizedSvd(lowRank, { rank: 8, seed: 1 });
     expect(Math.abs((r.S[0] as number) - 3)).toBeLessThan(1e-12);
     expect(Math.abs((r.S[2] as number) - 1)).toBeLessThan(1e-12);

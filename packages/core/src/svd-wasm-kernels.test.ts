@@ -3,15 +3,7 @@ import { Rng } from './random.js';
 import { gaussianMatrix, orthonormalityError, reconstructionError } from './svd-checks.test-helper.js';
 import { svd } from './svd-exact.js';
 import { gemmABt, gemmABtScalar } from './svd-gemm.js';
-import {
-  beginPanel,
-  gemmABtWasm,
-  panelGemvN,
-  panelGemvT,
-  setWasmKernelsEnabled,
-  setWasmScratchDoubles,
-  wasmKernelsAvailable,
-} from './svd-wasm-kernels.js';
+import { beginPanel, gemmABtWasm, panelGemvN, panelGemvT, setWasmKernelsEnabled, setWasmScratchDoubles, wasmKernelsAvailable } from './svd-wasm-kernels.js';
 
 const rng = Rng.fromSeed(99);
 const random = (len: number) => Float64Array.from({ length: len }, () => rng.normal());
@@ -36,7 +28,14 @@ describe('matrix-product kernels', () => {
   });
 
   // Different summation orders: errors are ~k·eps·max|partial sum| ≈ 1e-14 here.
-  const shapes: Array<[number, number, number]> = [[1, 1, 1], [3, 5, 7], [2, 4, 2], [7, 6, 5], [33, 17, 65], [64, 40, 31]];
+  const shapes: Array<[number, number, number]> = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [2, 4, 2],
+    [7, 6, 5],
+    [33, 17, 65],
+    [64, 40, 31],
+  ];
   for (const [m, n, k] of shapes) {
     it(`${m}×${k} · (${n}×${k})ᵀ with offsets, strides and subtract: WebAssembly and scalar agree with the triple loop`, () => {
       const lda = k + 3;
@@ -155,7 +154,11 @@ describe('matrix-product kernels, bit for bit', () => {
   it('A·Bᵀ (and C − A·Bᵀ), also in chunks', () => {
     const previous = setWasmScratchDoubles(600); // chunks must not change any sum
     try {
-      for (const [m, n, k] of [[3, 5, 7], [33, 17, 64], [45, 38, 21]] as const) {
+      for (const [m, n, k] of [
+        [3, 5, 7],
+        [33, 17, 64],
+        [45, 38, 21],
+      ] as const) {
         const a = random(m * k);
         const b = random(n * k);
         const c0 = random(m * n);
@@ -164,7 +167,12 @@ describe('matrix-product kernels, bit for bit', () => {
         expect(gemmABtWasm(m, n, k, a, 0, k, b, 0, k, sub, 0, n, true)).toBe(true);
         const expected = new Float64Array(m * n);
         for (let i = 0; i < m; i++)
-          for (let j = 0; j < n; j++) expected[i * n + j] = twoLaneDot(k, (p) => a[i * k + p] as number, (p) => b[j * k + p] as number);
+          for (let j = 0; j < n; j++)
+            expected[i * n + j] = twoLaneDot(
+              k,
+              (p) => a[i * k + p] as number,
+              (p) => b[j * k + p] as number,
+            );
         expect(c).toEqual(expected);
         expect(sub).toEqual(c0.map((x, i) => x - (expected[i] as number)));
       }

@@ -59,9 +59,7 @@ function loadKernel(): Kernel | null {
  * kernel; A is m×k with row stride lda, Bᵀ n rows of length k with stride ldb.
  * Returns false, touching nothing, when WebAssembly SIMD is unavailable.
  */
-export function gemmABtWasm(
-  ...[m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract = false]: GemmArgs
-): boolean {
+export function gemmABtWasm(...[m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, subtract = false]: GemmArgs): boolean {
   const kern = loadKernel();
   if (kern === null) return false;
   const kp = k + (k & 1);
@@ -119,17 +117,7 @@ function ensureMemory(kern: Kernel, bytes: number): boolean {
 }
 
 /** Copies rows×cols (stride ld) into `mem` as rowsPad×colsPad, zero-filling the padding. */
-function copyPadded(
-  src: Float64Array,
-  off: number,
-  ld: number,
-  rows: number,
-  cols: number,
-  mem: Float64Array,
-  base: number,
-  rowsPad: number,
-  colsPad: number,
-): void {
+function copyPadded(src: Float64Array, off: number, ld: number, rows: number, cols: number, mem: Float64Array, base: number, rowsPad: number, colsPad: number): void {
   for (let r = 0; r < rows; r++) {
     mem.set(src.subarray(off + r * ld, off + r * ld + cols), base + r * colsPad);
     if (colsPad > cols) mem.fill(0, base + r * colsPad + cols, base + (r + 1) * colsPad);

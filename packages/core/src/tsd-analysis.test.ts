@@ -77,7 +77,15 @@ describe('principalAngles', () => {
       [2, 4, 0],
     ]);
     expect(principalAngles(Ua, columns(3, [[0, 0, 1]]))).toHaveLength(1);
-    expect(principalAngles(Ua, columns(3, [[0, 0, 1], [1, 0, 0]]))).toHaveLength(1);
+    expect(
+      principalAngles(
+        Ua,
+        columns(3, [
+          [0, 0, 1],
+          [1, 0, 0],
+        ]),
+      ),
+    ).toHaveLength(1);
     expect(() => principalAngles(Ua, columns(4, [[1, 0, 0, 0]]), { name: 'layers.0.q_proj' })).toThrow(ShapeError);
     expect(() => principalAngles(Ua, columns(3, [[Number.NaN, 0, 0]]), { name: 'q' })).toThrow(NonFiniteError);
   });

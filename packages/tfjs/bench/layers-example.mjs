@@ -36,7 +36,10 @@ function shuffled(items, seed) {
 const tokens = (text) => text.toLowerCase().match(/[a-z']+|[.,!?;]/g) ?? [];
 
 function readSst(file, limit) {
-  const rows = readFileSync(fixturePath('data', 'sst2', file), 'utf8').trim().split('\n').slice(1);
+  const rows = readFileSync(fixturePath('data', 'sst2', file), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1);
   return rows.slice(0, limit).map((row) => {
     const [sentence, label] = row.split('\t');
     return { text: sentence, label: Number(label) };
@@ -51,7 +54,10 @@ function readSourceTask() {
   const stories = readFileSync(fixturePath('data', 'tinystories', 'tinystories_val.txt'), 'utf8')
     .split(/(?<=[.!?])\s+/)
     .filter((l) => tokens(l).length >= 4);
-  const take = (lines, label, seed) => shuffled(lines, seed).slice(0, 3500).map((text) => ({ text, label }));
+  const take = (lines, label, seed) =>
+    shuffled(lines, seed)
+      .slice(0, 3500)
+      .map((text) => ({ text, label }));
   const all = shuffled([...take(shakespeare, 1, 1), ...take(stories, 0, 2)], 3);
   return { train: all.slice(0, 6000), test: all.slice(6000) };
 }
@@ -65,8 +71,18 @@ function buildVocab(rows) {
 
 function encode(rows, vocab) {
   const ids = new Int32Array(rows.length * MAX_LEN);
-  rows.forEach(({ text }, r) => tokens(text).slice(0, MAX_LEN).forEach((t, i) => (ids[r * MAX_LEN + i] = vocab.get(t) ?? 1)));
-  return { x: tf.tensor2d(ids, [rows.length, MAX_LEN], 'int32'), y: tf.tensor2d(rows.map((r) => r.label), [rows.length, 1]) };
+  rows.forEach(({ text }, r) =>
+    tokens(text)
+      .slice(0, MAX_LEN)
+      .forEach((t, i) => (ids[r * MAX_LEN + i] = vocab.get(t) ?? 1)),
+  );
+  return {
+    x: tf.tensor2d(ids, [rows.length, MAX_LEN], 'int32'),
+    y: tf.tensor2d(
+      rows.map((r) => r.label),
+      [rows.length, 1],
+    ),
+  };
 }
 
 function accuracy(model, { x, y }) {
@@ -129,9 +145,13 @@ const loraTask = accuracy(lora.model, taskTest);
 const pct = (v) => `${(100 * v).toFixed(1)}%`;
 console.log(`backend ${backend}; SST-2: ${SST_TRAIN} train rows, ${sstDev.y.shape[0]} dev rows; source task: ${task.train.length} train, ${task.test.length} test sentences`);
 console.log(`base model: ${base.countParams()} parameters, trained 3 epochs on SST-2 in ${baseSeconds.toFixed(1)} s`);
-console.log(`LoRA-Dash: ${count(model.trainableWeights)} trainable of ${model.countParams()} parameters (${((100 * count(model.trainableWeights)) / model.countParams()).toFixed(2)}%), 3 epochs (${adapterLayers(model)[0].adapter.steps} steps) in ${tuneSeconds.toFixed(1)} s`);
+console.log(
+  `LoRA-Dash: ${count(model.trainableWeights)} trainable of ${model.countParams()} parameters (${((100 * count(model.trainableWeights)) / model.countParams()).toFixed(2)}%), 3 epochs (${adapterLayers(model)[0].adapter.steps} steps) in ${tuneSeconds.toFixed(1)} s`,
+);
 console.log(`SST-2 dev accuracy:        before ${pct(before.sst2)}  after ${pct(after.sst2)}  (the original model is untouched: ${pct(accuracy(base, sstDev))})`);
-console.log(`source-task test accuracy: before ${pct(before.task)}  after ${pct(after.task)}  merged ${pct(mergedTask)}  (plain LoRA, same r: ${pct(loraTask)}, ${count(lora.model.trainableWeights)} trainable)`);
+console.log(
+  `source-task test accuracy: before ${pct(before.task)}  after ${pct(after.task)}  merged ${pct(mergedTask)}  (plain LoRA, same r: ${pct(loraTask)}, ${count(lora.model.trainableWeights)} trainable)`,
+);
 for (const layer of adapterLayers(model)) {
   const { dashSelected, dashRates } = layer.adapter;
   console.log(`${layer.name}: TSDs ${dashSelected.join(', ')} (change rates ${dashSelected.map((i) => dashRates[i].toExponential(2)).join(', ')})`);

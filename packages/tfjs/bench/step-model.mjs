@@ -21,7 +21,11 @@ export function seeded(seed) {
 
 export function makeWeights() {
   const rand = seeded(1);
-  const mat = (rows, cols) => tf.tensor2d(Float32Array.from({ length: rows * cols }, () => (2 * rand()) / Math.sqrt(cols)), [rows, cols]);
+  const mat = (rows, cols) =>
+    tf.tensor2d(
+      Float32Array.from({ length: rows * cols }, () => (2 * rand()) / Math.sqrt(cols)),
+      [rows, cols],
+    );
   const weights = new Map();
   for (let l = 0; l < LAYERS; l++) {
     const p = `model.layers.${l}`;

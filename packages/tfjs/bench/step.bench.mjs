@@ -95,7 +95,15 @@ function naiveLora() {
     const module = name.slice(0, -'.weight'.length);
     wT.set(module, tf.transpose(w));
     const inDim = w.shape[1];
-    vars.set(`${module}.A`, tf.variable(tf.tensor2d(Float32Array.from({ length: RANK * inDim }, () => rand() / Math.sqrt(inDim)), [RANK, inDim])));
+    vars.set(
+      `${module}.A`,
+      tf.variable(
+        tf.tensor2d(
+          Float32Array.from({ length: RANK * inDim }, () => rand() / Math.sqrt(inDim)),
+          [RANK, inDim],
+        ),
+      ),
+    );
     vars.set(`${module}.B`, tf.variable(tf.zeros([w.shape[0], RANK])));
   }
   return {
@@ -119,9 +127,11 @@ const fixedStep = timeSteps(naive, x, 1);
 setWasmGemmEnabled(true);
 const kernelStep = timeSteps(naive, x, 1);
 const fusedStep = timeSteps(lora, x, 1);
-console.log(`plain-tfjs LoRA step: stock kernel + stock gradient ${stockStep.toFixed(1)} ms; + our BatchMatMul gradient ${fixedStep.toFixed(1)} ms ` +
-  `(${(stockStep / fixedStep).toFixed(2)}×); + our wasm matmul kernel ${kernelStep.toFixed(1)} ms (${(stockStep / kernelStep).toFixed(2)}×); ` +
-  `adapter model (fused op) ${fusedStep.toFixed(1)} ms (${(stockStep / fusedStep).toFixed(2)}× vs stock)`);
+console.log(
+  `plain-tfjs LoRA step: stock kernel + stock gradient ${stockStep.toFixed(1)} ms; + our BatchMatMul gradient ${fixedStep.toFixed(1)} ms ` +
+    `(${(stockStep / fixedStep).toFixed(2)}×); + our wasm matmul kernel ${kernelStep.toFixed(1)} ms (${(stockStep / kernelStep).toFixed(2)}×); ` +
+    `adapter model (fused op) ${fusedStep.toFixed(1)} ms (${(stockStep / fusedStep).toFixed(2)}× vs stock)`,
+);
 // Adam over LoRA-Dash's trainable set after launch (A, B and d of 28 modules):
 // one optimizer, which stacks same-shaped variables, against one optimizer
 // per variable (each then updates a group of one: the per-variable path).
@@ -136,18 +146,22 @@ const updatePerVariable = () => {
 const kernelsOf = async (update) => (await tf.profile(update)).kernels.length;
 const timeUpdate = (update) => {
   for (let i = 0; i < WARMUP; i++) update();
-  return median(Array.from({ length: 3 * TIMED }, () => {
-    const t0 = process.cpuUsage();
-    update();
-    return cpuMs(t0);
-  }));
+  return median(
+    Array.from({ length: 3 * TIMED }, () => {
+      const t0 = process.cpuUsage();
+      update();
+      return cpuMs(t0);
+    }),
+  );
 };
 const groupedMs = timeUpdate(updateGrouped);
 const perVariableMs = timeUpdate(updatePerVariable);
 const [groupedKernels, perVariableKernels] = [await kernelsOf(updateGrouped), await kernelsOf(updatePerVariable)];
-console.log(`Adam update of ${dashVars.size} variables: grouped by shape ${groupedKernels} kernels, ${groupedMs.toFixed(2)} ms; ` +
-  `one variable at a time ${perVariableKernels} kernels, ${perVariableMs.toFixed(2)} ms (${(perVariableMs / groupedMs).toFixed(2)}× the time, ` +
-  `${(perVariableKernels / groupedKernels).toFixed(1)}× the kernels)`);
+console.log(
+  `Adam update of ${dashVars.size} variables: grouped by shape ${groupedKernels} kernels, ${groupedMs.toFixed(2)} ms; ` +
+    `one variable at a time ${perVariableKernels} kernels, ${perVariableMs.toFixed(2)} ms (${(perVariableMs / groupedMs).toFixed(2)}× the time, ` +
+    `${(perVariableKernels / groupedKernels).toFixed(1)}× the kernels)`,
+);
 grouped.dispose();
 for (const opt of perVariable.values()) opt.dispose();
 tf.dispose([...adamGrads.values()]);

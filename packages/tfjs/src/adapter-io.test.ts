@@ -1,13 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  ConfigError,
-  createPeftAdapter,
-  loraScaling,
-  parseNativeAdapter,
-  serializeNativeAdapter,
-  tensorToFloat32,
-  type LoraFactors,
-} from '@tsd-peft/core';
+import { ConfigError, createPeftAdapter, loraScaling, parseNativeAdapter, serializeNativeAdapter, tensorToFloat32, type LoraFactors } from '@tsd-peft/core';
 import { readPeftAdapterFolder, readSafetensorsFile } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -92,11 +92,7 @@ export function loadPeftAdapter(model: AdapterModel, adapter: PeftAdapter): void
  * ('lora', 'rslora' for `use_rslora`, 'dora' for `use_dora`), its target modules, r and alpha, then
  * {@link loadPeftAdapter}. The usual way to run a Python-trained adapter.
  */
-export function injectPeftAdapter(
-  weights: ReadonlyMap<string, tf.Tensor>,
-  adapter: PeftAdapter,
-  overrides: Partial<AdapterConfig> = {},
-): AdapterModel {
+export function injectPeftAdapter(weights: ReadonlyMap<string, tf.Tensor>, adapter: PeftAdapter, overrides: Partial<AdapterConfig> = {}): AdapterModel {
   const model = injectAdapters(weights, {
     method: variantForPeftConfig(adapter.config as unknown as Record<string, unknown>)?.name ?? 'lora',
     useRslora: adapter.config.use_rslora,
@@ -145,10 +141,7 @@ export function loadNativeAdapter(model: AdapterModel, adapter: NativeAdapter): 
   const missing = [...slots.keys()].filter((n) => !adapter.modules.has(n));
   const extra = [...adapter.modules.keys()].filter((n) => !slots.has(n));
   if (missing.length > 0 || extra.length > 0) {
-    throw new ConfigError(
-      `native adapter modules differ from the model's (missing: ${missing.join(', ') || 'none'}; not adapted: ${extra.join(', ') || 'none'})`,
-      { field: 'modules' },
-    );
+    throw new ConfigError(`native adapter modules differ from the model's (missing: ${missing.join(', ') || 'none'}; not adapted: ${extra.join(', ') || 'none'})`, { field: 'modules' });
   }
   for (const [name, state] of adapter.modules) slots.get(name)?.fromNative(state);
 }

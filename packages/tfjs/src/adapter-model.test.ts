@@ -48,9 +48,7 @@ describe('injectAdapters', () => {
     const before = tf.engine().state.numTensors;
     const varsBefore = Object.keys(tf.engine().registeredVariables).length;
     const model = inject('lora');
-    expect([...model.trainableVariables().keys()]).toEqual(
-      ['layers.0.down', 'layers.0.up', 'layers.1.down', 'layers.1.up'].flatMap((m) => [`${m}.lora_A.weight`, `${m}.lora_B.weight`]),
-    );
+    expect([...model.trainableVariables().keys()]).toEqual(['layers.0.down', 'layers.0.up', 'layers.1.down', 'layers.1.up'].flatMap((m) => [`${m}.lora_A.weight`, `${m}.lora_B.weight`]));
     expect(Object.keys(tf.engine().registeredVariables).length - varsBefore).toBe(8);
     for (const w of toy.weights.values()) expect(w instanceof tf.Variable).toBe(false);
     const snapshot = [...toy.weights.values()].map((w) => Float32Array.from(w.dataSync()));

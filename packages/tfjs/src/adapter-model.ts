@@ -3,14 +3,7 @@ import { ConfigError, Rng, ShapeError, TsdError, type Matrix, type NativeAdapter
 import { resolveAdapterConfig, type AdapterConfig, type ResolvedAdapterConfig } from './adapter-config.js';
 import { AdapterSlot, type SlotRegistry } from './adapter-slot.js';
 import { checkpointFromSlots, restoreSlotsFromCheckpoint } from './adapter-checkpoint.js';
-import {
-  loadNativeAdapter,
-  loadPeftAdapter,
-  toNativeAdapter,
-  toPeftAdapter,
-  type NativeExportOptions,
-  type PeftExportOptions,
-} from './adapter-io.js';
+import { loadNativeAdapter, loadPeftAdapter, toNativeAdapter, toPeftAdapter, type NativeExportOptions, type PeftExportOptions } from './adapter-io.js';
 import { matMulT } from './backend/ops.js';
 import { FrozenWeight } from './frozen-weight.js';
 import type { LinearProvider } from './linear.js';

@@ -53,10 +53,9 @@ export function selectTargetModules(modules: Iterable<string>, targets: readonly
     const matches = (m: string, t: string): boolean => m === t || m.endsWith(`.${t}`);
     const unknown = targets.filter((t) => !available.some((m) => matches(m, t)));
     if (unknown.length > 0) {
-      throw new ConfigError(
-        `target module${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')} matched no 2-D weight; available modules: ${available.join(', ')}`,
-        { field: 'targetModules' },
-      );
+      throw new ConfigError(`target module${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `'${u}'`).join(', ')} matched no 2-D weight; available modules: ${available.join(', ')}`, {
+        field: 'targetModules',
+      });
     }
     selected = available.filter((m) => targets.some((t) => matches(m, t)));
   }

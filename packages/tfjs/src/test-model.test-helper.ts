@@ -22,7 +22,10 @@ export const LINEAR_MODULES = ['layers.0.up', 'layers.0.down', 'layers.1.up', 'l
 export function makeWeights(seed = 1): Map<string, tf.Tensor> {
   const rng = Rng.fromSeed(seed);
   const mat = (rows: number, cols: number) =>
-    tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)), [rows, cols]);
+    tf.tensor2d(
+      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
+      [rows, cols],
+    );
   const weights = new Map<string, tf.Tensor>();
   for (const layer of [0, 1]) {
     weights.set(`layers.${layer}.up.weight`, mat(HIDDEN, DIM));
@@ -36,8 +39,14 @@ export function makeWeights(seed = 1): Map<string, tf.Tensor> {
 /** Fixed inputs and regression targets. */
 export function makeData(seed = 2): { x: tf.Tensor2D; target: tf.Tensor2D } {
   const rng = Rng.fromSeed(seed);
-  const x = tf.tensor2d(Float32Array.from({ length: ROWS * DIM }, () => rng.normal()), [ROWS, DIM]);
-  const target = tf.tensor2d(Float32Array.from({ length: ROWS * CLASSES }, () => rng.normal()), [ROWS, CLASSES]);
+  const x = tf.tensor2d(
+    Float32Array.from({ length: ROWS * DIM }, () => rng.normal()),
+    [ROWS, DIM],
+  );
+  const target = tf.tensor2d(
+    Float32Array.from({ length: ROWS * CLASSES }, () => rng.normal()),
+    [ROWS, CLASSES],
+  );
   return { x, target };
 }
 

@@ -23,7 +23,17 @@ process.on('exit', () => {
 try {
   await setupBackend('wasm');
   const shape = { name: args.shape, batch: 1, seq: args.seq };
-  const job = perfJob({ rank: 0, worldSize: 1, workerData: { method: 'lora', steps: 1, shape, gradientCheckpointing: args.gradientCheckpointing, ...(args.pretransposeFrozen === undefined ? {} : { pretransposeFrozen: args.pretransposeFrozen }) } });
+  const job = perfJob({
+    rank: 0,
+    worldSize: 1,
+    workerData: {
+      method: 'lora',
+      steps: 1,
+      shape,
+      gradientCheckpointing: args.gradientCheckpointing,
+      ...(args.pretransposeFrozen === undefined ? {} : { pretransposeFrozen: args.pretransposeFrozen }),
+    },
+  });
   const model = job.model as AdapterModel;
   const vars = [...model.trainableVariables().values()];
   const batch = perfBatch(0, 1, { ...shape, vocab: REAL_SHAPES[args.shape].vocab_size });

@@ -61,7 +61,10 @@ const mb = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const fmt = (x, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 function runNode(script, args) {
   const out = execFileSync(process.execPath, [script, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -90,9 +93,7 @@ const profile = runNode(entries['perf.profile'], { methods: METHODS, repeats: 3 
 const peak = Math.max(...profile.matmul.map((m) => m.gflops));
 console.log(`\npeak wasm matmul (1 thread): ${fmt(peak, 1)} GFLOP/s  [${profile.matmul.map((m) => `${m.shape} ${fmt(m.gflops, 1)}`).join(', ')}]`);
 console.log(
-  `matmul kernel, ours (wasm-gemm) vs tfjs stock wasm, GFLOP/s: ${profile.kernelComparison
-    .map((c) => `${c.kind} ${fmt(c.ours, 1)} vs ${fmt(c.stock, 1)} (${fmt(c.ours / c.stock, 2)}×)`)
-    .join('; ')}`,
+  `matmul kernel, ours (wasm-gemm) vs tfjs stock wasm, GFLOP/s: ${profile.kernelComparison.map((c) => `${c.kind} ${fmt(c.ours, 1)} vs ${fmt(c.stock, 1)} (${fmt(c.ours / c.stock, 2)}×)`).join('; ')}`,
 );
 const rs = profile.realShape;
 console.log(`training step on real-model shapes (${rs.label}): ${fmt(rs.oursMs)} ms with our kernel vs ${fmt(rs.stockMs)} ms with tfjs's stock kernel (${fmt(rs.stockMs / rs.oursMs, 2)}×)`);
@@ -153,7 +154,9 @@ if (WORKERS > 1 && 8 % WORKERS === 0) {
 }
 
 console.log(`\ntokens/s, best of ${REPEATS} interleaved runs (MFU = model FLOP/s ÷ (workers × ${fmt(peak, 1)} GFLOP/s); peak RSS of the whole process)`);
-console.log(`${pad('method', 10)}${lpad('GFLOP/tok', 10)}${lpad('1 worker', 11)}${lpad('MFU', 7)}${lpad('RSS', 10)}${lpad(`${WORKERS} workers`, 12)}${lpad('MFU', 7)}${lpad('RSS', 10)}${lpad('speed-up', 10)}`);
+console.log(
+  `${pad('method', 10)}${lpad('GFLOP/tok', 10)}${lpad('1 worker', 11)}${lpad('MFU', 7)}${lpad('RSS', 10)}${lpad(`${WORKERS} workers`, 12)}${lpad('MFU', 7)}${lpad('RSS', 10)}${lpad('speed-up', 10)}`,
+);
 for (const method of METHODS) {
   const one = runs[`${method}/1`];
   const many = runs[`${method}/${WORKERS}`];
@@ -164,7 +167,11 @@ for (const method of METHODS) {
       `${lpad(fmt(many.tokensPerSecond), 12)}${lpad(mfu(many, WORKERS), 7)}${lpad(mb(many.peakRssBytes), 10)}${lpad(`${fmt(many.tokensPerSecond / one.tokensPerSecond, 2)}×`, 10)}`,
   );
 }
-console.log(`all runs, tokens/s: ${Object.entries(all).map(([k, list]) => `${k} ${list.map((r) => fmt(r.tokensPerSecond)).join('/')}`).join('; ')}`);
+console.log(
+  `all runs, tokens/s: ${Object.entries(all)
+    .map(([k, list]) => `${k} ${list.map((r) => fmt(r.tokensPerSecond)).join('/')}`)
+    .join('; ')}`,
+);
 console.log(
   `CPU actually obtained in the best runs (CPU-seconds ÷ wall-seconds over the timed steps; ${availableParallelism()} cores, shared): ` +
     METHODS.map((m) => `${m} ${fmt(runs[`${m}/1`].parallelism, 2)} / ${fmt(runs[`${m}/${WORKERS}`].parallelism, 2)}`).join(', ') +
@@ -210,9 +217,7 @@ const dash = runs[`lora-dash/1`];
 const lora = runs[`lora/1`];
 if (dash !== undefined && lora !== undefined) {
   const splitRatio = profile.splits.find((s) => s.method === 'lora-dash')?.stepMs / profile.splits.find((s) => s.method === 'lora')?.stepMs;
-  console.log(
-    `LoRA-Dash / LoRA step time: ${fmt(lora.tokensPerSecond / dash.tokensPerSecond, 3)} (training runs, 1 worker), ${fmt(splitRatio, 3)} (split above); launched modules: ${dash.launched}`,
-  );
+  console.log(`LoRA-Dash / LoRA step time: ${fmt(lora.tokensPerSecond / dash.tokensPerSecond, 3)} (training runs, 1 worker), ${fmt(splitRatio, 3)} (split above); launched modules: ${dash.launched}`);
 }
 const crossEntropyTimes = profile.crossEntropy.map((c) => `V=${c.vocab}: ${fmt(c.shippedMs, 1)} ms (one-hot formulation ${fmt(c.oneHotMs, 1)} ms, ${fmt(c.oneHotMs / c.shippedMs, 1)}×)`);
 console.log(`cross-entropy forward+backward, [1024, V] logits: ${crossEntropyTimes.join('; ')}`);

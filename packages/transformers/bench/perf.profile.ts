@@ -74,12 +74,25 @@ const kernelComparison = kinds.map(({ kind, run }) => {
  */
 function realShapeStep(): { label: string; oursMs: number; stockMs: number } {
   const config = {
-    model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 2, num_attention_heads: 9,
-    num_key_value_heads: 3, vocab_size: 49152, max_position_embeddings: 128, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
+    model_type: 'llama',
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: 2,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    vocab_size: 49152,
+    max_position_embeddings: 128,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: true,
   };
   const { replica, weights } = randomCausalLM(config, 1);
   const model = injectAdapters(weights, { method: 'lora', r: 8, alpha: 16, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] });
-  const ids = tf.tensor2d(Int32Array.from({ length: 2 * 128 }, (_, i) => (i * 7919) % 49152), [2, 128], 'int32');
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: 2 * 128 }, (_, i) => (i * 7919) % 49152),
+    [2, 128],
+    'int32',
+  );
   const optimizer = new AdamOptimizer({ type: 'adam' });
   const step = () => {
     const vars = model.trainableVariables();
@@ -214,7 +227,10 @@ function oneHotCrossEntropy(z: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Te
 const crossEntropy = [512, 32000].map((vocab) => {
   const rows = 1024;
   const z = tf.randomNormal([rows, vocab], 0, 2, 'float32', 5) as tf.Tensor2D;
-  const targets = tf.tensor1d(Int32Array.from({ length: rows }, (_, i) => (i * 7919) % vocab), 'int32');
+  const targets = tf.tensor1d(
+    Int32Array.from({ length: rows }, (_, i) => (i * 7919) % vocab),
+    'int32',
+  );
   const weights = tf.ones([rows]) as tf.Tensor1D;
   const time = (loss: typeof maskedCrossEntropy) => {
     const once = () => tf.dispose(tf.grad((x: tf.Tensor) => loss(x as tf.Tensor2D, targets, weights))(z));

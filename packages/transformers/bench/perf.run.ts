@@ -78,27 +78,27 @@ let stateBytes = 0;
 let heapBytes: number[] = [];
 let exchangeSeconds: number[] = [];
 try {
-if (args.workers === 1) {
-  const job = perfJob({ rank: 0, worldSize: 1, workerData });
-  const { lossWeight: _w, collect, dispose, ...options } = job;
-  const result = await train({
-    ...options,
-    onProgress: (e) => {
-      // model weights, trainable copies, Adam moments and caches: what stays allocated between steps
-      if (e.step === 1) stateBytes = tf.memory().numBytes - before;
-      onProgress(e);
-    },
-  });
-  launched = (collect?.(result) as { launched: number } | undefined)?.launched ?? 0;
-  heapBytes = [wasmHeapBytes()];
-  dispose?.();
-} else {
-  const result = await trainDataParallel({ worker: args.workerScript, workers: args.workers, workerData, onProgress });
-  const outputs = result.outputs as { launched: number; wasmHeapBytes: number }[];
-  launched = (outputs[0] as { launched: number }).launched;
-  heapBytes = outputs.map((o) => o.wasmHeapBytes);
-  exchangeSeconds = result.exchangeSeconds;
-}
+  if (args.workers === 1) {
+    const job = perfJob({ rank: 0, worldSize: 1, workerData });
+    const { lossWeight: _w, collect, dispose, ...options } = job;
+    const result = await train({
+      ...options,
+      onProgress: (e) => {
+        // model weights, trainable copies, Adam moments and caches: what stays allocated between steps
+        if (e.step === 1) stateBytes = tf.memory().numBytes - before;
+        onProgress(e);
+      },
+    });
+    launched = (collect?.(result) as { launched: number } | undefined)?.launched ?? 0;
+    heapBytes = [wasmHeapBytes()];
+    dispose?.();
+  } else {
+    const result = await trainDataParallel({ worker: args.workerScript, workers: args.workers, workerData, onProgress });
+    const outputs = result.outputs as { launched: number; wasmHeapBytes: number }[];
+    launched = (outputs[0] as { launched: number }).launched;
+    heapBytes = outputs.map((o) => o.wasmHeapBytes);
+    exchangeSeconds = result.exchangeSeconds;
+  }
 } catch (error) {
   reportFailure(error);
 }

@@ -66,7 +66,10 @@ function paramCounts(s) {
   const biases = s.qkv_bias ? s.layers * (s.dim + 2 * kv) : 0;
   const total = s.vocab * s.dim + decoderLinear + biases + (2 * s.layers + 1) * s.dim;
   const lora = (pairs) => s.layers * pairs.reduce((sum, [o, i]) => sum + 8 * (o + i), 0);
-  const qv = [[s.dim, s.dim], [kv, s.dim]];
+  const qv = [
+    [s.dim, s.dim],
+    [kv, s.dim],
+  ];
   const all = [...qv, [kv, s.dim], [s.dim, s.dim], [s.ff, s.dim], [s.ff, s.dim], [s.dim, s.ff]];
   return { total, decoderLinear, trainable: { lora: lora(qv), 'lora-all': lora(all), 'lora-dash': lora(qv) + s.layers * 2 * 8, full: decoderLinear } };
 }
@@ -112,7 +115,9 @@ export async function runScaleBench(argv) {
   for (const name of shapes) if (!(name in SHAPES)) throw new Error(`--shapes: unknown shape '${name}' (known: ${Object.keys(SHAPES).join(', ')})`);
   const methods = String(flags.methods ?? 'lora,lora-all,lora-dash,full').split(',');
   for (const m of methods) if (!(m in METHOD_LABEL)) throw new Error(`--methods: unknown method '${m}' (known: ${Object.keys(METHOD_LABEL).join(', ')})`);
-  const workerCounts = String(flags.workers ?? '1,2').split(',').map(Number);
+  const workerCounts = String(flags.workers ?? '1,2')
+    .split(',')
+    .map(Number);
   const timed = Number(flags.steps ?? 2);
   const warmup = Number(flags.warmup ?? 1);
   const batch = Number(flags.batch ?? 4);
@@ -124,12 +129,17 @@ export async function runScaleBench(argv) {
   const forceCheckpointing = flags['gradient-checkpointing'] === true;
   const pretransposeFrozen = flags.pretranspose === true;
   const started = performance.now();
-  const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+  const load = () =>
+    loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
 
   console.log('tsd-peft training-throughput bench at real model shapes (issue 19)');
   console.log(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${gib(totalmem())} RAM; load average ${load()} at start`);
   console.log(`batch ${batch} × ${seq}, Adam lr 1e-4, random weights in the exact shapes; ${warmup} warm-up + ${timed} timed steps per run; wasm heap limit ${gib(HEAP_MAX)}`);
-  console.log(`frozen weights ${pretransposeFrozen ? 'with' : 'without'} pre-transposed copies; gradient checkpointing ${forceCheckpointing ? 'in every run' : 'only where a run runs out of heap without it'}`);
+  console.log(
+    `frozen weights ${pretransposeFrozen ? 'with' : 'without'} pre-transposed copies; gradient checkpointing ${forceCheckpointing ? 'in every run' : 'only where a run runs out of heap without it'}`,
+  );
   const entries = await bundlePerfEntries(['perf.run', 'perf.worker', 'perf.launch', 'perf.memory']);
   const torchPy = withTorch ? findTorchPython() : { python: null, reason: '--no-torch' };
   const torchScript = fileURLToPath(new URL('./perf.torch.py', import.meta.url));
@@ -154,7 +164,9 @@ export async function runScaleBench(argv) {
           const args = { method, workers, steps: warmup + timed, warmup, shape: { name, batch, seq }, pretransposeFrozen, workerScript: entries['perf.worker'] };
           let r = runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: forceCheckpointing });
           if (r.error !== undefined && !forceCheckpointing) {
-            console.log(`${METHOD_LABEL[method]}, ${workers} worker(s): FAILED without gradient checkpointing after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}; again with gradient checkpointing`);
+            console.log(
+              `${METHOD_LABEL[method]}, ${workers} worker(s): FAILED without gradient checkpointing after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}; again with gradient checkpointing`,
+            );
             row.failedWithout = { ...row.failedWithout, [workers]: r };
             r = { ...runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: true }), gradientCheckpointing: true };
           }
@@ -174,8 +186,15 @@ export async function runScaleBench(argv) {
         const env = { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' };
         const args = JSON.stringify({ method, steps: warmup + timed, warmup, threads: 2, shape: { ...s, batch, seq } });
         try {
-          row.torch = JSON.parse(execFileSync(torchPy.python, [torchScript, args], { env, encoding: 'utf8', maxBuffer: 1 << 26 }).trim().split('\n').at(-1));
-          console.log(`${METHOD_LABEL[method]}, PyTorch 2 threads: ${fmt(row.torch.tokensPerSecond)} tok/s (steps ${row.torch.stepTimes.map((t) => `${fmt(t, 1)} s`).join(', ')}), peak RSS ${mib(row.torch.peakRssBytes)}`);
+          row.torch = JSON.parse(
+            execFileSync(torchPy.python, [torchScript, args], { env, encoding: 'utf8', maxBuffer: 1 << 26 })
+              .trim()
+              .split('\n')
+              .at(-1),
+          );
+          console.log(
+            `${METHOD_LABEL[method]}, PyTorch 2 threads: ${fmt(row.torch.tokensPerSecond)} tok/s (steps ${row.torch.stepTimes.map((t) => `${fmt(t, 1)} s`).join(', ')}), peak RSS ${mib(row.torch.peakRssBytes)}`,
+          );
         } catch (error) {
           row.torch = { error: String(error.message).split('\n')[0] };
           console.log(`${METHOD_LABEL[method]}, PyTorch: FAILED ${row.torch.error}`);
@@ -185,13 +204,16 @@ export async function runScaleBench(argv) {
     if (withLaunch) {
       const r = runNodeJson(entries['perf.launch'], { shape: name });
       launches.push({ ...r, shape: s.label });
-      console.log(`LoRA-Dash launch (exact SVD of every q/v weight, 1 thread): ${r.shapes.map((x) => `${x.rows}×${x.cols} ${fmt(x.seconds, 2)} s × ${x.count}`).join(', ')} = ${fmt(r.totalSeconds, 1)} s`);
+      console.log(
+        `LoRA-Dash launch (exact SVD of every q/v weight, 1 thread): ${r.shapes.map((x) => `${x.rows}×${x.cols} ${fmt(x.seconds, 2)} s × ${x.count}`).join(', ')} = ${fmt(r.totalSeconds, 1)} s`,
+      );
     }
     if (withCheckpointing) {
       const one = (gradientCheckpointing) => runNodeJson(entries['perf.memory'], { shape: name, seq: checkpointingSeq, gradientCheckpointing, pretransposeFrozen });
       const [off, on] = [one(false), one(true)];
       memory.push({ shape: s.label, off, on });
-      const show = (r) => (r.error !== undefined ? `FAILED: ${r.error}` : `peak tensor bytes ${mib(r.peakTensorBytes)}, wasm heap ${mib(r.wasmHeapBytes)}, peak RSS ${mib(r.peakRssBytes)}, step ${fmt(r.seconds, 1)} s`);
+      const show = (r) =>
+        r.error !== undefined ? `FAILED: ${r.error}` : `peak tensor bytes ${mib(r.peakTensorBytes)}, wasm heap ${mib(r.wasmHeapBytes)}, peak RSS ${mib(r.peakRssBytes)}, step ${fmt(r.seconds, 1)} s`;
       console.log(`LoRA q,v step at 1 × ${checkpointingSeq}: without gradient checkpointing ${show(off)}; with ${show(on)}`);
     }
   }
@@ -223,12 +245,10 @@ export async function runScaleBench(argv) {
 
   // The Markdown table for the README.
   const tps = (r) => (r === undefined ? '—' : r.error !== undefined ? `failed (${r.error.slice(0, 40)})` : `${fmt(r.tokensPerSecond)}${r.gradientCheckpointing ? ' (GC)' : ''}`);
+  console.log(forceCheckpointing ? '\n(GC): with gradient checkpointing (--gradient-checkpointing)' : '\n(GC): only fits with gradient checkpointing; the run without it ran out of the wasm heap');
   console.log(
-    forceCheckpointing
-      ? '\n(GC): with gradient checkpointing (--gradient-checkpointing)'
-      : '\n(GC): only fits with gradient checkpointing; the run without it ran out of the wasm heap',
+    `| model | method | tok/s, 1 worker | tok/s, 2 workers | PyTorch 2 threads | ratio (2 workers ÷ PyTorch) | 1,000 × ${seq} tokens, 2 workers | peak RSS, 1 / 2 workers | peak wasm heap per replica |`,
   );
-  console.log(`| model | method | tok/s, 1 worker | tok/s, 2 workers | PyTorch 2 threads | ratio (2 workers ÷ PyTorch) | 1,000 × ${seq} tokens, 2 workers | peak RSS, 1 / 2 workers | peak wasm heap per replica |`);
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
     const [one, two] = [row.runs[1], row.runs[2]];

@@ -35,7 +35,10 @@ function ensureConsumer(): void {
   const pkg = join(consumer, 'node_modules', '@xenova', 'transformers', 'package.json');
   if (!existsSync(pkg) || (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version !== '2.17.2') {
     mkdirSync(consumer, { recursive: true });
-    writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'xenova-consumer', private: true, type: 'module', dependencies: { '@xenova/transformers': '2.17.2' }, overrides: { sharp: '^0.34.0' } }));
+    writeFileSync(
+      join(consumer, 'package.json'),
+      JSON.stringify({ name: 'xenova-consumer', private: true, type: 'module', dependencies: { '@xenova/transformers': '2.17.2' }, overrides: { sharp: '^0.34.0' } }),
+    );
     try {
       execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: consumer, stdio: 'pipe', timeout: 280_000 });
     } catch (cause) {

@@ -108,7 +108,7 @@ describe('exportForTransformersJs on stories260K', () => {
     expect(existsSync(join(target, 'stale.txt'))).toBe(false);
     expect(existsSync(join(target, 'onnx', 'model.onnx'))).toBe(true);
 
-    const adapter = (readPeftAdapterFolder(loraDir)).modules;
+    const adapter = readPeftAdapterFolder(loraDir).modules;
     const wrong = new Map<string, LoraFactors>([['model.layers.0.self_attn.k_proj', adapter.get('model.layers.0.self_attn.q_proj')!]]);
     const failed = join(tmp, 'never');
     await expect(exportForTransformersJs({ base, adapter: wrong, out: failed })).rejects.toThrow(ShapeError);

@@ -20,7 +20,10 @@ function fixedLogits(values: number[]): ForwardFn {
   return (inputs) => {
     const ids = inputs.inputIds as number[][];
     const [b, t, v] = [ids.length, ids[0]!.length, values.length];
-    return tf.tensor3d(Float32Array.from({ length: b * t * v }, (_, i) => values[i % v]!), [b, t, v]);
+    return tf.tensor3d(
+      Float32Array.from({ length: b * t * v }, (_, i) => values[i % v]!),
+      [b, t, v],
+    );
   };
 }
 

@@ -82,7 +82,10 @@ async function lastPositionLogits(forward: ForwardFn, rows: readonly number[][],
   const picked = tf.tidy(() => {
     const logits = forward({ inputIds: ids, ...(rows.every((r) => r.length === maxLen) ? {} : { attentionMask: mask }) });
     const [b, t, v] = logits.shape;
-    const index = tf.tensor1d(rows.map((r, i) => i * t + r.length - 1), 'int32');
+    const index = tf.tensor1d(
+      rows.map((r, i) => i * t + r.length - 1),
+      'int32',
+    );
     return tf.gather(tf.reshape(logits, [b * t, v]), index);
   });
   try {

@@ -37,10 +37,7 @@ function maxDiffAtRealPositions(key: (typeof KEYS)[number], got: Float32Array, w
 }
 
 function forward(model: CausalLM, key: (typeof KEYS)[number], linear?: LinearProvider): Float32Array {
-  const logits =
-    key === 'input3'
-      ? model.forward({ inputIds: inputs.input3.ids, attentionMask: inputs.input3.attention_mask }, linear)
-      : model.forward({ inputIds: [inputs[key].ids] }, linear);
+  const logits = key === 'input3' ? model.forward({ inputIds: inputs.input3.ids, attentionMask: inputs.input3.attention_mask }, linear) : model.forward({ inputIds: [inputs[key].ids] }, linear);
   const data = logits.dataSync() as Float32Array;
   logits.dispose();
   return data;

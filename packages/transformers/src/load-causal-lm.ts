@@ -100,33 +100,44 @@ export class CausalLM {
     const { raw, file } = await loadModelConfig(source, options);
     const spec = architectureFor(raw['model_type'], file);
     const replica = spec.createReplica(raw, file);
-    return disposingOnError(() => replica.dispose(), async () => {
-      const read = await readWeights(source, options);
-      const { weights, unused } = buildWeightMap(read.tensors, replica, spec, read.files.join(', '), {
-        storedAsLinear: read.kind === 'onnx',
-      });
-      return disposingOnError(() => disposeWeights(weights), async () => {
-        const tokenizer = await loadTokenizer(options.tokenizer, source, options, replica.config.vocabSize);
-        return new CausalLM(replica, raw, weights, tokenizer, { kind: read.kind, location: source.location, files: read.files, unusedTensors: unused }, options.frozenLinear);
-      });
-    });
+    return disposingOnError(
+      () => replica.dispose(),
+      async () => {
+        const read = await readWeights(source, options);
+        const { weights, unused } = buildWeightMap(read.tensors, replica, spec, read.files.join(', '), {
+          storedAsLinear: read.kind === 'onnx',
+        });
+        return disposingOnError(
+          () => disposeWeights(weights),
+          async () => {
+            const tokenizer = await loadTokenizer(options.tokenizer, source, options, replica.config.vocabSize);
+            return new CausalLM(replica, raw, weights, tokenizer, { kind: read.kind, location: source.location, files: read.files, unusedTensors: unused }, options.frozenLinear);
+          },
+        );
+      },
+    );
   }
 
   private static async fromLlama2c(path: string, options: LoadCausalLMOptions): Promise<CausalLM> {
     const ckpt = await readLlama2c(path);
     const spec = architectureFor('llama', path);
     const replica = spec.createReplica(ckpt.config, path);
-    return disposingOnError(() => replica.dispose(), async () => {
-      const { weights, unused } = buildWeightMap(ckpt.tensors, replica, spec, path);
-      return disposingOnError(() => disposeWeights(weights), async () => {
-        const tokenizer =
-          typeof options.tokenizer === 'string' ? await loadTokenizer(options.tokenizer, null, options, replica.config.vocabSize) : null;
-        if (options.tokenizer === true) {
-          throw new ConfigError('a llama2.c checkpoint has no HF tokenizer of its own; pass tokenizer: <folder or repo with tokenizer.json>', { file: path });
-        }
-        return new CausalLM(replica, ckpt.config, weights, tokenizer, { kind: 'llama2c', location: path, files: [path], unusedTensors: unused }, options.frozenLinear);
-      });
-    });
+    return disposingOnError(
+      () => replica.dispose(),
+      async () => {
+        const { weights, unused } = buildWeightMap(ckpt.tensors, replica, spec, path);
+        return disposingOnError(
+          () => disposeWeights(weights),
+          async () => {
+            const tokenizer = typeof options.tokenizer === 'string' ? await loadTokenizer(options.tokenizer, null, options, replica.config.vocabSize) : null;
+            if (options.tokenizer === true) {
+              throw new ConfigError('a llama2.c checkpoint has no HF tokenizer of its own; pass tokenizer: <folder or repo with tokenizer.json>', { file: path });
+            }
+            return new CausalLM(replica, ckpt.config, weights, tokenizer, { kind: 'llama2c', location: path, files: [path], unusedTensors: unused }, options.frozenLinear);
+          },
+        );
+      },
+    );
   }
 
   /** `model_type` (llama, mistral, qwen2, gpt2). */
@@ -204,10 +215,7 @@ function isIdList(p: Prompt | readonly Prompt[]): p is readonly number[] {
   return Array.isArray(p) && (p.length === 0 || typeof p[0] === 'number');
 }
 
-async function readWeights(
-  source: ModelFileSource,
-  options: LoadCausalLMOptions,
-): Promise<{ kind: 'safetensors' | 'onnx'; tensors: ReadonlyMap<string, StoredTensor>; files: string[] }> {
+async function readWeights(source: ModelFileSource, options: LoadCausalLMOptions): Promise<{ kind: 'safetensors' | 'onnx'; tensors: ReadonlyMap<string, StoredTensor>; files: string[] }> {
   const mode = options.weights ?? 'auto';
   if (mode !== 'onnx') {
     const st = await readSafetensorsWeights(source);
@@ -221,10 +229,7 @@ async function readWeights(
   if (!source.isLocal && !remoteAllowed(options)) throw offlineMissingError(source.location, SAFETENSORS_FILE, options);
   const tried = mode === 'onnx' ? [onnxFile] : mode === 'safetensors' ? [SAFETENSORS_INDEX_FILE, SAFETENSORS_FILE] : [SAFETENSORS_INDEX_FILE, SAFETENSORS_FILE, onnxFile];
   const torchOnly = source.isLocal && existsSync(join(source.location, 'pytorch_model.bin'));
-  throw new TsdError(
-    `no weights found (looked for ${tried.join(', ')})${torchOnly ? '; pytorch_model.bin is not read: convert it to model.safetensors' : ''}`,
-    { file: source.describe('') },
-  );
+  throw new TsdError(`no weights found (looked for ${tried.join(', ')})${torchOnly ? '; pytorch_model.bin is not read: convert it to model.safetensors' : ''}`, { file: source.describe('') });
 }
 
 /** Runs `build`; if it throws, calls `dispose` (freeing what the loader made so far) and rethrows. */
@@ -237,12 +242,7 @@ async function disposingOnError<T>(dispose: () => void, build: () => Promise<T>)
   }
 }
 
-async function loadTokenizer(
-  request: boolean | string | undefined,
-  source: ModelFileSource | null,
-  options: HubOptions,
-  vocabSize: number,
-): Promise<Tokenizer | null> {
+async function loadTokenizer(request: boolean | string | undefined, source: ModelFileSource | null, options: HubOptions, vocabSize: number): Promise<Tokenizer | null> {
   if (request === false) return null;
   let tokenizer: Tokenizer | null = null;
   if (typeof request === 'string') {
@@ -258,7 +258,7 @@ async function loadTokenizer(
   }
   if (tokenizer !== null && tokenizer.vocabSize > vocabSize) {
     throw new ConfigError(`the tokenizer has ${tokenizer.vocabSize} tokens but config.json has vocab_size ${vocabSize}`, {
-      file: typeof request === 'string' ? request : source?.describe('tokenizer.json') ?? 'tokenizer.json',
+      file: typeof request === 'string' ? request : (source?.describe('tokenizer.json') ?? 'tokenizer.json'),
     });
   }
   return tokenizer;

@@ -15,8 +15,16 @@ const tmp = mkdtempSync(join(tmpdir(), 'tsd-optimum-'));
 const trainFile = join(tmp, 'train.jsonl');
 beforeAll(async () => {
   await useWasmBackend();
-  const lines = readFileSync(fixturePath('data', 'tinyshakespeare', 'input.txt'), 'utf8').split('\n').filter((l) => l.trim() !== '');
-  writeFileSync(trainFile, lines.slice(0, 12).map((text) => JSON.stringify({ text })).join('\n'));
+  const lines = readFileSync(fixturePath('data', 'tinyshakespeare', 'input.txt'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  writeFileSync(
+    trainFile,
+    lines
+      .slice(0, 12)
+      .map((text) => JSON.stringify({ text }))
+      .join('\n'),
+  );
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -67,8 +75,33 @@ describe.each(OPTIMUM_CASES)('tsd-peft CLI on the Optimum export %s', (name) => 
   it('train --model <onnx folder> trains and lowers the loss', async () => {
     const out = join(tmp, `run-${name}`);
     const targets = name === 'gpt2' ? 'c_attn' : 'q_proj,v_proj';
-    const run = await runCli(['train', '--model', optimumPath(name, 'onnx'), '--data', trainFile, '--method', 'lora', '--r', '4', '--alpha', '8',
-      '--target-modules', targets, '--steps', '6', '--lr', '2e-2', '--batch-size', '2', '--seq-len', '16', '--seed', '3', '--out', out]);
+    const run = await runCli([
+      'train',
+      '--model',
+      optimumPath(name, 'onnx'),
+      '--data',
+      trainFile,
+      '--method',
+      'lora',
+      '--r',
+      '4',
+      '--alpha',
+      '8',
+      '--target-modules',
+      targets,
+      '--steps',
+      '6',
+      '--lr',
+      '2e-2',
+      '--batch-size',
+      '2',
+      '--seq-len',
+      '16',
+      '--seed',
+      '3',
+      '--out',
+      out,
+    ]);
     expect(run.status, run.err).toBe(0);
     const losses = (JSON.parse(readFileSync(join(out, 'losses.json'), 'utf8')) as { loss: number[] }).loss;
     expect(losses).toHaveLength(6);

@@ -66,7 +66,13 @@ describe('replay comparisons', () => {
     expect(relativeDiff([0.5], [0])).toBe(0.5); // all-zero reference: absolute
     expect(check('x', NaN, 1, '').passed).toBe(false);
     expect(check('x', 1e-4, 1e-4, '').passed).toBe(true);
-    expect(worst([['a', 1], ['b', Infinity], ['c', 2]]).name).toBe('b');
+    expect(
+      worst([
+        ['a', 1],
+        ['b', Infinity],
+        ['c', 2],
+      ]).name,
+    ).toBe('b');
     expect(firstDifferentStep([1, 2, 3], [1, 2, 4])).toBe(2);
     expect(firstDifferentStep([1, 2], [1, 2])).toBe(-1);
   });

@@ -1,15 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import {
-  ConfigError,
-  ShapeError,
-  createPeftAdapter,
-  parsePeftKey,
-  parseSafetensors,
-  tensorToFloat32,
-  type LoraFactors,
-  type PeftAdapter,
-} from '@tsd-peft/core';
+import { ConfigError, ShapeError, createPeftAdapter, parsePeftKey, parseSafetensors, tensorToFloat32, type LoraFactors, type PeftAdapter } from '@tsd-peft/core';
 import { readFileBytes } from '@tsd-peft/core/node';
 
 /**

@@ -103,12 +103,7 @@ export function trajectoryBatch(batch: readonly (readonly number[])[]): TokenBat
  * A/B, batches, lr and Adam settings, for its first `steps` steps (default all
  * of `config.steps`). Shared by {@link replayTrajectory} and the WebGPU replay test.
  */
-export function trajectoryFineTuneOptions(
-  model: CausalLM,
-  folder: TrajectoryFolder,
-  run: ReplayRunName,
-  extra: Pick<FineTuneOptions, 'onProgress'> & { steps?: number } = {},
-): FineTuneOptions {
+export function trajectoryFineTuneOptions(model: CausalLM, folder: TrajectoryFolder, run: ReplayRunName, extra: Pick<FineTuneOptions, 'onProgress'> & { steps?: number } = {}): FineTuneOptions {
   const { config } = folder;
   return {
     model,

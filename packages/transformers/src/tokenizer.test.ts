@@ -36,10 +36,12 @@ describe('Tokenizer (transformers.js AutoTokenizer) on hf/stories260K', () => {
   it('batches with right padding by default: real ids and masks equal inputs.json input3', () => {
     const { inputIds, attentionMask } = tok.encodeBatch(inputs.input3.texts);
     expect(attentionMask).toEqual(inputs.input3.attention_mask);
-    inputIds.forEach((row, b) => row.forEach((id, t) => {
-      if (attentionMask[b]![t] === 1) expect(id).toBe(inputs.input3.ids[b]![t]);
-      else expect(id).toBe(tok.padTokenId);
-    }));
+    inputIds.forEach((row, b) =>
+      row.forEach((id, t) => {
+        if (attentionMask[b]![t] === 1) expect(id).toBe(inputs.input3.ids[b]![t]);
+        else expect(id).toBe(tok.padTokenId);
+      }),
+    );
     expect(tok.hf.padding_side).toBe('left'); // the wrapped tokenizer's own setting is left untouched
   });
 

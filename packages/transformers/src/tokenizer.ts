@@ -149,9 +149,7 @@ async function tokenizerFromHubFiles(repoId: string, options: HubOptions): Promi
   const className = typeof config['tokenizer_class'] === 'string' ? config['tokenizer_class'].replace(/Fast$/, '') : 'PreTrainedTokenizer';
   const candidate = (transformers as unknown as Record<string, unknown>)[className];
   const cls =
-    typeof candidate === 'function' && (candidate === PreTrainedTokenizer || candidate.prototype instanceof PreTrainedTokenizer)
-      ? (candidate as typeof PreTrainedTokenizer)
-      : PreTrainedTokenizer;
+    typeof candidate === 'function' && (candidate === PreTrainedTokenizer || candidate.prototype instanceof PreTrainedTokenizer) ? (candidate as typeof PreTrainedTokenizer) : PreTrainedTokenizer;
   return new cls(json, config);
 }
 

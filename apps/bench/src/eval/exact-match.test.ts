@@ -11,13 +11,24 @@ describe('exactMatchAccuracy', () => {
     const V = tok.vocabSize;
     const logits = new Float64Array(V * V);
     // "=" → " " → "4" → "2" → "\n" → "9" (the newline must stop decoding before the 9 counts)
-    const chain: Array<[string, string]> = [['=', ' '], [' ', '4'], ['4', '2'], ['2', '\n'], ['\n', '9']];
+    const chain: Array<[string, string]> = [
+      ['=', ' '],
+      [' ', '4'],
+      ['4', '2'],
+      ['2', '\n'],
+      ['\n', '9'],
+    ];
     for (const [a, b] of chain) logits[id(a) * V + id(b)] = 10;
     const model = new BigramModel(V, logits);
-    const res = await exactMatchAccuracy(model, tok, [
-      { prompt: '40+2=', answer: '42' },
-      { prompt: '40+1=', answer: '41' },
-    ], 20);
+    const res = await exactMatchAccuracy(
+      model,
+      tok,
+      [
+        { prompt: '40+2=', answer: '42' },
+        { prompt: '40+1=', answer: '41' },
+      ],
+      20,
+    );
     expect(res.exactMatch).toBe(0.5);
     expect(res.samples[0]?.output).toBe('42');
   });

@@ -12,7 +12,10 @@ import { writeFileAtomic } from '@tsd-peft/core/node';
  * The fetch signature the downloader needs (injectable for tests). It also
  * fits transformers' `HubFetch`, so one stand-in serves hub and dataset files.
  */
-export type FetchLike = (url: string, init: { signal?: AbortSignal; headers?: Record<string, string> }) => Promise<{
+export type FetchLike = (
+  url: string,
+  init: { signal?: AbortSignal; headers?: Record<string, string> },
+) => Promise<{
   ok: boolean;
   status: number;
   statusText: string;
@@ -64,12 +67,7 @@ export async function cachedDownload(url: string, relPath: string, options: Down
  * from one or more fetched URLs (e.g. paged API rows turned into a TSV).
  * `what` names the source in error messages.
  */
-export async function cachedFile(
-  relPath: string,
-  what: string,
-  produce: (get: (url: string) => Promise<Uint8Array>) => Promise<Uint8Array>,
-  options: DownloadOptions = {},
-): Promise<string> {
+export async function cachedFile(relPath: string, what: string, produce: (get: (url: string) => Promise<Uint8Array>) => Promise<Uint8Array>, options: DownloadOptions = {}): Promise<string> {
   const dest = join(options.cacheDir ?? defaultCacheDir(), relPath);
   if (existsSync(dest)) return dest;
   const hint = options.hint === undefined ? '' : `; ${options.hint}`;

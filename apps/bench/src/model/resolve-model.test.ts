@@ -48,10 +48,7 @@ describe('resolveModel', () => {
     const resolved = await resolveModel({ cacheDir, fetchImpl, offline: false });
     expect(resolved.source).toBe('hub-cache');
     expect(resolved.spec).toBe(join(cacheDir, 'karpathy/tinyllamas', DEFAULT_HUB_MODEL.checkpoint));
-    expect(served).toEqual([
-      'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin',
-      'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/tok512.model',
-    ]);
+    expect(served).toEqual(['https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin', 'https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/tok512.model']);
     expect(await resolveModel({ cacheDir, fetchImpl, offline: false })).toEqual(resolved); // cached: no new downloads
     expect(served).toHaveLength(2);
 

@@ -37,7 +37,11 @@ export interface ResolveModelOptions extends DownloadOptions {
 /** A tokenizer folder for `path`: the folder itself, or a SentencePiece `.model` converted into the cache. */
 function tokenizerFolder(path: string, cacheDir: string): string {
   if (statSync(path).isDirectory()) return path;
-  const digest = createHash('sha256').update(resolve(path)).update(String(statSync(path).mtimeMs)).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(resolve(path))
+    .update(String(statSync(path).mtimeMs))
+    .digest('hex')
+    .slice(0, 16);
   const out = join(cacheDir, 'tokenizers', `${basename(path).replace(/\.model$/, '')}-${digest}`);
   if (!existsSync(join(out, 'tokenizer.json'))) convertSentencePieceFile(path, out);
   return out;
@@ -47,7 +51,9 @@ function tokenizerFolder(path: string, cacheDir: string): string {
 function tokenizerBeside(bin: string): string | undefined {
   const dir = dirname(bin);
   if (existsSync(join(dir, 'tokenizer.json'))) return dir;
-  const sp = readdirSync(dir).filter((f) => f.endsWith('.model')).sort();
+  const sp = readdirSync(dir)
+    .filter((f) => f.endsWith('.model'))
+    .sort();
   return sp.length > 0 ? join(dir, sp[0] as string) : undefined;
 }
 

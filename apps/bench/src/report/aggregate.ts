@@ -80,9 +80,7 @@ export function summarize(results: ResultsFile): GroupSummary[] {
     return i === -1 ? taskOrder.length : i;
   };
   const methods = benchMethods();
-  return out.sort(
-    (a, b) => rank(a.task) - rank(b.task) || a.task.localeCompare(b.task) || methods.indexOf(a.method) - methods.indexOf(b.method) || a.r - b.r,
-  );
+  return out.sort((a, b) => rank(a.task) - rank(b.task) || a.task.localeCompare(b.task) || methods.indexOf(a.method) - methods.indexOf(b.method) || a.r - b.r);
 }
 
 function gpuSummary(runs: readonly RunRecord[]): Pick<GroupSummary, 'mfu' | 'peakGpuMiB'> {

@@ -15,7 +15,25 @@ describe('detectableDifferenceLines', () => {
 
   it('prints nothing without a claim, without shakespeare or with one seed', () => {
     expect(detectableDifferenceLines(['shakespeare'], [{ method: 'lora', r: 8 }], 5)).toEqual([]);
-    expect(detectableDifferenceLines(['sst2'], [{ method: 'lora', r: 8 }, { method: 'lora-dash', r: 8 }], 5)).toEqual([]);
-    expect(detectableDifferenceLines(['shakespeare'], [{ method: 'lora', r: 8 }, { method: 'lora-dash', r: 8 }], 1)).toEqual([]);
+    expect(
+      detectableDifferenceLines(
+        ['sst2'],
+        [
+          { method: 'lora', r: 8 },
+          { method: 'lora-dash', r: 8 },
+        ],
+        5,
+      ),
+    ).toEqual([]);
+    expect(
+      detectableDifferenceLines(
+        ['shakespeare'],
+        [
+          { method: 'lora', r: 8 },
+          { method: 'lora-dash', r: 8 },
+        ],
+        1,
+      ),
+    ).toEqual([]);
   });
 });

@@ -34,7 +34,6 @@ function meanLossCurve(group: GroupSummary): Array<[number, number]> {
   return points.filter((_, i) => i % stride === 0 || i === points.length - 1);
 }
 
-
 /** The TSD run and module whose spectrum the page shows: the first recorded spectrum, Dash preferred. */
 function spectrumSource(results: ResultsFile): { run: RunRecord; module: string; rates: number[]; selected: number[] } | null {
   for (const method of tsdMethods()) {
@@ -66,7 +65,9 @@ export function renderReportHtml(results: ResultsFile): string {
   );
 
   const claims = judgeClaims(results, groups);
-  out.push('<h2>Paper claims</h2><p class="note">Judged on seed-matched differences (challenger − baseline, same initialisation and data order): decided when their paired 95% t interval excludes 0; runs sharing fewer than 2 seeds fall back to non-overlapping group intervals.</p><ul>');
+  out.push(
+    '<h2>Paper claims</h2><p class="note">Judged on seed-matched differences (challenger − baseline, same initialisation and data order): decided when their paired 95% t interval excludes 0; runs sharing fewer than 2 seeds fall back to non-overlapping group intervals.</p><ul>',
+  );
   for (const c of claims) {
     out.push(`<li><b>${escapeXml(c.claim)}</b> <span class="note">(paper: ${escapeXml(c.paper)})</span>: <span class="verdict" data-claim="${c.id}">${escapeXml(c.overall)}</span>`);
     if (c.comparisons.length > 0) {
@@ -86,7 +87,9 @@ export function renderReportHtml(results: ResultsFile): string {
     out.push(`<h2>${escapeXml(task.name)}</h2><p class="note">${escapeXml(m.description)} (${m.better} is better).${maj}</p>`);
     out.push(`<table><tr><th>method</th><th>seeds</th><th>final ${escapeXml(m.label)}</th><th>best</th><th>trainable params</th><th>s/run</th></tr>`);
     for (const g of rows) {
-      out.push(`<tr><td>${escapeXml(groupLabel(g))}</td><td>${g.runs.length}${g.failed > 0 ? ` (+${g.failed} failed)` : ''}</td><td>${fmtCi(g.final)}</td><td>${fmtCi(g.best)}</td><td>${fmtInt(g.trainableParams)}</td><td>${fmt(g.wallTimeSec, 3)}</td></tr>`);
+      out.push(
+        `<tr><td>${escapeXml(groupLabel(g))}</td><td>${g.runs.length}${g.failed > 0 ? ` (+${g.failed} failed)` : ''}</td><td>${fmtCi(g.final)}</td><td>${fmtCi(g.best)}</td><td>${fmtInt(g.trainableParams)}</td><td>${fmt(g.wallTimeSec, 3)}</td></tr>`,
+      );
     }
     out.push('</table><div class="charts">');
     const series: LineSeries[] = rows.map((g) => ({ name: groupLabel(g), points: meanLossCurve(g) }));
@@ -110,7 +113,9 @@ export function renderReportHtml(results: ResultsFile): string {
     const paired = claims.flatMap((c) => c.comparisons.filter((cmp) => cmp.task === task.name && cmp.paired !== null));
     if (paired.length > 0) {
       const diffRows = paired.map((cmp) => ({ name: `${cmp.challenger.method} r${cmp.challenger.r} − ${cmp.baseline.method} r${cmp.baseline.r}`, ...(cmp.paired as PairedDifference) }));
-      out.push(pairedDiffChart(`${task.name}: per-seed differences in final ${m.label}, mean and paired 95% CI`, diffRows, `challenger − baseline (${m.label})`, m.better === 'lower' ? 'left' : 'right'));
+      out.push(
+        pairedDiffChart(`${task.name}: per-seed differences in final ${m.label}, mean and paired 95% CI`, diffRows, `challenger − baseline (${m.label})`, m.better === 'lower' ? 'left' : 'right'),
+      );
     }
     out.push('</div>');
   }

@@ -29,7 +29,7 @@ describe('validateResults', () => {
 });
 
 describe('verdicts', () => {
-  it('compare decides only on disjoint intervals, in the metric\'s direction', () => {
+  it("compare decides only on disjoint intervals, in the metric's direction", () => {
     const low = meanCi([1.0, 1.01, 0.99]);
     const high = meanCi([2.0, 2.01, 1.99]);
     expect(compare(low, high, 'lower')).toBe('reproduced');
@@ -39,7 +39,7 @@ describe('verdicts', () => {
     expect(compare(meanCi([1]), high, 'lower')).toBe('inconclusive (fewer than 2 seeds)');
   });
 
-  it('comparePaired decides on the seed-matched interval, in the metric\'s direction', () => {
+  it("comparePaired decides on the seed-matched interval, in the metric's direction", () => {
     const sv = (xs: number[]) => xs.map((value, seed) => ({ seed, value }));
     // the issue's example: every seed favours the challenger, but 3 pairs leave 0 inside the interval
     const names = pairedDifference(sv([2.9426, 2.9445, 2.9483]), sv([2.944, 2.95, 2.952]));

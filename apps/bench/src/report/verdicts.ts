@@ -4,12 +4,7 @@ import { fmt, fmtCi, metricOf, summarize, taskInfo, type GroupSummary } from './
 import type { MethodName, ResultsFile } from './schema.js';
 
 /** The verdict of one comparison. */
-export type Verdict =
-  | 'reproduced'
-  | 'not reproduced'
-  | 'inconclusive (paired interval includes 0)'
-  | 'inconclusive (CIs overlap)'
-  | 'inconclusive (fewer than 2 seeds)';
+export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive (paired interval includes 0)' | 'inconclusive (CIs overlap)' | 'inconclusive (fewer than 2 seeds)';
 
 /** One challenger-vs-baseline comparison on one task. */
 export interface Comparison {
@@ -191,7 +186,10 @@ export function judgeClaims(results: ResultsFile, groups: readonly GroupSummary[
       claim: spec.claim,
       paper: spec.paper,
       comparisons,
-      overall: overallVerdict(comparisons.map((c) => c.verdict), spec.untested),
+      overall: overallVerdict(
+        comparisons.map((c) => c.verdict),
+        spec.untested,
+      ),
     };
   });
 }

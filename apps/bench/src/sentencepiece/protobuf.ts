@@ -15,7 +15,11 @@ export type ProtoField =
  * `file` on truncated or malformed input.
  */
 export function readProtoFields(bytes: Uint8Array, file?: string): ProtoField[] {
-  const ctx = { what: 'SentencePiece model', error: (message: string, location: ErrorLocation) => new ConfigError(`malformed protobuf: ${message}`, location), ...(file === undefined ? {} : { file }) };
+  const ctx = {
+    what: 'SentencePiece model',
+    error: (message: string, location: ErrorLocation) => new ConfigError(`malformed protobuf: ${message}`, location),
+    ...(file === undefined ? {} : { file }),
+  };
   return readFields(bytes, 0, bytes.length, ctx).map((f): ProtoField => {
     if (f.wire === WireType.Varint) return { field: f.field, wire: 0, value: f.varint as bigint };
     return { field: f.field, wire: f.wire, value: bytes.subarray(f.valueStart, f.end) };

@@ -25,7 +25,12 @@ describe('protobuf reader', () => {
     // field 1 varint 300; field 43 varint −1 (10 bytes); field 2 bytes "hi"; field 3 fixed32
     const bytes = Uint8Array.from([0x08, 0xac, 0x02, 0xd8, 0x02, ...new Array(9).fill(0xff), 0x01, 0x12, 0x02, 0x68, 0x69, 0x1d, 0, 0, 0x80, 0x3f]);
     const fields = readProtoFields(bytes);
-    expect(fields.map((f) => [f.field, f.wire])).toEqual([[1, 0], [43, 0], [2, 2], [3, 5]]);
+    expect(fields.map((f) => [f.field, f.wire])).toEqual([
+      [1, 0],
+      [43, 0],
+      [2, 2],
+      [3, 5],
+    ]);
     expect(fields[0]?.value).toBe(300n);
     expect(BigInt.asIntN(64, fields[1]?.value as bigint)).toBe(-1n);
   });

@@ -100,12 +100,7 @@ export function sentencePieceToTokenizerJson(model: SentencePieceModel, file?: s
       : {
           type: 'TemplateProcessing',
           single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-          pair: [
-            { SpecialToken: { id: bos, type_id: 0 } },
-            { Sequence: { id: 'A', type_id: 0 } },
-            { SpecialToken: { id: bos, type_id: 1 } },
-            { Sequence: { id: 'B', type_id: 1 } },
-          ],
+          pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
           special_tokens: { [bos]: { id: bos, ids: [model.bosId], tokens: [bos] } },
         };
   const decoders: Array<Record<string, unknown>> = [{ type: 'Replace', pattern: { String: METASPACE }, content: ' ' }];

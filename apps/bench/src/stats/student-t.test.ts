@@ -4,7 +4,16 @@ import { meanCi } from './summary.js';
 
 describe('Student t', () => {
   it('matches published two-sided 95% critical values (tables to 3 decimals)', () => {
-    const table: Array<[number, number]> = [[1, 12.706], [2, 4.303], [3, 3.182], [4, 2.776], [5, 2.571], [9, 2.262], [30, 2.042], [120, 1.98]];
+    const table: Array<[number, number]> = [
+      [1, 12.706],
+      [2, 4.303],
+      [3, 3.182],
+      [4, 2.776],
+      [5, 2.571],
+      [9, 2.262],
+      [30, 2.042],
+      [120, 1.98],
+    ];
     for (const [df, t] of table) expect(studentTQuantile(0.975, df)).toBeCloseTo(t, 3);
   });
 

@@ -28,7 +28,22 @@ describe('scales', () => {
 
 describe('charts', () => {
   it('a line chart draws one path per series and skips non-finite points', () => {
-    const svg = lineChart('t', [{ name: 'lora r8', points: [[0, 1], [1, Number.NaN], [2, 0.5]] }, { name: 'x', points: [] }], 'step', 'loss');
+    const svg = lineChart(
+      't',
+      [
+        {
+          name: 'lora r8',
+          points: [
+            [0, 1],
+            [1, Number.NaN],
+            [2, 0.5],
+          ],
+        },
+        { name: 'x', points: [] },
+      ],
+      'step',
+      'loss',
+    );
     expect(svg.match(/class="series"/g)).toHaveLength(1);
     expect(svg).toContain('data-points="2"');
   });
@@ -42,7 +57,14 @@ describe('charts', () => {
   });
 
   it('bars carry their value and CI whisker', () => {
-    const svg = barChart('t', [{ name: 'lora r8', value: 0.7, err: 0.05 }, { name: 'full', value: 0.8, err: Number.NaN }], 'acc');
+    const svg = barChart(
+      't',
+      [
+        { name: 'lora r8', value: 0.7, err: 0.05 },
+        { name: 'full', value: 0.8, err: Number.NaN },
+      ],
+      'acc',
+    );
     expect(svg.match(/class="bar"/g)).toHaveLength(2);
     expect(svg.match(/class="err"/g)).toHaveLength(1);
     expect(svg).toContain('data-value="0.7"');

@@ -25,11 +25,15 @@ export function lineChart(title: string, series: readonly LineSeries[], xTitle: 
   const parts = [openSvg(f, title, 'line'), axes(f, x, y, xTitle, yTitle)];
   for (const s of clean) {
     const d = s.points.map(([px, py], i) => `${i === 0 ? 'M' : 'L'}${x(px).toFixed(1)},${y(py).toFixed(1)}`).join('');
-    parts.push(
-      `<path class="series" data-series="${escapeXml(s.name)}" data-points="${s.points.length}" d="${d}" fill="none" stroke="${colorFor(s.name)}" stroke-width="1.6"/>`,
-    );
+    parts.push(`<path class="series" data-series="${escapeXml(s.name)}" data-points="${s.points.length}" d="${d}" fill="none" stroke="${colorFor(s.name)}" stroke-width="1.6"/>`);
   }
-  parts.push(legend(f, clean.map((s) => ({ name: s.name, color: colorFor(s.name) }))), '</svg>');
+  parts.push(
+    legend(
+      f,
+      clean.map((s) => ({ name: s.name, color: colorFor(s.name) })),
+    ),
+    '</svg>',
+  );
   return parts.join('');
 }
 
@@ -74,9 +78,7 @@ export function barChart(title: string, bars: readonly BarDatum[], yTitle: strin
       parts.push(`<line class="err" data-err="${b.err}" x1="${cx}" x2="${cx}" y1="${y0}" y2="${y1}" stroke="#222" stroke-width="1.2"/>`);
       parts.push(`<line x1="${cx - 6}" x2="${cx + 6}" y1="${y0}" y2="${y0}" stroke="#222"/><line x1="${cx - 6}" x2="${cx + 6}" y1="${y1}" y2="${y1}" stroke="#222"/>`);
     }
-    parts.push(
-      `<text x="${cx}" y="${f.bottom + 14}" font-size="10" text-anchor="middle">${escapeXml(b.name)}</text>`,
-    );
+    parts.push(`<text x="${cx}" y="${f.bottom + 14}" font-size="10" text-anchor="middle">${escapeXml(b.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('');
@@ -114,7 +116,13 @@ export function scatterChart(title: string, points: readonly ScatterDatum[], xTi
     );
   }
   const names = [...new Set(data.map((p) => p.name))];
-  parts.push(legend(f, names.map((n) => ({ name: n, color: colorFor(n) }))), '</svg>');
+  parts.push(
+    legend(
+      f,
+      names.map((n) => ({ name: n, color: colorFor(n) })),
+    ),
+    '</svg>',
+  );
   return parts.join('');
 }
 

@@ -43,9 +43,7 @@ export function axes(f: Frame, x: Scale | null, y: Scale, xTitle: string, yTitle
   parts.push(`<line x1="${f.left}" x2="${f.right}" y1="${f.bottom}" y2="${f.bottom}" stroke="#888"/>`);
   parts.push(`<line x1="${f.left}" x2="${f.left}" y1="${f.top}" y2="${f.bottom}" stroke="#888"/>`);
   parts.push(`<text x="${(f.left + f.right) / 2}" y="${f.height - 8}" text-anchor="middle">${escapeXml(xTitle)}</text>`);
-  parts.push(
-    `<text transform="translate(14 ${(f.top + f.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yTitle)}</text>`,
-  );
+  parts.push(`<text transform="translate(14 ${(f.top + f.bottom) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yTitle)}</text>`);
   parts.push('</g>');
   return parts.join('');
 }
@@ -91,7 +89,10 @@ export function colorFor(name: string): string {
 /** `#rrggbb` scaled towards black by `factor` (0 = unchanged, 1 = black). */
 export function darken(color: string, factor: number): string {
   const n = Number.parseInt(color.slice(1), 16);
-  const ch = (shift: number): string => Math.round(((n >> shift) & 255) * (1 - factor)).toString(16).padStart(2, '0');
+  const ch = (shift: number): string =>
+    Math.round(((n >> shift) & 255) * (1 - factor))
+      .toString(16)
+      .padStart(2, '0');
   return `#${ch(16)}${ch(8)}${ch(0)}`;
 }
 

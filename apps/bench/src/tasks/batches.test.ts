@@ -32,7 +32,9 @@ describe('makeBatchSchedule', () => {
   it('example rows run through seeded epochs, each example once per epoch', () => {
     const next = makeBatchSchedule(rows, { ...opts, batchSize: 5 });
     for (let s = 0; s < 3; s++) {
-      const firsts = next(s).ids.map((r) => r[0]).sort();
+      const firsts = next(s)
+        .ids.map((r) => r[0])
+        .sort();
       expect(firsts).toEqual([10, 11, 12, 13, 14]);
     }
   });
@@ -45,10 +47,25 @@ describe('makeBatchSchedule', () => {
 
 describe('padRows', () => {
   it('right-pads with the pad id and never counts padding or position 0', () => {
-    const batch = padRows([{ ids: [1, 2, 3], targetMask: [1, 1, 1] }, { ids: [4], targetMask: [1] }], 9);
-    expect(batch.ids).toEqual([[1, 2, 3], [4, 9, 9]]);
-    expect(batch.lossMask).toEqual([[0, 1, 1], [0, 0, 0]]);
-    expect(batch.attentionMask).toEqual([[1, 1, 1], [1, 0, 0]]);
+    const batch = padRows(
+      [
+        { ids: [1, 2, 3], targetMask: [1, 1, 1] },
+        { ids: [4], targetMask: [1] },
+      ],
+      9,
+    );
+    expect(batch.ids).toEqual([
+      [1, 2, 3],
+      [4, 9, 9],
+    ]);
+    expect(batch.lossMask).toEqual([
+      [0, 1, 1],
+      [0, 0, 0],
+    ]);
+    expect(batch.attentionMask).toEqual([
+      [1, 1, 1],
+      [1, 0, 0],
+    ]);
     expect(batch.targetTokens).toBe(2);
   });
 });

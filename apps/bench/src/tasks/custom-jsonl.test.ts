@@ -96,8 +96,23 @@ describe('customTask', () => {
     const id = (c: string): number => c.charCodeAt(0) + 3;
     const jsonl = (pairs: string[][]): string => pairs.map(([p, c]) => JSON.stringify({ prompt: p, completion: c })).join('\n');
     const task = await loadCustom(
-      file('cls-train.jsonl', jsonl([['q', 'o'], ['q', 'o'], ['q', 'n']])),
-      file('cls-eval.jsonl', jsonl([['xA', 'n'], ['yB', 'o'], ['zB', 'n'], ['wA', 'n']])),
+      file(
+        'cls-train.jsonl',
+        jsonl([
+          ['q', 'o'],
+          ['q', 'o'],
+          ['q', 'n'],
+        ]),
+      ),
+      file(
+        'cls-eval.jsonl',
+        jsonl([
+          ['xA', 'n'],
+          ['yB', 'o'],
+          ['zB', 'n'],
+          ['wA', 'n'],
+        ]),
+      ),
     );
     expect(task.metric.key).toBe('accuracy');
     expect(task.metric.better).toBe('higher');

@@ -139,7 +139,11 @@ export const customTask: TaskDefinition = {
       secondary: [CUSTOM_NLL, PERPLEXITY],
       evalSize: examples.length,
       labels,
-      majorityClass: majorityClass(labels, trainRecords.map((r) => r.record), examples.map((e) => labels[e.label] as string)),
+      majorityClass: majorityClass(
+        labels,
+        trainRecords.map((r) => r.record),
+        examples.map((e) => labels[e.label] as string),
+      ),
       async evaluate(model) {
         const { accuracy } = await labelScoringAccuracy(model, tokenizer, examples, labels, sizes.seqLen);
         return { accuracy, ...(await nllOf(model)) };

@@ -41,9 +41,7 @@ export const sst2Task: TaskDefinition = {
     const devFile = await resolveDataset('sst2-dev');
     const train = fixedSubset(readSentenceTsv(trainFile), sizes.trainExamples);
     const dev = fixedSubset(readSentenceTsv(devFile), sizes.evalExamples);
-    const rows = train.map((ex: LabelledSentence) =>
-      completionRow(tokenizer, sst2Prompt(ex.sentence), SST2_LABELS[ex.label] as string, sizes.seqLen),
-    );
+    const rows = train.map((ex: LabelledSentence) => completionRow(tokenizer, sst2Prompt(ex.sentence), SST2_LABELS[ex.label] as string, sizes.seqLen));
     const examples: LabelExample[] = dev.map((ex) => ({ prompt: sst2Prompt(ex.sentence), label: ex.label }));
     return {
       name: 'sst2',

@@ -24,7 +24,10 @@ describe('synthetic generators', () => {
 
   it('reversal answers are the prompt words reversed', () => {
     const { prompt, answer } = reversalExample(Rng.fromSeed(5));
-    const words = prompt.replace(/^reverse: /, '').replace(/ =$/, '').split(' ');
+    const words = prompt
+      .replace(/^reverse: /, '')
+      .replace(/ =$/, '')
+      .split(' ');
     expect(answer.split(' ')).toEqual([...words].reverse());
   });
 

@@ -27,8 +27,34 @@ export const additionExample: Generator = (rng) => {
 
 /** Short common words the reversal task draws from (known to a TinyStories model). */
 export const REVERSAL_WORDS = [
-  'cat', 'dog', 'sun', 'tree', 'ball', 'bird', 'fish', 'cake', 'moon', 'star', 'park', 'red', 'blue', 'big',
-  'hat', 'box', 'car', 'toy', 'bed', 'cup', 'girl', 'boy', 'mom', 'dad', 'book', 'door', 'rain', 'frog',
+  'cat',
+  'dog',
+  'sun',
+  'tree',
+  'ball',
+  'bird',
+  'fish',
+  'cake',
+  'moon',
+  'star',
+  'park',
+  'red',
+  'blue',
+  'big',
+  'hat',
+  'box',
+  'car',
+  'toy',
+  'bed',
+  'cup',
+  'girl',
+  'boy',
+  'mom',
+  'dad',
+  'book',
+  'door',
+  'rain',
+  'frog',
 ] as const;
 
 /** "reverse: w1 w2 w3 =" → " w3 w2 w1". */

@@ -18,7 +18,7 @@ describe('trainValSplit', () => {
     expect(trainValSplit('abcdefghij', 0.5)).toEqual({ train: 'abcde', val: 'fghij' });
   });
 
-  it('strips the hub files\' <|endoftext|> markers', () => {
+  it("strips the hub files' <|endoftext|> markers", () => {
     expect(stripEndOfText('a story.\n<|endoftext|>\nnext')).toBe('a story.\n\nnext');
   });
 });

@@ -15,7 +15,10 @@ export function charTokenizer(): BenchTokenizer {
       return options?.addBos === true ? [1, ...ids] : ids;
     },
     decode(ids) {
-      return ids.filter((i) => i >= 3).map((i) => String.fromCharCode(i - 3)).join('');
+      return ids
+        .filter((i) => i >= 3)
+        .map((i) => String.fromCharCode(i - 3))
+        .join('');
     },
   };
 }

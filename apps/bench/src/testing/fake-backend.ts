@@ -58,16 +58,24 @@ export function fakeBackend(options: FakeBackendOptions = {}): BenchBackend & { 
       // "Learning rate": how much each observed bigram counts; rank makes lower-rank runs learn a little less.
       const weight = config.lr * 1000 * (isDenseMethod(config.method) ? 1.2 : Math.min(1, 0.5 + config.r / 16));
       while (state.step < config.steps) {
-        if (spec.signal?.aborted === true) return { lossHistory: state.losses, evalHistory: state.evals, trainableParams: 0, trainTimeSec: 0, evalTimeSec: 0, tokens: state.tokens, resumedFromStep: resumed, aborted: true };
+        if (spec.signal?.aborted === true)
+          return { lossHistory: state.losses, evalHistory: state.evals, trainableParams: 0, trainTimeSec: 0, evalTimeSec: 0, tokens: state.tokens, resumedFromStep: resumed, aborted: true };
         const batch = batchAt(state.step);
         const model = modelFor(counts);
         const scores = await model.scoreRows(batch.ids.map((ids, i) => ({ ids, targetMask: batch.lossMask[i] as number[] })));
-        const loss = scores.reduce((a, s) => a + s.nllSum, 0) / Math.max(1, scores.reduce((a, s) => a + s.count, 0));
+        const loss =
+          scores.reduce((a, s) => a + s.nllSum, 0) /
+          Math.max(
+            1,
+            scores.reduce((a, s) => a + s.count, 0),
+          );
         if (options.diverges?.(config) === true && state.step === 1) throw new NonFiniteError('loss is NaN in step 2; the run stopped before updating', { tensor: 'loss' });
-        batch.ids.forEach((ids, i) => ids.forEach((id, t) => {
-          const at = (ids[t - 1] as number) * V + id;
-          if (t > 0 && batch.lossMask[i]?.[t] === 1) counts[at] = (counts[at] as number) + weight;
-        }));
+        batch.ids.forEach((ids, i) =>
+          ids.forEach((id, t) => {
+            const at = (ids[t - 1] as number) * V + id;
+            if (t > 0 && batch.lossMask[i]?.[t] === 1) counts[at] = (counts[at] as number) + weight;
+          }),
+        );
         state.tokens += batch.targetTokens;
         state.step += 1;
         state.losses.push(loss);

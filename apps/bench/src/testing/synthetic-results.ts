@@ -44,8 +44,23 @@ export function syntheticResults(groups: readonly SyntheticGroup[], seed = 1): R
     for (let s = 0; s < g.seeds; s++) {
       const value = g.mean + g.noise * rng.normal();
       const config = {
-        task: g.task, method: g.method, r: g.r, alpha: 2 * g.r, t: 10, s: 4, seed: s, steps: 40, lr: 3e-3, batchSize: 4, seqLen: 64,
-        targetModules: ['q_proj', 'v_proj'], optimizer: 'adam', schedule: 'constant', warmupSteps: 0, evalEvery: 20, backend: 'cpu',
+        task: g.task,
+        method: g.method,
+        r: g.r,
+        alpha: 2 * g.r,
+        t: 10,
+        s: 4,
+        seed: s,
+        steps: 40,
+        lr: 3e-3,
+        batchSize: 4,
+        seqLen: 64,
+        targetModules: ['q_proj', 'v_proj'],
+        optimizer: 'adam',
+        schedule: 'constant',
+        warmupSteps: 0,
+        evalEvery: 20,
+        backend: 'cpu',
       };
       const metrics = { [task.metric.key]: value, ...(task.secondary.length > 0 ? { perplexity: Math.exp(value) } : {}) };
       const taskOffset = g.task === 'sst2' ? 20 : 0;
@@ -57,7 +72,10 @@ export function syntheticResults(groups: readonly SyntheticGroup[], seed = 1): R
         final: metrics,
         best: metrics,
         bestStep: 40,
-        evalCurve: [{ step: 0, metrics: task.baseline }, { step: 40, metrics }],
+        evalCurve: [
+          { step: 0, metrics: task.baseline },
+          { step: 40, metrics },
+        ],
         lossCurve: Array.from({ length: 40 }, (_, i) => ({ step: i, loss: 5 - 1.5 * (1 - Math.exp(-i / 10)) + 0.05 * rng.normal() })),
         trainableParams: isDenseMethod(g.method) ? 264_128 : g.r * 1024 + (g.method.includes('dash') || g.method === 'lora-tsd' ? 40 : 0),
         wallTimeSec: 10 + rng.nextFloat(),

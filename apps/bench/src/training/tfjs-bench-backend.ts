@@ -1,15 +1,7 @@
 import { cpus } from 'node:os';
 import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
-import {
-  isDenseMethod,
-  measureMatMulPeak,
-  setupBackend,
-  webGpuBackendInfo,
-  type AdapterMethod,
-  type BackendName,
-  type EvalResult,
-} from '@tsd-peft/tfjs';
+import { isDenseMethod, measureMatMulPeak, setupBackend, webGpuBackendInfo, type AdapterMethod, type BackendName, type EvalResult } from '@tsd-peft/tfjs';
 import { directoryCheckpointStore } from '@tsd-peft/tfjs/node';
 import { fineTune, loadCausalLM, tokenBatchFromRows } from '@tsd-peft/transformers';
 import type { BenchOptions } from '../args.js';

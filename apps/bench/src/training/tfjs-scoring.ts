@@ -51,7 +51,10 @@ export function scoringModelFor(lm: CausalLM, linear: LinearProvider, padId: num
       const out: number[][] = [];
       for (let i = 0; i < prompts.length; i += GENERATE_CHUNK) {
         const chunk = prompts.slice(i, i + GENERATE_CHUNK);
-        const result = await lm.generate(chunk.map((p) => [...p]), { maxNewTokens, linear, padTokenId: padId });
+        const result = await lm.generate(
+          chunk.map((p) => [...p]),
+          { maxNewTokens, linear, padTokenId: padId },
+        );
         out.push(...result.newTokens);
       }
       return out;

@@ -203,7 +203,9 @@ function runSetup(dawnFlags: string[]): GpuRunSetup {
 
 /** The setup in one line, as the README quotes a GPU number with it. */
 export function gpuSetupLine(setup: GpuRunSetup): string {
-  const packages = Object.entries(setup.packages).map(([name, v]) => `${name} ${v}`).join(', ');
+  const packages = Object.entries(setup.packages)
+    .map(([name, v]) => `${name} ${v}`)
+    .join(', ');
   return `setup: Node ${setup.node} ${setup.platform}; ${packages}; Dawn flags ${setup.dawnFlags.length === 0 ? 'none' : setup.dawnFlags.join(' ')}`;
 }
 

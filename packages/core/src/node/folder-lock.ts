@@ -156,8 +156,5 @@ function removeStale(file: string, stale: FolderLockOwner): void {
 
 function lockedError(dir: string, file: string, owner: FolderLockOwner): FolderLockedError {
   const who = owner.pid > 0 ? `${owner.command} (pid ${owner.pid}${owner.hostname === hostname() ? '' : ` on ${owner.hostname}`}${owner.since === '' ? '' : `, since ${owner.since}`})` : owner.command;
-  return new FolderLockedError(
-    `${resolve(dir)} is in use by ${who}; wait for it to finish or choose another output folder (if no such run is going, delete the lock file)`,
-    { file },
-  );
+  return new FolderLockedError(`${resolve(dir)} is in use by ${who}; wait for it to finish or choose another output folder (if no such run is going, delete the lock file)`, { file });
 }

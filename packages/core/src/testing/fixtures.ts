@@ -31,10 +31,7 @@ export function fixturesDir(cwd: string = process.cwd()): string {
 export function fixturePath(...parts: string[]): string {
   const path = join(fixturesDir(), ...parts);
   if (!existsSync(path)) {
-    throw new FixtureMissingError(
-      `fixture ${parts.join('/')} not found; set ${FIXTURES_ENV} to a folder holding it (default: ../shared beside the repo root)`,
-      { file: path },
-    );
+    throw new FixtureMissingError(`fixture ${parts.join('/')} not found; set ${FIXTURES_ENV} to a folder holding it (default: ../shared beside the repo root)`, { file: path });
   }
   return path;
 }

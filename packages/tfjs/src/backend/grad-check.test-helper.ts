@@ -66,4 +66,3 @@ export function expectGradsMatch(fTf: (...ts: tf.Tensor[]) => tf.Scalar, f64: (x
   });
   tf.dispose([...tensors, ...grads]);
 }
-

@@ -70,10 +70,9 @@ export function gatherGradConfig(stock: tf.GradConfig | undefined): tf.GradConfi
       if (hasSegmentSum && stock !== undefined) return stock.gradFunc(dy, saved, attrs);
       const ax = axis < 0 ? axis + x.rank : axis;
       if (ax !== 0 || (batchDims ?? 0) !== 0) {
-        throw new TsdError(
-          `the gradient of gather on axis ${axis} (batchDims ${batchDims}) needs UnsortedSegmentSum, which backend '${tf.getBackend()}' lacks; gather along axis 0 instead`,
-          { shape: x.shape },
-        );
+        throw new TsdError(`the gradient of gather on axis ${axis} (batchDims ${batchDims}) needs UnsortedSegmentSum, which backend '${tf.getBackend()}' lacks; gather along axis 0 instead`, {
+          shape: x.shape,
+        });
       }
       const d = Array.isArray(dy) ? (dy[0] as tf.Tensor) : dy;
       return {

@@ -42,15 +42,23 @@ beforeAll(async () => {
 });
 
 describe('BatchMatMul gradient on wasm', () => {
-  const combos: Array<[boolean, boolean]> = [[false, false], [false, true], [true, false], [true, true]];
+  const combos: Array<[boolean, boolean]> = [
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ];
   for (const [ta, tb] of combos) {
     it(`2-D matMul(transposeA=${ta}, transposeB=${tb})`, () => {
       const a = rand(ta ? [4, 3] : [3, 4]);
       const b = rand(tb ? [5, 4] : [4, 5]);
       const R = rand([3, 5]);
       const Rt = tf.tensor(Float32Array.from(R.data), R.shape);
-      expectGradsMatch((x, y) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb), Rt)),
-        ([x, y]) => dot(f64BatchMatMul(x as Arr, y as Arr, ta, tb).data, R.data), [a, b]);
+      expectGradsMatch(
+        (x, y) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D, ta, tb), Rt)),
+        ([x, y]) => dot(f64BatchMatMul(x as Arr, y as Arr, ta, tb).data, R.data),
+        [a, b],
+      );
       Rt.dispose();
     });
     it(`3-D batched matMul(transposeA=${ta}, transposeB=${tb})`, () => {
@@ -58,8 +66,11 @@ describe('BatchMatMul gradient on wasm', () => {
       const b = rand(tb ? [2, 5, 4] : [2, 4, 5]);
       const R = rand([2, 3, 5]);
       const Rt = tf.tensor(Float32Array.from(R.data), R.shape);
-      expectGradsMatch((x, y) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb), Rt)),
-        ([x, y]) => dot(f64BatchMatMul(x as Arr, y as Arr, ta, tb).data, R.data), [a, b]);
+      expectGradsMatch(
+        (x, y) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D, ta, tb), Rt)),
+        ([x, y]) => dot(f64BatchMatMul(x as Arr, y as Arr, ta, tb).data, R.data),
+        [a, b],
+      );
       Rt.dispose();
     });
   }
@@ -69,10 +80,16 @@ describe('BatchMatMul gradient on wasm', () => {
     const b = rand([4, 5]);
     const R = rand([2, 3, 5]);
     const Rt = tf.tensor(Float32Array.from(R.data), R.shape);
-    expectGradsMatch((x, y) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor2D), Rt)),
-      ([x, y]) => dot(f64BatchMatMul(x as Arr, y as Arr, false, false).data, R.data), [a, b]);
-    expectGradsMatch((x, y) => tf.sum(tf.mul(tf.matMul(y as tf.Tensor2D, x as tf.Tensor3D, true, false), Rt)),
-      ([x, y]) => dot(f64BatchMatMul(y as Arr, x as Arr, true, false).data, R.data), [rand([2, 4, 5]), rand([4, 3])]);
+    expectGradsMatch(
+      (x, y) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor2D), Rt)),
+      ([x, y]) => dot(f64BatchMatMul(x as Arr, y as Arr, false, false).data, R.data),
+      [a, b],
+    );
+    expectGradsMatch(
+      (x, y) => tf.sum(tf.mul(tf.matMul(y as tf.Tensor2D, x as tf.Tensor3D, true, false), Rt)),
+      ([x, y]) => dot(f64BatchMatMul(y as Arr, x as Arr, true, false).data, R.data),
+      [rand([2, 4, 5]), rand([4, 3])],
+    );
     Rt.dispose();
   });
 
@@ -121,24 +138,33 @@ describe('helpers', () => {
     const w = rand([5, 4]);
     const R = rand([2, 3, 5]);
     const Rt = tf.tensor(Float32Array.from(R.data), R.shape);
-    expectGradsMatch((p, q) => tf.sum(tf.mul(matMulT(p as tf.Tensor, q as tf.Tensor2D), Rt)),
-      ([p, q]) => dot(f64BatchMatMul(p as Arr, q as Arr, false, true).data, R.data), [x, w]);
+    expectGradsMatch(
+      (p, q) => tf.sum(tf.mul(matMulT(p as tf.Tensor, q as tf.Tensor2D), Rt)),
+      ([p, q]) => dot(f64BatchMatMul(p as Arr, q as Arr, false, true).data, R.data),
+      [x, w],
+    );
     Rt.dispose();
   });
 
   it('matMul2d(x, w) = x·w for 3-D x, with gradients for both', () => {
     const R = rand([2, 3, 5]);
     const Rt = tf.tensor(Float32Array.from(R.data), R.shape);
-    expectGradsMatch((p, q) => tf.sum(tf.mul(matMul2d(p as tf.Tensor, q as tf.Tensor2D), Rt)),
-      ([p, q]) => dot(f64BatchMatMul(p as Arr, q as Arr, false, false).data, R.data), [rand([2, 3, 4]), rand([4, 5])]);
+    expectGradsMatch(
+      (p, q) => tf.sum(tf.mul(matMul2d(p as tf.Tensor, q as tf.Tensor2D), Rt)),
+      ([p, q]) => dot(f64BatchMatMul(p as Arr, q as Arr, false, false).data, R.data),
+      [rand([2, 3, 4]), rand([4, 5])],
+    );
     Rt.dispose();
   });
 
   it('batchMatMul with explicit transposes matches float64 and differentiates', () => {
     const R = rand([2, 3, 5]);
     const Rt = tf.tensor(Float32Array.from(R.data), R.shape);
-    expectGradsMatch((p, q) => tf.sum(tf.mul(batchMatMul(p as tf.Tensor3D, q as tf.Tensor3D, true, true), Rt)),
-      ([p, q]) => dot(f64BatchMatMul(p as Arr, q as Arr, true, true).data, R.data), [rand([2, 4, 3]), rand([2, 5, 4])]);
+    expectGradsMatch(
+      (p, q) => tf.sum(tf.mul(batchMatMul(p as tf.Tensor3D, q as tf.Tensor3D, true, true), Rt)),
+      ([p, q]) => dot(f64BatchMatMul(p as Arr, q as Arr, true, true).data, R.data),
+      [rand([2, 4, 3]), rand([2, 5, 4])],
+    );
     Rt.dispose();
   });
 

@@ -74,7 +74,7 @@ export function matMulT(x: tf.Tensor, w: tf.Tensor2D): tf.Tensor {
     throw new ShapeError(`matMulT: x has ${k} features but w is [${w.shape.join(', ')}]`, { tensor: 'w', shape: w.shape });
   }
   return tf.tidy(() => {
-    const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, k]) as tf.Tensor2D;
+    const x2 = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, k]) as tf.Tensor2D);
     const y = prefersExplicitTranspose() ? tf.matMul(x2, tf.transpose(w)) : tf.matMul(x2, w, false, true);
     return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[0]]);
   });
@@ -128,10 +128,7 @@ export function scatterAddRows(dy: tf.Tensor, ids: tf.Tensor, numRows: number): 
   const rowShape = dy.shape.slice(ids.rank);
   const rowSize = rowShape.reduce((a, b) => a * b, 1);
   if (tf.getKernel('UnsortedSegmentSum', tf.getBackend()) !== undefined) {
-    return tf.tidy(() => tf.reshape(
-      tf.unsortedSegmentSum(tf.reshape(dy, [ids.size, rowSize]), tf.reshape(ids, [ids.size]), numRows),
-      [numRows, ...rowShape],
-    ));
+    return tf.tidy(() => tf.reshape(tf.unsortedSegmentSum(tf.reshape(dy, [ids.size, rowSize]), tf.reshape(ids, [ids.size]), numRows), [numRows, ...rowShape]));
   }
   const idv = ids.dataSync();
   const dv = dy.dataSync() as Float32Array;
@@ -192,7 +189,11 @@ export function sumToShape(g: tf.Tensor, shape: readonly number[]): tf.Tensor {
     const extra = g.rank - shape.length;
     if (extra < 0) throw new TsdError(`cannot reduce a rank-${g.rank} gradient to rank ${shape.length}`, { shape: g.shape });
     let r = g;
-    if (extra > 0) r = tf.sum(r, Array.from({ length: extra }, (_, i) => i));
+    if (extra > 0)
+      r = tf.sum(
+        r,
+        Array.from({ length: extra }, (_, i) => i),
+      );
     const keep: number[] = [];
     shape.forEach((d, i) => {
       if (d === 1 && r.shape[i] !== 1) keep.push(i);

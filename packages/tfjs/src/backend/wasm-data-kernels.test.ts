@@ -30,7 +30,10 @@ describe('wasm data-movement kernels', () => {
   });
 
   it('GatherV2 on axis 0 copies whole rows for any index shape and row shape', () => {
-    const table = tf.tensor3d(Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => i), [5, 2, 3]);
+    const table = tf.tensor3d(
+      Float32Array.from({ length: 5 * 2 * 3 }, (_, i) => i),
+      [5, 2, 3],
+    );
     const ids = tf.tensor2d([4, 0, 2, 2], [2, 2], 'int32');
     const out = tf.gather(table, ids);
     expect(out.shape).toEqual([2, 2, 2, 3]);

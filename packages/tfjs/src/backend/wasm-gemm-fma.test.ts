@@ -101,8 +101,7 @@ describe('wasm BatchMatMul kernel with relaxed-SIMD FMA', () => {
   }
 
   // V8 emits a fused instruction for relaxed_madd on x64 with FMA3 and on arm64.
-  const cpuHasFma =
-    process.arch === 'arm64' || (process.arch === 'x64' && process.platform === 'linux' && /^flags\s*:.*\bfma\b/m.test(readFileSync('/proc/cpuinfo', 'utf8')));
+  const cpuHasFma = process.arch === 'arm64' || (process.arch === 'x64' && process.platform === 'linux' && /^flags\s*:.*\bfma\b/m.test(readFileSync('/proc/cpuinfo', 'utf8')));
   it.runIf(cpuHasFma)('fuses on a CPU with FMA: bit for bit the fused reference, so not the fp32 kernel', () => {
     const a = randomValues(32 * 512);
     const b = randomValues(512 * 16);

@@ -42,7 +42,26 @@ interface WasmBackendInternals {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
 }
 
-type Bgemm = (...args: [g: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, c: number, mc: number, pack: number, kc: number]) => void;
+type Bgemm = (
+  ...args: [
+    g: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    aBatch: number,
+    aRow: number,
+    aCol: number,
+    b: number,
+    bBatch: number,
+    bRow: number,
+    bCol: number,
+    c: number,
+    mc: number,
+    pack: number,
+    kc: number,
+  ]
+) => void;
 
 /** Bytes of A's row block that should stay in L2 (a quarter of a 1 MiB L2, leaving room for B's panel and C). */
 const A_BLOCK_BYTES = 256 * 1024;
@@ -158,8 +177,7 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const pack = panelBuffer(backend, memory, 32 * kc);
   const [aRow, aCol] = attrs.transposeA ? [4, 4 * m] : [4 * k, 4];
   const [bRow, bCol] = attrs.transposeB ? [4, 4 * k] : [4 * n, 4];
-  const run = (g: number, aAt: number, aBatch: number, bAt: number, bBatch: number, cAt: number) =>
-    gemm(g, m, n, k, aAt, aBatch, aRow, aCol, bAt, bBatch, bRow, bCol, cAt, rowBlock(kc), pack, kc);
+  const run = (g: number, aAt: number, aBatch: number, bAt: number, bBatch: number, cAt: number) => gemm(g, m, n, k, aAt, aBatch, aRow, aCol, bAt, bBatch, bRow, bCol, cAt, rowBlock(kc), pack, kc);
   const [aBytes, bBytes, cBytes] = [4 * m * k, 4 * k * n, 4 * m * n];
   if (batchA === batch && batchB === batch) run(batch, aData.memoryOffset, aBytes, bData.memoryOffset, bBytes, cOffset);
   else if (batchA === 1 || batchB === 1) run(batch, aData.memoryOffset, batchA === 1 ? 0 : aBytes, bData.memoryOffset, batchB === 1 ? 0 : bBytes, cOffset);
@@ -182,9 +200,7 @@ export function installWasmGemm(): boolean {
   if (tf.getBackend() !== 'wasm') return false;
   const memory = heapOf(tf.backend() as unknown as WasmBackendInternals);
   if (memory === null || kernelFor(memory) === null) return false; // the stock kernel stays
-  installed = overrideWasmKernel<WasmBackendInternals>('BatchMatMul', ({ inputs, attrs, backend }) =>
-    runGemm(inputs, backend, attrs as unknown as { transposeA: boolean; transposeB: boolean }),
-  );
+  installed = overrideWasmKernel<WasmBackendInternals>('BatchMatMul', ({ inputs, attrs, backend }) => runGemm(inputs, backend, attrs as unknown as { transposeA: boolean; transposeB: boolean }));
   return installed;
 }
 

@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /** A kernel replacement: the stock kernel runs when it returns null. */
-export type WasmKernelReplacement<Backend> = (args: {
-  inputs: tf.NamedTensorInfoMap;
-  attrs: tf.NamedAttrMap;
-  backend: Backend;
-}) => tf.TensorInfo | null;
+export type WasmKernelReplacement<Backend> = (args: { inputs: tf.NamedTensorInfoMap; attrs: tf.NamedAttrMap; backend: Backend }) => tf.TensorInfo | null;
 
 /**
  * Re-registers tfjs-backend-wasm's kernel `name` so that `replacement` runs
@@ -19,9 +15,7 @@ export function overrideWasmKernel<Backend>(name: string, replacement: WasmKerne
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel({
     ...stock,
-    kernelFunc: (args) =>
-      replacement({ inputs: args.inputs, attrs: args.attrs ?? {}, backend: args.backend as unknown as Backend }) ??
-      (stock.kernelFunc(args) as tf.TensorInfo),
+    kernelFunc: (args) => replacement({ inputs: args.inputs, attrs: args.attrs ?? {}, backend: args.backend as unknown as Backend }) ?? (stock.kernelFunc(args) as tf.TensorInfo),
   });
   return true;
 }

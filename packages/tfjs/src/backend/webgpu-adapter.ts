@@ -179,7 +179,11 @@ async function accept(
 
 /** One line naming an adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) via opengles, compatibility mode`. */
 export function describeAdapter(info: WebGpuAdapterInfo): string {
-  const name = [info.vendor, info.architecture, info.device, info.description].filter((s) => s.length > 0).join(' ').trim() || 'unnamed adapter';
+  const name =
+    [info.vendor, info.architecture, info.device, info.description]
+      .filter((s) => s.length > 0)
+      .join(' ')
+      .trim() || 'unnamed adapter';
   return `${name} via ${info.backend}${info.featureLevel === 'compatibility' ? ', compatibility mode' : ''}${info.isSoftware ? ', software' : ''}`;
 }
 

@@ -117,11 +117,7 @@ async function importBackendClass(): Promise<WebGpuBackendClass> {
     if (module.WebGPUBackend === undefined) throw new Error('it exports no WebGPUBackend');
     return module.WebGPUBackend;
   } catch (err) {
-    throw new ConfigError(
-      `${specifier} could not be imported (${(err instanceof Error ? err.message : String(err)).split('\n')[0]})`,
-      { tensor: 'webgpu' },
-      { cause: err },
-    );
+    throw new ConfigError(`${specifier} could not be imported (${(err instanceof Error ? err.message : String(err)).split('\n')[0]})`, { tensor: 'webgpu' }, { cause: err });
   }
 }
 

@@ -19,9 +19,7 @@ export async function prepareWebGpu(options: WebGpuAdapterOptions | undefined, e
   const adapterOptions: WebGpuAdapterOptions = { ...options, allowSoftware };
   const existing = webGpuBackendInfo();
   if (existing !== null) {
-    return existing.adapter.isSoftware && !allowSoftware
-      ? `the webgpu adapter is a software one (${describeAdapter(existing.adapter)}); wasm is faster on this machine`
-      : null;
+    return existing.adapter.isSoftware && !allowSoftware ? `the webgpu adapter is a software one (${describeAdapter(existing.adapter)}); wasm is faster on this machine` : null;
   }
   const reasons: string[] = [];
   try {

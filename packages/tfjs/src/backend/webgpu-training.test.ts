@@ -63,7 +63,11 @@ function memoryStore(): CheckpointStore & { last: Uint8Array | null } {
 
 async function runMethod(method: AdapterMethod): Promise<MethodRun> {
   const rng = Rng.fromSeed(42);
-  const w = (rows: number, cols: number) => tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)), [rows, cols]);
+  const w = (rows: number, cols: number) =>
+    tf.tensor2d(
+      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
+      [rows, cols],
+    );
   const weights = new Map<string, tf.Tensor2D>([
     ['fc1.weight', w(HIDDEN, IN)],
     ['fc2.weight', w(OUT, HIDDEN)],

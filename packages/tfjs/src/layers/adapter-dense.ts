@@ -1,16 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initializers, layers, type LayerVariable, type Shape } from '@tensorflow/tfjs-layers';
-import {
-  changeRates,
-  dashBasis,
-  defaultSvdCache,
-  mergeLora,
-  selectTaskSpecificDirections,
-  toPlainLora,
-  type DashTerm,
-  type LoraFactors,
-  type Matrix,
-} from '@tsd-peft/core';
+import { changeRates, dashBasis, defaultSvdCache, mergeLora, selectTaskSpecificDirections, toPlainLora, type DashTerm, type LoraFactors, type Matrix } from '@tsd-peft/core';
 import type { BuiltinAdapterMethod } from '../variants/registry.js';
 import { LaunchCallbackMissingError } from './errors.js';
 import { readTransposed, writeTransposed } from './keras-layout.js';
@@ -318,5 +308,3 @@ function lastShape(inputShape: Shape | Shape[]): Shape {
   const first = inputShape[0];
   return (Array.isArray(first) ? first : inputShape) as Shape;
 }
-
-

@@ -173,10 +173,7 @@ async function gradientEstimates(model: LayersModel, targets: readonly DenseTarg
   if (frozen.length > 0) {
     throw new ConfigError(`the gradient estimate needs trainable kernels; frozen: ${frozen.map((t) => t.layer.name).join(', ')}`, { field: 'estimate' });
   }
-  const { value, grads } = tf.variableGrads(
-    () => tf.tidy(() => tf.mean(data.loss(data.y, model.apply(data.x, { training: true }) as tf.Tensor)) as tf.Scalar),
-    kernels,
-  );
+  const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.mean(data.loss(data.y, model.apply(data.x, { training: true }) as tf.Tensor)) as tf.Scalar), kernels);
   const out = new Map<string, Matrix>();
   try {
     for (const [i, t] of targets.entries()) {

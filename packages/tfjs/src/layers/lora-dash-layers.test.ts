@@ -3,17 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {
-  ConfigError,
-  changeRates,
-  dashBasis,
-  loraDelta,
-  mergeLora,
-  parsePeftAdapter,
-  selectTaskSpecificDirections,
-  serializePeftAdapter,
-  svd,
-} from '@tsd-peft/core';
+import { ConfigError, changeRates, dashBasis, loraDelta, mergeLora, parsePeftAdapter, selectTaskSpecificDirections, serializePeftAdapter, svd } from '@tsd-peft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../backend/setup.js';
 import {

@@ -17,10 +17,7 @@ export interface TopologyLayer {
  * `tf.model` and loaded models alike, since all three serialise their
  * top-level layers under `config.layers`.
  */
-export async function rebuildModel(
-  model: LayersModel,
-  replace: (entry: TopologyLayer) => TopologyLayer | null,
-): Promise<LayersModel> {
+export async function rebuildModel(model: LayersModel, replace: (entry: TopologyLayer) => TopologyLayer | null): Promise<LayersModel> {
   const topology = model.toJSON(undefined, false) as tf.serialization.ConfigDict;
   const config = topology['config'] as tf.serialization.ConfigDict | undefined;
   const entries = config?.['layers'];

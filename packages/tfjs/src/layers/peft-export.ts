@@ -25,7 +25,7 @@ export async function toPeftAdapter(model: LayersModel, options: LayersPeftExpor
   let plainMethod = true;
   for (const layer of layers) {
     if (layer instanceof AdapterEmbedding) {
-      throw new ConfigError('PEFT stores embedding adapters as lora_embedding_A/B, which core\'s PEFT writer does not support; use mergeAndUnload', {
+      throw new ConfigError("PEFT stores embedding adapters as lora_embedding_A/B, which core's PEFT writer does not support; use mergeAndUnload", {
         tensor: layer.name,
       });
     }

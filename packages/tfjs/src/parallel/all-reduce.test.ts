@@ -29,14 +29,18 @@ interface ReduceOutput {
 async function runRanks(worldSize: number, lengths: number[], chunk: number): Promise<ReduceOutput[]> {
   const memory = createSharedMemory(worldSize, chunk, 4);
   return Promise.all(
-    Array.from({ length: worldSize }, (_, rank) => new Promise<ReduceOutput>((resolve, reject) => {
-      const w = new Worker(script, { workerData: { memory, rank, lengths } });
-      w.once('message', (m: ReduceOutput) => {
-        resolve(m);
-        void w.terminate();
-      });
-      w.once('error', reject);
-    })),
+    Array.from(
+      { length: worldSize },
+      (_, rank) =>
+        new Promise<ReduceOutput>((resolve, reject) => {
+          const w = new Worker(script, { workerData: { memory, rank, lengths } });
+          w.once('message', (m: ReduceOutput) => {
+            resolve(m);
+            void w.terminate();
+          });
+          w.once('error', reject);
+        }),
+    ),
   );
 }
 
@@ -45,14 +49,16 @@ describe('FixedOrderAllReduce', () => {
 
   it('averages in fixed rank order, identically on every rank, across chunk boundaries', async () => {
     const outs = await runRanks(3, lengths, 7);
-    const expected = lengths.map((len, s) =>
-      Float32Array.from({ length: len }, (_, k) => (contribution(0, s, k) + contribution(1, s, k) + contribution(2, s, k)) / 3),
-    );
+    const expected = lengths.map((len, s) => Float32Array.from({ length: len }, (_, k) => (contribution(0, s, k) + contribution(1, s, k) + contribution(2, s, k)) / 3));
     for (const out of outs) {
       // exact: one float64 sum in rank order, rounded once to float32 on store
       expect(out.first).toEqual(expected);
       expect(out.second).toEqual(expected);
-      expect(out.scalars).toEqual([[0, 1], [1, 11], [2, 21]]);
+      expect(out.scalars).toEqual([
+        [0, 1],
+        [1, 11],
+        [2, 21],
+      ]);
       expect(out.scalars2).toEqual([[-0], [-1], [-2]]);
     }
   });

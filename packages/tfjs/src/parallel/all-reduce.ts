@@ -85,9 +85,7 @@ export class FixedOrderAllReduce {
     const mine = base + this.rank * per;
     for (let i = 0; i < values.length; i++) this.scalarView[mine + i] = values[i] as number;
     this.barrier.arrive();
-    return Array.from({ length: this.worldSize }, (_, r) =>
-      Array.from(this.scalarView.subarray(base + r * per, base + r * per + values.length)),
-    );
+    return Array.from({ length: this.worldSize }, (_, r) => Array.from(this.scalarView.subarray(base + r * per, base + r * per + values.length)));
   }
 }
 

@@ -10,11 +10,7 @@ export class ReplicaAbortedError extends TsdError {
     readonly culprit: number,
     worldSize: number,
   ) {
-    super(
-      culprit > worldSize
-        ? `${ABORT_ECHO} by the coordinator (a worker exited or the run was cancelled)`
-        : `${ABORT_ECHO}: worker ${culprit - 1} failed`,
-    );
+    super(culprit > worldSize ? `${ABORT_ECHO} by the coordinator (a worker exited or the run was cancelled)` : `${ABORT_ECHO}: worker ${culprit - 1} failed`);
   }
 }
 

@@ -94,9 +94,7 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
             worker.on('message', (message: ReplicaMessage) => {
               if (message.kind === 'progress') {
                 const event = message.event;
-                progress = progress
-                  .then(() => options.onProgress?.(event))
-                  .catch((error: unknown) => fail(error instanceof Error ? error : new TsdError(String(error))));
+                progress = progress.then(() => options.onProgress?.(event)).catch((error: unknown) => fail(error instanceof Error ? error : new TsdError(String(error))));
                 return;
               }
               if (message.kind === 'done') {

@@ -42,12 +42,12 @@ export const DEFAULT_CHUNK_ELEMENTS = 1 << 20;
  * Allocates the shared memory for `worldSize` replicas. Gradients of any
  * length fit: they are reduced `chunkElements` floats at a time.
  */
-export function createSharedMemory(
-  worldSize: number,
-  chunkElements = DEFAULT_CHUNK_ELEMENTS,
-  scalarsPerRank = DEFAULT_SCALARS_PER_RANK,
-): SharedMemoryLayout {
-  for (const [field, value] of [['workers', worldSize], ['chunkElements', chunkElements], ['scalarsPerRank', scalarsPerRank]] as const) {
+export function createSharedMemory(worldSize: number, chunkElements = DEFAULT_CHUNK_ELEMENTS, scalarsPerRank = DEFAULT_SCALARS_PER_RANK): SharedMemoryLayout {
+  for (const [field, value] of [
+    ['workers', worldSize],
+    ['chunkElements', chunkElements],
+    ['scalarsPerRank', scalarsPerRank],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${field} must be a positive integer, got ${value}`, { field: field });
   }
   return {

@@ -26,8 +26,7 @@ export interface ReplicaContext {
  * `data` yields this rank's shard of each global batch (see `shardRange`).
  * The runtime supplies progress, cancellation and the gradient all-reduce.
  */
-export interface ReplicaJob<B, C extends JsonValue = JsonValue>
-  extends Omit<TrainOptions<B, C>, 'onProgress' | 'signal' | 'combineGradients'> {
+export interface ReplicaJob<B, C extends JsonValue = JsonValue> extends Omit<TrainOptions<B, C>, 'onProgress' | 'signal' | 'combineGradients'> {
   /**
    * Weight of a micro-batch in the global mean (e.g. its counted target
    * tokens). When shards can differ, the loss of each shard is scaled by
@@ -140,7 +139,11 @@ async function runReplica<B, C extends JsonValue>(
       tf.dispose([...tensors, ...gradients.losses]);
       throw new ConfigError(`step ${step + 1}: the replicas computed gradients for different variable sets (this rank: ${names.join(', ')})`);
     }
-    if (verify) assertSameChecksum(all.map((s) => s[3] as number), `before step ${step + 1}`);
+    if (verify)
+      assertSameChecksum(
+        all.map((s) => s[3] as number),
+        `before step ${step + 1}`,
+      );
     globalTokens += all.reduce((sum, s) => sum + (s[1] as number), 0);
     if ((all[0] as number[])[2] === 1) stop.abort(); // every rank sees rank 0's flag: all stop after this step
     const segments = tensors.map((t) => t.dataSync() as Float32Array);
@@ -166,16 +169,16 @@ async function runReplica<B, C extends JsonValue>(
   }
   const result = await train(options);
   const final = reducer.exchange([variablesChecksum(job.model.trainableVariables())]);
-  assertSameChecksum(final.map((s) => s[0] as number), 'after training');
+  assertSameChecksum(
+    final.map((s) => s[0] as number),
+    'after training',
+  );
   return result;
 }
 
 function assertSameChecksum(sums: number[], when: string): void {
   if (sums.some((s) => s !== sums[0])) {
-    throw new TsdError(
-      `replicas diverged ${when}: parameter checksums ${sums.map((s) => s.toString(16)).join(' ≠ ')}; ` +
-        'the backend or the model is not deterministic across workers',
-    );
+    throw new TsdError(`replicas diverged ${when}: parameter checksums ${sums.map((s) => s.toString(16)).join(' ≠ ')}; the backend or the model is not deterministic across workers`);
   }
 }
 
@@ -184,8 +187,7 @@ function assertSameChecksum(sums: number[], when: string): void {
  * step) but never write: rank 0 alone saves, and its state equals theirs.
  */
 function readOnlyCheckpoints(options: CheckpointOptions): CheckpointOptions {
-  const store: CheckpointStore =
-    options.store ?? directoryCheckpointStore(options.dir as string, options.keepLast === undefined ? {} : { keepLast: options.keepLast });
+  const store: CheckpointStore = options.store ?? directoryCheckpointStore(options.dir as string, options.keepLast === undefined ? {} : { keepLast: options.keepLast });
   const readOnly: CheckpointStore = {
     latest: () => store.latest(),
     steps: () => store.steps(),

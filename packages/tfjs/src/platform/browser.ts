@@ -9,10 +9,7 @@ import type { CheckpointStore, DirectoryStoreOptions } from '../trainer/checkpoi
 
 /** Browsers have no folders to write: a typed error pointing to `checkpoint.store`. */
 export function directoryCheckpointStore(dir: string, _options: DirectoryStoreOptions = {}): CheckpointStore {
-  throw new ConfigError(
-    `checkpoint.dir ('${dir}') needs a file system (Node); in a browser pass checkpoint.store, a CheckpointStore over OPFS or IndexedDB`,
-    { file: dir },
-  );
+  throw new ConfigError(`checkpoint.dir ('${dir}') needs a file system (Node); in a browser pass checkpoint.store, a CheckpointStore over OPFS or IndexedDB`, { file: dir });
 }
 
 /** Browsers load the wasm binaries by URL: a typed error pointing to `wasmPaths`. */

@@ -24,7 +24,10 @@ describe('the browser branch of #platform', () => {
     const model = new GrowingMlp({ seed: 3, inDim: 3, hidden: 4, outDim: 2, growAt: Infinity });
     const run = train({
       model,
-      data: indexedBatches((i: number) => takeRows(data, [i % 40], 3, 2), (b: ToyBatch) => b.rows * 2),
+      data: indexedBatches(
+        (i: number) => takeRows(data, [i % 40], 3, 2),
+        (b: ToyBatch) => b.rows * 2,
+      ),
       lossFn: (b) => mseLoss(model, b, 3, 2),
       steps: 2,
       lr: 1e-2,

@@ -12,13 +12,7 @@ import { useBackend } from './test-fixtures/backend.js';
  * fp32 (the scalar CPU kernels; torch's AVX kernels fuse lerp and add-with-alpha
  * into FMAs, which no tfjs backend has).
  */
-function referenceAdam(
-  p0: number[],
-  grads: number[][],
-  lrs: number[],
-  config: AdamConfig,
-  round: (x: number) => number,
-): number[][] {
+function referenceAdam(p0: number[], grads: number[][], lrs: number[], config: AdamConfig, round: (x: number) => number): number[][] {
   const { type, beta1, beta2, eps, weightDecay } = resolveAdamConfig(config);
   const s = (x: number) => (round === Math.fround ? Math.fround(x) : x); // Python float → fp32 scalar
   let p = [...p0];
@@ -121,7 +115,10 @@ describe.each(['cpu', 'wasm'] as const)('AdamOptimizer groups on %s', (backend) 
   const gradOf = (name: string, step: number): tf.Tensor => {
     const rng = Rng.fromSeed(97 * step + name.length * 7 + name.charCodeAt(0) + (name.charCodeAt(name.length - 1) << 4));
     const shape = shapes[name] as number[];
-    return tf.tensor(Float32Array.from({ length: tf.util.sizeFromShape(shape) }, () => rng.normal()), shape);
+    return tf.tensor(
+      Float32Array.from({ length: tf.util.sizeFromShape(shape) }, () => rng.normal()),
+      shape,
+    );
   };
   /** Which variables get a gradient in `step` (some skip a step, as with grad=None). */
   const present = (name: string, step: number) => (!name.startsWith('late') || step >= 3) && !(name === 'a1' && step === 4);
@@ -131,7 +128,11 @@ describe.each(['cpu', 'wasm'] as const)('AdamOptimizer groups on %s', (backend) 
     const optimizers = together ? [new AdamOptimizer(config)] : Object.keys(shapes).map(() => new AdamOptimizer(config));
     for (let step = 0; step < 7; step++) {
       const scale = tf.scalar(0.5 + step / 10);
-      const grads = new Map(Object.keys(shapes).filter((n) => present(n, step)).map((n) => [n, gradOf(n, step)]));
+      const grads = new Map(
+        Object.keys(shapes)
+          .filter((n) => present(n, step))
+          .map((n) => [n, gradOf(n, step)]),
+      );
       if (step === 5) {
         // LoRA-Init-style reset of part of a group: b0 restarts at t = 1 while b1 goes on.
         for (const opt of together ? optimizers : [optimizers[1] as AdamOptimizer]) opt.resetState(['b0']);
@@ -191,14 +192,24 @@ describe('AdamOptimizer state', () => {
     const optimizer = new AdamOptimizer({ type: 'adam' });
     const a = makeVariable(tf.tensor1d([1, 2]));
     const late = makeVariable(tf.tensor1d([0.5, -0.5, 0]));
-    const vars = new Map([['a', a], ['late', late]]);
+    const vars = new Map([
+      ['a', a],
+      ['late', late],
+    ]);
     const ga = tf.tensor1d([0.1, -0.2]);
     for (let i = 0; i < 5; i++) optimizer.applyGradients(vars, new Map([['a', ga]]), 0.01);
     expect(optimizer.stepOf('a')).toBe(5);
     expect(optimizer.stateNames()).toEqual(['a']);
     expect(Array.from(late.dataSync())).toEqual([0.5, -0.5, 0]); // no gradient: untouched, like grad=None in torch
     const gl = tf.tensor1d([2, -3, 0]);
-    optimizer.applyGradients(vars, new Map([['a', ga], ['late', gl]]), 0.01);
+    optimizer.applyGradients(
+      vars,
+      new Map([
+        ['a', ga],
+        ['late', gl],
+      ]),
+      0.01,
+    );
     expect(optimizer.stepOf('late')).toBe(1);
     // At t = 1, m̂ = g and v̂ = g², so the first update is −lr·g/(|g| + eps) ≈ −lr·sign(g): the
     // bias correction of a late variable starts from its own t, not the global step (6).

@@ -62,7 +62,10 @@ export function resolveAdamConfig(config: AdamConfig): ResolvedAdamConfig {
   const { type, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = config;
   const weightDecay = config.weightDecay ?? (type === 'adamw' ? 0.01 : 0);
   if (type !== 'adam' && type !== 'adamw') throw new ConfigError(`optimizer.type must be 'adam' or 'adamw', got ${JSON.stringify(type)}`);
-  for (const [field, value] of [['beta1', beta1], ['beta2', beta2]] as const) {
+  for (const [field, value] of [
+    ['beta1', beta1],
+    ['beta2', beta2],
+  ] as const) {
     if (!(value >= 0 && value < 1)) throw new ConfigError(`optimizer.${field} must be in [0, 1), got ${value}`);
   }
   if (!(eps >= 0 && Number.isFinite(eps))) throw new ConfigError(`optimizer.eps must be finite and >= 0, got ${eps}`);
@@ -245,14 +248,7 @@ export class AdamOptimizer {
   }
 
   /** One Adam step of the variables `names`, whose state is `group`, as stacked tensors. */
-  private update(
-    group: StateGroup,
-    names: readonly string[],
-    variables: ReadonlyMap<string, tf.Variable>,
-    grads: ReadonlyMap<string, tf.Tensor>,
-    lr: number,
-    gradScale: tf.Scalar | undefined,
-  ): void {
+  private update(group: StateGroup, names: readonly string[], variables: ReadonlyMap<string, tf.Variable>, grads: ReadonlyMap<string, tf.Tensor>, lr: number, gradScale: tf.Scalar | undefined): void {
     const { type, beta1, beta2, eps, weightDecay } = this.config;
     group.step += 1;
     // Scalars computed in float64 then rounded to fp32 on use, as torch does with Python floats.

@@ -26,7 +26,11 @@ const ROWS = 8;
 /** Frozen base weights of a 2-layer MLP, HF layout [out, in]. */
 function baseWeights(): Map<string, tf.Tensor2D> {
   const rng = Rng.fromSeed(77);
-  const w = (rows: number, cols: number) => tf.tensor2d(Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)), [rows, cols]);
+  const w = (rows: number, cols: number) =>
+    tf.tensor2d(
+      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
+      [rows, cols],
+    );
   return new Map([
     ['fc1.weight', w(HIDDEN, IN)],
     ['fc2.weight', w(OUT, HIDDEN)],
@@ -103,14 +107,18 @@ describe.each([
     };
     const [a, b] = [await final(straightDir), await final(crashDir)];
     expect(b.optimizer).toEqual(a.optimizer);
-    const dashSteps = Object.entries(a.optimizer.variables).filter(([n]) => n.includes('dash')).map(([, s]) => s.step);
+    const dashSteps = Object.entries(a.optimizer.variables)
+      .filter(([n]) => n.includes('dash'))
+      .map(([, s]) => s.step);
     expect(dashSteps.length).toBeGreaterThan(0);
     // Adam state of d began with its first gradient, in the step after the launch.
     expect(straight.launchedAfter).toBeGreaterThanOrEqual(config.t);
     expect(new Set(dashSteps)).toEqual(new Set([16 - (straight.launchedAfter as number)]));
     if (config.method === 'lora-tsd') {
       // LoRA-TSD re-initialised A and B after its estimate and asked for their state to restart.
-      const aSteps = Object.entries(a.optimizer.variables).filter(([n]) => n.endsWith('lora_A.weight')).map(([, st]) => st.step);
+      const aSteps = Object.entries(a.optimizer.variables)
+        .filter(([n]) => n.endsWith('lora_A.weight'))
+        .map(([, st]) => st.step);
       expect(new Set(aSteps)).toEqual(new Set([16 - (config.initSteps ?? 0)]));
     }
   });

@@ -1,12 +1,4 @@
-import {
-  SafetensorsError,
-  float32Tensor,
-  parseSafetensors,
-  serializeSafetensors,
-  tensorToFloat32,
-  type RngState,
-  type SafetensorsTensor,
-} from '@tsd-peft/core';
+import { SafetensorsError, float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type RngState, type SafetensorsTensor } from '@tsd-peft/core';
 import type { ModelCheckpointState, TensorData } from '../trainable.js';
 import type { AdamStateData, AdamVariableState, ResolvedAdamConfig } from './adam.js';
 import type { JsonValue } from './data-source.js';
@@ -107,10 +99,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file?: string): TrainerCheck
     throw new SafetensorsError(`__metadata__.${CHECKPOINT_METADATA_KEY} is not valid JSON`, { file }, { cause });
   }
   if (json.format !== CHECKPOINT_FORMAT || json.version !== CHECKPOINT_VERSION) {
-    throw new SafetensorsError(
-      `unsupported checkpoint format ${JSON.stringify(json.format)} version ${JSON.stringify(json.version)} (expected ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION})`,
-      { file },
-    );
+    throw new SafetensorsError(`unsupported checkpoint format ${JSON.stringify(json.format)} version ${JSON.stringify(json.version)} (expected ${CHECKPOINT_FORMAT} v${CHECKPOINT_VERSION})`, { file });
   }
   if (!Number.isInteger(json.step) || json.step < 0 || !Array.isArray(json.lossHistory) || json.lossHistory.length !== json.step) {
     throw new SafetensorsError(`checkpoint step ${json.step} disagrees with its loss history of ${json.lossHistory?.length} entries`, { file });

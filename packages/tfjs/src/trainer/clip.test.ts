@@ -28,9 +28,7 @@ describe('clipByGlobalNorm', () => {
     const ref = referenceClip(raw, 6.5);
     expect(totalNorm).toBeCloseTo(13, 5); // fp32 of an exact 13
     // fp32 relative rounding ~6e-8 per op over ~5 ops: 1e-6 relative on values ≤ 6.
-    [...clipped.values()].forEach((t, i) =>
-      Array.from(t.dataSync()).forEach((x, j) => expect(Math.abs(x - (ref.grads[i]?.[j] as number))).toBeLessThan(1e-6)),
-    );
+    [...clipped.values()].forEach((t, i) => Array.from(t.dataSync()).forEach((x, j) => expect(Math.abs(x - (ref.grads[i]?.[j] as number))).toBeLessThan(1e-6)));
     const newNorm = Math.hypot(...[...clipped.values()].flatMap((t) => Array.from(t.dataSync())));
     expect(newNorm).toBeCloseTo(6.5, 4); // the 1e-6 in the denominator lowers it by ~5e-7
     tf.dispose([...grads.values(), ...clipped.values()]);
@@ -62,11 +60,17 @@ describe.each(['cpu', 'wasm'] as const)('gradientNorms on %s', (backend) => {
     const before = tf.memory().numTensors;
     const shapes = [[7, 33], [5], [7, 33], [2, 3, 4], [5], [7, 33], []];
     const grads = new Map(
-      shapes.map((shape, i) => [`g${i}`, tf.tensor(Float32Array.from({ length: tf.util.sizeFromShape(shape) }, (_, j) => Math.sin(i * 131 + j) * 10 ** (j % 4)), shape)]),
+      shapes.map((shape, i) => [
+        `g${i}`,
+        tf.tensor(
+          Float32Array.from({ length: tf.util.sizeFromShape(shape) }, (_, j) => Math.sin(i * 131 + j) * 10 ** (j % 4)),
+          shape,
+        ),
+      ]),
     );
     const grouped = gradientNorms(grads);
     const alone = [...grads.values()].map((g) => tf.tidy(() => tf.sqrt(tf.sum(tf.square(g)))));
-    expect(Array.from(grouped.dataSync())).toEqual(alone.map((t) => (t.dataSync()[0] as number)));
+    expect(Array.from(grouped.dataSync())).toEqual(alone.map((t) => t.dataSync()[0] as number));
     tf.dispose([grouped, ...alone, ...grads.values()]);
     expect(tf.memory().numTensors).toBe(before);
   });

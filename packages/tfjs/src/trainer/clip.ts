@@ -21,7 +21,10 @@ export function gradientNorms(grads: ReadonlyMap<string, tf.Tensor>): tf.Tensor1
     const names = [...grads.keys()];
     if (grouped.every((name, i) => name === names[i])) return norms as tf.Tensor1D;
     const position = new Map(grouped.map((name, i) => [name, i]));
-    return tf.gather(norms, names.map((name) => position.get(name) as number)) as tf.Tensor1D;
+    return tf.gather(
+      norms,
+      names.map((name) => position.get(name) as number),
+    ) as tf.Tensor1D;
   });
 }
 
@@ -47,11 +50,7 @@ export function clipCoefficient(totalNorm: tf.Scalar, maxNorm: number): tf.Scala
  * multiplies, by 1 when under the limit; see {@link clipCoefficient}).
  * Returns new tensors; the caller owns the inputs.
  */
-export function scaleToMaxNorm(
-  grads: ReadonlyMap<string, tf.Tensor>,
-  totalNorm: tf.Scalar,
-  maxNorm: number,
-): Map<string, tf.Tensor> {
+export function scaleToMaxNorm(grads: ReadonlyMap<string, tf.Tensor>, totalNorm: tf.Scalar, maxNorm: number): Map<string, tf.Tensor> {
   const coef = clipCoefficient(totalNorm, maxNorm);
   const out = new Map<string, tf.Tensor>();
   for (const [name, g] of grads) out.set(name, tf.mul(g, coef));
@@ -63,10 +62,7 @@ export function scaleToMaxNorm(
  * `torch.nn.utils.clip_grad_norm_` on a map of gradients: returns the clipped
  * gradients (new tensors) and the total norm before clipping.
  */
-export function clipByGlobalNorm(
-  grads: ReadonlyMap<string, tf.Tensor>,
-  maxNorm: number,
-): { grads: Map<string, tf.Tensor>; totalNorm: number } {
+export function clipByGlobalNorm(grads: ReadonlyMap<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; totalNorm: number } {
   checkMaxNorm(maxNorm);
   const norms = gradientNorms(grads);
   const total = globalNorm(norms);

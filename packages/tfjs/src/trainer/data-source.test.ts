@@ -15,7 +15,10 @@ function take<B, C extends JsonValue>(source: DataSource<B, C>, n: number, rng: 
 
 describe('data sources', () => {
   it('indexedBatches addresses batches by index and refuses a bad cursor', () => {
-    const source = indexedBatches((i) => i * 10, (b) => b + 1);
+    const source = indexedBatches(
+      (i) => i * 10,
+      (b) => b + 1,
+    );
     const { batches, cursor } = take(source, 3, Rng.fromSeed(0));
     expect(batches).toEqual([0, 10, 20]);
     expect(cursor).toBe(3);

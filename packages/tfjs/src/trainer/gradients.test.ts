@@ -10,7 +10,13 @@ import { train } from './train.js';
 const IN = 5;
 const OUT = 3;
 const data = toyDataset(3, 64, IN, OUT);
-const rows = (from: number, n: number) => takeRows(data, Array.from({ length: n }, (_, i) => from + i), IN, OUT);
+const rows = (from: number, n: number) =>
+  takeRows(
+    data,
+    Array.from({ length: n }, (_, i) => from + i),
+    IN,
+    OUT,
+  );
 
 function values(grads: Map<string, tf.Tensor>): Record<string, number[]> {
   return Object.fromEntries([...grads].map(([name, g]) => [name, Array.from(g.dataSync())]));

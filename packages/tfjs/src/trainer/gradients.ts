@@ -20,11 +20,7 @@ export interface StepGradients {
  * tidy scope, so tensors it creates (the batch too) are released afterwards.
  * Variables the loss does not reach get no entry (PyTorch's `grad is None`).
  */
-export function accumulateGradients(
-  variables: ReadonlyMap<string, tf.Variable>,
-  microBatches: number,
-  lossOf: (microBatch: number) => tf.Scalar,
-): StepGradients {
+export function accumulateGradients(variables: ReadonlyMap<string, tf.Variable>, microBatches: number, lossOf: (microBatch: number) => tf.Scalar): StepGradients {
   if (!Number.isInteger(microBatches) || microBatches < 1) {
     throw new ConfigError(`accumulation steps must be a positive integer, got ${microBatches}`);
   }

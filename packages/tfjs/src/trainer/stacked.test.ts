@@ -24,7 +24,11 @@ describe('groupByShape', () => {
       { shape: [100, 100], names: ['big0'] },
       { shape: [100, 100], names: ['big1'] },
     ]);
-    expect(groupByShape(entries, 1 << 20).map((g) => g.names)).toEqual([['a0', 'a1', 'a2'], ['b0', 'b1'], ['big0', 'big1']]);
+    expect(groupByShape(entries, 1 << 20).map((g) => g.names)).toEqual([
+      ['a0', 'a1', 'a2'],
+      ['b0', 'b1'],
+      ['big0', 'big1'],
+    ]);
   });
 });
 
@@ -37,7 +41,10 @@ describe('stackAll / unstackAll', () => {
     const stacked = stackAll(parts);
     expect(stacked.shape).toEqual([2, 1, 2]);
     const slices = unstackAll(stacked, 2, [1, 2]);
-    expect(slices.map((t) => Array.from(t.dataSync()))).toEqual([[1, 2], [3, 4]]);
+    expect(slices.map((t) => Array.from(t.dataSync()))).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     const one = stackAll([parts[0] as tf.Tensor]);
     const back = unstackAll(one, 1, [1, 2]);
     expect(one.shape).toEqual([1, 1, 2]);

@@ -16,12 +16,7 @@ export interface LoopState {
 }
 
 /** Snapshots the model, optimizer and loop into a {@link TrainerCheckpoint} (copies of every tensor). */
-export function captureCheckpoint(
-  model: TrainableModel,
-  optimizer: AdamOptimizer,
-  loop: LoopState,
-  elapsedSeconds: number,
-): TrainerCheckpoint {
+export function captureCheckpoint(model: TrainableModel, optimizer: AdamOptimizer, loop: LoopState, elapsedSeconds: number): TrainerCheckpoint {
   const variables = new Map<string, TensorData>();
   for (const [name, v] of model.trainableVariables()) {
     variables.set(name, { shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
@@ -67,10 +62,7 @@ export function restoreCheckpoint(model: TrainableModel, optimizer: AdamOptimize
   for (const [name, saved] of checkpoint.variables) {
     const variable = variables.get(name);
     if (variable === undefined) {
-      throw new ConfigError(
-        'the checkpoint holds a variable the model does not list (a variable created mid-run must be recreated by restoreCheckpointState)',
-        { file, tensor: name },
-      );
+      throw new ConfigError('the checkpoint holds a variable the model does not list (a variable created mid-run must be recreated by restoreCheckpointState)', { file, tensor: name });
     }
     if (saved.shape.length !== variable.shape.length || saved.shape.some((d, i) => d !== variable.shape[i])) {
       throw new ShapeError(`checkpoint value does not fit the variable's shape [${variable.shape.join(', ')}]`, {

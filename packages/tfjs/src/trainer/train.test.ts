@@ -18,7 +18,13 @@ import { train } from './train.js';
 const IN = 4;
 const OUT = 2;
 const data = toyDataset(8, 40, IN, OUT);
-const batchAt = (i: number) => takeRows(data, [0, 1, 2, 3, 4].map((j) => (5 * i + j) % 40), IN, OUT);
+const batchAt = (i: number) =>
+  takeRows(
+    data,
+    [0, 1, 2, 3, 4].map((j) => (5 * i + j) % 40),
+    IN,
+    OUT,
+  );
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -269,9 +275,7 @@ describe.each(['cpu', 'wasm'] as const)('train on %s', (backend) => {
     });
     await expect(run).rejects.toThrow(/no restoreCheckpointState/);
     expect(readFileSync(join(dir, checkpointFileName(6))).byteLength).toBeGreaterThan(0);
-    await expect(train({ ...{ model: bare, data: indexedBatches(() => 0), lossFn: () => tf.scalar(0) }, steps: 1, lr: 1, resume: true })).rejects.toThrow(
-      /resume: true needs checkpoint/,
-    );
+    await expect(train({ ...{ model: bare, data: indexedBatches(() => 0), lossFn: () => tf.scalar(0) }, steps: 1, lr: 1, resume: true })).rejects.toThrow(/resume: true needs checkpoint/);
     plain.dispose();
   });
 });

@@ -186,10 +186,7 @@ export async function train<B, C extends JsonValue = JsonValue>(options: TrainOp
         for (let i = 0; i < k; i++) {
           const value = values[i] as number;
           if (!Number.isFinite(value)) {
-            throw new NonFiniteError(
-              `loss is ${value} in step ${stepIndex + 1}${k > 1 ? ` (micro-batch ${i})` : ''}; the run stopped before updating`,
-              { tensor: 'loss' },
-            );
+            throw new NonFiniteError(`loss is ${value} in step ${stepIndex + 1}${k > 1 ? ` (micro-batch ${i})` : ''}; the run stopped before updating`, { tensor: 'loss' });
           }
           loss += value;
         }

@@ -56,8 +56,7 @@ describe.each([true, false])('adaptedLinear (pre-transposed weight: %s)', (pretr
     const [x, A, B, W, G] = [rand([N, IN]), rand([R, IN]), rand([OUT, R]), rand([OUT, IN]), rand([N, OUT])];
     const [Wt, Gt] = [t(W) as tf.Tensor2D, t(G)];
     const frozen = { W: Wt, Wt: pretransposed ? (tf.transpose(Wt) as tf.Tensor2D) : null };
-    const f = (xs: tf.Tensor, As: tf.Tensor, Bs: tf.Tensor) =>
-      tf.sum(tf.mul(adaptedLinear(xs as tf.Tensor2D, frozen, branchOf(As, Bs), null), Gt)) as tf.Scalar;
+    const f = (xs: tf.Tensor, As: tf.Tensor, Bs: tf.Tensor) => tf.sum(tf.mul(adaptedLinear(xs as tf.Tensor2D, frozen, branchOf(As, Bs), null), Gt)) as tf.Scalar;
     expectGradsMatch(f as (...ts: tf.Tensor[]) => tf.Scalar, ([a, b, c]) => f64(a as Arr, b as Arr, c as Arr, W, G), [x, A, B]);
     const value = f(t(x), t(A), t(B)).dataSync()[0] as number;
     expect(Math.abs(value - f64(x, A, B, W, G))).toBeLessThanOrEqual(1e-4);
@@ -73,11 +72,7 @@ describe.each([true, false])('adaptedLinear (pre-transposed weight: %s)', (pretr
       const dash = { ...bases, d: ds } as unknown as DashTensors;
       return tf.sum(tf.mul(adaptedLinear(xs as tf.Tensor2D, frozen, branchOf(As, Bs), dash), Gt)) as tf.Scalar;
     };
-    expectGradsMatch(
-      f as (...ts: tf.Tensor[]) => tf.Scalar,
-      ([a, b, c, e]) => f64(a as Arr, b as Arr, c as Arr, W, G, { U, V, d: e as Arr }),
-      [x, A, B, d],
-    );
+    expectGradsMatch(f as (...ts: tf.Tensor[]) => tf.Scalar, ([a, b, c, e]) => f64(a as Arr, b as Arr, c as Arr, W, G, { U, V, d: e as Arr }), [x, A, B, d]);
     const value = f(t(x), t(A), t(B), t(d)).dataSync()[0] as number;
     expect(Math.abs(value - f64(x, A, B, W, G, { U, V, d }))).toBeLessThanOrEqual(1e-4);
     tf.dispose([Wt, Gt, Ut, Vt, bases.Ut, bases.Vt, ...(frozen.Wt ? [frozen.Wt] : [])]);

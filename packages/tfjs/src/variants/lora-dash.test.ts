@@ -241,9 +241,7 @@ describe('LoRA-Dash on the real stories260K launch (reference/lora-dash-trajecto
       if (t === undefined) throw new Error(`missing ${key}`);
       return { rows: t.shape[0] as number, cols: t.shape[1] as number, data: tensorToFloat32(t, key) };
     };
-    const modules = new Map<string, LoraFactors>(
-      model.targetModules.map((m) => [m, { A: factor(m, 'lora_A.weight'), B: factor(m, 'lora_B.weight'), scaling: 2 }]),
-    );
+    const modules = new Map<string, LoraFactors>(model.targetModules.map((m) => [m, { A: factor(m, 'lora_A.weight'), B: factor(m, 'lora_B.weight'), scaling: 2 }]));
     model.loadPeftAdapter(createPeftAdapter(modules, { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] }));
     model.afterOptimizerStep(20);
     const selections = model.tsdSelections();

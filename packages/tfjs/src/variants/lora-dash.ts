@@ -1,13 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  changeRates,
-  dashBasis,
-  selectTaskSpecificDirections,
-  toPlainLora,
-  type DashBasis,
-  type Matrix,
-  type NativeModuleState,
-} from '@tsd-peft/core';
+import { changeRates, dashBasis, selectTaskSpecificDirections, toPlainLora, type DashBasis, type Matrix, type NativeModuleState } from '@tsd-peft/core';
 import type { AdapterMethod } from './registry.js';
 import { loraVariant, type LoraState } from './lora.js';
 import { adaptedLinear, foldPays, type DashTensors } from './adapted-linear.js';
@@ -135,9 +127,7 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       tf.tidy(() => launch.tensors.d.assign(tf.tensor1d(d, 'float32')));
       return { inner: innerState, launch };
     },
-    ...(inner.applyEstimate
-      ? { applyEstimate: (estimate: Matrix, s: DashState<I>, ctx: ModuleContext) => ({ ...s, inner: inner.applyEstimate?.(estimate, s.inner, ctx) ?? s.inner }) }
-      : {}),
+    ...(inner.applyEstimate ? { applyEstimate: (estimate: Matrix, s: DashState<I>, ctx: ModuleContext) => ({ ...s, inner: inner.applyEstimate?.(estimate, s.inner, ctx) ?? s.inner }) } : {}),
     tsdInfo: (s, ctx) => {
       const info = inner.tsdInfo?.(s.inner, ctx) ?? {};
       const launch = s.launch;
@@ -170,12 +160,7 @@ function launchDash<I>(inner: Variant<I>, innerState: I, ctx: ModuleContext): Da
   return makeLaunch(ctx, dashBasis(svd, selected, ctx.name), selected, { rates: rates.rates, sigma: rates.sigma });
 }
 
-function makeLaunch(
-  ctx: ModuleContext,
-  basis: DashBasis,
-  selected: Int32Array,
-  spectra: { rates?: Float64Array | undefined; sigma?: Float64Array | undefined },
-): DashLaunch {
+function makeLaunch(ctx: ModuleContext, basis: DashBasis, selected: Int32Array, spectra: { rates?: Float64Array | undefined; sigma?: Float64Array | undefined }): DashLaunch {
   const s = basis.U.cols;
   const frozen = tf.tidy(() => {
     const U = tf.tensor2d(basis.U.data, [basis.U.rows, s], 'float32');

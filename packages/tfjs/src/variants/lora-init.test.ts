@@ -1,14 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  ConfigError,
-  changeRates,
-  initLoraWeights,
-  selectTaskSpecificDirections,
-  svd,
-  toPlainLora,
-  type LoraFactors,
-  type Matrix,
-} from '@tsd-peft/core';
+import { ConfigError, changeRates, initLoraWeights, selectTaskSpecificDirections, svd, toPlainLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
 import { describe, expect, it } from 'vitest';
 import { injectAdapters, type AdapterModel } from '../adapter-model.js';
 import { baseProvider, forward, loraFactorsOf, maxDiff, tensorMatrix, trainSgd, useTestModel } from '../test-model.test-helper.js';
@@ -35,10 +26,12 @@ describe('LoRA-Init with the prelaunch estimate', () => {
     expect(resets.every((r) => r.length === 0)).toBe(true);
     expect(model.tsdSelections().size).toBe(0);
     // An independent exact SVD (no cache) of each original W, and the rates of the pre-launch scaling·B·A.
-    const expected = new Map(MODULES.map((m) => {
-      const rates = changeRates(svd(weightMatrix(m)), loraFactorsOf(model, m, 2));
-      return [m, { selected: selectTaskSpecificDirections(rates, 2), rates }];
-    }));
+    const expected = new Map(
+      MODULES.map((m) => {
+        const rates = changeRates(svd(weightMatrix(m)), loraFactorsOf(model, m, 2));
+        return [m, { selected: selectTaskSpecificDirections(rates, 2), rates }];
+      }),
+    );
     model.afterOptimizerStep(INIT);
     expect(model.consumeResetRequests()).toEqual(MODULES.flatMap((m) => [`${m}.lora_A.weight`, `${m}.lora_B.weight`]));
     expect(model.consumeResetRequests()).toEqual([]);

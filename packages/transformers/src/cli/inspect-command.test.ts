@@ -54,7 +54,10 @@ describe('tsd-peft inspect', () => {
     expect(report.spectra).toHaveLength(10);
     for (const sp of report.spectra) {
       const ref = launchRef[sp.name];
-      expect(sp.top.map((t) => t.index), sp.name).toEqual(ref?.top_index);
+      expect(
+        sp.top.map((t) => t.index),
+        sp.name,
+      ).toEqual(ref?.top_index);
       // fp32 torch SVD vs ours (float64 on the fp32 W): rates agree to 1e-4 relative (the fixture README's tolerance).
       const scale = Math.max(...(ref?.change_rate ?? []));
       const diff = Math.max(...sp.rates.map((r, i) => Math.abs(r - (ref?.change_rate[i] as number))));

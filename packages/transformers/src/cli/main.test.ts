@@ -49,15 +49,7 @@ describe('tsd-peft CLI', () => {
 
   it('export merges a PEFT adapter into the ONNX folder', async () => {
     const out = join(tmp, 'merged');
-    const result = await runCli([
-      'export',
-      '--base',
-      fixturePath('reference', 'onnx', 'stories260K'),
-      '--adapter',
-      fixturePath('reference', 'peft-rslora'),
-      '--out',
-      out,
-    ]);
+    const result = await runCli(['export', '--base', fixturePath('reference', 'onnx', 'stories260K'), '--adapter', fixturePath('reference', 'peft-rslora'), '--out', out]);
     expect(result.err).toBe('');
     expect(result.status).toBe(0);
     expect(result.out).toMatch(/^onnx\/model\.onnx: merged 35 modules/);

@@ -30,12 +30,7 @@ Options:
 Example:
   tsd-peft replay ../shared/reference/lora-dash-trajectory`,
   async run(argv, io) {
-    const { values, positionals } = parseCommandArgs(
-      'replay',
-      argv,
-      { base: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' } },
-      true,
-    );
+    const { values, positionals } = parseCommandArgs('replay', argv, { base: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' } }, true);
     const [dir, ...more] = positionals;
     if (dir === undefined) throw new ConfigError('missing the trajectory folder (see `tsd-peft replay --help`)');
     if (more.length > 0) throw new ConfigError(`one folder expected, got ${positionals.length}`);
@@ -81,7 +76,9 @@ function printReport(report: ReplayReport, out: (line: string) => void): void {
     const cell = (v: number | undefined) => (v === undefined ? 'n/a'.padEnd(12) : v.toFixed(8).padEnd(12));
     const diff = (v: number | undefined) => (v === undefined ? 'n/a' : v.toExponential(2)).padEnd(10);
     const mark = i === report.config.t ? '  <- launch' : '';
-    out(` ${String(i).padStart(4)}   ${cell(lora.losses[i])}  ${cell(lora.referenceLosses[i])}  ${diff(lora.lossDiffs[i])}  ${cell(dash.losses[i])}  ${cell(dash.referenceLosses[i])}  ${diff(dash.lossDiffs[i])}${mark}`);
+    out(
+      ` ${String(i).padStart(4)}   ${cell(lora.losses[i])}  ${cell(lora.referenceLosses[i])}  ${diff(lora.lossDiffs[i])}  ${cell(dash.losses[i])}  ${cell(dash.referenceLosses[i])}  ${diff(dash.lossDiffs[i])}${mark}`,
+    );
   }
   out('');
   out('launch indices (ours):');

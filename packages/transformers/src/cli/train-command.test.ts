@@ -21,14 +21,22 @@ let model: CausalLM;
 beforeAll(async () => {
   await useWasmBackend();
   // Real text: the first lines of tinyshakespeare as {text} records, plus prompt/completion pairs.
-  const lines = readFileSync(fixturePath('data', 'tinyshakespeare', 'input.txt'), 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const lines = readFileSync(fixturePath('data', 'tinyshakespeare', 'input.txt'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const records = [
     ...lines.slice(0, 12).map((text) => ({ text })),
     { prompt: 'First Citizen:', completion: ' We are accounted poor citizens.' },
     { prompt: 'MENENIUS:', completion: ' What work is afoot?' },
   ];
   writeFileSync(trainFile, records.map((r) => JSON.stringify(r)).join('\n'));
-  writeFileSync(evalFile, lines.slice(12, 16).map((text) => JSON.stringify({ text })).join('\n'));
+  writeFileSync(
+    evalFile,
+    lines
+      .slice(12, 16)
+      .map((text) => JSON.stringify({ text }))
+      .join('\n'),
+  );
   model = await loadCausalLM(modelDir, { tokenizer: false });
 });
 afterAll(() => {
@@ -38,8 +46,35 @@ afterAll(() => {
 
 // LoRA-Dash with t = 2 launches inside a 4-step run, so the exports carry a dash term.
 const trainArgs = (out: string, steps: number) => [
-  'train', '--model', modelDir, '--data', trainFile, '--eval', evalFile, '--method', 'lora-dash', '--r', '4', '--alpha', '8',
-  '--t', '2', '--s', '2', '--steps', String(steps), '--lr', '1e-2', '--batch-size', '2', '--seq-len', '24', '--seed', '5', '--out', out,
+  'train',
+  '--model',
+  modelDir,
+  '--data',
+  trainFile,
+  '--eval',
+  evalFile,
+  '--method',
+  'lora-dash',
+  '--r',
+  '4',
+  '--alpha',
+  '8',
+  '--t',
+  '2',
+  '--s',
+  '2',
+  '--steps',
+  String(steps),
+  '--lr',
+  '1e-2',
+  '--batch-size',
+  '2',
+  '--seq-len',
+  '24',
+  '--seed',
+  '5',
+  '--out',
+  out,
 ];
 
 describe('tsd-peft train', () => {

@@ -189,7 +189,14 @@ function parseTrainPlan(argv: string[]): TrainPlan {
   const accumulation = num('accumulation', 1, true);
   const warmup = num('warmup', 0, true);
   const workers = values.workers === 'auto' ? availableParallelism() : num('workers', 1, true);
-  for (const [name, v, min] of [['steps', steps, 1], ['batch-size', batchSize, 1], ['seq-len', seqLen, 2], ['accumulation', accumulation, 1], ['warmup', warmup, 0], ['workers', workers, 1]] as const) {
+  for (const [name, v, min] of [
+    ['steps', steps, 1],
+    ['batch-size', batchSize, 1],
+    ['seq-len', seqLen, 2],
+    ['accumulation', accumulation, 1],
+    ['warmup', warmup, 0],
+    ['workers', workers, 1],
+  ] as const) {
     if (v < min) throw new ConfigError(`--${name} must be ≥ ${min}, got ${v}`);
   }
   if (workers > batchSize) throw new ConfigError(`--workers ${workers} exceeds --batch-size ${batchSize}; each worker trains whole rows of a batch`);
@@ -208,7 +215,13 @@ function parseTrainPlan(argv: string[]): TrainPlan {
       r,
       alpha: num('alpha', ADAPTER_DEFAULTS.alpha),
       useRslora: values.rslora === true,
-      targetModules: targets === 'all-linear' ? 'all-linear' : targets.split(',').map((m) => m.trim()).filter((m) => m !== ''),
+      targetModules:
+        targets === 'all-linear'
+          ? 'all-linear'
+          : targets
+              .split(',')
+              .map((m) => m.trim())
+              .filter((m) => m !== ''),
       seed,
       t: num('t', ADAPTER_DEFAULTS.t, true),
       s: num('s', ADAPTER_DEFAULTS.s, true),
@@ -314,7 +327,9 @@ function banner(plan: TrainPlan, where: string, examples: number | null): string
 
 function report(io: CommandIo, result: Pick<TrainResult, 'completedSteps' | 'resumedFromStep' | 'lossHistory'>, written: readonly string[]): void {
   const last = result.lossHistory[result.lossHistory.length - 1];
-  io.out(`trained ${result.completedSteps} steps${result.resumedFromStep === null ? '' : ` (resumed from step ${result.resumedFromStep})`}; final loss ${last === undefined ? 'n/a' : last.toFixed(4)}`);
+  io.out(
+    `trained ${result.completedSteps} steps${result.resumedFromStep === null ? '' : ` (resumed from step ${result.resumedFromStep})`}; final loss ${last === undefined ? 'n/a' : last.toFixed(4)}`,
+  );
   for (const file of written) io.out(`wrote ${file}`);
 }
 

@@ -56,8 +56,21 @@ describe('hub ids as export bases, through a loopback mirror of the hub', () => 
     const result = await exportForTransformersJs({ base: REPO, adapter: optimumPath('llama-gqa-tied', 'adapter'), out: out1, progress: (l) => lines.push(l) });
     // Every dtype variant the repo has was fetched, merged and written.
     expect(Object.keys(result.patched).sort()).toEqual(['model.onnx', 'model_fp16.onnx', 'model_q4.onnx', 'model_quantized.onnx']);
-    const got = mirror.log.filter((l) => l.startsWith('200')).map((l) => l.slice(`200 /${REPO}/resolve/main/`.length)).sort();
-    expect(got).toEqual(['config.json', 'generation_config.json', 'onnx/model.onnx', 'onnx/model_fp16.onnx', 'onnx/model_q4.onnx', 'onnx/model_quantized.onnx', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
+    const got = mirror.log
+      .filter((l) => l.startsWith('200'))
+      .map((l) => l.slice(`200 /${REPO}/resolve/main/`.length))
+      .sort();
+    expect(got).toEqual([
+      'config.json',
+      'generation_config.json',
+      'onnx/model.onnx',
+      'onnx/model_fp16.onnx',
+      'onnx/model_q4.onnx',
+      'onnx/model_quantized.onnx',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     expect(lines.length).toBe(got.length);
     expect(lines[0]).toMatch(/^downloaded hub:tsd-peft-test\/llama-gqa-tied-ONNX\/config\.json@main \(0\.00 MiB\) → /);
     // The cache has transformers.js's layout: <cacheDir>/<repo>/<file>.

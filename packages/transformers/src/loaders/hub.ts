@@ -41,7 +41,6 @@ export interface HubOptions {
 /** The part of `fetch` the hub client uses. */
 export type HubFetch = (url: string, init: { headers: Record<string, string> }) => Promise<Pick<Response, 'status' | 'arrayBuffer'>>;
 
-
 /** A {@link ModelFileSource} over a local folder. */
 export function localFolderSource(dir: string): ModelFileSource {
   const root = resolve(dir);
@@ -170,7 +169,6 @@ export function hubLoadError(repoId: string, file: string, options: HubOptions, 
 function isNetworkFailure(cause: unknown): boolean {
   return cause instanceof TypeError && /fetch failed|network/i.test(cause.message);
 }
-
 
 async function download(url: string, repoId: string, what: string, options: HubOptions): Promise<Uint8Array | null> {
   const headers: Record<string, string> = { 'User-Agent': `tsd-peft (transformers.js/${env.version})` };

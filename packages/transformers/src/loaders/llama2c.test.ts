@@ -22,7 +22,18 @@ describe('llama2.c legacy checkpoint', () => {
       expect(Buffer.from(mine.read().buffer).equals(Buffer.from(tensorToFloat32(t, name).buffer)), name).toBe(true);
     }
     const hfConfig = JSON.parse(readFileSync(fixturePath('reference', 'hf', 'stories260K', 'config.json'), 'utf8')) as Record<string, unknown>;
-    for (const key of ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'vocab_size', 'rms_norm_eps', 'rope_theta', 'tie_word_embeddings']) {
+    for (const key of [
+      'hidden_size',
+      'intermediate_size',
+      'num_hidden_layers',
+      'num_attention_heads',
+      'num_key_value_heads',
+      'head_dim',
+      'vocab_size',
+      'rms_norm_eps',
+      'rope_theta',
+      'tie_word_embeddings',
+    ]) {
       expect(ckpt.config[key], key).toEqual(hfConfig[key]);
     }
   });
@@ -36,7 +47,21 @@ describe('llama2.c legacy checkpoint', () => {
   it('reads an unshared classifier (negative vocab_size) as lm_head.weight', () => {
     const [dim, hidden, layers, heads, kv, vocab, seq] = [8, 12, 1, 2, 1, 10, 4];
     const hd = dim / heads;
-    const counts = [vocab * dim, layers * dim, layers * dim * dim, layers * kv * hd * dim, layers * kv * hd * dim, layers * dim * dim, layers * dim, layers * hidden * dim, layers * dim * hidden, layers * hidden * dim, dim, seq * hd, vocab * dim];
+    const counts = [
+      vocab * dim,
+      layers * dim,
+      layers * dim * dim,
+      layers * kv * hd * dim,
+      layers * kv * hd * dim,
+      layers * dim * dim,
+      layers * dim,
+      layers * hidden * dim,
+      layers * dim * hidden,
+      layers * hidden * dim,
+      dim,
+      seq * hd,
+      vocab * dim,
+    ];
     const total = counts.reduce((a, b) => a + b, 0);
     const rng = Rng.fromSeed(1);
     const floats = Float32Array.from({ length: total }, () => rng.normal());

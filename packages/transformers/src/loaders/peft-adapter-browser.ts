@@ -28,7 +28,8 @@ export function hubAdapterUrl(repoId: string, options: Pick<BrowserPeftAdapterOp
 
 /** A string source as a folder URL: absolute URLs as they are, `./`, `../` and `/` paths against `baseUrl`, else a hub repo id. */
 export function adapterFolderUrl(source: string, options: BrowserPeftAdapterOptions = {}): string {
-  const withSub = (url: string) => (options.subfolder === undefined || options.subfolder === '' ? url : new URL(`${options.subfolder.replace(/^\/|\/$/g, '')}/`, url.endsWith('/') ? url : `${url}/`).href);
+  const withSub = (url: string) =>
+    options.subfolder === undefined || options.subfolder === '' ? url : new URL(`${options.subfolder.replace(/^\/|\/$/g, '')}/`, url.endsWith('/') ? url : `${url}/`).href;
   if (/^[a-z][a-z0-9+.-]*:/i.test(source)) return withSub(source);
   if (/^\.{0,2}\//.test(source)) {
     const base = options.baseUrl ?? (globalThis as { location?: { href: string } }).location?.href;

@@ -39,7 +39,7 @@ describe('loadPeftAdapter (async; folder, file: URL, hub id, Blobs)', () => {
     expect((await loadPeftAdapter(blobs)).modules).toEqual(expected.modules);
   });
 
-  it('fetches a hub repo id into transformers.js\'s cache, then reads it offline', async () => {
+  it("fetches a hub repo id into transformers.js's cache, then reads it offline", async () => {
     env.fetch = fakeHub;
     env.cacheDir = join(tmp, 'cache');
     fetched = [];
@@ -51,7 +51,9 @@ describe('loadPeftAdapter (async; folder, file: URL, hub id, Blobs)', () => {
     expect(fetched).toHaveLength(2);
     await expect(loadPeftAdapter('tsd-peft-test/other')).rejects.toThrow(HubError);
     env.allowRemoteModels = true;
-    await expect(loadPeftAdapter('tsd-peft-test/other')).rejects.toThrow(/no local folder tsd-peft-test\/other, and the hub repo has no adapter_config\.json.*hub:tsd-peft-test\/other\/adapter_config\.json@main/);
+    await expect(loadPeftAdapter('tsd-peft-test/other')).rejects.toThrow(
+      /no local folder tsd-peft-test\/other, and the hub repo has no adapter_config\.json.*hub:tsd-peft-test\/other\/adapter_config\.json@main/,
+    );
   });
 
   it('names what it could not make sense of', async () => {

@@ -31,13 +31,7 @@ export interface BuiltWeights {
  * to the embedding tensor as in a PyTorch `state_dict`. `file` names the
  * source in errors.
  */
-export function buildWeightMap(
-  stored: ReadonlyMap<string, StoredTensor>,
-  replica: CausalLMReplica,
-  spec: ArchitectureSpec,
-  file: string,
-  options: BuildWeightMapOptions = {},
-): BuiltWeights {
+export function buildWeightMap(stored: ReadonlyMap<string, StoredTensor>, replica: CausalLMReplica, spec: ArchitectureSpec, file: string, options: BuildWeightMapOptions = {}): BuiltWeights {
   const transposed = (name: string): boolean => options.storedAsLinear !== true && spec.storedTransposed(name);
   const expected = replica.expectedWeights();
   const tiedSource = replica.tiedHeadSource();
@@ -78,7 +72,10 @@ export function buildWeightMap(
       const data = t.read();
       if (transposed(name)) {
         const [rows, cols] = t.shape as [number, number];
-        weights.set(name, tf.tidy(() => tf.transpose(tf.tensor2d(data, [rows, cols]))));
+        weights.set(
+          name,
+          tf.tidy(() => tf.transpose(tf.tensor2d(data, [rows, cols]))),
+        );
       } else {
         weights.set(name, tf.tensor(data, [...t.shape], 'float32'));
       }

@@ -22,13 +22,19 @@ describe('group-split attention (wasm)', () => {
     const k = tf.randomNormal([b, t, kv, hd], 0, 1, 'float32', 2) as tf.Tensor4D;
     const v = tf.randomNormal([b, t, kv, hd], 0, 1, 'float32', 3) as tf.Tensor4D;
     const masks = new CausalMaskCache();
-    const padding = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0]], undefined, 'int32');
+    const padding = tf.tensor2d(
+      [
+        [1, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1, 0, 0],
+      ],
+      undefined,
+      'int32',
+    );
     const bias = attentionBias(masks.get(t), padding);
     // a fixed random projection of the context, so every output entry carries gradient
     const probe = tf.randomNormal([b * t, h * hd], 0, 1, 'float32', 4);
     const run = (split: boolean) => {
-      const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
-        tf.sum(tf.mul(groupedQueryAttention(qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, bias, 0.5, split), probe));
+      const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.mul(groupedQueryAttention(qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, bias, 0.5, split), probe));
       const out = groupedQueryAttention(q, k, v, bias, 0.5, split);
       return { out, grads: tf.grads(f)([q, k, v]) };
     };

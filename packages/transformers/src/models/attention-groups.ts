@@ -21,24 +21,30 @@ import { wasmGemmActive } from '@tsd-peft/tfjs';
  *   dP = dC·vᵀ,   dS = P ⊙ (dP − rowsum(dP ⊙ P)),
  *   dq = dS·k,    d(kᵀ) = qᵀ·dS,   dv = Pᵀ·dC
  */
-export function groupAttention(
-  q: tf.Tensor3D,
-  kt: tf.Tensor3D,
-  v: tf.Tensor3D,
-  mask: tf.Tensor4D,
-  scoresShape: [number, number, number, number],
-): tf.Tensor3D {
+export function groupAttention(q: tf.Tensor3D, kt: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor4D, scoresShape: [number, number, number, number]): tf.Tensor3D {
   const [g, r, hd] = q.shape;
   const t = kt.shape[2];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [qIn, ktIn, vIn, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
     const qs = splitGroups(qIn);
     const ks = splitGroups(ktIn);
-    const scores = tf.reshape(tf.concat(qs.map((qi, i) => tf.matMul(qi, ks[i] as tf.Tensor2D)), 0), scoresShape);
+    const scores = tf.reshape(
+      tf.concat(
+        qs.map((qi, i) => tf.matMul(qi, ks[i] as tf.Tensor2D)),
+        0,
+      ),
+      scoresShape,
+    );
     const probs = tf.reshape(tf.softmax(tf.add(scores, mask)), [g, r, t]) as tf.Tensor3D;
     const ps = splitGroups(probs);
     const vs = splitGroups(vIn);
-    const value = tf.reshape(tf.concat(ps.map((p, i) => tf.matMul(p, vs[i] as tf.Tensor2D)), 0), [g, r, hd]) as tf.Tensor3D;
+    const value = tf.reshape(
+      tf.concat(
+        ps.map((p, i) => tf.matMul(p, vs[i] as tf.Tensor2D)),
+        0,
+      ),
+      [g, r, hd],
+    ) as tf.Tensor3D;
     save([qIn, ktIn, vIn, probs]);
     return {
       value,
@@ -46,7 +52,13 @@ export function groupAttention(
         const [sq, skt, sv, sp] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
         const dC = splitGroups(dy as tf.Tensor3D);
         const vT = splitGroups(tf.transpose(sv, [0, 2, 1]));
-        const dP = tf.reshape(tf.concat(dC.map((d, i) => tf.matMul(d, vT[i] as tf.Tensor2D)), 0), [g * r, t]);
+        const dP = tf.reshape(
+          tf.concat(
+            dC.map((d, i) => tf.matMul(d, vT[i] as tf.Tensor2D)),
+            0,
+          ),
+          [g * r, t],
+        );
         const P = tf.reshape(sp, [g * r, t]);
         const dS = tf.reshape(tf.mul(P, tf.sub(dP, tf.sum(tf.mul(dP, P), 1, true))), [g, r, t]) as tf.Tensor3D;
         const dSs = splitGroups(dS);
@@ -55,9 +67,18 @@ export function groupAttention(
         const pT = splitGroups(tf.transpose(sp, [0, 2, 1]));
         const join = (parts: tf.Tensor2D[], shape: [number, number, number]) => tf.reshape(tf.concat(parts, 0), shape);
         return [
-          join(dSs.map((d, i) => tf.matMul(d, k[i] as tf.Tensor2D)), [g, r, hd]),
-          join(qT.map((x, i) => tf.matMul(x, dSs[i] as tf.Tensor2D)), [g, hd, t]),
-          join(pT.map((x, i) => tf.matMul(x, dC[i] as tf.Tensor2D)), [g, t, hd]),
+          join(
+            dSs.map((d, i) => tf.matMul(d, k[i] as tf.Tensor2D)),
+            [g, r, hd],
+          ),
+          join(
+            qT.map((x, i) => tf.matMul(x, dSs[i] as tf.Tensor2D)),
+            [g, hd, t],
+          ),
+          join(
+            pT.map((x, i) => tf.matMul(x, dC[i] as tf.Tensor2D)),
+            [g, t, hd],
+          ),
         ];
       },
     };

@@ -73,14 +73,7 @@ export function attentionBias(causal: tf.Tensor4D, attentionMask: tf.Tensor2D | 
  * products instead ({@link groupAttention}; `splitGroups` overrides the choice). Returns
  * `[B·T, H·hd]`, ready for o_proj.
  */
-export function groupedQueryAttention(
-  q: tf.Tensor4D,
-  k: tf.Tensor4D,
-  v: tf.Tensor4D,
-  mask: tf.Tensor4D,
-  scale: number,
-  splitGroups = prefersGroupSplitAttention(),
-): tf.Tensor2D {
+export function groupedQueryAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor4D, scale: number, splitGroups = prefersGroupSplitAttention()): tf.Tensor2D {
   const [b, t, h, hd] = q.shape;
   const kv = k.shape[2];
   const rep = h / kv;

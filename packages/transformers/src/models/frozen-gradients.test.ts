@@ -23,7 +23,11 @@ const [BATCH, SEQ] = [2, 7]; // n = 14 rows, unlike any model dimension
 async function weightShapedProducts(adapter: AdapterConfig): Promise<{ shapes: Set<string>; weightShapes: Set<string> }> {
   const { replica, weights } = randomCausalLM(TINY_LLAMA, 3);
   const model = injectAdapters(weights, adapter);
-  const ids = tf.tensor2d(Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i * 7) % 61), [BATCH, SEQ], 'int32');
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i * 7) % 61),
+    [BATCH, SEQ],
+    'int32',
+  );
   const vars = [...model.trainableVariables().values()];
   const profile = await tf.profile(() => {
     const { value, grads } = tf.variableGrads(() => causalLmLoss(replica.forward({ inputIds: ids }, weights, model), ids), vars);

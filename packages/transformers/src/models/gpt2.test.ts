@@ -183,7 +183,11 @@ describe('GPT-2 replica vs an independent float64 forward (random weights)', () 
       logits[0]!.forEach((v, t) => v.forEach((x, k) => (s += x * r[t * 41 + k]!)));
       return s;
     };
-    for (const [o, i] of [[0, 0], [30, 5], [60, 23]] as const) {
+    for (const [o, i] of [
+      [0, 0],
+      [30, 5],
+      [60, 23],
+    ] as const) {
       const fd = (loss(o, i, 1e-5) - loss(o, i, -1e-5)) / 2e-5;
       // fp32 backprop: relative error ~1e-5; 1e-3 still catches a wrong gradient.
       expect(Math.abs(g[o * 24 + i]! - fd)).toBeLessThan(1e-3 * Math.max(1, Math.abs(fd)));

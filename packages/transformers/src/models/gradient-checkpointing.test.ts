@@ -24,16 +24,31 @@ beforeAll(useWasmBackend);
 
 const TINY_GPT2 = { model_type: 'gpt2', n_embd: 32, n_head: 4, n_layer: 2, vocab_size: 61, n_positions: 32 } as const;
 const [BATCH, SEQ] = [2, 9];
-const ids = () => tf.tensor2d(Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i * 17 + 3) % 61), [BATCH, SEQ], 'int32');
+const ids = () =>
+  tf.tensor2d(
+    Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i * 17 + 3) % 61),
+    [BATCH, SEQ],
+    'int32',
+  );
 // the second row is right-padded, so the attention mask enters every layer
-const mask = () => tf.tensor2d(Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i >= SEQ + 6 ? 0 : 1)), [BATCH, SEQ], 'int32');
+const mask = () =>
+  tf.tensor2d(
+    Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i >= SEQ + 6 ? 0 : 1)),
+    [BATCH, SEQ],
+    'int32',
+  );
 
 /** Every B (and dash d) random, so that A gets a non-zero gradient too. */
 function randomizeZeroFactors(model: AdapterModel): void {
   const rng = Rng.fromSeed(11);
   for (const [name, v] of model.trainableVariables()) {
     if (!name.endsWith('lora_B.weight') && !name.endsWith('dash_d')) continue;
-    v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => rng.normal() * 0.1), v.shape));
+    v.assign(
+      tf.tensor(
+        Float32Array.from({ length: v.size }, () => rng.normal() * 0.1),
+        v.shape,
+      ),
+    );
   }
 }
 
@@ -135,7 +150,11 @@ describe('gradient checkpointing memory', () => {
     const raw = { ...TINY_LLAMA, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 6, max_position_embeddings: 128 };
     const { replica, weights } = randomCausalLM(raw, 5);
     const model = injectAdapters(weights, { method: 'lora', r: 4, alpha: 8, targetModules: ['q_proj', 'v_proj'] });
-    const input = tf.tensor2d(Int32Array.from({ length: 2 * 128 }, (_, i) => (i * 7) % 61), [2, 128], 'int32');
+    const input = tf.tensor2d(
+      Int32Array.from({ length: 2 * 128 }, (_, i) => (i * 7) % 61),
+      [2, 128],
+      'int32',
+    );
     const vars = [...model.trainableVariables().values()];
     const peak = async (): Promise<{ bytes: number; tensors: number; leaked: number }> => {
       const tensorsBefore = tf.memory().numTensors;

@@ -10,10 +10,7 @@ import type { LinearProvider } from '@tsd-peft/tfjs';
  */
 export function gradientTensorsOf(linear: LinearProvider, modulePrefix: string): tf.Tensor[] {
   if (linear.gradientTensors === undefined) {
-    throw new ConfigError(
-      'gradient checkpointing needs a LinearProvider that lists its trainable tensors (gradientTensors); AdapterModel does',
-      { field: 'gradientCheckpointing' },
-    );
+    throw new ConfigError('gradient checkpointing needs a LinearProvider that lists its trainable tensors (gradientTensors); AdapterModel does', { field: 'gradientCheckpointing' });
   }
   return linear.gradientTensors(modulePrefix);
 }
@@ -32,12 +29,7 @@ export function gradientTensorsOf(linear: LinearProvider, modulePrefix: string):
  * `layer` must be a pure function of its arguments and of tensors that
  * outlive the step (weights, variables); it runs twice per training step.
  */
-export function checkpointed(
-  layer: (x: tf.Tensor, ...constants: tf.Tensor[]) => tf.Tensor,
-  x: tf.Tensor,
-  constants: tf.Tensor[],
-  trainable: tf.Tensor[],
-): tf.Tensor {
+export function checkpointed(layer: (x: tf.Tensor, ...constants: tf.Tensor[]) => tf.Tensor, x: tf.Tensor, constants: tf.Tensor[], trainable: tf.Tensor[]): tf.Tensor {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const input = args[0] as tf.Tensor;

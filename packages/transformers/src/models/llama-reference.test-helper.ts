@@ -65,13 +65,7 @@ function rope(vec: Float64Array, heads: number, hd: number, pos: number, theta: 
 }
 
 /** Logits `[B][T][V]` in float64. `mask[b][s] = 0` hides key s; `positions` default 0..T−1. */
-export function llamaReferenceLogits(
-  cfg: RefLlamaConfig,
-  w: RefWeights,
-  ids: number[][],
-  mask?: number[][],
-  positions?: number[][],
-): Float64Array[][] {
+export function llamaReferenceLogits(cfg: RefLlamaConfig, w: RefWeights, ids: number[][], mask?: number[][], positions?: number[][]): Float64Array[][] {
   const { hidden: d, heads, kvHeads, headDim: hd } = cfg;
   const rep = heads / kvHeads;
   return ids.map((row, b) => {

@@ -197,9 +197,7 @@ describe('Llama replica vs an independent float64 forward (random Qwen2-style co
     // loss = Σ r ⊙ logits over real positions (padded rows masked out)
     const weightsOfLoss = Float32Array.from(r, (v, i) => (mask[Math.floor(i / (7 * 37))]![Math.floor(i / 37) % 7] === 0 ? 0 : v));
     const rT = tf.tensor3d(weightsOfLoss, [2, 7, 37]);
-    const { grads } = tf.variableGrads(() =>
-      tf.sum(tf.mul(replica.forward({ inputIds: ids, attentionMask: mask }, weights, withDelta), rT)) as tf.Scalar,
-    );
+    const { grads } = tf.variableGrads(() => tf.sum(tf.mul(replica.forward({ inputIds: ids, attentionMask: mask }, weights, withDelta), rT)) as tf.Scalar);
     const lossF64 = (name: string, index: number, h: number): number => {
       const w = (n: string): Float64Array => {
         const base = f64.get(n) as Float64Array;

@@ -59,8 +59,7 @@ export class LlamaReplica extends GradientCheckpointingSwitch implements CausalL
         const layer = (hIn: tf.Tensor, ...t: tf.Tensor[]): tf.Tensor => {
           const [cos, sin, maskBias] = t as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
           const x = rmsNorm(hIn as tf.Tensor2D, w(`${p}.input_layernorm.weight`), c.rmsNormEps);
-          const heads = (name: string, n: number): tf.Tensor4D =>
-            tf.reshape(proj(`${p}.self_attn.${name}`, x, c.qkvBias), [batch, seqLen, n, c.headDim]);
+          const heads = (name: string, n: number): tf.Tensor4D => tf.reshape(proj(`${p}.self_attn.${name}`, x, c.qkvBias), [batch, seqLen, n, c.headDim]);
           const q = applyRope(heads('q_proj', c.numHeads), { cos, sin }, rotation);
           const k = applyRope(heads('k_proj', c.numKvHeads), { cos, sin }, rotation);
           const v = heads('v_proj', c.numKvHeads);

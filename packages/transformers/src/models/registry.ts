@@ -52,10 +52,7 @@ export const SUPPORTED_MODEL_TYPES: readonly string[] = SPECS.flatMap((s) => s.m
 export function architectureFor(modelType: unknown, file: string): ArchitectureSpec {
   const spec = typeof modelType === 'string' ? SPECS.find((s) => s.modelTypes.includes(modelType)) : undefined;
   if (spec === undefined) {
-    throw new ConfigError(
-      `model_type ${JSON.stringify(modelType)} is not supported; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`,
-      { file },
-    );
+    throw new ConfigError(`model_type ${JSON.stringify(modelType)} is not supported; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`, { file });
   }
   return spec;
 }

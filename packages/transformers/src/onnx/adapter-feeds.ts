@@ -62,12 +62,17 @@ export function adapterFeedArrays(manifest: RuntimeAdapterManifest, modules: Ada
     if (slot === undefined) {
       if (ctx.graphModules !== undefined && !ctx.graphModules.has(module)) {
         const some = [...ctx.graphModules].slice(0, 3).join(', ');
-        throw new TargetModuleMissingError(`adapter "${ctx.adapterName}" targets ${module}, which is not a linear module of this graph (it has e.g. ${some}); is the adapter for another architecture?`, { tensor: module });
+        throw new TargetModuleMissingError(
+          `adapter "${ctx.adapterName}" targets ${module}, which is not a linear module of this graph (it has e.g. ${some}); is the adapter for another architecture?`,
+          { tensor: module },
+        );
       }
       throw new ConfigError(`adapter "${ctx.adapterName}" targets ${module}, which the runtime rewrite did not cover (rewrite with this module)`, { tensor: module });
     }
     if (update.magnitude !== undefined) {
-      throw new ConfigError(`adapter "${ctx.adapterName}" is a DoRA adapter on ${module}; its update rescales W and has no runtime low-rank form (merge it with exportForTransformersJs)`, { tensor: module });
+      throw new ConfigError(`adapter "${ctx.adapterName}" is a DoRA adapter on ${module}; its update rescales W and has no runtime low-rank form (merge it with exportForTransformersJs)`, {
+        tensor: module,
+      });
     }
     const { A, B } = update.factors;
     if (A.cols !== slot.inFeatures || B.rows !== slot.outFeatures) {
@@ -80,7 +85,11 @@ export function adapterFeedArrays(manifest: RuntimeAdapterManifest, modules: Ada
     if (ctx.config !== undefined) {
       const r = loraRankFor(ctx.config, module);
       if (A.rows !== r) {
-        throw new RankPatternError(`adapter "${ctx.adapterName}": ${module} has rank ${A.rows}, but the config's r / rank_pattern gives ${r}`, { tensor: `${module}.lora_A.weight`, shape: [A.rows, A.cols], field: 'rank_pattern' });
+        throw new RankPatternError(`adapter "${ctx.adapterName}": ${module} has rank ${A.rows}, but the config's r / rank_pattern gives ${r}`, {
+          tensor: `${module}.lora_A.weight`,
+          shape: [A.rows, A.cols],
+          field: 'rank_pattern',
+        });
       }
     }
     validateLoraFactors(update.factors, { rows: slot.outFeatures, cols: slot.inFeatures }, module);

@@ -72,7 +72,9 @@ export function createAdapterSwitcher(target: SessionHost | RunnableSession, man
   const candidates = isRunnable(target) ? [target] : Object.values(target.sessions).filter(isRunnable);
   const sessions = candidates.filter((s) => s.inputNames.some((n) => adapterInputs.has(n)));
   if (sessions.length === 0) {
-    throw new ConfigError('no session has the runtime adapter inputs; load the rewritten model (rewriteForRuntimeAdapters), or build the pipeline with adapterPipeline(task, model), which rewrites it for you');
+    throw new ConfigError(
+      'no session has the runtime adapter inputs; load the rewritten model (rewriteForRuntimeAdapters), or build the pipeline with adapterPipeline(task, model), which rewrites it for you',
+    );
   }
   for (const s of sessions) {
     const missing = [...adapterInputs].filter((n) => !s.inputNames.includes(n));

@@ -53,19 +53,13 @@ export function externalizeInitializers(model: Uint8Array | OnnxModel, options: 
     const offset = size + pad;
     pieces.push(bytes);
     size = offset + bytes.length;
-    const entry = (k: string, v: string): Uint8Array =>
-      encodeLenField(OnnxField.tensor.externalData, concatBytes([encodeStringField(1, k), encodeStringField(2, v)]));
+    const entry = (k: string, v: string): Uint8Array => encodeLenField(OnnxField.tensor.externalData, concatBytes([encodeStringField(1, k), encodeStringField(2, v)]));
     // Drop raw_data, then append the external entries at the end of the TensorProto.
     edits.push({ start: raw.field.start, end: raw.field.end, bytes: new Uint8Array(0), enclosing: raw.enclosing });
     edits.push({
       start: t.field.end,
       end: t.field.end,
-      bytes: concatBytes([
-        entry('location', location),
-        entry('offset', String(offset)),
-        entry('length', String(bytes.length)),
-        encodeVarintField(OnnxField.tensor.dataLocation, 1),
-      ]),
+      bytes: concatBytes([entry('location', location), entry('offset', String(offset)), entry('length', String(bytes.length)), encodeVarintField(OnnxField.tensor.dataLocation, 1)]),
       enclosing: raw.enclosing,
     });
     moved.push(t.name);

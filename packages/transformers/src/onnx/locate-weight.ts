@@ -232,7 +232,10 @@ export function locateModuleWeight(model: OnnxModel, index: GraphIndex, module: 
   }
   const w = weightOfLinear(model, index, node, module);
   if (w === undefined) {
-    throw new OnnxError(`the weight input of ${node.name} is not an initializer with 2 dims (nor one behind Transpose/Cast/Reshape): unsupported op feeding ${module}`, where(model, node.inputs[1]?.value ?? node.name));
+    throw new OnnxError(
+      `the weight input of ${node.name} is not an initializer with 2 dims (nor one behind Transpose/Cast/Reshape): unsupported op feeding ${module}`,
+      where(model, node.inputs[1]?.value ?? node.name),
+    );
   }
   const readers = [w.tensor.name, ...w.path.map((n) => n.outputs[0]?.value ?? '')].map((t) => index.consumers.get(t) ?? 0);
   const shared = Math.max(...readers);

@@ -48,7 +48,16 @@ export function branchSite(model: OnnxModel, index: GraphIndex, module: string):
     if (q !== undefined) {
       if (q.input === '') throw new OnnxError(`${q.node.opType} node ${q.node.name} has no float input`, { tensor: q.node.name });
       const elemType = activationType(q.kind === 'int8' ? q.scale : q.kind === 'nbits' ? q.scales : q.absmax, `the scale of ${q.node.name}`);
-      return { module, input: q.input, outputNode: q.outputNode, scope: q.node.name.slice(0, q.node.name.lastIndexOf('/')), inFeatures: q.inFeatures, outFeatures: q.outFeatures, quantized: true, elemType };
+      return {
+        module,
+        input: q.input,
+        outputNode: q.outputNode,
+        scope: q.node.name.slice(0, q.node.name.lastIndexOf('/')),
+        inFeatures: q.inFeatures,
+        outFeatures: q.outFeatures,
+        quantized: true,
+        elemType,
+      };
     }
   }
   const w = locateModuleWeight(model, index, module);

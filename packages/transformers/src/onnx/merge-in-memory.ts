@@ -56,11 +56,7 @@ export function memoryExternalDataReader(files: Readonly<Record<string, Uint8Arr
  * const blob = new Blob([merged.model]);
  * ```
  */
-export function mergeAdapterIntoOnnx(
-  model: Uint8Array,
-  adapter: AdapterUpdates | { readonly modules: AdapterUpdates },
-  options: MergeAdapterIntoOnnxOptions = {},
-): MergedOnnxModel {
+export function mergeAdapterIntoOnnx(model: Uint8Array, adapter: AdapterUpdates | { readonly modules: AdapterUpdates }, options: MergeAdapterIntoOnnxOptions = {}): MergedOnnxModel {
   const updates = adapter instanceof Map ? (adapter as AdapterUpdates) : (adapter as { readonly modules: AdapterUpdates }).modules;
   const result = patchOnnxModel(model, updates, {
     external: memoryExternalDataReader(options.external ?? {}, options.file),

@@ -44,9 +44,7 @@ export function encodeNode(n: NodeSpec): Uint8Array {
 
 /** Encodes a ValueInfoProto payload for a dense tensor of `elemType` (TensorProto.DataType) and `dims`. */
 export function encodeTensorValueInfo(name: string, elemType: number, dims: readonly OnnxDim[]): Uint8Array {
-  const shape = concatBytes(
-    dims.map((d) => encodeLenField(1, typeof d === 'number' ? encodeVarintField(1, d) : encodeStringField(2, d))),
-  );
+  const shape = concatBytes(dims.map((d) => encodeLenField(1, typeof d === 'number' ? encodeVarintField(1, d) : encodeStringField(2, d))));
   const tensorType = concatBytes([encodeVarintField(1, elemType), encodeLenField(2, shape)]);
   const typeProto = encodeLenField(1, tensorType);
   return concatBytes([encodeStringField(1, name), encodeLenField(2, typeProto)]);

@@ -60,7 +60,11 @@ export function storiesFeeds(ids: readonly number[]): Record<string, unknown> {
   const feeds: Record<string, unknown> = {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, n]),
     attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
-    position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [1, n]),
+    position_ids: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+      [1, n],
+    ),
   };
   for (let i = 0; i < 5; i++) for (const kv of ['key', 'value']) feeds[`past_key_values.${i}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 8]);
   return feeds;
@@ -90,7 +94,10 @@ export function trajectoryPlainLora(): Map<string, LoraFactors> {
   const get = (k: string): Float32Array => tensorToFloat32(st.tensors.get(k)!, k);
   const out = new Map<string, LoraFactors>();
   for (let l = 0; l < 5; l++) {
-    for (const [p, rows] of [['q_proj', 64], ['v_proj', 32]] as const) {
+    for (const [p, rows] of [
+      ['q_proj', 64],
+      ['v_proj', 32],
+    ] as const) {
       const m = `model.layers.${l}.self_attn.${p}`;
       out.set(m, {
         A: { rows: 4, cols: 64, data: get(`base_model.model.${m}.lora_A.weight`) },

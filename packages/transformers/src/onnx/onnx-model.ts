@@ -7,16 +7,7 @@
  */
 import { OnnxError } from '@tsd-peft/core';
 import type { EnclosingField } from './splice.js';
-import {
-  WireType,
-  readFields,
-  readRepeatedVarints,
-  readString,
-  varintToInt64,
-  varintToNumber,
-  type WireContext,
-  type WireField,
-} from './protobuf-wire.js';
+import { WireType, readFields, readRepeatedVarints, readString, varintToInt64, varintToNumber, type WireContext, type WireField } from './protobuf-wire.js';
 
 /** ModelProto / GraphProto / NodeProto / TensorProto / ValueInfoProto field numbers used here. */
 export const OnnxField = {

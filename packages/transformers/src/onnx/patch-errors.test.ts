@@ -74,9 +74,9 @@ describe('bad input gets a typed error naming the file, node or tensor', () => {
   });
 
   it('a mismatched adapter (Llama modules on GPT-2) names the missing node', async () => {
-    await expect(
-      exportForTransformersJs({ base: optimumPath('gpt2', 'onnx'), adapter: optimumPath('llama-gqa-tied', 'adapter'), out: join(tmp, 'x') }),
-    ).rejects.toThrow(/no MatMul node named \/model\/layers\.0\/self_attn\/q_proj\/MatMul \(nor a .*Gemm\).*model\.onnx/);
+    await expect(exportForTransformersJs({ base: optimumPath('gpt2', 'onnx'), adapter: optimumPath('llama-gqa-tied', 'adapter'), out: join(tmp, 'x') })).rejects.toThrow(
+      /no MatMul node named \/model\/layers\.0\/self_attn\/q_proj\/MatMul \(nor a .*Gemm\).*model\.onnx/,
+    );
     expect(existsSync(join(tmp, 'x'))).toBe(false);
   });
 
@@ -98,12 +98,26 @@ describe('bnb4 (MatMulBnb4) variants get the side branch', () => {
     const [K, N] = [64, 32];
     const g = encodeModel({
       name: 'bnb4',
-      nodes: [{
-        name: '/model/layers.0/self_attn/q_proj/MatMul_Bnb4', opType: 'MatMulBnb4', domain: 'com.microsoft', inputs: ['x', 'B', 'absmax'], outputs: ['y'],
-        attributes: [{ name: 'K', i: K }, { name: 'N', i: N }, { name: 'block_size', i: 64 }, { name: 'quant_type', i: 1 }],
-      }],
+      nodes: [
+        {
+          name: '/model/layers.0/self_attn/q_proj/MatMul_Bnb4',
+          opType: 'MatMulBnb4',
+          domain: 'com.microsoft',
+          inputs: ['x', 'B', 'absmax'],
+          outputs: ['y'],
+          attributes: [
+            { name: 'K', i: K },
+            { name: 'N', i: N },
+            { name: 'block_size', i: 64 },
+            { name: 'quant_type', i: 1 },
+          ],
+        },
+      ],
       // absmax 0: every dequantized weight is 0, so y is the branch alone.
-      initializers: [encodeTensor('B', OnnxDataType.UINT8, [(K * N) / 2], { raw: new Uint8Array((K * N) / 2) }), encodeTensor('absmax', OnnxDataType.FLOAT, [(K * N) / 64], { raw: new Uint8Array((K * N) / 16) })],
+      initializers: [
+        encodeTensor('B', OnnxDataType.UINT8, [(K * N) / 2], { raw: new Uint8Array((K * N) / 2) }),
+        encodeTensor('absmax', OnnxDataType.FLOAT, [(K * N) / 64], { raw: new Uint8Array((K * N) / 16) }),
+      ],
       inputs: [encodeTensorValueInfo('x', OnnxDataType.FLOAT, [1, K])],
       outputs: [encodeTensorValueInfo('y', OnnxDataType.FLOAT, [1, N])],
       extraOpsets: [{ domain: 'com.microsoft', version: 1 }],

@@ -87,7 +87,10 @@ function mergeNBits(model: OnnxModel, q: NBitsLinear, factors: LoraFactors, dash
   const scales = readTensorFloat32(model, q.scales, external);
   const blocks = Math.ceil(k / blockSize);
   if (packed.length !== n * blocks * (blockSize / 2) || scales.length !== n * blocks) {
-    throw new OnnxError(`B holds ${packed.length} bytes and scales ${scales.length} values; K=${k}, N=${n}, block_size=${blockSize} need ${n * blocks * (blockSize / 2)} and ${n * blocks}`, where(model, q.weight));
+    throw new OnnxError(
+      `B holds ${packed.length} bytes and scales ${scales.length} values; K=${k}, N=${n}, block_size=${blockSize} need ${n * blocks * (blockSize / 2)} and ${n * blocks}`,
+      where(model, q.weight),
+    );
   }
   const base = dequantizeBlockwise4(packed, scales, n, k, blockSize);
   assertReproduced(model, q.weight, packed, quantizeBlockwise4(base, n, k, blockSize).packed, `4-bit symmetric, block ${blockSize}`);

@@ -1,16 +1,5 @@
 import { readFileSync } from 'node:fs';
-import {
-  NonFiniteError,
-  OnnxError,
-  ShapeError,
-  float16BitsToNumber,
-  foldDashIntoLora,
-  numberToFloat16Bits,
-  parseSafetensors,
-  tensorToFloat32,
-  type DashTerm,
-  type LoraFactors,
-} from '@tsd-peft/core';
+import { NonFiniteError, OnnxError, ShapeError, float16BitsToNumber, foldDashIntoLora, numberToFloat16Bits, parseSafetensors, tensorToFloat32, type DashTerm, type LoraFactors } from '@tsd-peft/core';
 import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -57,8 +46,8 @@ describe('patchOnnxModel with the PEFT fixtures', () => {
   let lora: Map<string, LoraFactors>;
   let rslora: Map<string, LoraFactors>;
   beforeAll(async () => {
-    lora = (readPeftAdapterFolder(fixturePath('reference', 'peft-lora'))).modules;
-    rslora = (readPeftAdapterFolder(fixturePath('reference', 'peft-rslora'))).modules;
+    lora = readPeftAdapterFolder(fixturePath('reference', 'peft-lora')).modules;
+    rslora = readPeftAdapterFolder(fixturePath('reference', 'peft-rslora')).modules;
   });
 
   it('merged weights equal fround(W + scaling·B·A) for all 35 modules (≤ 1 ulp)', () => {

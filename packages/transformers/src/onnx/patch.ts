@@ -9,13 +9,7 @@
  * (MatMulInteger, MatMulNBits, MatMulBnb4) get a float side branch or are
  * requantized (see `side-branch.ts`, `patch-quantized.ts`).
  */
-import {
-  OnnxError,
-  validateDash,
-  validateLoraFactors,
-  type DashTerm,
-  type LoraFactors,
-} from '@tsd-peft/core';
+import { OnnxError, validateDash, validateLoraFactors, type DashTerm, type LoraFactors } from '@tsd-peft/core';
 import { indexGraph, locateModuleWeight, type WeightLayout } from './locate-weight.js';
 import { mergedStoredValues } from './merge-values.js';
 import { branchSite, takenNames } from './lora-branch.js';
@@ -124,7 +118,19 @@ export function patchOnnxModel(model: Uint8Array | OnnxModel, updates: AdapterUp
       if (sideBranch) {
         taken ??= takenNames(parsed, index);
         edits.push(...sideBranchEdits(parsed, branchSite(parsed, index, module), update, factors.scaling, taken));
-        maxAbsChange = maxAbs(mergedStoredValues(parsed, quantized.weight.name, new Float32Array(quantized.outFeatures * quantized.inFeatures), 'out_in', quantized.outFeatures, quantized.inFeatures, factors, update.dash, module).values);
+        maxAbsChange = maxAbs(
+          mergedStoredValues(
+            parsed,
+            quantized.weight.name,
+            new Float32Array(quantized.outFeatures * quantized.inFeatures),
+            'out_in',
+            quantized.outFeatures,
+            quantized.inFeatures,
+            factors,
+            update.dash,
+            module,
+          ).values,
+        );
       } else {
         const merged = mergeQuantizedLinear(parsed, index, quantized, factors, update.dash, options.external, update.magnitude);
         edits.push(...merged.edits);

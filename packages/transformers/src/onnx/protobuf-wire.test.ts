@@ -70,7 +70,13 @@ describe('readFields', () => {
     expect(readString(msg, f[1]!)).toBe('testing');
     expect(new DataView(msg.buffer, f[2]!.valueStart, 4).getFloat32(0, true)).toBe(1);
     // packed and unpacked repeated values of one field merge, as protobuf parsers do
-    expect(readRepeatedVarints(msg, f.filter((x) => x.field === 5), ctx)).toEqual([1n, 300n, 2n ** 40n, 7n]);
+    expect(
+      readRepeatedVarints(
+        msg,
+        f.filter((x) => x.field === 5),
+        ctx,
+      ),
+    ).toEqual([1n, 300n, 2n ** 40n, 7n]);
     expect(f[f.length - 1]?.end).toBe(msg.length);
   });
 

@@ -111,7 +111,21 @@ export function locateQuantizedLinear(model: OnnxModel, index: GraphIndex, modul
     const bits = intAttr(node, 'bits') ?? 4;
     const blockSize = intAttr(node, 'block_size') ?? fail('no block_size attribute');
     const output = node.outputs[0]?.value ?? fail('no output');
-    return { kind: 'nbits', module, node, weight, scales, ...(zeroPoints === undefined ? {} : { zeroPoints }), bits, blockSize, inFeatures: k, outFeatures: n, input: node.inputs[0]?.value ?? '', output, outputNode: node };
+    return {
+      kind: 'nbits',
+      module,
+      node,
+      weight,
+      scales,
+      ...(zeroPoints === undefined ? {} : { zeroPoints }),
+      bits,
+      blockSize,
+      inFeatures: k,
+      outFeatures: n,
+      input: node.inputs[0]?.value ?? '',
+      output,
+      outputNode: node,
+    };
   }
   if (node.opType === 'MatMulBnb4') {
     const weight = init(1) ?? fail('B is not an initializer', node.inputs[1]?.value);
@@ -140,7 +154,16 @@ export function locateQuantizedLinear(model: OnnxModel, index: GraphIndex, modul
   if (scale.numel !== 1 && scale.numel !== outF) fail(`the weight scale has ${scale.numel} values; expected 1 or ${outF} (per column)`, scale.name);
   if (weight.dataType !== OnnxDataType.UINT8 && weight.dataType !== OnnxDataType.INT8) fail('the weight is not uint8/int8', weight.name);
   return {
-    kind: 'int8', module, node, weight, scale, ...(zeroPoint === undefined ? {} : { zeroPoint }), inFeatures: inF, outFeatures: outF, input,
-    output: outputNode.outputs[0]?.value ?? '', outputNode,
+    kind: 'int8',
+    module,
+    node,
+    weight,
+    scale,
+    ...(zeroPoint === undefined ? {} : { zeroPoint }),
+    inFeatures: inF,
+    outFeatures: outF,
+    input,
+    output: outputNode.outputs[0]?.value ?? '',
+    outputNode,
   };
 }

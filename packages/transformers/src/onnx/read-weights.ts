@@ -28,7 +28,10 @@ const HF_PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*\.(weight|bias)$
 /** Non-linear nodes whose initializer inputs are module parameters: input index → parameter. */
 const PARAM_INPUTS: Readonly<Record<string, ReadonlyArray<readonly [number, 'weight' | 'bias']>>> = {
   Gather: [[0, 'weight']], // embeddings (wte, wpe, embed_tokens)
-  LayerNormalization: [[1, 'weight'], [2, 'bias']],
+  LayerNormalization: [
+    [1, 'weight'],
+    [2, 'bias'],
+  ],
   SimplifiedLayerNormalization: [[1, 'weight']],
 };
 

@@ -16,7 +16,9 @@ function feeds(ids: readonly number[], half: boolean): Record<string, unknown> {
   const f: Record<string, unknown> = { input_ids: i64([...ids]), attention_mask: i64(ids.map(() => 1)), position_ids: i64(ids.map((_, i) => i)) };
   for (let l = 0; l < 5; l++) {
     for (const kv of ['key', 'value']) {
-      f[`past_key_values.${l}.${kv}`] = half ? new (ort.Tensor as unknown as new (t: string, d: Uint16Array, dims: number[]) => unknown)('float16', new Uint16Array(0), [1, 4, 0, 8]) : new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 8]);
+      f[`past_key_values.${l}.${kv}`] = half
+        ? new (ort.Tensor as unknown as new (t: string, d: Uint16Array, dims: number[]) => unknown)('float16', new Uint16Array(0), [1, 4, 0, 8])
+        : new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 8]);
     }
   }
   return f;

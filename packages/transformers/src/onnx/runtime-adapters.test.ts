@@ -37,8 +37,8 @@ describe('runtime adapters on stories260K', () => {
   /** Logits of the merged exports (the reference for the unmerged runtime path) and of the base model. */
   const merged = new Map<string, Float32Array>();
   beforeAll(async () => {
-    lora = (readPeftAdapterFolder(fixturePath('reference', 'peft-lora'))).modules;
-    rslora = (readPeftAdapterFolder(fixturePath('reference', 'peft-rslora'))).modules;
+    lora = readPeftAdapterFolder(fixturePath('reference', 'peft-lora')).modules;
+    rslora = readPeftAdapterFolder(fixturePath('reference', 'peft-rslora')).modules;
     dir = join(tmp, 'runtime');
     manifest = (await writeRuntimeAdapterModel({ base: storiesDir(), out: dir })).manifest;
     for (const [name, adapter] of [

@@ -47,9 +47,11 @@ export function sideBranchEdits(model: OnnxModel, site: BranchSite, update: Modu
   const encode = (v: Float64Array): Uint8Array => (site.elemType === OnnxDataType.FLOAT16 ? encodeFloat16(v) : encodeFloat32(Float32Array.from(v)));
   const g = model.graph.field;
   const graphEnc = [{ lenStart: g.lenStart, valueStart: g.valueStart, end: g.end }];
-  const inits = [
-    encodeTensor(aName, site.elemType, [site.inFeatures, rank], { raw: encode(a) }),
-    encodeTensor(bName, site.elemType, [rank, site.outFeatures], { raw: encode(b) }),
-  ].map((t) => ({ start: g.end, end: g.end, bytes: encodeLenField(5, t), enclosing: graphEnc }));
+  const inits = [encodeTensor(aName, site.elemType, [site.inFeatures, rank], { raw: encode(a) }), encodeTensor(bName, site.elemType, [rank, site.outFeatures], { raw: encode(b) })].map((t) => ({
+    start: g.end,
+    end: g.end,
+    bytes: encodeLenField(5, t),
+    enclosing: graphEnc,
+  }));
   return [...loraBranchEdits(model, site, aName, bName, taken), ...inits];
 }

@@ -73,7 +73,14 @@ export function readTensorBytes(model: OnnxModel, t: OnnxTensor, external?: Exte
   // Small tensors (scalar zero points) are often written as int32_data varints, one per element.
   const bytes =
     storedBytes(model, t, external) ??
-    Uint8Array.from(readRepeatedVarints(model.bytes, t.int32Data.map((f) => f.field), { what: `int32_data of ${t.name}`, ...(model.file === undefined ? {} : { file: model.file }) }), (v) => Number(v & 0xffn));
+    Uint8Array.from(
+      readRepeatedVarints(
+        model.bytes,
+        t.int32Data.map((f) => f.field),
+        { what: `int32_data of ${t.name}`, ...(model.file === undefined ? {} : { file: model.file }) },
+      ),
+      (v) => Number(v & 0xffn),
+    );
   if (bytes.length !== t.numel) throw new OnnxError(`tensor holds ${bytes.length} bytes, expected ${t.numel}`, loc(model, t));
   return bytes;
 }
@@ -87,7 +94,13 @@ export function encodeBytesWrite(model: OnnxModel, t: OnnxTensor, bytes: Uint8Ar
     if (f.end - f.valueStart !== bytes.length) throw new OnnxError('uint8/int8 raw_data has an unexpected size', loc(model, t));
     return { edits: [{ start: f.valueStart, end: f.end, bytes, enclosing: t.rawData.enclosing }] };
   }
-  return { edits: int32DataEdits(model, t, Array.from(bytes, (b) => (t.dataType === OnnxDataType.INT8 ? (b << 24) >> 24 : b))) };
+  return {
+    edits: int32DataEdits(
+      model,
+      t,
+      Array.from(bytes, (b) => (t.dataType === OnnxDataType.INT8 ? (b << 24) >> 24 : b)),
+    ),
+  };
 }
 
 /** Replaces every int32_data field by one packed field holding `values` (varint widths may change). */
@@ -195,7 +208,11 @@ export function readTensorFloat32(model: OnnxModel, t: OnnxTensor, external?: Ex
   } else if (t.dataType === OnnxDataType.FLOAT) {
     out = readFloatData(model, t);
   } else if (t.dataType === OnnxDataType.FLOAT16 || t.dataType === OnnxDataType.BFLOAT16) {
-    const bits = readRepeatedVarints(model.bytes, t.int32Data.map((f) => f.field), { what: `int32_data of ${t.name}`, ...(model.file === undefined ? {} : { file: model.file }) });
+    const bits = readRepeatedVarints(
+      model.bytes,
+      t.int32Data.map((f) => f.field),
+      { what: `int32_data of ${t.name}`, ...(model.file === undefined ? {} : { file: model.file }) },
+    );
     const decode = t.dataType === OnnxDataType.FLOAT16 ? float16BitsToNumber : bfloat16BitsToNumber;
     out = Float32Array.from(bits, (b) => decode(Number(b & 0xffffn)));
   } else {
@@ -264,7 +281,13 @@ export function encodeTensorWrite(model: OnnxModel, t: OnnxTensor, values: Float
   if (first === undefined) throw new OnnxError('tensor has no data', loc(model, t));
   if (first.field.wire !== WireType.Len && first.field.wire !== WireType.Varint) throw new OnnxError('int32_data has a bad wire type', loc(model, t));
   const view = new DataView(encoded.buffer, encoded.byteOffset, encoded.byteLength);
-  return { edits: int32DataEdits(model, t, Array.from({ length: t.numel }, (_, i) => view.getUint16(i * 2, true))) };
+  return {
+    edits: int32DataEdits(
+      model,
+      t,
+      Array.from({ length: t.numel }, (_, i) => view.getUint16(i * 2, true)),
+    ),
+  };
 }
 
 function checkFinite(model: OnnxModel, t: OnnxTensor, encoded: Uint8Array, half: boolean): void {

@@ -1,13 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  indexedBatches,
-  injectAdapters,
-  shardRange,
-  type AdapterConfig,
-  type AdapterModel,
-  type TrainOptions,
-  type TrainResult,
-} from '@tsd-peft/tfjs';
+import { indexedBatches, injectAdapters, shardRange, type AdapterConfig, type AdapterModel, type TrainOptions, type TrainResult } from '@tsd-peft/tfjs';
 import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
 import type { TokenBatch } from '../training/data.js';
@@ -17,8 +9,7 @@ import { tokenBatchLoss } from '../training/batch-loss.js';
 const PASSED_TRAIN_OPTIONS = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume', 'evaluate'] as const;
 
 /** Options of {@link causalLmReplicaJob}; `steps`, `lr` and the optional trainer settings mean what they mean for `train`. */
-export interface CausalLmJobOptions
-  extends Pick<TrainOptions<TokenBatch>, 'steps' | 'lr' | (typeof PASSED_TRAIN_OPTIONS)[number]> {
+export interface CausalLmJobOptions extends Pick<TrainOptions<TokenBatch>, 'steps' | 'lr' | (typeof PASSED_TRAIN_OPTIONS)[number]> {
   /** The model of this replica (every worker loads or builds its own). */
   replica: CausalLMReplica<CausalLMConfig>;
   weights: WeightMap;
@@ -79,7 +70,10 @@ export function causalLmReplicaJob(context: ReplicaContext, options: CausalLmJob
   };
   const job: ReplicaJob<TokenBatch, number> = {
     model: adapter,
-    data: indexedBatches((i) => shardOf(options.batchAt(i)), (b) => b.tokens),
+    data: indexedBatches(
+      (i) => shardOf(options.batchAt(i)),
+      (b) => b.tokens,
+    ),
     steps: options.steps,
     lr: options.lr,
     lossWeight: (b) => b.tokens,

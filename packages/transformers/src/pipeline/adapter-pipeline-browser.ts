@@ -51,7 +51,12 @@ async function fetchModelFile(model: string, file: string, options: AdapterPipel
   if (!('bytes' in got)) {
     const failure = got.status === undefined ? ('unreachable' as const) : ('http' as const);
     const why = got.status === undefined ? 'the hub could not be reached' : `HTTP ${got.status}; is the dtype available for it?`;
-    throw new HubError(`cannot download ${file} of "${model}" (${why})`, { repoId: model, failure, ...(got.status === undefined ? {} : { status: got.status }) }, { file: url }, { cause: 'cause' in got ? got.cause : undefined });
+    throw new HubError(
+      `cannot download ${file} of "${model}" (${why})`,
+      { repoId: model, failure, ...(got.status === undefined ? {} : { status: got.status }) },
+      { file: url },
+      { cause: 'cause' in got ? got.cause : undefined },
+    );
   }
   const bytes = got.bytes;
   await cache?.put(url, new Response(bytes as Uint8Array<ArrayBuffer>)).catch(() => undefined); // a full cache only costs a download

@@ -82,7 +82,11 @@ describe('adapterPipeline from a hub id (loopback mirror of the hub)', () => {
     const ref = optimumRef('gpt2');
     const gen = await adapterPipeline('text-generation', EXT_REPO, { dtype: 'fp32' });
     try {
-      expect(downloads(EXT_REPO).filter((f) => f.startsWith('onnx/')).sort()).toEqual(['onnx/model.onnx', 'onnx/model.onnx_data']);
+      expect(
+        downloads(EXT_REPO)
+          .filter((f) => f.startsWith('onnx/'))
+          .sort(),
+      ).toEqual(['onnx/model.onnx', 'onnx/model.onnx_data']);
       expect(maxAbsDiff(await logitsOf(gen, ref.ids), ref.base)).toBeLessThan(1e-4);
       await gen.loadAdapter('peft', optimumPath('gpt2', 'adapter'));
       gen.setAdapter('peft');

@@ -131,14 +131,16 @@ export async function createAdapterPipeline<T extends PipelineType>(task: T, mod
   // External data keeps its location; transformers.js fetches each file it is told of (path → bytes).
   const external = externalDataFiles(parsed);
   const sessionOptions = external.length === 0 ? options.session_options : { ...options.session_options, externalData: external.map((loc) => ({ path: loc, data: `${subfolder}/${loc}` })) };
-  const pipe = (await withServedModelFiles(new Map([[`${subfolder}/${fileName}${dtypeSuffix(dtype)}.onnx`, concatBytes(rewrite.chunks)]]), () =>
-    pipeline(task, location, {
-      ...pipelineOptions,
-      dtype: dtype as PretrainedModelOptions['dtype'],
-      model_file_name: fileName,
-      ...(external.length === 0 ? {} : { use_external_data_format: false }),
-      ...(sessionOptions === undefined ? {} : { session_options: sessionOptions }),
-    }),
+  const pipe = (await withServedModelFiles(
+    new Map([[`${subfolder}/${fileName}${dtypeSuffix(dtype)}.onnx`, concatBytes(rewrite.chunks)]]),
+    () =>
+      pipeline(task, location, {
+        ...pipelineOptions,
+        dtype: dtype as PretrainedModelOptions['dtype'],
+        model_file_name: fileName,
+        ...(external.length === 0 ? {} : { use_external_data_format: false }),
+        ...(sessionOptions === undefined ? {} : { session_options: sessionOptions }),
+      }),
     readCached === undefined ? undefined : hubFileReader(location, options.revision ?? 'main', readCached),
   )) as AllTasks[T];
   return attachAdapterControls(pipe, manifest, new Set(graphModules), io, location);
@@ -161,7 +163,9 @@ function attachAdapterControls<P>(pipe: P, manifest: RuntimeAdapterManifest, gra
   const inputs = manifest.slots.flatMap((s) => [s.inputA, s.inputB]);
   const sessions = Object.values(target?.sessions ?? {}).filter((s) => inputs.every((n) => s.inputNames.includes(n)));
   if (target === undefined || typeof target.forward !== 'function' || sessions.length !== 1) {
-    throw new OnnxError(`transformers.js did not load the rewritten graph of ${location} as one session of pipeline.model (found ${sessions.length}); this transformers.js version loads models differently`);
+    throw new OnnxError(
+      `transformers.js did not load the rewritten graph of ${location} as one session of pipeline.model (found ${sessions.length}); this transformers.js version loads models differently`,
+    );
   }
   const base = feedTensors(adapterFeedArrays(manifest, null, { adapterName: 'none' }));
   const loaded = new Map<string, Record<string, Tensor>>();

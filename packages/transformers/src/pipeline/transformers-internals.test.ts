@@ -68,7 +68,10 @@ describe(`transformers.js ${(JSON.parse(readFileSync(join(packageDir, 'package.j
     expect(Object.hasOwn(model, 'forward')).toBe(false);
     const seen: string[][] = [];
     const forward = model.forward;
-    Object.defineProperty(model, 'forward', { configurable: true, writable: true, value: (inputs: Record<string, unknown>) => {
+    Object.defineProperty(model, 'forward', {
+      configurable: true,
+      writable: true,
+      value: (inputs: Record<string, unknown>) => {
         seen.push(Object.keys(inputs));
         return forward.call(model, inputs);
       },

@@ -1,16 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
-import {
-  ConfigError,
-  changeRateSpectrum,
-  defaultSvdCache,
-  selectTaskSpecificDirections,
-  toPlainLora,
-  validateLoraFactors,
-  type LoraFactors,
-  type SvdCache,
-} from '@tsd-peft/core';
+import { ConfigError, changeRateSpectrum, defaultSvdCache, selectTaskSpecificDirections, toPlainLora, validateLoraFactors, type LoraFactors, type SvdCache } from '@tsd-peft/core';
 import { PEFT_CONFIG_FILE, loadNativeAdapter, readPeftAdapterFolder } from '@tsd-peft/core/node';
 import type { CausalLM } from '../load-causal-lm.js';
 

@@ -7,10 +7,7 @@ const encodeRest = (text: string) => Array.from(text, (c) => c.charCodeAt(0));
 
 describe('training data', () => {
   it('parses both JSONL record kinds and names the file and line on errors', () => {
-    expect(parseJsonlExamples('{"text":"ab"}\n\n{"prompt":"p","completion":"c"}\n')).toEqual([
-      { text: 'ab' },
-      { prompt: 'p', completion: 'c' },
-    ]);
+    expect(parseJsonlExamples('{"text":"ab"}\n\n{"prompt":"p","completion":"c"}\n')).toEqual([{ text: 'ab' }, { prompt: 'p', completion: 'c' }]);
     expect(() => parseJsonlExamples('{"text":1}', 'train.jsonl')).toThrow(/line 1.*train\.jsonl/);
     expect(() => parseJsonlExamples('{oops', 'x.jsonl')).toThrow(ConfigError);
     expect(() => parseJsonlExamples('\n \n', 'empty.jsonl')).toThrow(/empty/);
@@ -24,8 +21,15 @@ describe('training data', () => {
   });
 
   it('chunks streams and pads batches deterministically under a seed', () => {
-    const windows = chunkTokenStream(Array.from({ length: 10 }, (_, i) => i), 3);
-    expect(windows.map((w) => Array.from(w.ids))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7, 8]]);
+    const windows = chunkTokenStream(
+      Array.from({ length: 10 }, (_, i) => i),
+      3,
+    );
+    expect(windows.map((w) => Array.from(w.ids))).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+      [6, 7, 8],
+    ]);
     const examples = tokenizeExamples([{ text: 'a' }, { text: 'bcd' }, { text: 'ef' }], encode, encodeRest, 8);
     const a = new BatchSource(examples, { batchSize: 2, seed: 3 });
     const b = new BatchSource(examples, { batchSize: 2, seed: 3 });

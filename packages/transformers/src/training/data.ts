@@ -59,15 +59,9 @@ function toExample(record: unknown, file: string, line: number): TrainingExample
  * only completion tokens are targets; `encodePrompt` encodes the prompt (with
  * BOS) and `encodeContinuation` the completion (without BOS).
  */
-export function tokenizeExamples(
-  examples: readonly TrainingExample[],
-  encodePrompt: Encode,
-  encodeContinuation: Encode,
-  maxLength: number,
-): TokenizedExample[] {
+export function tokenizeExamples(examples: readonly TrainingExample[], encodePrompt: Encode, encodeContinuation: Encode, maxLength: number): TokenizedExample[] {
   return examples.map((example) => {
-    const [prompt, completion] =
-      'text' in example ? [encodePrompt(example.text), []] : [encodePrompt(example.prompt), encodeContinuation(example.completion)];
+    const [prompt, completion] = 'text' in example ? [encodePrompt(example.text), []] : [encodePrompt(example.prompt), encodeContinuation(example.completion)];
     const ids = [...prompt, ...completion].slice(0, maxLength);
     const lossMask = new Uint8Array(ids.length);
     // Text: every token after the first is a target. Pairs: completion tokens only.

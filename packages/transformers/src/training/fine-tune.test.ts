@@ -73,7 +73,15 @@ describe('batchLoss / meanLoss', () => {
   });
 
   it('rejects inconsistent batches with typed errors', () => {
-    expect(() => tokenBatchFromRows({ ids: [[1, 2], [3]], lossMask: [[0, 1], [0, 1]] })).toThrow(/ids row 1 has length 1/);
+    expect(() =>
+      tokenBatchFromRows({
+        ids: [[1, 2], [3]],
+        lossMask: [
+          [0, 1],
+          [0, 1],
+        ],
+      }),
+    ).toThrow(/ids row 1 has length 1/);
     expect(() => tokenBatchFromRows({ ids: [], lossMask: [] })).toThrow(ConfigError);
     const bad: TokenBatch = { ...plainBatch([[1, 2, 3]]), lossMask: new Int32Array(2) };
     expect(() => batchLoss(model, model.frozen, bad)).toThrow(/lossMask has 2 entries/);

@@ -24,10 +24,7 @@ import type { TokenBatch } from './data.js';
 import { tokenBatchLoss } from './batch-loss.js';
 
 /** Where batches come from: anything with `batchAt(cursor)` (a {@link BatchSource}), a function of the index, or a trainer data source. */
-export type FineTuneData<C extends JsonValue = JsonValue> =
-  | { batchAt(index: number): TokenBatch }
-  | ((index: number) => TokenBatch)
-  | DataSource<TokenBatch, C>;
+export type FineTuneData<C extends JsonValue = JsonValue> = { batchAt(index: number): TokenBatch } | ((index: number) => TokenBatch) | DataSource<TokenBatch, C>;
 
 /** Learning-rate schedule by name (HF `get_*_schedule_with_warmup` semantics, see @tsd-peft/tfjs). */
 export type ScheduleName = 'constant' | 'linear' | 'cosine';
@@ -176,11 +173,7 @@ export function meanLoss(model: CausalLM, batches: readonly TokenBatch[], linear
  * each `[batch][seq]`, all rows the same length), e.g. a bench batch; `tokens`
  * counts the loss-mask ones.
  */
-export function tokenBatchFromRows(rows: {
-  ids: readonly (readonly number[])[];
-  attentionMask?: readonly (readonly number[])[];
-  lossMask: readonly (readonly number[])[];
-}): TokenBatch {
+export function tokenBatchFromRows(rows: { ids: readonly (readonly number[])[]; attentionMask?: readonly (readonly number[])[]; lossMask: readonly (readonly number[])[] }): TokenBatch {
   const batch = rows.ids.length;
   const seq = rows.ids[0]?.length ?? 0;
   if (batch === 0 || seq === 0) throw new ConfigError('tokenBatchFromRows: the batch is empty', { tensor: 'ids', shape: [batch, seq] });

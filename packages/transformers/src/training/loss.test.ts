@@ -29,9 +29,7 @@ describe('causalLmLoss', () => {
   const batch = 2;
   const seq = 5;
   const vocab = 7;
-  const logitsData = Array.from({ length: batch }, (_, b) =>
-    Array.from({ length: seq }, (_, t) => Array.from({ length: vocab }, (_, v) => Math.sin(1 + b * 31 + t * 7 + v * 3) * 2)),
-  );
+  const logitsData = Array.from({ length: batch }, (_, b) => Array.from({ length: seq }, (_, t) => Array.from({ length: vocab }, (_, v) => Math.sin(1 + b * 31 + t * 7 + v * 3) * 2)));
   const ids = [
     [1, 3, 5, 2, 6],
     [4, 0, 1, 1, 0],
@@ -56,7 +54,9 @@ describe('causalLmLoss', () => {
     const logits = tf.tensor3d(logitsData);
     const idT = tf.tensor2d(ids, undefined, 'int32');
     const maskT = tf.tensor2d(mask);
-    const grad = tf.grad((z: tf.Tensor) => causalLmLoss(z as tf.Tensor3D, idT, maskT))(logits).arraySync() as number[][][];
+    const grad = tf
+      .grad((z: tf.Tensor) => causalLmLoss(z as tf.Tensor3D, idT, maskT))(logits)
+      .arraySync() as number[][][];
     const h = 1e-4;
     let maxErr = 0;
     for (let b = 0; b < batch; b++) {

@@ -20,9 +20,7 @@ describe('progress output', () => {
   it('formats one line with step, loss, lr, tokens/s, eval and ETA', () => {
     expect(formatDuration(75)).toBe('1:15');
     expect(formatDuration(3725)).toBe('1:02:05');
-    expect(progressLine(event(5, { eval: { eval_loss: 2.5 } }), { bar: 10 })).toBe(
-      '[#####.....]  step 5/10  loss 3.1416  lr 1.00e-3  1234 tok/s  eval_loss 2.5000  ETA 1:15',
-    );
+    expect(progressLine(event(5, { eval: { eval_loss: 2.5 } }), { bar: 10 })).toBe('[#####.....]  step 5/10  loss 3.1416  lr 1.00e-3  1234 tok/s  eval_loss 2.5000  ETA 1:15');
     expect(progressLine(event(10, { tokensPerSecond: null }))).toBe('step 10/10  loss 3.1416  lr 1.00e-3  done in 1:02:05');
   });
 
@@ -51,7 +49,10 @@ describe('progress output', () => {
       { lines: 2, label: 'run' },
     );
     for (let s = 1; s <= 10; s++) plain(event(s, s === 3 ? { eval: 1.5 } : {}));
-    const steps = log.trim().split('\n').map((l) => /step (\d+)/.exec(l)?.[1]);
+    const steps = log
+      .trim()
+      .split('\n')
+      .map((l) => /step (\d+)/.exec(l)?.[1]);
     expect(steps).toEqual(['1', '3', '5', '10']); // first, the eval at 3, every 5th, last
     expect(log.startsWith('run  step 1/10')).toBe(true);
   });

@@ -50,7 +50,11 @@ type Batch = { x: Float32Array; y: Float32Array; rows: number };
 
 function baseWeights(): Map<string, tf.Tensor> {
   const rng = Rng.fromSeed(5);
-  const w = (r: number, c: number) => tf.tensor2d(Float32Array.from({ length: r * c }, () => rng.normal() / Math.sqrt(c)), [r, c]);
+  const w = (r: number, c: number) =>
+    tf.tensor2d(
+      Float32Array.from({ length: r * c }, () => rng.normal() / Math.sqrt(c)),
+      [r, c],
+    );
   return new Map<string, tf.Tensor>([
     ['fc1.weight', w(HIDDEN, IN)],
     ['fc2.weight', w(OUT, HIDDEN)],
@@ -80,16 +84,19 @@ export function toyJob({ rank, worldSize, workerData }: ReplicaContext): Replica
   });
   const { start, count } = shardRange(rank, worldSize, o.rows);
   const tensorCounts: number[] = [];
-  const data = indexedBatches<Batch>((i) => {
-    const x = new Float32Array(count * IN);
-    const y = new Float32Array(count * OUT);
-    for (let j = 0; j < count; j++) {
-      const row = globalRow(i, start + j);
-      x.set(row.x, j * IN);
-      y.set(row.y, j * OUT);
-    }
-    return { x, y, rows: count };
-  }, (b) => b.rows);
+  const data = indexedBatches<Batch>(
+    (i) => {
+      const x = new Float32Array(count * IN);
+      const y = new Float32Array(count * OUT);
+      for (let j = 0; j < count; j++) {
+        const row = globalRow(i, start + j);
+        x.set(row.x, j * IN);
+        y.set(row.y, j * OUT);
+      }
+      return { x, y, rows: count };
+    },
+    (b) => b.rows,
+  );
   const job: ReplicaJob<Batch, number> = {
     model,
     data,
