@@ -73,7 +73,7 @@ export function branchSite(model: OnnxModel, index: GraphIndex, module: string):
  * in at `site`. `taken` holds every tensor name in use; new names are added to
  * it, and a clash (a model already rewritten) throws {@link OnnxError}.
  */
-export function loraBranchEdits(_model: OnnxModel, site: BranchSite, aName: string, bName: string, taken: Set<string>): ByteEdit[] {
+export function loraBranchEdits(site: BranchSite, aName: string, bName: string, taken: Set<string>): ByteEdit[] {
   const output = site.outputNode.outputs[0];
   if (output === undefined) throw new OnnxError(`node ${site.outputNode.name} has no output`, { tensor: site.outputNode.name });
   const y = output.value;

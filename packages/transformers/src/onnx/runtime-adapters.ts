@@ -82,7 +82,7 @@ export function rewriteForRuntimeAdapters(model: Uint8Array | OnnxModel, modules
       if (taken.has(n)) throw new OnnxError(`name ${n} is already used; was this model rewritten for ${module} before?`, { ...where, tensor: n });
       taken.add(n);
     }
-    edits.push(...loraBranchEdits(parsed, site, names.inputA, names.inputB, taken));
+    edits.push(...loraBranchEdits(site, names.inputA, names.inputB, taken));
     for (const [name, dims] of [
       [names.inputA, [site.inFeatures, names.rankDim]],
       [names.inputB, [names.rankDim, site.outFeatures]],

@@ -53,5 +53,5 @@ export function sideBranchEdits(model: OnnxModel, site: BranchSite, update: Modu
     bytes: encodeLenField(5, t),
     enclosing: graphEnc,
   }));
-  return [...loraBranchEdits(model, site, aName, bName, taken), ...inits];
+  return [...loraBranchEdits(site, aName, bName, taken), ...inits];
 }
