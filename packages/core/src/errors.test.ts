@@ -13,6 +13,13 @@ describe('ErrorLocation', () => {
     expect(shape.field).toBeUndefined();
   });
 
+  it('names a LayersModel layer as a layer', () => {
+    const error = new ShapeError('rank r = 9 exceeds min(in, out) = 4 of the kernel', { layer: 'dense_1', shape: [4, 8] });
+    expect(error.message).toBe('rank r = 9 exceeds min(in, out) = 4 of the kernel (layer dense_1, shape [4, 8])');
+    expect(error.layer).toBe('dense_1');
+    expect(error.tensor).toBeUndefined();
+  });
+
   it('a PEFT config error points at its field, not at a tensor', () => {
     const bad = JSON.stringify({ peft_type: 'IA3', r: 8, lora_alpha: 8, target_modules: ['q_proj'] });
     expect(() => parseAdapterConfig(bad, 'a/adapter_config.json')).toThrow(/\(file a\/adapter_config\.json, field peft_type\)$/);

@@ -8,13 +8,15 @@
 export type TsdErrorCode = 'TSD_ERROR' | 'SAFETENSORS' | 'ONNX' | 'SHAPE' | 'CONFIG' | 'FIXTURE_MISSING' | 'NON_FINITE' | 'FOLDER_LOCKED' | 'HUB';
 
 /**
- * Where an error points: any of a file path, a tensor name, a config field
- * or option name (`r`, `optimizer.betas`: printed as "field r", never as a
- * tensor) and a shape.
+ * Where an error points: any of a file path, a tensor name, a model layer
+ * (a TF.js LayersModel layer: printed as "layer dense_1", since a layer is
+ * neither a tensor nor a config field), a config field or option name (`r`,
+ * `optimizer.betas`: printed as "field r", never as a tensor) and a shape.
  */
 export interface ErrorLocation {
   file?: string;
   tensor?: string;
+  layer?: string;
   field?: string;
   shape?: readonly number[];
 }
@@ -24,6 +26,7 @@ export class TsdError extends Error {
   readonly code: TsdErrorCode;
   readonly file?: string;
   readonly tensor?: string;
+  readonly layer?: string;
   readonly field?: string;
   readonly shape?: readonly number[];
 
@@ -33,15 +36,17 @@ export class TsdError extends Error {
     this.code = code;
     if (location.file !== undefined) this.file = location.file;
     if (location.tensor !== undefined) this.tensor = location.tensor;
+    if (location.layer !== undefined) this.layer = location.layer;
     if (location.field !== undefined) this.field = location.field;
     if (location.shape !== undefined) this.shape = location.shape;
   }
 }
 
-function formatMessage(message: string, { file, tensor, field, shape }: ErrorLocation): string {
+function formatMessage(message: string, { file, tensor, layer, field, shape }: ErrorLocation): string {
   const where: string[] = [];
   if (file !== undefined) where.push(`file ${file}`);
   if (tensor !== undefined) where.push(`tensor ${tensor}`);
+  if (layer !== undefined) where.push(`layer ${layer}`);
   if (field !== undefined) where.push(`field ${field}`);
   if (shape !== undefined) where.push(`shape [${shape.join(', ')}]`);
   return where.length === 0 ? message : `${message} (${where.join(', ')})`;

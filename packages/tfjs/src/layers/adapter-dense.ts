@@ -297,7 +297,7 @@ export class AdapterDense extends layers.Layer {
       throw new LaunchCallbackMissingError(
         `method '${this.state.method}' launches after t = ${this.state.t} optimizer steps, but a training step ran without the step callback: ` +
           'pass the callback applyAdapters returns (or adapterCallback()) to model.fit, or call stepAdapters(model) after each step of a custom loop',
-        { tensor: this.name },
+        { layer: this.name },
       );
     }
   }

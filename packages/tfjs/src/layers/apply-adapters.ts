@@ -178,7 +178,7 @@ async function gradientEstimates(model: LayersModel, targets: readonly DenseTarg
   try {
     for (const [i, t] of targets.entries()) {
       const g = grads[(kernels[i] as tf.Variable).name];
-      if (g === undefined || g === null) throw new ConfigError('the estimate loss does not depend on this layer', { tensor: t.layer.name });
+      if (g === undefined || g === null) throw new ConfigError('the estimate loss does not depend on this layer', { layer: t.layer.name });
       // await data(), not dataSync(): the gradient may live on a GPU.
       const neg = Float32Array.from(await g.data(), (v) => -v);
       out.set(t.layer.name, transposed32({ rows: t.inDim, cols: t.outDim, data: neg }));

@@ -22,7 +22,7 @@ export async function rebuildModel(model: LayersModel, replace: (entry: Topology
   const config = topology['config'] as tf.serialization.ConfigDict | undefined;
   const entries = config?.['layers'];
   if (config === undefined || !Array.isArray(entries)) {
-    throw new ConfigError(`model ${model.name} has no layer list in its topology (class ${String(topology['class_name'])})`, { tensor: model.name });
+    throw new ConfigError(`model ${model.name} has no layer list in its topology (class ${String(topology['class_name'])})`, { layer: model.name });
   }
   const layers = (entries as unknown as TopologyLayer[]).map((entry) => replace(entry) ?? entry);
   const rebuilt = { ...topology, config: { ...config, layers } } as unknown as tf.serialization.ConfigDict;

@@ -26,7 +26,7 @@ export async function toPeftAdapter(model: LayersModel, options: LayersPeftExpor
   for (const layer of layers) {
     if (layer instanceof AdapterEmbedding) {
       throw new ConfigError("PEFT stores embedding adapters as lora_embedding_A/B, which core's PEFT writer does not support; use mergeAndUnload", {
-        tensor: layer.name,
+        layer: layer.name,
       });
     }
     const { method } = layer.adapter;

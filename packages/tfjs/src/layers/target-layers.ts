@@ -49,20 +49,20 @@ function checkTarget(layer: layers.Layer, r: number, s: number | null): DenseTar
   const suffix = KERNEL_SUFFIX[layer.getClassName()];
   if (suffix === undefined) {
     throw new NotDenseLayerError(`layer is a ${layer.getClassName()}, not a Dense layer; adapters wrap Dense (and Embedding) layers only`, {
-      tensor: layer.name,
+      layer: layer.name,
     });
   }
   const kernel = layer.weights.find((w) => w.originalName.endsWith(suffix));
   if (kernel === undefined || kernel.shape.length !== 2) {
-    throw new NotDenseLayerError(`${layer.getClassName()} layer has no 2-D weight *${suffix} (is the model built?)`, { tensor: layer.name });
+    throw new NotDenseLayerError(`${layer.getClassName()} layer has no 2-D weight *${suffix} (is the model built?)`, { layer: layer.name });
   }
   const [inDim, outDim] = kernel.shape as [number, number];
   const limit = Math.min(inDim, outDim);
   if (r > limit) {
-    throw new AdapterRankError(`rank r = ${r} exceeds min(in, out) = ${limit} of the kernel`, { tensor: layer.name, shape: [inDim, outDim] });
+    throw new AdapterRankError(`rank r = ${r} exceeds min(in, out) = ${limit} of the kernel`, { layer: layer.name, shape: [inDim, outDim] });
   }
   if (s !== null && s > limit) {
-    throw new AdapterRankError(`LoRA-Dash s = ${s} exceeds min(in, out) = ${limit} of the kernel`, { tensor: layer.name, shape: [inDim, outDim] });
+    throw new AdapterRankError(`LoRA-Dash s = ${s} exceeds min(in, out) = ${limit} of the kernel`, { layer: layer.name, shape: [inDim, outDim] });
   }
   const bias = layer.weights.find((w) => w.originalName.endsWith('/bias')) ?? null;
   return { layer, kernel, bias, inDim, outDim };
