@@ -22,7 +22,6 @@ import {
   parsePeftAdapter,
   readLoraFactors,
   recordVector,
-  Rng,
   serializeNativeAdapter,
   serializePeftAdapter,
   vectorTensor,
@@ -34,6 +33,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../apps/bench/src/args.js';
 import { benchMethods } from '../apps/bench/src/report/methods.js';
 import { methodColor } from '../apps/bench/src/svg/frame.js';
+import { mlpToy } from '../packages/tfjs/src/test-fixtures/mlp-toy.js';
 
 /**
  * LoRA-FA's state: the frozen A (owned here, not a variable) and the
@@ -99,44 +99,10 @@ const loraFa: Variant<LoraFaState> = {
   dispose: (s) => s.A.dispose(),
 };
 
-const IN = 10;
-const HIDDEN = 14;
-const OUT = 3;
-const ROWS = 8;
 const STEPS = 12;
-
-function baseWeights(): Map<string, tf.Tensor2D> {
-  const rng = Rng.fromSeed(5);
-  const w = (rows: number, cols: number) =>
-    tf.tensor2d(
-      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
-      [rows, cols],
-    );
-  return new Map([
-    ['fc1.weight', w(HIDDEN, IN)],
-    ['fc2.weight', w(OUT, HIDDEN)],
-  ]);
-}
-
-function batchAt(i: number): { x: Float32Array; y: Float32Array } {
-  const rng = Rng.fromSeed(100 + i);
-  const x = Float32Array.from({ length: ROWS * IN }, () => rng.normal());
-  return { x, y: Float32Array.from({ length: ROWS * OUT }, (_, k) => Math.cos((x[(k * 3) % x.length] as number) + k)) };
-}
-
-const probe = () =>
-  tf.tensor2d(
-    Float32Array.from({ length: ROWS * IN }, (_, k) => Math.sin(k)),
-    [ROWS, IN],
-  );
-
-function output(model: AdapterModel, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => model.linear('fc2', tf.relu(model.linear('fc1', x))));
-}
-
-function loss(model: AdapterModel, b: { x: Float32Array; y: Float32Array }): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.square(tf.sub(output(model, tf.tensor2d(b.x, [ROWS, IN])), tf.tensor2d(b.y, [ROWS, OUT])))) as tf.Scalar);
-}
+// The toy data only (seeded weights, batches, fc2(relu(fc1(x)))), from tfjs's test fixtures.
+const toy = mlpToy({ seed: 5, batchSeed: 100, inDim: 10, hidden: 14, outDim: 3, rows: 8, teacher: (x, k) => Math.cos((x[(k * 3) % x.length] as number) + k) });
+const { probe, output } = toy;
 
 let weights: Map<string, tf.Tensor2D>;
 const dirs: string[] = [];
@@ -148,7 +114,7 @@ const tempDir = () => {
 
 beforeAll(async () => {
   await setupBackend('cpu');
-  weights = baseWeights();
+  weights = toy.weights();
   registerVariant(loraFa);
 });
 afterAll(() => {
@@ -162,8 +128,8 @@ async function run(method: string, dir: string, options: { crashAt?: number; res
   try {
     await train({
       model,
-      data: indexedBatches(batchAt),
-      lossFn: (b) => loss(model, b),
+      data: indexedBatches(toy.batchAt),
+      lossFn: (b) => toy.loss(model, b),
       steps: STEPS,
       lr: 2e-2,
       checkpoint: { dir, every: 4 },

@@ -115,14 +115,12 @@ export function readLoraFactors(record: StateRecord, at: RecordLocation, weight?
  * min(out, in), spectra as in {@link readInitResidual}.
  */
 export function readDashState(record: StateRecord, at: RecordLocation, weight: { rows: number; cols: number }): DashState | undefined {
-  const meta = record.meta.dash;
+  const meta = partMeta(record, 'dash', 'launched', 'boolean', at);
   if (meta === undefined) return undefined;
-  const field = `${at.module}.dash`;
-  if (!isJsonObject(meta) || typeof meta.launched !== 'boolean') throw new SafetensorsError('dash needs a boolean launched', { file: at.file, field });
   if (!meta.launched) return { launched: false };
   const { rows: out, cols: inDim } = weight;
   const maxRank = Math.min(out, inDim);
-  const selected = indices(meta.selected, `${field}.selected`, at.file);
+  const selected = indices(meta.selected, `${at.module}.dash.selected`, at.file);
   const k = selected.length;
   const U = recordMatrix(record, 'dash_U', at, { rows: out, cols: k }) as Matrix<Float32Array>;
   const Vt = recordMatrix(record, 'dash_Vt', at, { rows: k, cols: inDim }) as Matrix<Float32Array>;
@@ -141,18 +139,17 @@ export function readDashState(record: StateRecord, at: RecordLocation, weight: {
  * with rates and σ of the same length.
  */
 export function readInitResidual(record: StateRecord, at: RecordLocation, weight: { rows: number; cols: number }): InitResidual | undefined {
-  const meta = record.meta.init;
+  const meta = partMeta(record, 'init', 'scaling', 'number', at);
   if (meta === undefined) return undefined;
-  const field = `${at.module}.init`;
-  if (!isJsonObject(meta) || typeof meta.scaling !== 'number') throw new SafetensorsError('init needs a numeric scaling', { file: at.file, field });
+  const scaling = meta.scaling as number;
   const A0 = recordMatrix(record, 'init_A0', at) as Matrix<Float32Array>;
   const B0 = recordMatrix(record, 'init_B0', at) as Matrix<Float32Array>;
-  validateLoraFactors({ A: A0, B: B0, scaling: meta.scaling }, weight, `${at.module}.init`);
-  const init: InitResidual = { A0, B0, scaling: meta.scaling };
+  validateLoraFactors({ A: A0, B: B0, scaling }, weight, `${at.module}.init`);
+  const init: InitResidual = { A0, B0, scaling };
   const maxRank = Math.min(weight.rows, weight.cols);
   let selected: number[] = [];
   if (meta.selected !== undefined) {
-    selected = indices(meta.selected, `${field}.selected`, at.file);
+    selected = indices(meta.selected, `${at.module}.init.selected`, at.file);
     if (selected.length !== A0.rows || !selected.every((i) => i < maxRank)) {
       throw new ShapeError(`init.selected must hold r = ${A0.rows} indices below ${maxRank}`, { file: at.file, tensor: nativeKey(at.module, 'init_A0'), shape: [selected.length] });
     }
@@ -199,6 +196,14 @@ function spectra(record: StateRecord, part: 'dash' | 'init', selected: readonly 
     });
   }
   return out;
+}
+
+/** The meta object of a record part, with its one required field checked; undefined when the record has no such part. */
+function partMeta(record: StateRecord, part: 'dash' | 'init', key: string, type: 'boolean' | 'number', at: RecordLocation): JsonObject | undefined {
+  const meta = record.meta[part];
+  if (meta === undefined) return undefined;
+  if (!isJsonObject(meta) || typeof meta[key] !== type) throw new SafetensorsError(`${part} needs a ${type} ${key}`, { file: at.file, field: `${at.module}.${part}` });
+  return meta;
 }
 
 function indices(v: unknown, field: string, file?: string): number[] {

@@ -70,12 +70,8 @@ export function encodeModuleRecords(records: ReadonlyMap<string, ModuleRecord>):
  * is missing, or a tensor that no module lists.
  */
 export function decodeModuleRecords(modules: unknown, tensors: ReadonlyMap<string, StateTensor>, field: string, file?: string): Map<string, ModuleRecord> {
-  if (!isJsonObject(modules)) throw new SafetensorsError('module records are not a JSON object', { file, field });
-  const used = new Set<string>();
-  const out = new Map<string, ModuleRecord>();
-  for (const [module, entry] of Object.entries(modules)) {
-    const where = `${field}.${module}`;
-    if (!isJsonObject(entry) || typeof entry.method !== 'string' || !isJsonObject(entry.meta)) {
+  return readModuleEntries(modules, tensors.keys(), field, file, (module, entry, where, use) => {
+    if (typeof entry.method !== 'string' || !isJsonObject(entry.meta)) {
       throw new SafetensorsError('module record needs a string method and a meta object', { file, field: where });
     }
     const names = entry.tensors;
@@ -87,12 +83,38 @@ export function decodeModuleRecords(modules: unknown, tensors: ReadonlyMap<strin
       const key = nativeKey(module, name);
       const t = tensors.get(key);
       if (t === undefined) throw new SafetensorsError('tensor is missing', { file, tensor: key });
-      used.add(key);
+      use(key);
       Object.defineProperty(own, name, { value: t, enumerable: true });
     }
-    out.set(module, { method: entry.method, tensors: own, meta: entry.meta });
+    return { method: entry.method, tensors: own, meta: entry.meta };
+  });
+}
+
+/**
+ * Reads the per-module entries of a file's JSON (`modules`, at `field`), each
+ * through `read`, which reports the tensors it takes with `use`; refuses an
+ * entry that is not an object and any of `keys` that no module took
+ * ({@link SafetensorsError} naming `file` and the field or tensor).
+ */
+export function readModuleEntries(
+  modules: unknown,
+  keys: Iterable<string>,
+  field: string,
+  file: string | undefined,
+  read: (module: string, entry: JsonObject, where: string, use: (key: string) => void) => ModuleRecord,
+): Map<string, ModuleRecord> {
+  if (!isJsonObject(modules)) throw new SafetensorsError('modules is not a JSON object', { file, field });
+  const used = new Set<string>();
+  const out = new Map<string, ModuleRecord>();
+  for (const [module, entry] of Object.entries(modules)) {
+    const where = `${field}.${module}`;
+    if (!isJsonObject(entry)) throw new SafetensorsError('module entry is not a JSON object', { file, field: where });
+    out.set(
+      module,
+      read(module, entry, where, (key) => used.add(key)),
+    );
   }
-  for (const key of tensors.keys()) {
+  for (const key of keys) {
     if (!used.has(key)) throw new SafetensorsError('tensor belongs to no module listed in the metadata', { file, tensor: key });
   }
   return out;

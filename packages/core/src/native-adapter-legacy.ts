@@ -9,7 +9,7 @@
  */
 import { SafetensorsError, ShapeError } from './errors.js';
 import { readLoraRecord } from './lora-record.js';
-import { isJsonObject, type ModuleRecord, type StateTensor } from './module-record.js';
+import { isJsonObject, readModuleEntries, type ModuleRecord, type StateTensor } from './module-record.js';
 import { nativeKey } from './module-names.js';
 import type { JsonObject } from './python-json.js';
 import { decodeFloat64 } from './dtype.js';
@@ -24,12 +24,8 @@ const PARTS = {
 
 /** The modules of a format 1–3 file as records; throws as `parseNativeAdapter` documents. */
 export function parseLegacyNativeModules(modules: unknown, all: ReadonlyMap<string, SafetensorsTensor>, field: string, file?: string): Map<string, ModuleRecord> {
-  if (!isJsonObject(modules)) throw new SafetensorsError('modules is not an object', { file, field });
-  const used = new Set<string>();
-  const out = new Map<string, ModuleRecord>();
-  for (const [module, m] of Object.entries(modules)) {
-    const where = `${field}.${module}`;
-    if (!isJsonObject(m) || typeof m.method !== 'string' || typeof m.scaling !== 'number') {
+  return readModuleEntries(modules, all.keys(), field, file, (module, m, where, use) => {
+    if (typeof m.method !== 'string' || typeof m.scaling !== 'number') {
       throw new SafetensorsError('module entry needs a string method and a numeric scaling', { file, field: where });
     }
     const tensors: Record<string, StateTensor> = {};
@@ -38,7 +34,7 @@ export function parseLegacyNativeModules(modules: unknown, all: ReadonlyMap<stri
       const t = all.get(key);
       if (t === undefined) return;
       if (t.dtype !== dtype) throw new SafetensorsError(dtype === 'F64' ? `spectra are stored as F64, found ${t.dtype}` : `native adapters store F32, found ${t.dtype}`, { file, tensor: key });
-      used.add(key);
+      use(key);
       tensors[name] = { shape: [...t.shape], data: dtype === 'F64' ? decodeFloat64(t.data) : tensorToFloat32(t, key) };
     };
     for (const name of [...FACTORS, MAGNITUDE]) take(name, 'F32');
@@ -57,10 +53,6 @@ export function parseLegacyNativeModules(modules: unknown, all: ReadonlyMap<stri
     if (magnitude !== undefined && (magnitude.shape.length !== 1 || magnitude.data.length !== factors.B.rows)) {
       throw new ShapeError(`magnitude holds ${magnitude.data.length} values for ${factors.B.rows} output rows`, { file, tensor: nativeKey(module, MAGNITUDE), shape: [...magnitude.shape] });
     }
-    out.set(module, record);
-  }
-  for (const key of all.keys()) {
-    if (!used.has(key)) throw new SafetensorsError('tensor belongs to no module listed in the metadata', { file, tensor: key });
-  }
-  return out;
+    return record;
+  });
 }

@@ -14,7 +14,7 @@ import { NATIVE_METADATA_KEY, parseNativeAdapter, parseSafetensors, serializeNat
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterModel } from './adapter-model.js';
 import { setupBackend } from './backend/setup.js';
-import { LEGACY_CHECKPOINT_STEP, LEGACY_CONFIGS, LEGACY_DIR, LEGACY_STEPS, legacyOutput, legacyRun, legacyWeights } from './test-fixtures/legacy-state/legacy-run.js';
+import { LEGACY_CHECKPOINT_STEP, LEGACY_CONFIGS, LEGACY_DIR, LEGACY_STEPS, LEGACY_TOY, legacyOutput, legacyRun } from './test-fixtures/legacy-state/legacy-run.js';
 import { checkpointFileName } from './trainer/checkpoint-store.js';
 import { CHECKPOINT_METADATA_KEY } from './trainer/checkpoint.js';
 
@@ -22,7 +22,7 @@ let weights: Map<string, tf.Tensor2D>;
 let scratch: string;
 beforeAll(async () => {
   await setupBackend('cpu');
-  weights = legacyWeights();
+  weights = LEGACY_TOY.weights();
   scratch = mkdtempSync(join(tmpdir(), 'tsd-legacy-'));
 });
 afterAll(() => {

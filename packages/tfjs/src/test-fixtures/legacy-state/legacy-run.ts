@@ -1,23 +1,23 @@
 /**
- * The small training run the files in this folder were made from (by
- * `writeLegacyFiles`, at main f90392f, before native format 4): the same
- * run repeated by the current code must resume from those files bit for bit.
+ * The small training run the files in this folder were made from, by
+ * `writeLegacyFiles` on the code of main f90392f (native format 3, the
+ * checkpoint layout before module records): the same run repeated by the
+ * current code must resume from those files bit for bit.
  */
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, serializeNativeAdapter } from '@tsd-peft/core';
+import { serializeNativeAdapter } from '@tsd-peft/core';
 import type { AdapterConfig } from '../../adapter-config.js';
 import { injectAdapters, type AdapterModel } from '../../adapter-model.js';
 import { checkpointFileName } from '../../trainer/checkpoint-store.js';
 import { indexedBatches } from '../../trainer/data-source.js';
 import { train } from '../../trainer/train.js';
+import { mlpToy } from '../mlp-toy.js';
 
 export const LEGACY_DIR = new URL('.', import.meta.url).pathname;
-const IN = 10;
-const HIDDEN = 14;
-const OUT = 3;
-const ROWS = 8;
+/** The register-variant test's toy. */
+export const LEGACY_TOY = mlpToy({ seed: 5, batchSeed: 100, inDim: 10, hidden: 14, outDim: 3, rows: 8, teacher: (x, k) => Math.cos((x[(k * 3) % x.length] as number) + k) });
 /** Steps of the whole run; the old checkpoints are at {@link LEGACY_CHECKPOINT_STEP}. */
 export const LEGACY_STEPS = 12;
 export const LEGACY_CHECKPOINT_STEP = 6;
@@ -28,50 +28,19 @@ export const LEGACY_CONFIGS: Readonly<Record<'lora-tsd' | 'dora', AdapterConfig>
   dora: { method: 'dora', r: 2, alpha: 4, targetModules: ['fc1', 'fc2'], seed: 3 },
 };
 
-/** The toy base weights (the caller disposes them). */
-export function legacyWeights(): Map<string, tf.Tensor2D> {
-  const rng = Rng.fromSeed(5);
-  const w = (rows: number, cols: number) =>
-    tf.tensor2d(
-      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
-      [rows, cols],
-    );
-  return new Map([
-    ['fc1.weight', w(HIDDEN, IN)],
-    ['fc2.weight', w(OUT, HIDDEN)],
-  ]);
-}
-
-function batchAt(i: number): { x: Float32Array; y: Float32Array } {
-  const rng = Rng.fromSeed(100 + i);
-  const x = Float32Array.from({ length: ROWS * IN }, () => rng.normal());
-  return { x, y: Float32Array.from({ length: ROWS * OUT }, (_, k) => Math.cos((x[(k * 3) % x.length] as number) + k)) };
-}
-
-/** fc2(relu(fc1(x))) for a fixed probe input. */
+/** The toy's output for its fixed probe input. */
 export function legacyOutput(model: AdapterModel): Float32Array {
-  return tf.tidy(() => {
-    const x = tf.tensor2d(
-      Float32Array.from({ length: ROWS * IN }, (_, k) => Math.sin(k)),
-      [ROWS, IN],
-    );
-    return Float32Array.from(model.linear('fc2', tf.relu(model.linear('fc1', x))).dataSync());
-  });
+  return tf.tidy(() => Float32Array.from(LEGACY_TOY.output(model, LEGACY_TOY.probe()).dataSync()));
 }
 
 /** Trains `steps` steps with checkpoints every {@link LEGACY_CHECKPOINT_STEP} steps in `dir`; returns the model and the losses. */
 export async function legacyRun(method: keyof typeof LEGACY_CONFIGS, weights: Map<string, tf.Tensor2D>, dir: string, options: { steps: number; resume?: boolean }) {
   const model = legacyRun.inject(method, weights);
   const losses: number[] = [];
-  const lossFn = (b: { x: Float32Array; y: Float32Array }) =>
-    tf.tidy(() => {
-      const y = model.linear('fc2', tf.relu(model.linear('fc1', tf.tensor2d(b.x, [ROWS, IN]))));
-      return tf.mean(tf.square(tf.sub(y, tf.tensor2d(b.y, [ROWS, OUT])))) as tf.Scalar;
-    });
   await train({
     model,
-    data: indexedBatches(batchAt),
-    lossFn,
+    data: indexedBatches(LEGACY_TOY.batchAt),
+    lossFn: (b) => LEGACY_TOY.loss(model, b),
     steps: options.steps,
     lr: 2e-2,
     checkpoint: { dir, every: LEGACY_CHECKPOINT_STEP, keepLast: 4 },
@@ -88,8 +57,8 @@ legacyRun.inject = (method: keyof typeof LEGACY_CONFIGS, weights: Map<string, tf
   injectAdapters(weights, { ...LEGACY_CONFIGS[method], ...(seed === undefined ? {} : { seed }) });
 
 /** Writes this folder's files: `<method>.checkpoint.safetensors` (step 6) and `<method>.native.safetensors` (step 12). */
-export async function writeLegacyFiles(target = LEGACY_DIR, scratch: string): Promise<void> {
-  const weights = legacyWeights();
+export async function writeLegacyFiles(target: string, scratch: string): Promise<void> {
+  const weights = LEGACY_TOY.weights();
   for (const method of Object.keys(LEGACY_CONFIGS) as (keyof typeof LEGACY_CONFIGS)[]) {
     const dir = join(scratch, method);
     const { model } = await legacyRun(method, weights, dir, { steps: LEGACY_STEPS });
