@@ -40,7 +40,7 @@ export interface EncodedRecords {
 }
 
 /** An empty record part. */
-export const EMPTY_RECORD: StateRecord = { tensors: {}, meta: {} };
+export const EMPTY_RECORD: StateRecord = Object.freeze({ tensors: Object.freeze({}), meta: Object.freeze({}) });
 
 /**
  * Encodes module records: every tensor under `base_model.model.<module>.<name>`
