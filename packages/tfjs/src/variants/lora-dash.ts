@@ -129,9 +129,9 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       );
     },
     loadState: (record: StateRecord, s, ctx) => {
-      // The inner variant reads its own parts of the record and ignores the dash part.
-      const innerState = inner.loadState === undefined ? inner.setFactors(readLoraFactors(record, { module: ctx.name }), s.inner, ctx) : inner.loadState(record, s.inner, ctx);
+      // The dash part is checked before anything changes; the inner variant reads its own parts and ignores it.
       const dash = readDashState(record, { module: ctx.name }, { rows: ctx.frozen.outFeatures, cols: ctx.frozen.inFeatures });
+      const innerState = inner.loadState === undefined ? inner.setFactors(readLoraFactors(record, { module: ctx.name }), s.inner, ctx) : inner.loadState(record, s.inner, ctx);
       disposeLaunch(s.launch);
       if (dash === undefined || !dash.launched) {
         ctx.removeVariable(DASH_D_KEY);

@@ -100,8 +100,9 @@ export function residualSaveState(s: ResidualState): StateRecord {
  */
 export function residualLoadState(record: StateRecord, s: ResidualState, ctx: ModuleContext): ResidualState {
   const at = { module: ctx.name };
-  const branch = assignFactors(s.branch, readLoraFactors(record, at), ctx);
+  // Both parts are read (and checked) before anything changes.
   const stored = readInitResidual(record, at, { rows: ctx.frozen.outFeatures, cols: ctx.frozen.inFeatures });
+  const branch = assignFactors(s.branch, readLoraFactors(record, at), ctx);
   if (stored === undefined) {
     ctx.frozen.restoreBase();
     return { branch };
