@@ -112,6 +112,7 @@ export {
   recordMatrix,
   recordVector,
   EMPTY_RECORD,
+  isJsonObject,
 } from './module-record.js';
 export type { StateTensor, StateRecord, ModuleRecord, EncodedRecords, RecordLocation } from './module-record.js';
 export { loraFactorsRecord, dashRecord, initRecord, loraRecord, readLoraFactors, readDashState, readInitResidual, readLoraRecord } from './lora-record.js';

@@ -49,7 +49,12 @@ describe.each(Object.keys(LEGACY_CONFIGS) as (keyof typeof LEGACY_CONFIGS)[])('%
     expect(values(resumed.model)).toEqual(values(straight.model));
     expect(resumed.model.tsdSelections()).toEqual(straight.model.tsdSelections());
     expect(legacyOutput(resumed.model)).toEqual(legacyOutput(straight.model));
-    // and it went on writing checkpoints in the new layout, which resume too
+    // it went on writing checkpoints in the new layout: the variables once (as variables), the spectra as F64 tensors
+    const now = parseSafetensors(new Uint8Array(readFileSync(join(dir, checkpointFileName(LEGACY_STEPS)))));
+    const modelKeys = [...now.tensors.keys()].filter((k) => k.startsWith('model/'));
+    expect(modelKeys.filter((k) => /lora_[AB]\.weight$|dash_d$/.test(k))).toEqual([]);
+    if (method === 'lora-tsd') expect(now.tensors.get('model/base_model.model.fc1.dash_change_rates')?.dtype).toBe('F64');
+    // and those resume too
     const again = await legacyRun(method, weights, dir, { steps: LEGACY_STEPS, resume: true });
     expect(values(again.model)).toEqual(values(straight.model));
     [straight.model, resumed.model, again.model].forEach((m) => m.dispose());
