@@ -4,25 +4,49 @@
  * low-rank adaptation"): A is frozen at its random init, only B trains.
  * `registerVariant` adds it; it then trains, checkpoints and resumes bit for
  * bit, saves and reloads as a native adapter, and exports to PEFT, like a
- * built-in method. DoRA, the last built-in method added, runs the same course.
+ * built-in method. It also keeps state of its own that no other method has
+ * (a step counter in its JSON meta and an F64 vector), which checkpoints
+ * and native files persist through its state record. DoRA, the last
+ * built-in method added, runs the same course.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, initLoraWeights, parseNativeAdapter, parsePeftAdapter, Rng, serializeNativeAdapter, serializePeftAdapter, type LoraFactors } from '@tsd-peft/core';
+import {
+  ConfigError,
+  combineRecords,
+  initLoraWeights,
+  loraFactorsRecord,
+  parseNativeAdapter,
+  parsePeftAdapter,
+  readLoraFactors,
+  recordVector,
+  serializeNativeAdapter,
+  serializePeftAdapter,
+  vectorTensor,
+  type LoraFactors,
+} from '@tsd-peft/core';
 import { ADAPTER_METHODS, indexedBatches, injectAdapters, injectPeftAdapter, registerVariant, setupBackend, train, type AdapterModel, type ModuleContext, type Variant } from '@tsd-peft/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The bench from its sources, so it sees this file's registry (its dist would load another copy of tfjs).
 import { parseBenchArgs } from '../apps/bench/src/args.js';
 import { benchMethods } from '../apps/bench/src/report/methods.js';
 import { methodColor } from '../apps/bench/src/svg/frame.js';
+import { mlpToy } from '../packages/tfjs/src/test-fixtures/mlp-toy.js';
 
-/** LoRA-FA's state: the frozen A (owned here, not a variable) and the trainable B. */
+/**
+ * LoRA-FA's state: the frozen A (owned here, not a variable) and the
+ * trainable B; and, as state of its own, the optimizer steps it has seen and
+ * the running sum over steps of ‖B_o‖ per output row o (a history that
+ * cannot be recomputed from the weights, so it must be persisted).
+ */
 interface LoraFaState {
   readonly A: tf.Tensor2D;
   readonly B: tf.Variable;
   readonly scaling: number;
+  readonly steps: number;
+  readonly rowNormSum: Float64Array;
 }
 
 function readFactors(s: LoraFaState): LoraFactors {
@@ -37,7 +61,15 @@ function readFactors(s: LoraFaState): LoraFactors {
 function setFactors(f: LoraFactors, s: LoraFaState): LoraFaState {
   s.A.dispose();
   tf.tidy(() => s.B.assign(tf.tensor2d(f.B.data, [f.B.rows, f.B.cols])));
-  return { A: tf.tensor2d(f.A.data, [f.A.rows, f.A.cols]), B: s.B, scaling: f.scaling };
+  return { ...s, A: tf.tensor2d(f.A.data, [f.A.rows, f.A.cols]), scaling: f.scaling };
+}
+
+/** After each step: one more step seen, and each row norm of B added to its running sum (in float64). */
+function accumulate(s: LoraFaState): LoraFaState {
+  const B = s.B.dataSync();
+  const r = s.B.shape[1] as number;
+  const rowNormSum = Float64Array.from(s.rowNormSum, (sum, o) => sum + Math.hypot(...B.subarray(o * r, (o + 1) * r)));
+  return { ...s, steps: s.steps + 1, rowNormSum };
 }
 
 const loraFa: Variant<LoraFaState> = {
@@ -48,54 +80,29 @@ const loraFa: Variant<LoraFaState> = {
     // B = 0 as in LoRA; A frozen (never a variable, so neither gradients nor optimizer state).
     const A = tf.tensor2d(factors.A.data, [factors.A.rows, factors.A.cols]);
     const B = ctx.createVariable('lora_B.weight', tf.tensor2d(factors.B.data, [factors.B.rows, factors.B.cols]));
-    return { A, B, scaling: factors.scaling };
+    return { A, B, scaling: factors.scaling, steps: 0, rowNormSum: new Float64Array(factors.B.rows) };
   },
   forward: (x, s) => tf.tidy(() => tf.mul(tf.matMul(tf.matMul(x, s.A, false, true), s.B, false, true), s.scaling) as tf.Tensor2D),
   parts: (s) => ({ factors: readFactors(s) }),
   setFactors: (f, s) => setFactors(f, s),
-  toNative: (s) => ({ method: 'lora-fa', factors: readFactors(s) }),
-  fromNative: (state, s) => setFactors(state.factors, s),
+  afterStep: (_completed, s) => accumulate(s),
+  hostReadsAfterStep: (_completed, s) => [s.B],
+  // Its record: core's LoRA factor part plus its own F64 tensor and meta field.
+  saveState: (s) => combineRecords(loraFactorsRecord(readFactors(s)), { tensors: { row_norm_sum: vectorTensor(s.rowNormSum) }, meta: { steps: s.steps } }),
+  loadState: (record, s, ctx) => {
+    const at = { module: ctx.name };
+    const rowNormSum = recordVector(record, 'row_norm_sum', at, Float64Array, ctx.frozen.outFeatures) as Float64Array;
+    const steps = record.meta.steps;
+    if (typeof steps !== 'number') throw new ConfigError('LoRA-FA state needs a step count', { field: `${ctx.name}.steps` });
+    return { ...setFactors(readLoraFactors(record, at), s), steps, rowNormSum: Float64Array.from(rowNormSum) };
+  },
   dispose: (s) => s.A.dispose(),
 };
 
-const IN = 10;
-const HIDDEN = 14;
-const OUT = 3;
-const ROWS = 8;
 const STEPS = 12;
-
-function baseWeights(): Map<string, tf.Tensor2D> {
-  const rng = Rng.fromSeed(5);
-  const w = (rows: number, cols: number) =>
-    tf.tensor2d(
-      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
-      [rows, cols],
-    );
-  return new Map([
-    ['fc1.weight', w(HIDDEN, IN)],
-    ['fc2.weight', w(OUT, HIDDEN)],
-  ]);
-}
-
-function batchAt(i: number): { x: Float32Array; y: Float32Array } {
-  const rng = Rng.fromSeed(100 + i);
-  const x = Float32Array.from({ length: ROWS * IN }, () => rng.normal());
-  return { x, y: Float32Array.from({ length: ROWS * OUT }, (_, k) => Math.cos((x[(k * 3) % x.length] as number) + k)) };
-}
-
-const probe = () =>
-  tf.tensor2d(
-    Float32Array.from({ length: ROWS * IN }, (_, k) => Math.sin(k)),
-    [ROWS, IN],
-  );
-
-function output(model: AdapterModel, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => model.linear('fc2', tf.relu(model.linear('fc1', x))));
-}
-
-function loss(model: AdapterModel, b: { x: Float32Array; y: Float32Array }): tf.Scalar {
-  return tf.tidy(() => tf.mean(tf.square(tf.sub(output(model, tf.tensor2d(b.x, [ROWS, IN])), tf.tensor2d(b.y, [ROWS, OUT])))) as tf.Scalar);
-}
+// The toy data only (seeded weights, batches, fc2(relu(fc1(x)))), from tfjs's test fixtures.
+const toy = mlpToy({ seed: 5, batchSeed: 100, inDim: 10, hidden: 14, outDim: 3, rows: 8, teacher: (x, k) => Math.cos((x[(k * 3) % x.length] as number) + k) });
+const { probe, output } = toy;
 
 let weights: Map<string, tf.Tensor2D>;
 const dirs: string[] = [];
@@ -107,7 +114,7 @@ const tempDir = () => {
 
 beforeAll(async () => {
   await setupBackend('cpu');
-  weights = baseWeights();
+  weights = toy.weights();
   registerVariant(loraFa);
 });
 afterAll(() => {
@@ -121,8 +128,8 @@ async function run(method: string, dir: string, options: { crashAt?: number; res
   try {
     await train({
       model,
-      data: indexedBatches(batchAt),
-      lossFn: (b) => loss(model, b),
+      data: indexedBatches(toy.batchAt),
+      lossFn: (b) => toy.loss(model, b),
       steps: STEPS,
       lr: 2e-2,
       checkpoint: { dir, every: 4 },
@@ -168,7 +175,7 @@ describe('registerVariant', () => {
     expect([...model.trainableVariables().keys()]).toEqual(['fc1.lora_B.weight', 'fc2.lora_B.weight']);
     expect(losses.at(-1)).toBeLessThan(losses[0] as number);
     const fresh = injectAdapters(weights, { method: 'lora-fa', r: 2, alpha: 4, targetModules: ['fc1', 'fc2'], seed: 3 });
-    const a = (m: AdapterModel) => m.toNativeAdapter().modules.get('fc1')?.factors.A.data;
+    const a = (m: AdapterModel) => m.toNativeAdapter().modules.get('fc1')?.tensors['lora_A.weight']?.data;
     expect(a(model)).toEqual(a(fresh));
     fresh.dispose();
     model.dispose();
@@ -182,6 +189,14 @@ describe('registerVariant', () => {
     const values = (m: AdapterModel) => Object.fromEntries([...m.trainableVariables()].map(([n, v]) => [n, Array.from(v.dataSync())]));
     expect(values(resumed.model)).toEqual(values(straight.model));
     expect(resumed.losses).toEqual(straight.losses.slice(4));
+    // the whole state record resumes too, the method's own state included
+    const record = (m: AdapterModel) => m.toNativeAdapter().modules.get('fc1');
+    expect(record(resumed.model)).toEqual(record(straight.model));
+    if (method === 'lora-fa') {
+      expect(record(straight.model)?.meta.steps).toBe(STEPS);
+      expect(record(straight.model)?.tensors.row_norm_sum?.data).toBeInstanceOf(Float64Array);
+      expect(record(straight.model)?.tensors.row_norm_sum?.data.every((v) => v > 0)).toBe(true);
+    }
     resumed.model.dispose();
 
     const x = probe();
@@ -191,6 +206,7 @@ describe('registerVariant', () => {
     const reloaded = injectAdapters(weights, { method, r: 2, alpha: 4, targetModules: ['fc1', 'fc2'], seed: 99 });
     reloaded.loadNativeAdapter(native);
     expect(output(reloaded, x).dataSync()).toEqual(want);
+    expect(record(reloaded)).toEqual(record(straight.model));
     reloaded.dispose();
     // PEFT: written and parsed back, loaded on the untouched weights (LoRA-FA as plain LoRA, DoRA as DoRA)
     const files = serializePeftAdapter(straight.model.toPeftAdapter());

@@ -100,4 +100,20 @@ export type {
   AdapterFileHandle,
 } from './peft-adapter-files.js';
 export { serializeNativeAdapter, parseNativeAdapter, NATIVE_FORMAT_VERSION, NATIVE_METADATA_KEY } from './native-adapter.js';
-export type { NativeAdapter, NativeModuleState, DashState, InitResidual } from './native-adapter.js';
+export type { NativeAdapter } from './native-adapter.js';
+export {
+  encodeModuleRecords,
+  decodeModuleRecords,
+  stateToSafetensors,
+  stateFromSafetensors,
+  combineRecords,
+  matrixTensor,
+  vectorTensor,
+  recordMatrix,
+  recordVector,
+  EMPTY_RECORD,
+  isJsonObject,
+} from './module-record.js';
+export type { StateTensor, StateRecord, ModuleRecord, EncodedRecords, RecordLocation } from './module-record.js';
+export { loraFactorsRecord, dashRecord, initRecord, loraRecord, readLoraFactors, readDashState, readInitResidual, readLoraRecord } from './lora-record.js';
+export type { DashState, InitResidual, LoraRecordParts } from './lora-record.js';

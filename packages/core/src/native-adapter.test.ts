@@ -3,7 +3,9 @@ import { describe, expect, test } from 'vitest';
 import { SafetensorsError, ShapeError } from './errors.js';
 import type { Matrix } from './matrix.js';
 import { nativeKey, peftKey } from './module-names.js';
-import { NATIVE_METADATA_KEY, parseNativeAdapter, serializeNativeAdapter, type NativeAdapter, type NativeModuleState } from './native-adapter.js';
+import { loraFactorsRecord, loraRecord, readInitResidual, readLoraRecord, type DashState } from './lora-record.js';
+import type { ModuleRecord } from './module-record.js';
+import { NATIVE_METADATA_KEY, parseNativeAdapter, serializeNativeAdapter, type NativeAdapter } from './native-adapter.js';
 import { fixturePath } from './testing/fixtures.js';
 import { float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type SafetensorsTensor } from './safetensors.js';
 
@@ -17,27 +19,34 @@ function mat(t: SafetensorsTensor): Matrix<Float32Array> {
   return { rows: t.shape[0] as number, cols: t.shape[1] as number, data: tensorToFloat32(t) };
 }
 
+const dashOf = (adapter: NativeAdapter, module: string): DashState | undefined => {
+  const record = adapter.modules.get(module);
+  return record === undefined ? undefined : readLoraRecord(record, { module }).dash;
+};
+
 /** The real 40-step LoRA-Dash run's final state, with its initialisation as the init residual. */
 function trajectoryAdapter(): NativeAdapter {
   const final = load('final_lora_dash.safetensors');
   const init = load('init_lora.safetensors');
   const get = (file: typeof final, name: string) => file.tensors.get(name) as SafetensorsTensor;
-  const modules = new Map<string, NativeModuleState>();
+  const modules = new Map<string, ModuleRecord>();
   for (const [module, { top_index, change_rate, sigma }] of Object.entries(launch.modules)) {
     modules.set(module, {
       method: 'lora-dash',
-      factors: { A: mat(get(final, peftKey(module, 'lora_A'))), B: mat(get(final, peftKey(module, 'lora_B'))), scaling: 2 },
-      dash: {
-        launched: true,
-        U: mat(get(final, nativeKey(module, 'dash_U'))),
-        Vt: mat(get(final, nativeKey(module, 'dash_Vh'))),
-        d: tensorToFloat32(get(final, nativeKey(module, 'dash_d'))),
-        selected: top_index,
-        // the reference's launch spectrum (torch float64 values from JSON)
-        changeRates: Float64Array.from(change_rate),
-        sigma: Float64Array.from(sigma),
-      },
-      init: { A0: mat(get(init, peftKey(module, 'lora_A'))), B0: mat(get(init, peftKey(module, 'lora_B'))), scaling: 2 },
+      ...loraRecord({
+        factors: { A: mat(get(final, peftKey(module, 'lora_A'))), B: mat(get(final, peftKey(module, 'lora_B'))), scaling: 2 },
+        dash: {
+          launched: true,
+          U: mat(get(final, nativeKey(module, 'dash_U'))),
+          Vt: mat(get(final, nativeKey(module, 'dash_Vh'))),
+          d: tensorToFloat32(get(final, nativeKey(module, 'dash_d'))),
+          selected: top_index,
+          // the reference's launch spectrum (torch float64 values from JSON)
+          changeRates: Float64Array.from(change_rate),
+          sigma: Float64Array.from(sigma),
+        },
+        init: { A0: mat(get(init, peftKey(module, 'lora_A'))), B0: mat(get(init, peftKey(module, 'lora_B'))), scaling: 2 },
+      }),
     });
   }
   return { modules, baseModel: 'hf/stories260K', extra: { step: 40, rng: { words: [1, 2, 3, 4], spareNormal: null } } };
@@ -50,7 +59,7 @@ describe('native adapter round trip', () => {
     const back = parseNativeAdapter(bytes, 'run.safetensors');
     expect(back.modules.size).toBe(10);
     expect(back).toEqual(adapter);
-    expect(back.modules.get('model.layers.0.self_attn.v_proj')?.dash).toMatchObject({ selected: [25, 17, 23, 28] });
+    expect(dashOf(back, 'model.layers.0.self_attn.v_proj')).toMatchObject({ selected: [25, 17, 23, 28] });
     // deterministic bytes: writing the parsed adapter again gives the same file
     expect(serializeNativeAdapter(back)).toEqual(bytes);
     // and the plain-LoRA part uses PEFT's names, bit-identical to the reference file
@@ -58,10 +67,10 @@ describe('native adapter round trip', () => {
     const ref = load('final_lora_dash.safetensors');
     const key = peftKey('model.layers.3.self_attn.q_proj', 'lora_B');
     expect(raw.tensors.get(key)?.data).toEqual(ref.tensors.get(key)?.data);
-    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(2);
+    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(4);
     // the spectra are F64: every rate of the reference launch comes back as the same double
     expect(raw.tensors.get(nativeKey('model.layers.0.self_attn.v_proj', 'dash_change_rates'))?.dtype).toBe('F64');
-    const rates = back.modules.get('model.layers.0.self_attn.v_proj')?.dash;
+    const rates = dashOf(back, 'model.layers.0.self_attn.v_proj');
     expect(rates?.launched && Array.from(rates.changeRates ?? [])).toEqual(launch.modules['model.layers.0.self_attn.v_proj']?.change_rate);
   });
 
@@ -78,12 +87,13 @@ describe('native adapter round trip', () => {
       sigma: Float64Array.from([3, Math.PI, 0]),
     };
     const adapter: NativeAdapter = {
-      modules: new Map<string, NativeModuleState>([['model.layers.0.mlp.up_proj', { method: 'lora-init', factors: { A: A0, B: B0, scaling: 0.5 }, init }]]),
+      modules: new Map<string, ModuleRecord>([['model.layers.0.mlp.up_proj', { method: 'lora-init', ...loraRecord({ factors: { A: A0, B: B0, scaling: 0.5 }, init }) }]]),
     };
     const bytes = serializeNativeAdapter(adapter);
     const back = parseNativeAdapter(bytes);
     expect(back).toEqual(adapter);
-    expect(back.modules.get('model.layers.0.mlp.up_proj')?.init?.selected).toBeInstanceOf(Int32Array);
+    const record = back.modules.get('model.layers.0.mlp.up_proj') as ModuleRecord;
+    expect(readInitResidual(record, { module: 'model.layers.0.mlp.up_proj' }, { rows: 4, cols: 3 })).toEqual(init);
     expect(serializeNativeAdapter(back)).toEqual(bytes);
   });
 
@@ -112,34 +122,61 @@ describe('native adapter round trip', () => {
         }),
       },
     );
-    const state = parseNativeAdapter(v1, 'old.safetensors').modules.get(m);
-    expect(state?.dash).toMatchObject({ launched: true, selected: [1] });
-    expect(state?.dash?.launched && state.dash.changeRates).toBeUndefined();
-    expect(state?.init?.scaling).toBe(2);
-    expect(state?.init?.selected).toBeUndefined();
-    expect(state?.init?.changeRates).toBeUndefined();
-    // written again it becomes a version-2 file that holds the same state
-    const v2 = serializeNativeAdapter({ modules: new Map([[m, state as NativeModuleState]]) });
-    expect(JSON.parse(parseSafetensors(v2).metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(2);
-    expect(parseNativeAdapter(v2).modules.get(m)).toEqual(state);
+    const record = parseNativeAdapter(v1, 'old.safetensors').modules.get(m) as ModuleRecord;
+    expect(record.method).toBe('lora-tsd');
+    const state = readLoraRecord(record, { module: m });
+    expect(state.dash).toMatchObject({ launched: true, selected: [1] });
+    expect(state.dash?.launched && state.dash.changeRates).toBeUndefined();
+    expect(state.init?.scaling).toBe(2);
+    expect(state.init?.selected).toBeUndefined();
+    expect(state.init?.changeRates).toBeUndefined();
+    // every value of the old file, bit for bit
+    expect(record.tensors['dash_U']?.data).toEqual(new Float32Array([1, 0, 0, 0]));
+    expect(record.tensors['init_B0']?.data).toEqual(new Float32Array(8).fill(0.25));
+    // written again it becomes a format-4 file that holds the same record
+    const v4 = serializeNativeAdapter({ modules: new Map([[m, record]]) });
+    expect(JSON.parse(parseSafetensors(v4).metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(4);
+    expect(parseNativeAdapter(v4).modules.get(m)).toEqual(record);
   });
 
-  test('DoRA magnitudes round-trip under PEFT’s name, as format 3 (files without one stay format 2)', () => {
+  test('format-3 DoRA files read with the magnitude under PEFT’s name; a wrong length is refused', () => {
     const module = 'model.layers.0.self_attn.q_proj';
-    const factors = {
-      A: { rows: 2, cols: 3, data: Float32Array.from([1, 2, 3, 4, 5, 6]) },
-      B: { rows: 4, cols: 2, data: Float32Array.from([0.5, -1, 2, 0.25, 1, 1, -3, 0]) },
-      scaling: 2,
+    const A = float32Tensor([2, 3], Float32Array.from([1, 2, 3, 4, 5, 6]));
+    const B = float32Tensor([4, 2], Float32Array.from([0.5, -1, 2, 0.25, 1, 1, -3, 0]));
+    const v3 = (magnitude: number[]) =>
+      serializeSafetensors(
+        { [peftKey(module, 'lora_A')]: A, [peftKey(module, 'lora_B')]: B, [`base_model.model.${module}.lora_magnitude_vector`]: float32Tensor([magnitude.length], Float32Array.from(magnitude)) },
+        { [NATIVE_METADATA_KEY]: JSON.stringify({ format_version: 3, modules: { [module]: { method: 'dora', scaling: 2 } } }) },
+      );
+    const record = parseNativeAdapter(v3([1.5, 2.5, 0.1, 7])).modules.get(module);
+    expect(record?.tensors['lora_magnitude_vector']?.data).toEqual(Float32Array.from([1.5, 2.5, 0.1, 7]));
+    expect(record?.meta).toEqual({ scaling: 2 });
+    expect(() => parseNativeAdapter(v3([1, 2, 3]))).toThrow(ShapeError);
+  });
+
+  test("format 4 keeps any variant's own tensors (F32 and F64) and meta, bit for bit", () => {
+    const module = 'encoder.fc1';
+    const record: ModuleRecord = {
+      method: 'my-method',
+      tensors: {
+        ema: { shape: [2, 3], data: Float32Array.from([1, -0, Number.NaN, 1e-40, 3.5, -2]) },
+        seen: { shape: [1], data: Float64Array.from([2 ** 53 - 1]) },
+        empty: { shape: [0], data: new Float32Array(0) },
+      },
+      meta: { phase: 'warm', steps: [1, 2, 3], nested: { ok: true } },
     };
-    const adapter = { modules: new Map([[module, { method: 'dora', factors, magnitude: Float32Array.from([1.5, 2.5, 0.1, 7]) }]]) };
+    const adapter: NativeAdapter = { modules: new Map([[module, record]]), baseModel: 'x', extra: { step: 3 } };
     const bytes = serializeNativeAdapter(adapter);
     const raw = parseSafetensors(bytes);
-    expect(raw.tensors.get(`base_model.model.${module}.lora_magnitude_vector`)?.shape).toEqual([4]);
-    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(3);
-    expect(parseNativeAdapter(bytes)).toEqual(adapter);
-    const plain = serializeNativeAdapter({ modules: new Map([[module, { method: 'lora', factors }]]) });
-    expect(JSON.parse(parseSafetensors(plain).metadata?.[NATIVE_METADATA_KEY] ?? '{}').format_version).toBe(2);
-    const bad = { modules: new Map([[module, { method: 'dora', factors, magnitude: new Float32Array(3) }]]) };
+    expect(raw.tensors.get(nativeKey(module, 'seen'))?.dtype).toBe('F64');
+    expect(JSON.parse(raw.metadata?.[NATIVE_METADATA_KEY] ?? '{}').modules).toEqual({ [module]: { method: 'my-method', tensors: ['ema', 'seen', 'empty'], meta: record.meta } });
+    const back = parseNativeAdapter(bytes);
+    expect(back).toEqual(adapter);
+    // NaN and −0 too: compare the bytes
+    const bytesOf = (v: Float32Array | Float64Array | undefined) => (v === undefined ? undefined : new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    expect(bytesOf(back.modules.get(module)?.tensors.ema?.data)).toEqual(bytesOf(record.tensors.ema?.data));
+    expect(serializeNativeAdapter(back)).toEqual(bytes);
+    const bad: NativeAdapter = { modules: new Map([[module, { ...record, tensors: { ema: { shape: [4], data: new Float32Array(3) } } }]]) };
     expect(() => serializeNativeAdapter(bad)).toThrow(ShapeError);
   });
 
@@ -147,9 +184,9 @@ describe('native adapter round trip', () => {
     const A = { rows: 2, cols: 3, data: new Float32Array([1, 2, 3, 4, 5, 6]) };
     const B = { rows: 4, cols: 2, data: new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) };
     const adapter: NativeAdapter = {
-      modules: new Map<string, NativeModuleState>([
-        ['model.layers.0.mlp.up_proj', { method: 'lora-dash', factors: { A, B, scaling: 1 / 3 }, dash: { launched: false } }],
-        ['model.layers.0.mlp.down_proj', { method: 'lora', factors: { A, B, scaling: Math.SQRT2 } }],
+      modules: new Map<string, ModuleRecord>([
+        ['model.layers.0.mlp.up_proj', { method: 'lora-dash', ...loraRecord({ factors: { A, B, scaling: 1 / 3 }, dash: { launched: false } }) }],
+        ['model.layers.0.mlp.down_proj', { method: 'lora', ...loraFactorsRecord({ A, B, scaling: Math.SQRT2 }) }],
       ]),
     };
     expect(parseNativeAdapter(serializeNativeAdapter(adapter))).toEqual(adapter);
@@ -166,7 +203,7 @@ describe('malformed native files', () => {
     try {
       parseNativeAdapter(bytes, 'native.safetensors');
     } catch (e) {
-      return e as Error & { file?: string; tensor?: string };
+      return e as Error & { file?: string; tensor?: string; field?: string };
     }
     throw new Error('expected a failure');
   };
@@ -178,7 +215,7 @@ describe('malformed native files', () => {
   });
 
   test('a newer format_version is refused', () => {
-    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 'lora', scaling: 1 } }, 4))).message).toMatch(/newer/);
+    expect(fail(serializeSafetensors(base, meta({ [m]: { method: 'lora', scaling: 1 } }, 5))).message).toMatch(/newer/);
   });
 
   test('spectra must be F64, one value per direction, and cover the selection', () => {
@@ -188,7 +225,7 @@ describe('malformed native files', () => {
     const f64 = (n: number) => ({ dtype: 'F64' as const, shape: [n], data: new Uint8Array(8 * n) });
     const initMeta = (selected: number[]) => meta({ [m]: { method: 'lora-init', scaling: 1, init: { scaling: 1, selected } } }, 2);
     const ok = parseNativeAdapter(serializeSafetensors({ ...withInit, [nativeKey(m, 'init_change_rates')]: f64(3) }, initMeta([2, 0])));
-    expect(ok.modules.get(m)?.init?.changeRates).toHaveLength(3);
+    expect(ok.modules.get(m)?.tensors['init_change_rates']?.data).toHaveLength(3);
     // min(out, in) = 3 directions: 4 rates is one too many
     const long = fail(serializeSafetensors({ ...withInit, [nativeKey(m, 'init_change_rates')]: f64(4) }, initMeta([2, 0])));
     expect(long).toBeInstanceOf(ShapeError);
@@ -200,9 +237,7 @@ describe('malformed native files', () => {
     // r = 2 initial directions, not 3; and indices must be below min(out, in)
     expect(fail(serializeSafetensors(withInit, initMeta([0, 1, 2])))).toBeInstanceOf(ShapeError);
     expect(fail(serializeSafetensors(withInit, initMeta([0, 3])))).toBeInstanceOf(ShapeError);
-    expect(fail(serializeSafetensors(withInit, meta({ [m]: { method: 'lora-init', scaling: 1, init: { scaling: 1, selected: 'x' } } }, 2))).tensor).toBe(
-      `${NATIVE_METADATA_KEY}.modules.${m}.init.selected`,
-    );
+    expect(fail(serializeSafetensors(withInit, meta({ [m]: { method: 'lora-init', scaling: 1, init: { scaling: 1, selected: 'x' } } }, 2))).field).toBe(`${m}.init.selected`);
     const f32Rates = fail(serializeSafetensors({ ...withInit, [nativeKey(m, 'init_change_rates')]: float32Tensor([3], new Float32Array(3)) }, initMeta([2, 0])));
     expect(f32Rates.message).toMatch(/F64/);
   });
@@ -212,6 +247,15 @@ describe('malformed native files', () => {
     expect(missing.tensor).toBe(peftKey(m, 'lora_B'));
     const stray = fail(serializeSafetensors({ ...base, extra: A }, meta({ [m]: { method: 'lora', scaling: 1 } })));
     expect(stray.tensor).toBe('extra');
+    // format 4: a listed tensor the file lacks, a tensor no module lists, a malformed entry, an F16 tensor
+    const v4 = (modules: unknown, tensors: Record<string, SafetensorsTensor> = base) => serializeSafetensors(tensors, meta(modules, 4));
+    const entry = { method: 'lora', tensors: ['lora_A.weight', 'lora_B.weight'], meta: { scaling: 1 } };
+    expect(parseNativeAdapter(v4({ [m]: entry })).modules.get(m)?.meta).toEqual({ scaling: 1 });
+    expect(fail(v4({ [m]: { ...entry, tensors: ['lora_A.weight', 'lora_B.weight', 'x'] } })).tensor).toBe(nativeKey(m, 'x'));
+    expect(fail(v4({ [m]: { ...entry, tensors: ['lora_A.weight'] } })).tensor).toBe(peftKey(m, 'lora_B'));
+    expect(fail(v4({ [m]: { method: 'lora', tensors: [] } })).field).toBe(`${NATIVE_METADATA_KEY}.modules.${m}`);
+    const f16 = { ...base, [peftKey(m, 'lora_A')]: { dtype: 'F16' as const, shape: [2, 3], data: new Uint8Array(12) } };
+    expect(fail(v4({ [m]: entry }, f16)).message).toMatch(/F32 or F64, found F16/);
   });
 
   test('dash shapes and selection must agree with the factors', () => {
@@ -222,7 +266,7 @@ describe('malformed native files', () => {
       [nativeKey(m, 'dash_Vt')]: float32Tensor(Vt, new Float32Array(Vt[0]! * Vt[1]!)),
       [nativeKey(m, 'dash_d')]: float32Tensor([s], new Float32Array(s)),
     });
-    expect(parseNativeAdapter(serializeSafetensors(dash([4, 2], [2, 3], 2), meta({ [m]: launched }))).modules.get(m)?.dash).toMatchObject({ launched: true });
+    expect(dashOf(parseNativeAdapter(serializeSafetensors(dash([4, 2], [2, 3], 2), meta({ [m]: launched }))), m)).toMatchObject({ launched: true });
     expect(fail(serializeSafetensors(dash([5, 2], [2, 3], 2), meta({ [m]: launched })))).toBeInstanceOf(ShapeError);
     expect(fail(serializeSafetensors(dash([4, 2], [2, 2], 2), meta({ [m]: launched })))).toBeInstanceOf(ShapeError);
     const wrongSel = { ...launched, dash: { launched: true, selected: [0, 1, 2] } };

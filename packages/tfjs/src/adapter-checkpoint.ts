@@ -1,148 +1,87 @@
-import { ConfigError, ShapeError, type DashState, type InitResidual, type Matrix, type NativeModuleState } from '@tsd-peft/core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, decodeModuleRecords, EMPTY_RECORD, encodeModuleRecords, isJsonObject, NATIVE_FORMAT_VERSION, type JsonObject, type ModuleRecord, type StateTensor } from '@tsd-peft/core';
+import { legacyCheckpointRecords } from './adapter-checkpoint-legacy.js';
 import type { AdapterSlot } from './adapter-slot.js';
-import type { ModelCheckpointState, TensorData } from './trainable.js';
+import type { ModelCheckpointState } from './trainable.js';
 
 /**
- * The adapter model's part of a trainer checkpoint: everything that is not
- * a trainable variable (those the trainer saves itself) — per module the
- * method, LoRA-Dash's launch flag, selected indices and frozen bases U_s,
- * V_sᵀ, and the initial factors A₀, B₀ from which a residual W' is rebuilt,
- * with the spectra each selection was made from (change rates and σ), so a
- * resumed run reports the same selections. A method without a native form
- * (full fine-tuning) needs nothing beyond its variables.
+ * The adapter model's part of a trainer checkpoint: per module the record
+ * its variant keeps (`Variant.saveState`), through core's record encoder —
+ * the same tensors (F32 / F64), names and JSON as in a native adapter file.
+ * A record tensor that is one of the module's trainable variables (same
+ * name, e.g. `lora_A.weight`, `dash_d`) is not stored twice: the trainer
+ * saves the variables itself, and restores them right after this state, so
+ * only its shape is kept here (`meta.variableTensors`) and the variant is
+ * handed the variable's current value (or zeros) in its place. A method
+ * without a record (full fine-tuning) contributes only its method name.
  *
- * The spectra are float64 and the checkpoint's tensors float32, so they go
- * into the JSON part, where a number round-trips exactly; +Infinity (a rate
- * where σᵢ = 0), which JSON lacks, is written as the string "Infinity".
+ * `meta.stateFormat` marks this layout; checkpoints without it were written
+ * before (up to native format 3) and are read by `adapter-checkpoint-legacy.ts`.
  */
 
-/** A float64 vector in JSON: finite values as numbers, non-finite ones as strings. */
-type JsonSpectrum = (number | string)[];
-
-interface Spectra {
-  changeRates?: JsonSpectrum;
-  sigma?: JsonSpectrum;
-}
-
-interface ModuleMeta {
-  method: string;
-  init: ({ scaling: number; selected?: number[] } & Spectra) | null;
-  dash: ({ launched: boolean; selected?: number[] } & Spectra) | null;
-}
-
-/** Builds the checkpoint state of all slots. */
-export function checkpointFromSlots(slots: Iterable<AdapterSlot>): ModelCheckpointState {
-  const tensors: Record<string, TensorData> = {};
-  const modules: Record<string, ModuleMeta> = {};
-  const put = (key: string, m: Matrix<Float32Array>) => {
-    tensors[key] = { shape: [m.rows, m.cols], data: Float32Array.from(m.data) };
-  };
+/** Builds the checkpoint state of all slots; `variables` are the model's trainable variables by stable name. */
+export function checkpointFromSlots(slots: Iterable<AdapterSlot>, variables: ReadonlyMap<string, tf.Variable>): ModelCheckpointState {
+  const records = new Map<string, ModuleRecord>();
+  const variableTensors: JsonObject = {};
   for (const slot of slots) {
-    if (!slot.hasNative) {
-      modules[slot.name] = { method: slot.variant.name, init: null, dash: null };
-      continue;
+    const record = slot.hasRecord ? slot.saveRecord() : { method: slot.variant.name, ...EMPTY_RECORD };
+    const own: Record<string, StateTensor> = {};
+    const shapes: JsonObject = {};
+    for (const [name, t] of Object.entries(record.tensors)) {
+      if (variables.has(`${slot.name}.${name}`)) shapes[name] = [...t.shape];
+      else own[name] = t;
     }
-    const native = slot.toNative();
-    const meta: ModuleMeta = { method: native.method, init: null, dash: null };
-    if (native.init !== undefined) {
-      put(`${slot.name}.init_A0`, native.init.A0);
-      put(`${slot.name}.init_B0`, native.init.B0);
-      meta.init = { scaling: native.init.scaling, ...spectraToJson(native.init) };
-      if (native.init.selected !== undefined) meta.init.selected = [...native.init.selected];
-    }
-    if (native.dash !== undefined) {
-      if (native.dash.launched) {
-        put(`${slot.name}.dash_U`, native.dash.U);
-        put(`${slot.name}.dash_Vt`, native.dash.Vt);
-        meta.dash = { launched: true, selected: [...native.dash.selected], ...spectraToJson(native.dash) };
-      } else {
-        meta.dash = { launched: false };
-      }
-    }
-    modules[slot.name] = meta;
+    records.set(slot.name, { ...record, tensors: own });
+    if (Object.keys(shapes).length > 0) variableTensors[slot.name] = shapes;
   }
-  return { tensors, meta: { modules } };
+  const { tensors, modules } = encodeModuleRecords(records);
+  return { tensors: Object.fromEntries(tensors), meta: { stateFormat: NATIVE_FORMAT_VERSION, modules, variableTensors } };
 }
 
 /**
- * Restores slots from {@link checkpointFromSlots} output. Variables keep
- * their current values (the trainer overwrites them next); a launched dash
- * term gets its d variable back (zeros until restored). Throws
+ * Restores slots from {@link checkpointFromSlots} output (or an older
+ * checkpoint's), before the trainer restores the variables. Throws
  * {@link ConfigError} naming the module when the checkpoint does not match
- * the model (missing module, other method) and {@link ShapeError} for a
- * malformed tensor.
+ * the model (missing module, other method), and core's typed errors for a
+ * malformed record.
  */
-export function restoreSlotsFromCheckpoint(slots: ReadonlyMap<string, AdapterSlot>, state: ModelCheckpointState): void {
-  const modules = state.meta.modules;
-  if (typeof modules !== 'object' || modules === null) {
-    throw new ConfigError('checkpoint has no adapter module state (meta.modules)', { field: 'meta.modules' });
+export function restoreSlotsFromCheckpoint(slots: ReadonlyMap<string, AdapterSlot>, state: ModelCheckpointState, variables: ReadonlyMap<string, tf.Variable>): void {
+  const format = state.meta.stateFormat;
+  let records: Map<string, ModuleRecord>;
+  if (format === undefined) {
+    records = legacyCheckpointRecords(slots, state);
+  } else {
+    if (typeof format !== 'number' || format > NATIVE_FORMAT_VERSION) {
+      throw new ConfigError(`checkpoint model state has format ${JSON.stringify(format)}, newer than this reader (${NATIVE_FORMAT_VERSION})`, { field: 'meta.stateFormat' });
+    }
+    records = decodeModuleRecords(state.meta.modules, new Map(Object.entries(state.tensors)), 'meta.modules');
+    const held = isJsonObject(state.meta.variableTensors) ? state.meta.variableTensors : {};
+    for (const [module, shapes] of Object.entries(held)) {
+      const record = records.get(module);
+      if (record !== undefined && isJsonObject(shapes)) records.set(module, withVariableTensors(record, module, shapes, variables));
+    }
   }
-  const byName = modules as Record<string, ModuleMeta | undefined>;
   for (const [name, slot] of slots) {
-    const meta = byName[name];
-    if (meta === undefined) throw new ConfigError('checkpoint has no state for this module', { tensor: name });
-    if (meta.method !== slot.variant.name) {
-      throw new ConfigError(`checkpoint was made with method '${meta.method}', the model uses '${slot.variant.name}'`, { tensor: name });
+    const record = records.get(name);
+    if (record === undefined) throw new ConfigError('checkpoint has no state for this module', { tensor: name });
+    if (record.method !== slot.variant.name) {
+      throw new ConfigError(`checkpoint was made with method '${record.method}', the model uses '${slot.variant.name}'`, { tensor: name });
     }
-    if (!slot.hasNative) continue;
-    const current = slot.toNative();
-    const restored: NativeModuleState = { method: meta.method, factors: current.factors };
-    // Variables (factors, DoRA's magnitude) keep their current values; the trainer restores them next.
-    if (current.magnitude !== undefined) restored.magnitude = current.magnitude;
-    if (meta.init !== null) {
-      const init: InitResidual = {
-        A0: matrixOf(state, `${name}.init_A0`),
-        B0: matrixOf(state, `${name}.init_B0`),
-        scaling: meta.init.scaling,
-        ...spectraFromJson(meta.init, `${name}.init`),
-      };
-      if (meta.init.selected !== undefined) init.selected = Int32Array.from(meta.init.selected);
-      restored.init = init;
-    }
-    if (meta.dash !== null) restored.dash = dashOf(state, name, meta.dash);
-    slot.fromNative(restored);
+    if (slot.hasRecord) slot.loadRecord(record);
   }
 }
 
-function dashOf(state: ModelCheckpointState, name: string, meta: NonNullable<ModuleMeta['dash']>): DashState {
-  if (!meta.launched) return { launched: false };
-  const U = matrixOf(state, `${name}.dash_U`);
-  const Vt = matrixOf(state, `${name}.dash_Vt`);
-  const selected = meta.selected ?? [];
-  if (selected.length !== U.cols || Vt.rows !== U.cols) {
-    throw new ShapeError(`dash state holds ${selected.length} indices for ${U.cols} directions`, { tensor: `${name}.dash_U`, shape: [U.rows, U.cols] });
-  }
-  return { launched: true, U, Vt, d: new Float32Array(U.cols), selected, ...spectraFromJson(meta, `${name}.dash`) };
-}
-
-function spectraToJson(s: { changeRates?: Float64Array; sigma?: Float64Array }): Spectra {
-  const json = (v: Float64Array) => Array.from(v, (x) => (Number.isFinite(x) ? x : String(x)));
-  return {
-    ...(s.changeRates === undefined ? {} : { changeRates: json(s.changeRates) }),
-    ...(s.sigma === undefined ? {} : { sigma: json(s.sigma) }),
-  };
-}
-
-function spectraFromJson(meta: Spectra, field: string): { changeRates?: Float64Array; sigma?: Float64Array } {
-  const read = (v: unknown, key: string): Float64Array => {
-    const values = Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? Number(x) : x)) : null;
-    if (values === null || !values.every((x) => typeof x === 'number' && !Number.isNaN(x))) {
-      throw new ConfigError('checkpoint spectrum is not a list of numbers', { field: `${field}.${key}` });
+/** The record with its variable tensors back: the variable's current value where it has the stored shape, else zeros. */
+function withVariableTensors(record: ModuleRecord, module: string, shapes: JsonObject, variables: ReadonlyMap<string, tf.Variable>): ModuleRecord {
+  const tensors: Record<string, StateTensor> = { ...record.tensors };
+  for (const [name, value] of Object.entries(shapes)) {
+    if (!Array.isArray(value) || !value.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      throw new ConfigError('checkpoint variable tensor shape is not a list of sizes', { field: `meta.variableTensors.${module}.${name}` });
     }
-    return Float64Array.from(values as number[]);
-  };
-  return {
-    ...(meta.changeRates === undefined ? {} : { changeRates: read(meta.changeRates, 'changeRates') }),
-    ...(meta.sigma === undefined ? {} : { sigma: read(meta.sigma, 'sigma') }),
-  };
-}
-
-function matrixOf(state: ModelCheckpointState, key: string): Matrix<Float32Array> {
-  const t = state.tensors[key];
-  if (t === undefined) throw new ConfigError('checkpoint tensor is missing', { tensor: key });
-  const [rows, cols] = t.shape;
-  if (t.shape.length !== 2 || rows === undefined || cols === undefined || t.data.length !== rows * cols) {
-    throw new ShapeError('checkpoint tensor must be 2-D and hold rows·cols values', { tensor: key, shape: t.shape });
+    const shape = value as number[];
+    const v = variables.get(`${module}.${name}`);
+    const same = v !== undefined && v.shape.length === shape.length && v.shape.every((d, i) => d === shape[i]);
+    tensors[name] = { shape, data: same ? Float32Array.from(v.dataSync()) : new Float32Array(shape.reduce((a, b) => a * b, 1)) };
   }
-  return { rows, cols, data: t.data };
+  return { ...record, tensors };
 }

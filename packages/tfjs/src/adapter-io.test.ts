@@ -1,5 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, createPeftAdapter, loraScaling, parseNativeAdapter, serializeNativeAdapter, tensorToFloat32, type LoraFactors } from '@tsd-peft/core';
+import {
+  ConfigError,
+  createPeftAdapter,
+  loraScaling,
+  parseNativeAdapter,
+  serializeNativeAdapter,
+  ShapeError,
+  tensorToFloat32,
+  type LoraFactors,
+  type ModuleRecord,
+  type StateTensor,
+} from '@tsd-peft/core';
 import { readPeftAdapterFolder, readSafetensorsFile } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,5 +130,31 @@ describe('native adapters', () => {
     expect(() => full.toNativeAdapter()).toThrow(/mergeAndUnload/);
     expect([...full.trainableVariables().keys()]).toEqual(['layers.0.up.weight', 'layers.1.up.weight']);
     [lora, dash, wide, full].forEach((m) => m.dispose());
+  });
+
+  it('a record that does not fit the module is refused by its variant, naming the tensor, before the module changes', () => {
+    const config = { method: 'lora-dash' as const, r: 2, alpha: 4, s: 2, t: 2, targetModules: ['up'] };
+    const model = injectAdapters(toy.weights, config);
+    trainSgd(model, toy.data, 3);
+    const adapter = model.toNativeAdapter();
+    const name = 'layers.0.up';
+    const record = adapter.modules.get(name) as ModuleRecord;
+    const U = record.tensors.dash_U as StateTensor;
+    const [rows, cols] = U.shape as [number, number];
+    const bad = { ...record, tensors: { ...record.tensors, dash_U: { shape: [rows - 1, cols], data: U.data.subarray(0, (rows - 1) * cols) } } };
+    const fresh = injectAdapters(toy.weights, { ...config, seed: 99 });
+    const before = fresh.trainableVariables().get(`${name}.lora_A.weight`)?.dataSync().slice();
+    const err = (() => {
+      try {
+        fresh.loadNativeAdapter({ modules: new Map([...adapter.modules, [name, bad]]) });
+      } catch (e) {
+        return e as ShapeError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ShapeError);
+    expect(err?.tensor).toBe(`base_model.model.${name}.dash_U`);
+    expect(fresh.trainableVariables().get(`${name}.lora_A.weight`)?.dataSync()).toEqual(before);
+    model.dispose();
+    fresh.dispose();
   });
 });

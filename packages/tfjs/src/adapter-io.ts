@@ -119,11 +119,12 @@ export interface NativeExportOptions {
 
 /**
  * The model's lossless state in core's native adapter format: per module the
- * method, the factors, LoRA-Init's initial factors and LoRA-Dash's launch
- * state. Throws {@link ConfigError} for full fine-tuning (use mergeAndUnload).
+ * record its variant keeps (`Variant.saveState`: the factors, LoRA-Init's
+ * initial factors, LoRA-Dash's launch state, DoRA's magnitude, or whatever a
+ * registered method keeps). Throws {@link ConfigError} for full fine-tuning (use mergeAndUnload).
  */
 export function toNativeAdapter(model: AdapterModel, options: NativeExportOptions = {}): NativeAdapter {
-  const modules = new Map([...model.slotEntries()].map(([name, slot]) => [name, slot.toNative()] as const));
+  const modules = new Map([...model.slotEntries()].map(([name, slot]) => [name, slot.saveRecord()] as const));
   return {
     modules,
     ...(options.baseModel !== undefined ? { baseModel: options.baseModel } : {}),
@@ -143,5 +144,5 @@ export function loadNativeAdapter(model: AdapterModel, adapter: NativeAdapter): 
   if (missing.length > 0 || extra.length > 0) {
     throw new ConfigError(`native adapter modules differ from the model's (missing: ${missing.join(', ') || 'none'}; not adapted: ${extra.join(', ') || 'none'})`, { field: 'modules' });
   }
-  for (const [name, state] of adapter.modules) slots.get(name)?.fromNative(state);
+  for (const [name, record] of adapter.modules) slots.get(name)?.loadRecord(record);
 }

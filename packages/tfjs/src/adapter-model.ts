@@ -145,7 +145,7 @@ export class AdapterModel implements LinearProvider, TrainableModel {
 
   /** Launch flags, selected directions, bases and residual inits, for the trainer's checkpoints. */
   checkpointState(): ModelCheckpointState {
-    const state = checkpointFromSlots(this.slots.values());
+    const state = checkpointFromSlots(this.slots.values(), this.registry.variables);
     state.meta.completedSteps = this.completedSteps;
     return state;
   }
@@ -154,7 +154,7 @@ export class AdapterModel implements LinearProvider, TrainableModel {
   restoreCheckpointState(state: ModelCheckpointState): void {
     this.assertLive();
     if (this.merged) this.unmerge();
-    restoreSlotsFromCheckpoint(this.slots, state);
+    restoreSlotsFromCheckpoint(this.slots, state, this.registry.variables);
     const steps = state.meta.completedSteps;
     this.completedSteps = typeof steps === 'number' ? steps : 0;
     this.registry.resetRequests.length = 0;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, mergeLora, toPlainLora, unmergeLora, type LoraFactors, type NativeModuleState, type Rng } from '@tsd-peft/core';
+import { ConfigError, mergeLora, toPlainLora, unmergeLora, type LoraFactors, type ModuleRecord, type Rng } from '@tsd-peft/core';
 import type { ResolvedAdapterConfig } from './adapter-config.js';
 import { FrozenWeight } from './frozen-weight.js';
 import type { AdapterParts, AnyVariant, ModuleContext, PeftModule } from './variants/variant.js';
@@ -119,28 +119,30 @@ export class AdapterSlot {
     this.state = peft !== undefined ? peft.load(m, this.state, this.ctx) : this.variant.setFactors(m.factors, this.state, this.ctx);
   }
 
-  /** Whether the variant has a native form ({@link Variant.toNative}); without one its variables are its whole state. */
-  get hasNative(): boolean {
-    return this.variant.toNative !== undefined;
+  /** Whether the variant keeps a state record ({@link Variant.saveState}); without one its variables are its whole state. */
+  get hasRecord(): boolean {
+    return this.variant.saveState !== undefined;
   }
 
-  toNative(): NativeModuleState {
-    if (this.variant.toNative === undefined) {
+  /** The variant's state record, stamped with its method (native files and checkpoints). */
+  saveRecord(): ModuleRecord {
+    if (this.variant.saveState === undefined) {
       throw new ConfigError(`method '${this.variant.name}' has no native adapter form; use mergeAndUnload() to keep the trained weights`, { tensor: this.name });
     }
-    return this.variant.toNative(this.state, this.ctx);
+    return { method: this.variant.name, ...this.variant.saveState(this.state, this.ctx) };
   }
 
-  fromNative(state: NativeModuleState): void {
-    if (this.variant.fromNative === undefined) {
+  /** Restores {@link AdapterSlot.saveRecord} output; refuses a record of another method. */
+  loadRecord(record: ModuleRecord): void {
+    if (this.variant.loadState === undefined) {
       throw new ConfigError(`a native adapter cannot be loaded into method '${this.variant.name}'`, { tensor: this.name });
     }
-    if (state.method !== this.variant.name) {
-      throw new ConfigError(`adapter state is for method '${state.method}' but the module uses '${this.variant.name}'`, {
+    if (record.method !== this.variant.name) {
+      throw new ConfigError(`adapter state is for method '${record.method}' but the module uses '${this.variant.name}'`, {
         tensor: this.name,
       });
     }
-    this.state = this.variant.fromNative(state, this.state, this.ctx);
+    this.state = this.variant.loadState(record, this.state, this.ctx);
   }
 
   dispose(): void {

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { StateTensor } from '@tsd-peft/core';
 
 /** A float32 tensor as plain data, for checkpoints and exports. */
 export interface TensorData {
@@ -8,8 +9,8 @@ export interface TensorData {
 
 /** Everything a model contributes to a checkpoint besides optimizer state. */
 export interface ModelCheckpointState {
-  /** Named float32 tensors (adapter variables, frozen dash bases, residuals, …). */
-  tensors: Record<string, TensorData>;
+  /** Named float32 or float64 tensors (frozen dash bases, residuals, spectra, …). */
+  tensors: Record<string, StateTensor>;
   /** JSON-serialisable extra state (e.g. which LoRA-Dash modules have launched). */
   meta: Record<string, unknown>;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { ConfigError, SafetensorsError } from '../errors.js';
+import { loraFactorsRecord } from '../lora-record.js';
 import type { NativeAdapter } from '../native-adapter.js';
 import { float32Tensor } from '../safetensors.js';
 import { loadNativeAdapter, readPeftAdapterFolder, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, saveNativeAdapter, savePeftAdapter } from './adapter-files.js';
@@ -60,11 +61,11 @@ describe('safetensors and native files', () => {
           'model.layers.0.self_attn.q_proj',
           {
             method: 'lora',
-            factors: {
+            ...loraFactorsRecord({
               A: { rows: 1, cols: 2, data: new Float32Array([1, 2]) },
               B: { rows: 2, cols: 1, data: new Float32Array([3, 4]) },
               scaling: 2,
-            },
+            }),
           },
         ],
       ]),

@@ -8,54 +8,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@tsd-peft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { injectAdapters, type AdapterModel } from '../adapter-model.js';
+import { injectAdapters } from '../adapter-model.js';
 import type { AdapterConfig } from '../adapter-config.js';
 import { decodeCheckpoint } from './checkpoint.js';
 import { directoryCheckpointStore } from './directory-store.js';
 import { indexedBatches } from './data-source.js';
 import { useBackend } from './test-fixtures/backend.js';
 import { train } from './train.js';
+import { mlpToy } from '../test-fixtures/mlp-toy.js';
 
-const IN = 12;
-const HIDDEN = 16;
-const OUT = 4;
-const ROWS = 8;
-
-/** Frozen base weights of a 2-layer MLP, HF layout [out, in]. */
-function baseWeights(): Map<string, tf.Tensor2D> {
-  const rng = Rng.fromSeed(77);
-  const w = (rows: number, cols: number) =>
-    tf.tensor2d(
-      Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols)),
-      [rows, cols],
-    );
-  return new Map([
-    ['fc1.weight', w(HIDDEN, IN)],
-    ['fc2.weight', w(OUT, HIDDEN)],
-  ]);
-}
-
-/** Batch i: deterministic regression rows (a fixed teacher plus an index-dependent input). */
-function batchAt(i: number): { x: Float32Array; y: Float32Array } {
-  const rng = Rng.fromSeed(1000 + i);
-  const x = Float32Array.from({ length: ROWS * IN }, () => rng.normal());
-  const y = Float32Array.from({ length: ROWS * OUT }, (_, k) => Math.sin((x[(k * 5) % x.length] as number) + k));
-  return { x, y };
-}
-
-function loss(model: AdapterModel, batch: { x: Float32Array; y: Float32Array }): tf.Scalar {
-  const x = tf.tensor2d(batch.x, [ROWS, IN]);
-  const h = tf.relu(model.linear('fc1', x));
-  return tf.mean(tf.square(tf.sub(model.linear('fc2', h), tf.tensor2d(batch.y, [ROWS, OUT]))));
-}
+const toy = mlpToy({ seed: 77, batchSeed: 1000, inDim: 12, hidden: 16, outDim: 4, rows: 8, teacher: (x, k) => Math.sin((x[(k * 5) % x.length] as number) + k) });
 
 const dirs: string[] = [];
 let weights: Map<string, tf.Tensor2D>;
 beforeAll(async () => {
   await useBackend('cpu');
-  weights = baseWeights();
+  weights = toy.weights();
 });
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -68,8 +37,8 @@ async function run(config: AdapterConfig, dir: string, options: { crashAt?: numb
   try {
     const result = await train({
       model,
-      data: indexedBatches(batchAt),
-      lossFn: (b) => loss(model, b),
+      data: indexedBatches(toy.batchAt),
+      lossFn: (b) => toy.loss(model, b),
       steps: 16,
       lr: 1e-2,
       checkpoint: { dir, every: 4 },

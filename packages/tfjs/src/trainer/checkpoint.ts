@@ -1,4 +1,15 @@
-import { SafetensorsError, float32Tensor, parseSafetensors, serializeSafetensors, tensorToFloat32, type RngState, type SafetensorsTensor } from '@tsd-peft/core';
+import {
+  SafetensorsError,
+  float32Tensor,
+  parseSafetensors,
+  serializeSafetensors,
+  stateFromSafetensors,
+  stateToSafetensors,
+  tensorToFloat32,
+  type RngState,
+  type SafetensorsTensor,
+  type StateTensor,
+} from '@tsd-peft/core';
 import type { ModelCheckpointState, TensorData } from '../trainable.js';
 import type { AdamStateData, AdamVariableState, ResolvedAdamConfig } from './adam.js';
 import type { JsonValue } from './data-source.js';
@@ -51,7 +62,7 @@ const MODEL = 'model/';
 /**
  * A checkpoint as one safetensors file: tensors named `variable/<name>`,
  * `optimizer.exp_avg/<name>`, `optimizer.exp_avg_sq/<name>` and
- * `model/<key>`, and the rest (step, histories, RNG, cursor, step counts,
+ * `model/<key>` (the model's state, F32 or F64), and the rest (step, histories, RNG, cursor, step counts,
  * model meta) as JSON under `__metadata__.tsd_peft_trainer`. One file means one
  * atomic rename, and any safetensors reader can inspect it.
  */
@@ -66,7 +77,7 @@ export function encodeCheckpoint(checkpoint: TrainerCheckpoint): Uint8Array {
     steps[name] = s.step;
   }
   const modelTensors = Object.entries(checkpoint.model?.tensors ?? {});
-  for (const [key, t] of modelTensors) put(MODEL + key, t);
+  for (const [key, t] of modelTensors) tensors.set(MODEL + key, stateToSafetensors(t, MODEL + key));
   const json: CheckpointJson = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
@@ -104,11 +115,12 @@ export function decodeCheckpoint(bytes: Uint8Array, file?: string): TrainerCheck
   if (!Number.isInteger(json.step) || json.step < 0 || !Array.isArray(json.lossHistory) || json.lossHistory.length !== json.step) {
     throw new SafetensorsError(`checkpoint step ${json.step} disagrees with its loss history of ${json.lossHistory?.length} entries`, { file });
   }
-  const take = (name: string): TensorData => {
+  const entry = (name: string): SafetensorsTensor => {
     const t = parsed.tensors.get(name);
     if (t === undefined) throw new SafetensorsError('checkpoint metadata lists a tensor the file lacks', { file, tensor: name });
-    return { shape: [...t.shape], data: tensorToFloat32(t, name) };
+    return t;
   };
+  const take = (name: string): TensorData => ({ shape: [...entry(name).shape], data: tensorToFloat32(entry(name), name) });
   const variables = new Map<string, TensorData>(json.variables.map((name) => [name, take(VARIABLE + name)]));
   const optimizerVariables: Record<string, AdamVariableState> = {};
   for (const [name, step] of Object.entries(json.optimizer.steps)) {
@@ -125,8 +137,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file?: string): TrainerCheck
     optimizer: { config: json.optimizer.config, variables: optimizerVariables },
   };
   if (json.model !== null) {
-    const tensors: Record<string, TensorData> = {};
-    for (const key of json.model.tensors) tensors[key] = take(MODEL + key);
+    const tensors: Record<string, StateTensor> = {};
+    for (const key of json.model.tensors) tensors[key] = stateFromSafetensors(entry(MODEL + key), MODEL + key, file);
     checkpoint.model = { tensors, meta: json.model.meta };
   }
   return checkpoint;

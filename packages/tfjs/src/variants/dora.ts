@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mergeDora, ShapeError, type LoraFactors, type Matrix, type NativeModuleState } from '@tsd-peft/core';
+import { combineRecords, loraFactorsRecord, mergeDora, readLoraFactors, recordVector, ShapeError, vectorTensor, type LoraFactors, type Matrix, type StateRecord } from '@tsd-peft/core';
 import { denseAsLora, matrixDifference } from './dense-delta.js';
 import { assignFactors, loraForward, readFactors, type LoraBranch } from './lora-branch.js';
 import { initPlainLora } from './lora.js';
@@ -7,6 +7,9 @@ import type { ModuleContext, PeftModule, Variant } from './variant.js';
 
 /** Variable key of the magnitude, PEFT's parameter name (`lora_magnitude_vector.weight`; its files drop `.weight`). */
 export const DORA_MAGNITUDE_KEY = 'lora_magnitude_vector.weight';
+
+/** Record name of the magnitude: PEFT's tensor name in its files (`…lora_magnitude_vector`, no `.weight`). */
+const MAGNITUDE_RECORD = 'lora_magnitude_vector';
 
 /** State of a DoRA module: the LoRA branch (direction update) and the trainable magnitude m [out]. */
 export interface DoraState {
@@ -83,7 +86,7 @@ function load(m: PeftModule, s: DoraState, ctx: ModuleContext): DoraState {
  * (eq. (5)). Init as PEFT: LoRA's A and B = 0, m = the row norms of W, so
  * training starts at W. A, B and m train; the norm is a constant in the
  * backward pass (§4.3). PEFT files hold `lora_magnitude_vector` [out] and
- * `use_dora: true`; the native format keeps m under the same name.
+ * `use_dora: true`; DoRA's state record keeps m under the same name.
  */
 export const doraVariant: Variant<DoraState> = {
   name: 'dora',
@@ -103,6 +106,10 @@ export const doraVariant: Variant<DoraState> = {
     save: (s) => ({ factors: readFactors(s.branch), magnitude: readMagnitude(s) }),
     load,
   },
-  toNative: (s) => ({ method: 'dora', factors: readFactors(s.branch), magnitude: readMagnitude(s) }),
-  fromNative: (state: NativeModuleState, s, ctx) => load({ factors: state.factors, ...(state.magnitude === undefined ? {} : { magnitude: state.magnitude }) }, s, ctx),
+  saveState: (s) => combineRecords(loraFactorsRecord(readFactors(s.branch)), { tensors: { [MAGNITUDE_RECORD]: vectorTensor(readMagnitude(s)) }, meta: {} }),
+  loadState: (record: StateRecord, s, ctx) => {
+    const at = { module: ctx.name };
+    const magnitude = recordVector(record, MAGNITUDE_RECORD, at, Float32Array, ctx.frozen.outFeatures, false);
+    return load({ factors: readLoraFactors(record, at), ...(magnitude === undefined ? {} : { magnitude }) }, s, ctx);
+  },
 };

@@ -8,6 +8,7 @@ import {
   dashDelta,
   parseNativeAdapter,
   parseSafetensors,
+  readLoraRecord,
   serializeNativeAdapter,
   selectTaskSpecificDirections,
   svd,
@@ -23,6 +24,12 @@ import { indexedBatches } from '../trainer/data-source.js';
 import { train } from '../trainer/train.js';
 
 const toy = useTestModel();
+
+/** A module's dash state as its native record holds it. */
+function dashOf(model: AdapterModel, name: string) {
+  const record = model.toNativeAdapter().modules.get(name);
+  return record === undefined ? undefined : readLoraRecord(record, { module: name }).dash;
+}
 
 const T = 4;
 const S = 3;
@@ -72,7 +79,7 @@ describe('LoRA-Dash launch', () => {
     const d = model.trainableVariables().get(`${name}.dash_d`) as tf.Variable;
     const dValues = Float32Array.from(d.dataSync());
     expect(dValues.some((v) => Math.abs(v) > 1e-4)).toBe(true);
-    const dash = model.toNativeAdapter().modules.get(name)?.dash;
+    const dash = dashOf(model, name);
     if (dash === undefined || !dash.launched) throw new Error('expected a launched dash state');
     const x = toy.data.x;
     const withDash = model.linear(name, x);
@@ -255,7 +262,7 @@ describe('LoRA-Dash on the real stories260K launch (reference/lora-dash-trajecto
       ref.change_rate.forEach((r, i) => expect(Math.abs((info?.dashRates?.[i] as number) - r)).toBeLessThanOrEqual(1e-4 * scale));
       // U_s matches the reference dash_U up to the sign of each direction.
       const Uref = factor(name, 'dash_U');
-      const dash = model.toNativeAdapter().modules.get(name)?.dash;
+      const dash = dashOf(model, name);
       if (dash === undefined || !dash.launched) throw new Error('not launched');
       for (let j = 0; j < 4; j++) {
         let dotp = 0;

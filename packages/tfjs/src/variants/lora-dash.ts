@@ -1,5 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { changeRates, dashBasis, selectTaskSpecificDirections, toPlainLora, type DashBasis, type Matrix, type NativeModuleState } from '@tsd-peft/core';
+import {
+  changeRates,
+  combineRecords,
+  dashBasis,
+  dashRecord,
+  loraFactorsRecord,
+  readDashState,
+  readLoraFactors,
+  selectTaskSpecificDirections,
+  toPlainLora,
+  type DashBasis,
+  type Matrix,
+  type StateRecord,
+} from '@tsd-peft/core';
 import type { AdapterMethod } from './registry.js';
 import { loraVariant, type LoraState } from './lora.js';
 import { adaptedLinear, foldPays, type DashTensors } from './adapted-linear.js';
@@ -96,15 +109,15 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       return { ...parts, dash: { ...s.launch.basis, d: Float32Array.from(s.launch.tensors.d.dataSync()) } };
     },
     setFactors: (factors, s, ctx) => ({ ...s, inner: inner.setFactors(factors, s.inner, ctx) }),
-    toNative: (s, ctx) => {
-      // A dash term has no native form without the inner state's (its factors are where ΔW lives).
-      const state = inner.toNative === undefined ? { factors: toPlainLora({ ...inner.parts(s.inner, ctx), name: ctx.name }), method: name } : { ...inner.toNative(s.inner, ctx), method: name };
-      if (s.launch === null) return { ...state, dash: { launched: false } };
+    saveState: (s, ctx) => {
+      // A dash term has no record without the inner state's (its factors are where ΔW lives).
+      const innerRecord = inner.saveState?.(s.inner, ctx) ?? loraFactorsRecord(toPlainLora({ ...inner.parts(s.inner, ctx), name: ctx.name }));
+      if (s.launch === null) return combineRecords(innerRecord, dashRecord({ launched: false }));
       const { basis, tensors, selected, rates, sigma } = s.launch;
       const d = Float32Array.from(tensors.d.dataSync());
-      return {
-        ...state,
-        dash: {
+      return combineRecords(
+        innerRecord,
+        dashRecord({
           launched: true,
           U: basis.U,
           Vt: basis.Vt,
@@ -112,17 +125,19 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
           selected: [...selected],
           ...(rates === undefined ? {} : { changeRates: rates }),
           ...(sigma === undefined ? {} : { sigma }),
-        },
-      };
+        }),
+      );
     },
-    fromNative: (state: NativeModuleState, s, ctx) => {
-      const innerState = inner.fromNative === undefined ? inner.setFactors(state.factors, s.inner, ctx) : inner.fromNative(state, s.inner, ctx);
+    loadState: (record: StateRecord, s, ctx) => {
+      // The dash part is checked before anything changes; the inner variant reads its own parts and ignores it.
+      const dash = readDashState(record, { module: ctx.name }, { rows: ctx.frozen.outFeatures, cols: ctx.frozen.inFeatures });
+      const innerState = inner.loadState === undefined ? inner.setFactors(readLoraFactors(record, { module: ctx.name }), s.inner, ctx) : inner.loadState(record, s.inner, ctx);
       disposeLaunch(s.launch);
-      if (state.dash === undefined || !state.dash.launched) {
+      if (dash === undefined || !dash.launched) {
         ctx.removeVariable(DASH_D_KEY);
         return { inner: innerState, launch: null };
       }
-      const { U, Vt, d, selected, changeRates: rates, sigma } = state.dash;
+      const { U, Vt, d, selected, changeRates: rates, sigma } = dash;
       const launch = makeLaunch(ctx, { U, Vt }, Int32Array.from(selected), { rates, sigma });
       tf.tidy(() => launch.tensors.d.assign(tf.tensor1d(d, 'float32')));
       return { inner: innerState, launch };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, changeRates, initLoraWeights, selectTaskSpecificDirections, svd, toPlainLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
+import { ConfigError, changeRates, initLoraWeights, readLoraRecord, selectTaskSpecificDirections, svd, toPlainLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
 import { describe, expect, it } from 'vitest';
 import { injectAdapters, type AdapterModel } from '../adapter-model.js';
 import { baseProvider, forward, loraFactorsOf, maxDiff, tensorMatrix, trainSgd, useTestModel } from '../test-model.test-helper.js';
@@ -129,9 +129,10 @@ describe('LoRA-TSD', () => {
     trainSgd(model, toy.data, 1, 0.05, INIT);
     expect(model.tsdSelections().get('layers.0.up')?.dashSelected).toBeUndefined();
     // Expected launch selection: ΔW = scaling·BA − scaling·B₀A₀ relative to the original W.
-    const native = model.toNativeAdapter().modules.get('layers.0.up');
-    if (native?.init === undefined) throw new Error('expected init factors');
-    const init: LoraFactors = { A: native.init.A0, B: native.init.B0, scaling: native.init.scaling };
+    const record = model.toNativeAdapter().modules.get('layers.0.up');
+    const stored = record === undefined ? undefined : readLoraRecord(record, { module: 'layers.0.up' }).init;
+    if (stored === undefined) throw new Error('expected init factors');
+    const init: LoraFactors = { A: stored.A0, B: stored.B0, scaling: stored.scaling };
     const delta = toPlainLora({ factors: loraFactorsOf(model, 'layers.0.up', 2), init });
     const expected = selectTaskSpecificDirections(changeRates(svd(weightMatrix('layers.0.up')), delta), 2);
     model.afterOptimizerStep(INIT + 2);

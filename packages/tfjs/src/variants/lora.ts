@@ -1,4 +1,4 @@
-import { initLoraWeights, type LoraFactors, type NativeModuleState } from '@tsd-peft/core';
+import { initLoraWeights, loraFactorsRecord, readLoraFactors, type LoraFactors } from '@tsd-peft/core';
 import { assignFactors, createLoraBranch, loraForward, loraOutput, readFactors, type LoraBranch } from './lora-branch.js';
 import type { ModuleContext, Variant } from './variant.js';
 
@@ -32,6 +32,6 @@ export const loraVariant: Variant<LoraState> = {
     save: (s) => ({ factors: readFactors(s.branch) }),
     load: (m, s, ctx) => ({ branch: assignFactors(s.branch, m.factors, ctx) }),
   },
-  toNative: (s) => ({ method: 'lora', factors: readFactors(s.branch) }),
-  fromNative: (state: NativeModuleState, s, ctx) => ({ branch: assignFactors(s.branch, state.factors, ctx) }),
+  saveState: (s) => loraFactorsRecord(readFactors(s.branch)),
+  loadState: (record, s, ctx) => ({ branch: assignFactors(s.branch, readLoraFactors(record, { module: ctx.name }), ctx) }),
 };

@@ -1,5 +1,16 @@
-import { initLoraWeights, unmergeLora, type InitResidual, type LoraFactors, type Matrix, type NativeModuleState } from '@tsd-peft/core';
-import type { AdapterMethod } from './registry.js';
+import {
+  combineRecords,
+  initLoraWeights,
+  initRecord,
+  loraFactorsRecord,
+  readInitResidual,
+  readLoraFactors,
+  unmergeLora,
+  type InitResidual,
+  type LoraFactors,
+  type Matrix,
+  type StateRecord,
+} from '@tsd-peft/core';
 import { assignFactors, createLoraBranch, loraForward, loraOutput, readFactors, type LoraBranch } from './lora-branch.js';
 import type { ModuleContext, Variant } from './variant.js';
 
@@ -57,7 +68,7 @@ export function initResidualBranch(ctx: ModuleContext, method: 'pissa' | 'milora
  */
 export function residualVariantBase(
   method: 'pissa' | 'milora' | 'lora-init',
-): Pick<Variant<ResidualState>, 'name' | 'forward' | 'output' | 'loraBranch' | 'parts' | 'setFactors' | 'toNative' | 'fromNative'> {
+): Pick<Variant<ResidualState>, 'name' | 'forward' | 'output' | 'loraBranch' | 'parts' | 'setFactors' | 'saveState' | 'loadState'> {
   return {
     name: method,
     forward: (x, s) => loraForward(x, s.branch),
@@ -65,41 +76,44 @@ export function residualVariantBase(
     loraBranch: (s) => s.branch,
     parts: (s) => ({ factors: readFactors(s.branch), ...(s.init ? { init: s.init } : {}) }),
     setFactors: (factors, s, ctx) => ({ ...s, branch: assignFactors(s.branch, factors, ctx) }),
-    toNative: (s) => residualToNative(method, s),
-    fromNative: residualFromNative,
+    saveState: residualSaveState,
+    loadState: residualLoadState,
   };
 }
 
-/** The native-format state of a residual module: factors, and the initial factors with what chose them. */
-export function residualToNative(method: AdapterMethod, s: ResidualState): NativeModuleState {
-  const factors = readFactors(s.branch);
-  if (s.init === undefined) return { method, factors };
+/** The record of a residual module: its factors, and the initial factors with what chose them (core's init part). */
+export function residualSaveState(s: ResidualState): StateRecord {
+  const factors = loraFactorsRecord(readFactors(s.branch));
+  if (s.init === undefined) return factors;
   const init: InitResidual = { A0: s.init.A, B0: s.init.B, scaling: s.init.scaling };
   if (s.selected !== undefined) init.selected = s.selected;
   if (s.rates !== undefined) init.changeRates = s.rates;
   if (s.sigma !== undefined) init.sigma = s.sigma;
-  return { method, factors, init };
+  return combineRecords(factors, initRecord(init));
 }
 
 /**
- * Restores a residual module from native state: rebuilds W' = W − scaling₀·B₀A₀
+ * Restores a residual module from its record: rebuilds W' = W − scaling₀·B₀A₀
  * from the stored initial factors with core's `unmergeLora`, which performs the
  * same float64 accumulation and single rounding as the initialiser, so W' is
  * bit-identical to the one training started from.
  */
-export function residualFromNative(state: NativeModuleState, s: ResidualState, ctx: ModuleContext): ResidualState {
-  const branch = assignFactors(s.branch, state.factors, ctx);
-  if (state.init === undefined) {
+export function residualLoadState(record: StateRecord, s: ResidualState, ctx: ModuleContext): ResidualState {
+  const at = { module: ctx.name };
+  // Both parts are read (and checked) before anything changes.
+  const stored = readInitResidual(record, at, { rows: ctx.frozen.outFeatures, cols: ctx.frozen.inFeatures });
+  const branch = assignFactors(s.branch, readLoraFactors(record, at), ctx);
+  if (stored === undefined) {
     ctx.frozen.restoreBase();
     return { branch };
   }
-  const init: LoraFactors = { A: state.init.A0, B: state.init.B0, scaling: state.init.scaling };
+  const init: LoraFactors = { A: stored.A0, B: stored.B0, scaling: stored.scaling };
   ctx.frozen.replace(unmergeLora(ctx.original(), init, undefined, ctx.name));
-  const { selected, changeRates: rates, sigma } = state.init;
+  const { selected, changeRates: rates, sigma } = stored;
   return {
     branch,
     init,
-    ...(selected === undefined ? {} : { selected: Int32Array.from(selected) }),
+    ...(selected === undefined ? {} : { selected }),
     ...(rates === undefined ? {} : { rates }),
     ...(sigma === undefined ? {} : { sigma }),
   };

@@ -1,4 +1,3 @@
-import { readFactors } from './lora-branch.js';
 import { loraVariant, type LoraState } from './lora.js';
 import type { Variant } from './variant.js';
 
@@ -12,5 +11,4 @@ export const rsloraVariant: Variant<LoraState> = {
   name: 'rslora',
   color: '#e15759',
   peft: { ...(loraVariant.peft as NonNullable<typeof loraVariant.peft>), config: { use_dora: false, use_rslora: true } },
-  toNative: (s) => ({ method: 'rslora', factors: readFactors(s.branch) }),
 };

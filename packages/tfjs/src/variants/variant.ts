@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { DashTerm, LoraAdapterConfig, LoraFactors, Matrix, NativeModuleState, Rng, SvdResult } from '@tsd-peft/core';
+import type { DashTerm, LoraAdapterConfig, LoraFactors, Matrix, Rng, StateRecord, SvdResult } from '@tsd-peft/core';
 import type { ResolvedAdapterConfig } from '../adapter-config.js';
 import type { AdapterMethod } from './registry.js';
 import type { FrozenWeight } from '../frozen-weight.js';
@@ -143,14 +143,21 @@ export interface Variant<S> {
   /** Sets the trainable factors (e.g. from a PEFT adapter), relative to the frozen weight in use. */
   setFactors(factors: LoraFactors, s: S, ctx: ModuleContext): S;
   /**
-   * The module's lossless state (core's native adapter format), also what
-   * trainer checkpoints keep beside the variables. Absent for a method whose
-   * whole state is its variables and that has no native-adapter form (full
-   * fine-tuning: keep its weights with `mergeAndUnload()`).
+   * The module's lossless state as a record of its own: named F32 / F64
+   * tensors and JSON meta (core's `StateRecord`; the LoRA family's parts come
+   * from core's `loraFactorsRecord`, `dashRecord`, `initRecord`). One encoder
+   * stores it in native adapter files and in trainer checkpoints alike.
+   * Absent for a method whose whole state is its variables and that has no
+   * native-adapter form (full fine-tuning: keep its weights with `mergeAndUnload()`).
    */
-  toNative?(s: S, ctx: ModuleContext): NativeModuleState;
-  /** Restores {@link Variant.toNative} output, recreating variables and residuals as needed. */
-  fromNative?(state: NativeModuleState, s: S, ctx: ModuleContext): S;
+  saveState?(s: S, ctx: ModuleContext): StateRecord;
+  /**
+   * Restores {@link Variant.saveState} output (from a native file or a
+   * checkpoint, possibly written by an older version), recreating variables
+   * and residuals as needed; checks the record against the module and throws
+   * core's typed errors naming the tensor or field.
+   */
+  loadState?(record: StateRecord, s: S, ctx: ModuleContext): S;
   /**
    * True when the method trains the targeted weights themselves (full
    * fine-tuning): no rank or alpha, every linear targeted by default

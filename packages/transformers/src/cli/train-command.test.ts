@@ -92,7 +92,7 @@ describe('tsd-peft train', () => {
 
     // The trained model, rebuilt losslessly from the native file, vs the PEFT export applied as plain LoRA.
     const native = loadNativeAdapter(join(full, 'adapter-native.safetensors'));
-    expect([...native.modules.values()].every((m) => m.dash?.launched === true)).toBe(true);
+    expect([...native.modules.values()].every((m) => (m.meta.dash as { launched?: boolean } | undefined)?.launched === true)).toBe(true);
     const trained = injectAdapters(model.weights, { method: 'lora-dash', r: 4, alpha: 8, t: 2, s: 2 });
     trained.loadNativeAdapter(native);
     const peft = readPeftAdapterFolder(join(full, 'adapter'));
@@ -126,8 +126,8 @@ describe('tsd-peft train', () => {
     const x = loadNativeAdapter(join(split, 'adapter-native.safetensors'));
     const y = loadNativeAdapter(join(full, 'adapter-native.safetensors'));
     for (const [name, m] of x.modules) {
-      expect(m.factors.A.data, name).toEqual(y.modules.get(name)?.factors.A.data);
-      expect(m.factors.B.data, name).toEqual(y.modules.get(name)?.factors.B.data);
+      expect(m.tensors['lora_A.weight']?.data, name).toEqual(y.modules.get(name)?.tensors['lora_A.weight']?.data);
+      expect(m.tensors['lora_B.weight']?.data, name).toEqual(y.modules.get(name)?.tensors['lora_B.weight']?.data);
     }
   });
 

@@ -301,7 +301,7 @@ export function writeOutputs(plan: TrainPlan, adapter: AdapterModel, result: Tra
   const conv1d = targets.length > 0 && targets.every(isGpt2Conv1dModule);
   savePeftAdapter(join(out, 'adapter'), adapter.toPeftAdapter({ baseModel: modelId, fanInFanOut: conv1d }));
   const written = [join(out, 'adapter')];
-  if (variantFor(config.method).toNative !== undefined) {
+  if (variantFor(config.method).saveState !== undefined) {
     saveNativeAdapter(join(out, 'adapter-native.safetensors'), adapter.toNativeAdapter({ baseModel: modelId, extra: hyper }));
     written.push(join(out, 'adapter-native.safetensors'));
   }

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, changeRateSpectrum, defaultSvdCache, selectTaskSpecificDirections, toPlainLora, validateLoraFactors, type LoraFactors, type SvdCache } from '@tsd-peft/core';
+import { ConfigError, changeRateSpectrum, defaultSvdCache, readLoraRecord, selectTaskSpecificDirections, toPlainLora, validateLoraFactors, type LoraFactors, type SvdCache } from '@tsd-peft/core';
 import { PEFT_CONFIG_FILE, loadNativeAdapter, readPeftAdapterFolder } from '@tsd-peft/core/node';
 import type { CausalLM } from '../load-causal-lm.js';
 
@@ -159,10 +159,12 @@ export function readAdapterForInspection(location: { format: 'peft' | 'native'; 
     };
   }
   const adapter = loadNativeAdapter(location.path);
-  for (const [name, state] of adapter.modules) {
+  for (const [name, record] of adapter.modules) {
+    // The LoRA-family parts of the record (every built-in method with a native form has its factors there).
+    const state = readLoraRecord(record, { module: name, file: location.path });
     const dash = state.dash?.launched === true ? state.dash : undefined;
     deltas.set(name, toPlainLora({ factors: state.factors, ...(state.init ? { init: { A: state.init.A0, B: state.init.B0, scaling: state.init.scaling } } : {}), ...(dash ? { dash } : {}), name }));
-    modules.push({ name, method: state.method, r: state.factors.A.rows, scaling: state.factors.scaling, shape: shapeOf(state.factors), ...(dash ? { dashSelected: [...dash.selected] } : {}) });
+    modules.push({ name, method: record.method, r: state.factors.A.rows, scaling: state.factors.scaling, shape: shapeOf(state.factors), ...(dash ? { dashSelected: [...dash.selected] } : {}) });
     parameters += state.factors.A.data.length + state.factors.B.data.length + (dash ? dash.d.length : 0);
   }
   const methods = [...new Set(modules.map((m) => m.method))];

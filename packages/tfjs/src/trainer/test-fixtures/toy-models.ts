@@ -140,7 +140,7 @@ export class GrowingMlp implements TrainableModel {
     const u = state.tensors['dash.U'];
     const v = state.tensors['dash.V'];
     if (u === undefined || v === undefined) throw new Error('launched state without dash.U / dash.V');
-    this.launch(tf.tensor2d(u.data, u.shape as [number, number]), tf.tensor2d(v.data, v.shape as [number, number]));
+    this.launch(tf.tensor2d(Float32Array.from(u.data), u.shape as [number, number]), tf.tensor2d(Float32Array.from(v.data), v.shape as [number, number]));
   }
 
   dispose(): void {
