@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, decodeModuleRecords, EMPTY_RECORD, encodeModuleRecords, isJsonObject, NATIVE_FORMAT_VERSION, type JsonObject, type ModuleRecord, type StateTensor } from '@tsd-peft/core';
 import { legacyCheckpointRecords } from './adapter-checkpoint-legacy.js';
-import type { AdapterSlot } from './adapter-slot.js';
+import { loadRecordsOrRollBack, type AdapterSlot } from './adapter-slot.js';
 import type { ModelCheckpointState } from './trainable.js';
 
 /**
@@ -67,8 +67,8 @@ export function restoreSlotsFromCheckpoint(slots: ReadonlyMap<string, AdapterSlo
     if (record.method !== slot.variant.name) {
       throw new ConfigError(`checkpoint was made with method '${record.method}', the model uses '${slot.variant.name}'`, { tensor: name });
     }
-    if (slot.hasRecord) slot.loadRecord(record);
   }
+  loadRecordsOrRollBack(slots, records);
 }
 
 /** The record with its variable tensors back: the variable's current value where it has the stored shape, else zeros. */

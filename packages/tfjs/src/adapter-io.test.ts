@@ -157,4 +157,25 @@ describe('native adapters', () => {
     model.dispose();
     fresh.dispose();
   });
+
+  it('a file refused at its last module leaves every earlier module as it was (all or nothing)', () => {
+    const config = { method: 'lora-dash' as const, r: 2, alpha: 4, s: 2, t: 2, targetModules: ['up', 'down'] };
+    const model = injectAdapters(toy.weights, config);
+    trainSgd(model, toy.data, 3);
+    const adapter = model.toNativeAdapter();
+    const names = [...adapter.modules.keys()];
+    const last = names.at(-1) as string;
+    expect(names.length).toBeGreaterThan(1);
+    const record = adapter.modules.get(last) as ModuleRecord;
+    const U = record.tensors.dash_U as StateTensor;
+    const bad = { ...record, tensors: { ...record.tensors, dash_U: { shape: [1, 1], data: U.data.subarray(0, 1) } } };
+    const fresh = injectAdapters(toy.weights, { ...config, seed: 99 });
+    const before = forward(fresh, toy.data.x);
+    const recordsBefore = [...fresh.toNativeAdapter().modules.values()];
+    expect(() => fresh.loadNativeAdapter({ modules: new Map([...adapter.modules, [last, bad]]) })).toThrow(ShapeError);
+    expect(maxDiff(forward(fresh, toy.data.x), before)).toBe(0);
+    expect([...fresh.toNativeAdapter().modules.values()]).toEqual(recordsBefore);
+    model.dispose();
+    fresh.dispose();
+  });
 });

@@ -2,6 +2,7 @@ import { ConfigError, createPeftAdapter, type LoraFactors, type NativeAdapter, t
 import type * as tf from '@tensorflow/tfjs-core';
 import type { AdapterConfig } from './adapter-config.js';
 import { injectAdapters, type AdapterModel } from './adapter-model.js';
+import { loadRecordsOrRollBack } from './adapter-slot.js';
 import { variantFor, variantForPeftConfig } from './variants/registry.js';
 
 /**
@@ -144,5 +145,6 @@ export function loadNativeAdapter(model: AdapterModel, adapter: NativeAdapter): 
   if (missing.length > 0 || extra.length > 0) {
     throw new ConfigError(`native adapter modules differ from the model's (missing: ${missing.join(', ') || 'none'}; not adapted: ${extra.join(', ') || 'none'})`, { field: 'modules' });
   }
-  for (const [name, record] of adapter.modules) slots.get(name)?.loadRecord(record);
+  loadRecordsOrRollBack(slots, adapter.modules);
 }
+

@@ -151,3 +151,25 @@ export class AdapterSlot {
     this.base.dispose();
   }
 }
+
+/**
+ * Loads every module's record, or none: when one is refused, the modules
+ * already loaded get their previous state back (their own records, which are
+ * lossless) before the error propagates, so a bad file never leaves a model
+ * half-replaced.
+ */
+export function loadRecordsOrRollBack(slots: ReadonlyMap<string, AdapterSlot>, records: ReadonlyMap<string, ModuleRecord>): void {
+  const loaded: [AdapterSlot, ModuleRecord][] = [];
+  try {
+    for (const [name, record] of records) {
+      const slot = slots.get(name);
+      if (slot === undefined || !slot.hasRecord) continue;
+      const previous = slot.saveRecord();
+      slot.loadRecord(record);
+      loaded.push([slot, previous]);
+    }
+  } catch (error) {
+    for (const [slot, previous] of loaded.reverse()) slot.loadRecord(previous);
+    throw error;
+  }
+}
