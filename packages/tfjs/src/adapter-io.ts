@@ -147,4 +147,3 @@ export function loadNativeAdapter(model: AdapterModel, adapter: NativeAdapter): 
   }
   loadRecordsOrRollBack(slots, adapter.modules);
 }
-
