@@ -43,6 +43,7 @@ export {
   SAFETENSORS_DTYPES,
   isSafetensorsDtype,
   dtypeByteSize,
+  HOST_IS_LITTLE_ENDIAN,
   float16BitsToNumber,
   numberToFloat16Bits,
   bfloat16BitsToNumber,
@@ -101,3 +102,17 @@ export type {
 } from './peft-adapter-files.js';
 export { serializeNativeAdapter, parseNativeAdapter, NATIVE_FORMAT_VERSION, NATIVE_METADATA_KEY } from './native-adapter.js';
 export type { NativeAdapter, NativeModuleState, DashState, InitResidual } from './native-adapter.js';
+// --- reduced-precision frozen weights (weight-codes.ts) ---
+export {
+  FROZEN_DTYPES,
+  INT8_BLOCK_SIZE,
+  isFrozenDtype,
+  int8BlocksPerRow,
+  codeBytesPerElement,
+  encodedWeightBytes,
+  encodeWeight,
+  validateEncodedWeight,
+  decodeWeight,
+  decodeWeightRows,
+} from './weight-codes.js';
+export type { FrozenDtype, EncodedWeight } from './weight-codes.js';
