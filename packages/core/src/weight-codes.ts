@@ -203,16 +203,25 @@ function decodeInt8Row(w: EncodedWeight, row: number, out: Float32Array, at: num
 /**
  * The exact float32 values (as {@link decodeWeight}) of the listed rows of an
  * encoded weight, as [rows.length, cols]: an embedding lookup in a frozen
- * table. Throws a `ShapeError` for a row outside [0, rows).
+ * table. Writes into `out` when given (e.g. a view of a backend's heap).
+ * Throws a `ShapeError` for a row outside [0, rows) or an `out` of the wrong
+ * length, before writing anything.
  */
-export function decodeWeightRows(w: EncodedWeight, rows: ArrayLike<number>, name = 'weight'): Float32Array {
+export function decodeWeightRows(w: EncodedWeight, rows: ArrayLike<number>, name = 'weight', out: Float32Array = new Float32Array(rows.length * w.cols)): Float32Array {
   validateEncodedWeight(w, name);
-  const out = new Float32Array(rows.length * w.cols);
+  if (out.length !== rows.length * w.cols) throw new ShapeError(`output holds ${out.length} values, expected ${rows.length * w.cols}`, { tensor: name, shape: [rows.length, w.cols] });
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r] as number;
     if (!Number.isInteger(row) || row < 0 || row >= w.rows) throw new ShapeError(`row ${row} is outside [0, ${w.rows})`, { tensor: name, shape: [w.rows, w.cols] });
-    if (w.dtype === 'int8') decodeInt8Row(w, row, out, r * w.cols);
-    else out.set(decodeBfloat16(w.codes.subarray(2 * row * w.cols, 2 * (row + 1) * w.cols)), r * w.cols);
+  }
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r] as number;
+    if (w.dtype === 'int8') {
+      decodeInt8Row(w, row, out, r * w.cols);
+      continue;
+    }
+    for (let col = 0, i = 2 * row * w.cols; col < w.cols; col++, i += 2) bits[r * w.cols + col] = ((w.codes[i] as number) | ((w.codes[i + 1] as number) << 8)) << 16;
   }
   return out;
 }

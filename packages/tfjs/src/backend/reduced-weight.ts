@@ -162,7 +162,7 @@ export function reducedMatMul(x: tf.Tensor2D, w: ReducedWeight, transposeW: bool
  */
 export function reducedGather(w: ReducedWeight, ids: tf.Tensor1D): tf.Tensor2D {
   w.assertLive();
-  if (ids.rank !== 1) throw new ShapeError('ids must be 1-D', { tensor: w.name, shape: ids.shape });
+  if (ids.rank !== 1 || ids.dtype !== 'int32') throw new ShapeError(`ids must be a 1-D int32 tensor, got ${ids.dtype} of rank ${ids.rank}`, { tensor: w.name, shape: ids.shape });
   return gatherKernel?.(w, ids) ?? referenceGather(w, ids);
 }
 
