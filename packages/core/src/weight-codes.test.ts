@@ -132,6 +132,13 @@ describe('decodeWeightRows', () => {
       const rows = decodeWeightRows(w, ids);
       ids.forEach((row, r) => expect(rows.subarray(r * 70, (r + 1) * 70)).toEqual(all.subarray(row * 70, (row + 1) * 70)));
       expect(() => decodeWeightRows(w, [9], 'embed_tokens')).toThrow(/row 9 is outside \[0, 9\).*embed_tokens/);
+      // codes at an odd byte offset (read byte by byte) and an output array given by the caller
+      const shifted = new Uint8Array(w.codes.byteLength + 1);
+      shifted.set(w.codes, 1);
+      const out = new Float32Array(ids.length * 70);
+      expect(decodeWeightRows({ ...w, codes: shifted.subarray(1) }, ids, 'w', out)).toBe(out);
+      expect(out).toEqual(rows);
+      expect(() => decodeWeightRows(w, ids, 'w', new Float32Array(3))).toThrow(ShapeError);
     }
   });
 });
