@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, decodeWeight, decodeWeightRows, encodeWeight } from '@tsd-peft/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Arr, expectGradsMatch, rand } from './grad-check.test-helper.js';
+import { expectReducedMatMulGrads } from './reduced-weight.test-helper.js';
 import { ReducedWeight, reducedGather, reducedMatMul } from './reduced-weight.js';
 import { setupBackend } from './setup.js';
 import { setWasmGemmEnabled, setWasmGemmFma, wasmGemmActive } from './wasm-gemm.js';
@@ -88,29 +88,7 @@ describe('reducedMatMul on the wasm kernel', () => {
   });
 
   for (const transposeW of [true, false]) {
-    it(`has the gradient of x·W${transposeW ? 'ᵀ' : ''} with respect to x on wasm (finite differences)`, () => {
-      const [rows, cols, n] = [9, 34, 5];
-      const data = randomValues(rows * cols);
-      const w = ReducedWeight.fromFloat32(data, rows, cols, 'bfloat16');
-      const exact = decodeWeight(encodeWeight(data, rows, cols, 'bfloat16'));
-      const [k, outCols] = transposeW ? [cols, rows] : [rows, cols];
-      const g = rand([n, outCols]); // loss = Σ g ⊙ y
-      const f64 = ([x]: Arr[]) => {
-        let s = 0;
-        for (let i = 0; i < n; i++) {
-          for (let j = 0; j < outCols; j++) {
-            let y = 0;
-            for (let p = 0; p < k; p++) y += ((x as Arr).data[i * k + p] as number) * (exact[transposeW ? j * cols + p : p * cols + j] as number);
-            s += (g.data[i * outCols + j] as number) * y;
-          }
-        }
-        return s;
-      };
-      const gTensor = tf.tensor(Float32Array.from(g.data), g.shape);
-      expectGradsMatch((x) => tf.sum(tf.mul(reducedMatMul(x as tf.Tensor2D, w, transposeW), gTensor)), f64, [rand([n, k])]);
-      gTensor.dispose();
-      w.dispose();
-    });
+    it(`has the gradient of x·W${transposeW ? 'ᵀ' : ''} with respect to x on wasm (finite differences)`, () => expectReducedMatMulGrads('bfloat16', 9, 34, 5, transposeW));
   }
 });
 
