@@ -71,6 +71,21 @@ describe('reducedMatMul on the wasm kernel', () => {
     }
   }
 
+  it('handles empty products: K = 0 gives zeros, no rows or no outputs give empty tensors', () => {
+    for (const dtype of ['bfloat16', 'int8'] as const) {
+      const noCols = ReducedWeight.fromFloat32(new Float32Array(0), 5, 0, dtype);
+      const y = reducedMatMul(tf.zeros([3, 0]) as tf.Tensor2D, noCols, true);
+      expect(y.shape).toEqual([3, 5]);
+      expect(Array.from(y.dataSync())).toEqual(new Array(15).fill(0));
+      const w = ReducedWeight.fromFloat32(randomValues(4 * 8), 4, 8, dtype);
+      expect(reducedMatMul(tf.zeros([0, 8]) as tf.Tensor2D, w, true).shape).toEqual([0, 4]);
+      expect(reducedMatMul(tf.zeros([2, 4]) as tf.Tensor2D, ReducedWeight.fromFloat32(new Float32Array(0), 4, 0, dtype), false).shape).toEqual([2, 0]);
+      tf.dispose(y);
+      noCols.dispose();
+      w.dispose();
+    }
+  });
+
   it('falls back to the reference path when our kernel is switched off, with the same bits', async () => {
     const data = randomValues(24 * 40);
     const w = ReducedWeight.fromFloat32(data, 24, 40, 'int8');
