@@ -1079,13 +1079,16 @@
   (func $packReduced (param $dst i32) (param $width i32) (param $kLen i32) (param $k0 i32) (param $j i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
     (local $p i32) (local $q i32) (local $src i32) (local $kp i32) (local $jq i32) (local $vc v128) (local $vs v128)
     (local.set $p (i32.const 0))
-    ;; B = W with W's rows contiguous along j, a panel of 4 or 8 columns within one int8 block (j is a multiple of
-    ;; the width, blocks hold ≥ 8 columns): each p's codes are converted by vector instructions, reading exactly
-    ;; the panel's bytes; f32x4.mul rounds each lane as f32.mul does, so the values are those of the scalar loop.
+    ;; B = W with W's rows contiguous along j, a panel of 4 or 8 columns (for int8 within one block: j is a
+    ;; multiple of the width, and blocks of ≥ 8 columns are required here): each p's codes are converted by
+    ;; vector instructions, reading exactly the panel's bytes; f32x4.mul rounds each lane as f32.mul does, so
+    ;; the values are those of the scalar loop.
     (if
       (i32.and
         (i32.eqz (local.get $wT))
-        (i32.and (i32.ge_u (local.get $shift) (i32.const 3)) (i32.ge_u (local.get $width) (i32.const 4))))
+        (i32.and
+          (i32.or (i32.eq (local.get $mode) (i32.const 1)) (i32.ge_u (local.get $shift) (i32.const 3)))
+          (i32.ge_u (local.get $width) (i32.const 4))))
       (then
         (block $vecDone
           (loop $vec
