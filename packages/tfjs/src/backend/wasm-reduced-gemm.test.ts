@@ -71,6 +71,26 @@ describe('reducedMatMul on the wasm kernel', () => {
     }
   }
 
+  // other loaders' int8 blocks (QLoRA's 64, small ones that take the scalar packing path), built as EncodedWeights directly
+  for (const blockSize of [64, 4, 1]) {
+    for (const transposeW of [true, false]) {
+      it(`int8 with blocks of ${blockSize}, W${transposeW ? 'ᵀ' : ''}: bit for bit the fp32 kernel on decodeWeight(W)`, () => {
+        const [n, rows, cols] = [11, 19, 150];
+        const blocks = Math.ceil(cols / blockSize);
+        const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.uniform(-127, 128)) & 0xff); // int8 codes in [−127, 127]
+        const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(rows * blocks), blockSize };
+        const w = ReducedWeight.fromEncoded(encoded);
+        const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
+        const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
+        const got = reducedMatMul(x, w, transposeW);
+        const want = tf.matMul(x, decoded, false, transposeW);
+        expect(bits(got)).toEqual(bits(want));
+        tf.dispose([got, want, x, decoded]);
+        w.dispose();
+      });
+    }
+  }
+
   it('handles empty products: K = 0 gives zeros, no rows or no outputs give empty tensors', () => {
     for (const dtype of ['bfloat16', 'int8'] as const) {
       const noCols = ReducedWeight.fromFloat32(new Float32Array(0), 5, 0, dtype);
