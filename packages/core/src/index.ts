@@ -43,6 +43,7 @@ export {
   SAFETENSORS_DTYPES,
   isSafetensorsDtype,
   dtypeByteSize,
+  HOST_IS_LITTLE_ENDIAN,
   float16BitsToNumber,
   numberToFloat16Bits,
   bfloat16BitsToNumber,
@@ -59,6 +60,20 @@ export {
   encodeInt64,
 } from './dtype.js';
 export type { SafetensorsDtype } from './dtype.js';
+// --- reduced-precision frozen weights (weight-codes.ts) ---
+export {
+  FROZEN_DTYPES,
+  INT8_BLOCK_SIZE,
+  isFrozenDtype,
+  int8BlocksPerRow,
+  codeBytesPerElement,
+  encodedWeightBytes,
+  encodeWeight,
+  validateEncodedWeight,
+  decodeWeight,
+  decodeWeightRows,
+} from './weight-codes.js';
+export type { FrozenDtype, EncodedWeight } from './weight-codes.js';
 export { parseSafetensors, serializeSafetensors, tensorToFloat32, float32Tensor, MAX_HEADER_BYTES } from './safetensors.js';
 export type { SafetensorsFile, SafetensorsTensor, SerializeSafetensorsOptions } from './safetensors.js';
 export { parseJsonDocument, dumpsPythonJson, formatPythonFloat, compareCodePoints } from './python-json.js';

@@ -4,6 +4,7 @@ import { installedWasmFolder } from '#platform';
 import { installGradientFixes } from './gradient-fixes.js';
 import { installWasmGemm } from './wasm-gemm.js';
 import { installWasmDataKernels } from './wasm-data-kernels.js';
+import { installWasmReducedGemm } from './wasm-reduced-gemm.js';
 import { isNode, registerTfjsGradientsAndChainedOps } from './tfjs-registrations.js';
 import type { WebGpuAdapterOptions } from './webgpu-adapter.js';
 import { prepareWebGpu } from './webgpu-setup.js';
@@ -124,6 +125,7 @@ async function tryBackend(name: BackendName, options: BackendOptions, explicit: 
     if (name === 'wasm') {
       installWasmGemm();
       installWasmDataKernels();
+      installWasmReducedGemm();
     }
     return null;
   } catch (err) {

@@ -33,41 +33,59 @@ import { overrideWasmKernel } from './wasm-kernel-override.js';
  * pipes already give mul + add the throughput of FMA, it measured 0.96–1.01×
  * the fp32 kernel's GFLOP/s (`bench/fma.bench.mjs`), and the fp32 kernel gives
  * the same bits on every engine.
+ *
+ * The module's `rgemm` export is the same product with B read from a frozen
+ * weight's bfloat16 or int8 codes ({@link reducedGemmOnHeap}, registered by
+ * wasm-reduced-gemm.ts): the codes are converted while B's panels are packed,
+ * so it equals this kernel on the decoded weight bit for bit.
  */
 
-/** The parts of tfjs-backend-wasm's `BackendWasm` the kernel uses. */
-interface WasmBackendInternals {
+/** The parts of tfjs-backend-wasm's `BackendWasm` the kernels use. */
+export interface WasmBackendInternals {
   wasm: { asm?: { memory?: unknown }; _malloc(bytes: number): number; _free(pointer: number): void };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
 }
 
+/** The arguments both exports end with: C's address, then the blocking (rows per A block, the panel buffer, K block). */
+type OutputAndBlocking = [c: number, mc: number, pack: number, kc: number];
+
 type Bgemm = (
+  ...args: [g: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, ...OutputAndBlocking]
+) => void;
+
+/** `mode` 1 = bfloat16, 2 = int8 codes; int8 scales at `s`, `sRow` bytes per row of W, blocks of 2^`shift` columns; `wT` 1 when B = Wᵀ. */
+type Rgemm = (
   ...args: [
-    g: number,
     m: number,
     n: number,
     k: number,
     a: number,
-    aBatch: number,
     aRow: number,
     aCol: number,
     b: number,
-    bBatch: number,
     bRow: number,
     bCol: number,
-    c: number,
-    mc: number,
-    pack: number,
-    kc: number,
+    ...OutputAndBlocking,
+    mode: number,
+    s: number,
+    sRow: number,
+    shift: number,
+    wT: number,
   ]
 ) => void;
+
+/** One instance's exports: the fp32 product and the one whose B is a reduced-precision weight. */
+interface Kernels {
+  bgemm: Bgemm;
+  rgemm: Rgemm;
+}
 
 /** Bytes of A's row block that should stay in L2 (a quarter of a 1 MiB L2, leaving room for B's panel and C). */
 const A_BLOCK_BYTES = 256 * 1024;
 
 /** The kernels instantiated per heap: the fp32 one, and the fused one where relaxed SIMD validates. */
-const instances = new WeakMap<WebAssembly.Memory, { fp32: Bgemm | null; fma: Bgemm | null }>();
+const instances = new WeakMap<WebAssembly.Memory, { fp32: Kernels | null; fma: Kernels | null }>();
 /** The kernel's panel buffer on the wasm heap (kc × 32 bytes), grown on demand and kept. */
 const panels = new WeakMap<WebAssembly.Memory, { pointer: number; bytes: number }>();
 let installed = false;
@@ -97,9 +115,10 @@ function relaxedSimdSupported(): boolean {
   return fmaSupported;
 }
 
-function instantiate(bytes: Uint8Array<ArrayBuffer>, memory: WebAssembly.Memory): Bgemm | null {
+function instantiate(bytes: Uint8Array<ArrayBuffer>, memory: WebAssembly.Memory): Kernels | null {
   try {
-    return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory } }).exports['bgemm'] as Bgemm;
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: memory } });
+    return { bgemm: exports['bgemm'] as Bgemm, rgemm: exports['rgemm'] as Rgemm };
   } catch {
     return null;
   }
@@ -111,7 +130,7 @@ function instantiate(bytes: Uint8Array<ArrayBuffer>, memory: WebAssembly.Memory)
  * or a shared memory from tfjs's threaded build, which the module's import
  * does not declare); instances are kept per memory.
  */
-function kernelFor(memory: WebAssembly.Memory): Bgemm | null {
+function kernelFor(memory: WebAssembly.Memory): Kernels | null {
   let kernels = instances.get(memory);
   if (kernels === undefined) {
     const fp32 = instantiate(gemmBytes, memory);
@@ -156,7 +175,7 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
   const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   if (!enabled || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
   const memory = heapOf(backend);
-  const gemm = memory === null ? null : kernelFor(memory);
+  const gemm = memory === null ? null : (kernelFor(memory)?.bgemm ?? null);
   const aData = backend.dataIdMap.get(a.dataId);
   const bData = backend.dataIdMap.get(b.dataId);
   if (memory === null || gemm === null || aData === undefined || bData === undefined) return null;
@@ -187,6 +206,73 @@ function runGemm(inputs: tf.NamedTensorInfoMap, backend: WasmBackendInternals, a
     const bIndex = broadcastIndex(outer, outerB);
     for (let g = 0; g < batch; g++) run(1, aData.memoryOffset + aIndex(g) * aBytes, 0, bData.memoryOffset + bIndex(g) * bBytes, 0, cOffset + g * cBytes);
   }
+  return out;
+}
+
+/** A reduced-precision weight W [rows, cols] as {@link reducedGemmOnHeap} reads it (see core's `EncodedWeight`). */
+export interface ReducedGemmWeight {
+  dtype: 'bfloat16' | 'int8';
+  rows: number;
+  cols: number;
+  /** int8: columns per scale block (a power of two); bfloat16: null. */
+  blockSize: number | null;
+}
+
+/**
+ * x·Wᵀ (`transposeW`) or x·W for x float32 [n, k] and W's codes (and int8
+ * scales) on the heap, by the `rgemm` export: the same blocking and the same
+ * tiles as the fp32 product, with W's codes converted while B's panels are
+ * packed, so the result equals the fp32 kernel on the decoded W bit for bit.
+ * Null where the kernel cannot run (then the caller decodes W instead).
+ */
+export function reducedGemmOnHeap(
+  backend: WasmBackendInternals,
+  x: tf.TensorInfo,
+  codes: tf.TensorInfo,
+  scales: tf.TensorInfo | null,
+  w: ReducedGemmWeight,
+  transposeW: boolean,
+): tf.TensorInfo | null {
+  if (!enabled || x.dtype !== 'float32' || x.shape.length !== 2) return null;
+  const memory = heapOf(backend);
+  const gemm = memory === null ? null : (kernelFor(memory)?.rgemm ?? null);
+  const xData = backend.dataIdMap.get(x.dataId);
+  const codeData = backend.dataIdMap.get(codes.dataId);
+  const scaleData = scales === null ? undefined : backend.dataIdMap.get(scales.dataId);
+  if (memory === null || gemm === null || xData === undefined || codeData === undefined || (scales !== null && scaleData === undefined)) return null;
+  const [m, k] = x.shape as [number, number];
+  const [kW, n] = transposeW ? [w.cols, w.rows] : [w.rows, w.cols];
+  if (k !== kW) return null;
+  const out = backend.makeOutput([m, n], 'float32');
+  if (m * n === 0) return out;
+  const cOffset = (backend.dataIdMap.get(out.dataId) as { memoryOffset: number }).memoryOffset;
+  const kc = innerBlock(k);
+  const pack = panelBuffer(backend, memory, 32 * kc);
+  const size = w.dtype === 'bfloat16' ? 2 : 1;
+  // B = Wᵀ: B[p, j] = W[j, p], contiguous along p; B = W: B[p, j] = W[p, j]
+  const [bRow, bCol] = transposeW ? [size, size * w.cols] : [size * w.cols, size];
+  const blockSize = w.blockSize ?? 1;
+  const sRow = 4 * Math.ceil(w.cols / blockSize);
+  gemm(
+    m,
+    n,
+    k,
+    xData.memoryOffset,
+    4 * k,
+    4,
+    codeData.memoryOffset,
+    bRow,
+    bCol,
+    cOffset,
+    rowBlock(kc),
+    pack,
+    kc,
+    w.dtype === 'bfloat16' ? 1 : 2,
+    scaleData?.memoryOffset ?? 0,
+    sRow,
+    Math.log2(blockSize),
+    transposeW ? 1 : 0,
+  );
   return out;
 }
 

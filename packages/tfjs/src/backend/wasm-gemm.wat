@@ -24,13 +24,24 @@
 ;; block starts its accumulators from zero, later ones ("resume") from the
 ;; partial sums stored in C. wasm-gemm.test.ts checks this bit for bit.
 ;;
+;; The same function, exported as
+;;
+;;   rgemm(m, n, k, a, aRow, aCol, b, bRow, bCol, c, mc, pack, kc, mode, s, sRow, shift, wT)
+;;
+;; also reads B from a frozen weight W kept in reduced precision (bfloat16,
+;; or int8 with one f32 scale per row and block of 2^shift columns; see core's
+;; weight-codes.ts): $packReduced converts the codes while it fills the packed
+;; panels (and the scalar tiles' column), so nothing is dequantized whole and
+;; the tiles, blocking and summation order are those of the fp32 product,
+;; which it equals bit for bit on the decoded W (wasm-reduced-gemm.test.ts).
+;;
 ;; The tiles are written out per shape (4 or 1 rows × 8, 4 or 1 columns, each
 ;; starting from zero or resuming from C), as a register-blocked kernel must
 ;; be: a loop over rows or lanes here would spill the accumulators.
 ;; Assembled at build time by wabt (tooling/scripts/wat.mjs).
 (module
   (import "env" "mem" (memory $mem 1))
-  (func $bgemm (export "bgemm") (param $g i32) (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32)
+  (func $gemm (param $g i32) (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
     ;; $ar0…$ar3 walk rows i…i+3 of A along p (during packing, $ar0 is the write
     ;; pointer into pack and $ar1 the gather pointer); $acc{r}{q} holds
     ;; C[i + r, j + 4q … j + 4q + 3], $sacc{r} the scalar tiles' C[i + r, j].
@@ -39,6 +50,8 @@
     (local $acc00 v128) (local $acc01 v128) (local $acc10 v128) (local $acc11 v128) (local $acc20 v128)
     (local $acc21 v128) (local $acc30 v128) (local $acc31 v128) (local $vb0 v128) (local $vb1 v128) (local $va v128)
     (local $sacc0 f32) (local $sacc1 f32) (local $sacc2 f32) (local $sacc3 f32) (local $sb f32)
+    ;; $tb/$tStep: where the scalar tiles read the current column of B, and the step between its elements
+    (local $tb i32) (local $tStep i32)
     (local.set $gi (i32.const 0))
     ;; for each batch gi < g
     (block $batchesDone
@@ -77,45 +90,50 @@
                       (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $bRow)))
                       (i32.mul (local.get $j) (local.get $bCol))))
                   (if
-                    (i32.eq (local.get $bCol) (i32.const 4))
+                    (local.get $mode)
                     (then
-                      (local.set $ar0 (local.get $pack))
-                      (local.set $p (i32.const 0))
-                      (block $pack8Done
-                        (loop $pack8
-                          (br_if $pack8Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
-                          (v128.store (local.get $ar0) (v128.load (local.get $bp)))
-                          (v128.store offset=16 (local.get $ar0) (v128.load offset=16 (local.get $bp)))
-                          (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
-                          (local.set $ar0 (i32.add (local.get $ar0) (i32.const 32)))
-                          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-                          (br $pack8))))
+                      (call $packReduced (local.get $pack) (i32.const 8) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT)))
                     (else
-                      (local.set $ar0 (local.get $pack))
-                      (local.set $p (i32.const 0))
-                      (block $gather8Done
-                        (loop $gather8
-                          (br_if $gather8Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
-                          (local.set $ar1 (local.get $bp))
-                          (f32.store (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=4 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=8 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=12 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=16 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=20 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=24 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=28 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
-                          (local.set $ar0 (i32.add (local.get $ar0) (i32.const 32)))
-                          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-                          (br $gather8)))))
+                      (if
+                        (i32.eq (local.get $bCol) (i32.const 4))
+                        (then
+                          (local.set $ar0 (local.get $pack))
+                          (local.set $p (i32.const 0))
+                          (block $pack8Done
+                            (loop $pack8
+                              (br_if $pack8Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
+                              (v128.store (local.get $ar0) (v128.load (local.get $bp)))
+                              (v128.store offset=16 (local.get $ar0) (v128.load offset=16 (local.get $bp)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $ar0 (i32.add (local.get $ar0) (i32.const 32)))
+                              (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                              (br $pack8))))
+                        (else
+                          (local.set $ar0 (local.get $pack))
+                          (local.set $p (i32.const 0))
+                          (block $gather8Done
+                            (loop $gather8
+                              (br_if $gather8Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
+                              (local.set $ar1 (local.get $bp))
+                              (f32.store (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=4 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=8 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=12 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=16 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=20 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=24 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=28 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $ar0 (i32.add (local.get $ar0) (i32.const 32)))
+                              (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                              (br $gather8)))))))
                   (if
                     ;; the first K block starts from zero, later ones resume from C
                     (i32.eqz (local.get $k0))
@@ -499,36 +517,41 @@
                       (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $bRow)))
                       (i32.mul (local.get $j) (local.get $bCol))))
                   (if
-                    (i32.eq (local.get $bCol) (i32.const 4))
+                    (local.get $mode)
                     (then
-                      (local.set $ar0 (local.get $pack))
-                      (local.set $p (i32.const 0))
-                      (block $pack4Done
-                        (loop $pack4
-                          (br_if $pack4Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
-                          (v128.store (local.get $ar0) (v128.load (local.get $bp)))
-                          (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
-                          (local.set $ar0 (i32.add (local.get $ar0) (i32.const 16)))
-                          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-                          (br $pack4))))
+                      (call $packReduced (local.get $pack) (i32.const 4) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT)))
                     (else
-                      (local.set $ar0 (local.get $pack))
-                      (local.set $p (i32.const 0))
-                      (block $gather4Done
-                        (loop $gather4
-                          (br_if $gather4Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
-                          (local.set $ar1 (local.get $bp))
-                          (f32.store (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=4 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=8 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
-                          (f32.store offset=12 (local.get $ar0) (f32.load (local.get $ar1)))
-                          (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
-                          (local.set $ar0 (i32.add (local.get $ar0) (i32.const 16)))
-                          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-                          (br $gather4)))))
+                      (if
+                        (i32.eq (local.get $bCol) (i32.const 4))
+                        (then
+                          (local.set $ar0 (local.get $pack))
+                          (local.set $p (i32.const 0))
+                          (block $pack4Done
+                            (loop $pack4
+                              (br_if $pack4Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
+                              (v128.store (local.get $ar0) (v128.load (local.get $bp)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $ar0 (i32.add (local.get $ar0) (i32.const 16)))
+                              (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                              (br $pack4))))
+                        (else
+                          (local.set $ar0 (local.get $pack))
+                          (local.set $p (i32.const 0))
+                          (block $gather4Done
+                            (loop $gather4
+                              (br_if $gather4Done (i32.gt_u (i32.add (local.get $p) (i32.const 1)) (local.get $kLen)))
+                              (local.set $ar1 (local.get $bp))
+                              (f32.store (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=4 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=8 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $ar1 (i32.add (local.get $ar1) (local.get $bCol)))
+                              (f32.store offset=12 (local.get $ar0) (f32.load (local.get $ar1)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $ar0 (i32.add (local.get $ar0) (i32.const 16)))
+                              (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                              (br $gather4)))))))
                   (if
                     ;; the first K block starts from zero, later ones resume from C
                     (i32.eqz (local.get $k0))
@@ -782,12 +805,25 @@
               (block $cols1Done
                 (loop $cols1
                   (br_if $cols1Done (i32.gt_u (i32.add (local.get $j) (i32.const 1)) (local.get $n)))
+                  ;; the column's B: read in place with its stride, or (reduced codes) converted into pack first
+                  (if
+                    (local.get $mode)
+                    (then
+                      (call $packReduced (local.get $pack) (i32.const 1) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT))
+                      (local.set $tb (local.get $pack))
+                      (local.set $tStep (i32.const 4)))
+                    (else
+                      (local.set $tb
+                        (i32.add
+                          (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $bRow)))
+                          (i32.mul (local.get $j) (local.get $bCol))))
+                      (local.set $tStep (local.get $bRow))))
                   (if
                     ;; the first K block starts from zero, later ones resume from C
                     (i32.eqz (local.get $k0))
                     (then
                       (local.set $i (local.get $i0))
-                      ;; 4 × 1 (scalar, reading B itself) tiles, four rows at a time, from zero
+                      ;; 4 × 1 (scalar, reading B itself or its converted column) tiles, four rows at a time, from zero
                       (block $rows4x1Done
                         (loop $rows4x1
                           (br_if $rows4x1Done (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $iEnd)))
@@ -807,10 +843,7 @@
                             (i32.add
                               (i32.add (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $aRow)))
                               (i32.mul (local.get $k0) (local.get $aCol))))
-                          (local.set $bp
-                            (i32.add
-                              (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $bRow)))
-                              (i32.mul (local.get $j) (local.get $bCol))))
+                          (local.set $bp (local.get $tb))
                           (local.set $sacc0 (f32.const 0x0p+0 (;=0;)))
                           (local.set $sacc1 (f32.const 0x0p+0 (;=0;)))
                           (local.set $sacc2 (f32.const 0x0p+0 (;=0;)))
@@ -828,7 +861,7 @@
                               (local.set $ar2 (i32.add (local.get $ar2) (local.get $aCol)))
                               (local.set $sacc3 (f32.add (local.get $sacc3) (f32.mul (f32.load (local.get $ar3)) (local.get $sb))))
                               (local.set $ar3 (i32.add (local.get $ar3) (local.get $aCol)))
-                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $tStep)))
                               (local.set $p (i32.add (local.get $p) (i32.const 1)))
                               (br $k4x1)))
                           (f32.store
@@ -861,7 +894,7 @@
                             (local.get $sacc3))
                           (local.set $i (i32.add (local.get $i) (i32.const 4)))
                           (br $rows4x1)))
-                      ;; 1 × 1 (scalar, reading B itself) tiles, the remaining rows one at a time, from zero
+                      ;; 1 × 1 (scalar, reading B itself or its converted column) tiles, the remaining rows one at a time, from zero
                       (block $rows1x1Done
                         (loop $rows1x1
                           (br_if $rows1x1Done (i32.gt_u (i32.add (local.get $i) (i32.const 1)) (local.get $iEnd)))
@@ -869,10 +902,7 @@
                             (i32.add
                               (i32.add (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 0)) (local.get $aRow)))
                               (i32.mul (local.get $k0) (local.get $aCol))))
-                          (local.set $bp
-                            (i32.add
-                              (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $bRow)))
-                              (i32.mul (local.get $j) (local.get $bCol))))
+                          (local.set $bp (local.get $tb))
                           (local.set $sacc0 (f32.const 0x0p+0 (;=0;)))
                           (local.set $p (i32.const 0))
                           (block $k1x1Done
@@ -881,7 +911,7 @@
                               (local.set $sb (f32.load (local.get $bp)))
                               (local.set $sacc0 (f32.add (local.get $sacc0) (f32.mul (f32.load (local.get $ar0)) (local.get $sb))))
                               (local.set $ar0 (i32.add (local.get $ar0) (local.get $aCol)))
-                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $tStep)))
                               (local.set $p (i32.add (local.get $p) (i32.const 1)))
                               (br $k1x1)))
                           (f32.store
@@ -915,10 +945,7 @@
                             (i32.add
                               (i32.add (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $aRow)))
                               (i32.mul (local.get $k0) (local.get $aCol))))
-                          (local.set $bp
-                            (i32.add
-                              (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $bRow)))
-                              (i32.mul (local.get $j) (local.get $bCol))))
+                          (local.set $bp (local.get $tb))
                           (local.set $sacc0
                             (f32.load
                               (i32.add
@@ -960,7 +987,7 @@
                               (local.set $ar2 (i32.add (local.get $ar2) (local.get $aCol)))
                               (local.set $sacc3 (f32.add (local.get $sacc3) (f32.mul (f32.load (local.get $ar3)) (local.get $sb))))
                               (local.set $ar3 (i32.add (local.get $ar3) (local.get $aCol)))
-                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $tStep)))
                               (local.set $p (i32.add (local.get $p) (i32.const 1)))
                               (br $k4x1r)))
                           (f32.store
@@ -1001,10 +1028,7 @@
                             (i32.add
                               (i32.add (local.get $a) (i32.mul (i32.add (local.get $i) (i32.const 0)) (local.get $aRow)))
                               (i32.mul (local.get $k0) (local.get $aCol))))
-                          (local.set $bp
-                            (i32.add
-                              (i32.add (local.get $b) (i32.mul (local.get $k0) (local.get $bRow)))
-                              (i32.mul (local.get $j) (local.get $bCol))))
+                          (local.set $bp (local.get $tb))
                           (local.set $sacc0
                             (f32.load
                               (i32.add
@@ -1019,7 +1043,7 @@
                               (local.set $sb (f32.load (local.get $bp)))
                               (local.set $sacc0 (f32.add (local.get $sacc0) (f32.mul (f32.load (local.get $ar0)) (local.get $sb))))
                               (local.set $ar0 (i32.add (local.get $ar0) (local.get $aCol)))
-                              (local.set $bp (i32.add (local.get $bp) (local.get $bRow)))
+                              (local.set $bp (i32.add (local.get $bp) (local.get $tStep)))
                               (local.set $p (i32.add (local.get $p) (i32.const 1)))
                               (br $k1x1r)))
                           (f32.store
@@ -1042,5 +1066,184 @@
         (local.set $b (i32.add (local.get $b) (local.get $bBatch)))
         (local.set $c (i32.add (local.get $c) (i32.mul (i32.mul (local.get $m) (local.get $n)) (i32.const 4))))
         (local.set $gi (i32.add (local.get $gi) (i32.const 1)))
-        (br $batches)))))
+        (br $batches))))
 
+  ;; Packs B's kLen × width panel at (k0, j) into dst (width floats per p, as
+  ;; the tiles read it) from reduced-precision codes of a weight W, converting
+  ;; each element exactly as core's decodeWeight does: bfloat16 (mode 1,
+  ;; 2-byte codes) as its bits << 16; int8 (mode 2, 1-byte codes) as
+  ;; code · scale rounded once to f32. B's element (p, j) is W[j, p] when
+  ;; wT = 1 (B = Wᵀ, a linear layer's forward) and W[p, j] when wT = 0 (the
+  ;; backward's dy·W); the int8 scale of W[row, col] is at
+  ;; s + row·sRow + (col >> shift)·4 (one f32 per row and block of 2^shift columns).
+  (func $packReduced (param $dst i32) (param $width i32) (param $kLen i32) (param $k0 i32) (param $j i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
+    (local $p i32) (local $q i32) (local $src i32) (local $kp i32) (local $jq i32) (local $vc v128) (local $vs v128)
+    (local.set $p (i32.const 0))
+    ;; B = W with W's rows contiguous along j, a panel of 4 or 8 columns (for int8 within one block: j is a
+    ;; multiple of the width, and blocks of ≥ 8 columns are required here): each p's codes are converted by
+    ;; vector instructions, reading exactly the panel's bytes; f32x4.mul rounds each lane as f32.mul does, so
+    ;; the values are those of the scalar loop.
+    (if
+      (i32.and
+        (i32.eqz (local.get $wT))
+        (i32.and
+          (i32.or (i32.eq (local.get $mode) (i32.const 1)) (i32.ge_u (local.get $shift) (i32.const 3)))
+          (i32.ge_u (local.get $width) (i32.const 4))))
+      (then
+        (block $vecDone
+          (loop $vec
+            (br_if $vecDone (i32.ge_u (local.get $p) (local.get $kLen)))
+            (local.set $kp (i32.add (local.get $k0) (local.get $p)))
+            (local.set $src
+              (i32.add
+                (i32.add (local.get $b) (i32.mul (local.get $kp) (local.get $bRow)))
+                (i32.mul (local.get $j) (local.get $bCol))))
+            (if
+              (i32.eq (local.get $mode) (i32.const 1))
+              (then
+                (if
+                  (i32.eq (local.get $width) (i32.const 8))
+                  (then
+                    (local.set $vc (v128.load (local.get $src)))
+                    (v128.store offset=16 (local.get $dst) (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $vc)) (i32.const 16))))
+                  (else (local.set $vc (v128.load64_zero (local.get $src)))))
+                (v128.store (local.get $dst) (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $vc)) (i32.const 16))))
+              (else
+                (local.set $vs
+                  (f32x4.splat
+                    (f32.load
+                      (i32.add
+                        (i32.add (local.get $s) (i32.mul (local.get $kp) (local.get $sRow)))
+                        (i32.shl (i32.shr_u (local.get $j) (local.get $shift)) (i32.const 2))))))
+                (if
+                  (i32.eq (local.get $width) (i32.const 8))
+                  (then
+                    (local.set $vc (i16x8.extend_low_i8x16_s (v128.load64_zero (local.get $src))))
+                    (v128.store offset=16 (local.get $dst) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $vc))) (local.get $vs))))
+                  (else (local.set $vc (i16x8.extend_low_i8x16_s (v128.load32_zero (local.get $src))))))
+                (v128.store (local.get $dst) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $vc))) (local.get $vs)))))
+            (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $width) (i32.const 2))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $vec)))
+        (return)))
+    ;; B = Wᵀ, an 8-column panel (the forward's main case): 8 rows of W gathered per p, unrolled as the fp32
+    ;; gather is; for int8, $jq walks the 8 rows' scales of p's block.
+    (if
+      (i32.and (local.get $wT) (i32.eq (local.get $width) (i32.const 8)))
+      (then
+        (block $fwdDone
+          (loop $fwd
+            (br_if $fwdDone (i32.ge_u (local.get $p) (local.get $kLen)))
+            (local.set $kp (i32.add (local.get $k0) (local.get $p)))
+            (local.set $src
+              (i32.add
+                (i32.add (local.get $b) (i32.mul (local.get $kp) (local.get $bRow)))
+                (i32.mul (local.get $j) (local.get $bCol))))
+            (if
+              (i32.eq (local.get $mode) (i32.const 1))
+              (then
+                (f32.store (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=4 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=8 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=12 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=16 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=20 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=24 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=28 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16)))))
+              (else
+                (local.set $jq
+                  (i32.add
+                    (i32.add (local.get $s) (i32.mul (local.get $j) (local.get $sRow)))
+                    (i32.shl (i32.shr_u (local.get $kp) (local.get $shift)) (i32.const 2))))
+                (f32.store (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=4 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=8 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=12 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=16 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=20 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=24 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=28 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $fwd)))
+        (return)))
+    (block $rowsDone
+      (loop $rows
+        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kLen)))
+        (local.set $kp (i32.add (local.get $k0) (local.get $p)))
+        (local.set $src
+          (i32.add
+            (i32.add (local.get $b) (i32.mul (local.get $kp) (local.get $bRow)))
+            (i32.mul (local.get $j) (local.get $bCol))))
+        (local.set $jq (local.get $j))
+        (local.set $q (i32.const 0))
+        (if
+          (i32.eq (local.get $mode) (i32.const 1))
+          (then
+            (block $bf16Done
+              (loop $bf16
+                (br_if $bf16Done (i32.ge_u (local.get $q) (local.get $width)))
+                (f32.store (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                (br $bf16))))
+          (else
+            (block $int8Done
+              (loop $int8
+                (br_if $int8Done (i32.ge_u (local.get $q) (local.get $width)))
+                (f32.store
+                  (local.get $dst)
+                  (f32.mul
+                    (f32.convert_i32_s (i32.load8_s (local.get $src)))
+                    (f32.load
+                      (i32.add
+                        (local.get $s)
+                        (if (result i32)
+                          (local.get $wT)
+                          (then (i32.add (i32.mul (local.get $jq) (local.get $sRow)) (i32.shl (i32.shr_u (local.get $kp) (local.get $shift)) (i32.const 2))))
+                          (else (i32.add (i32.mul (local.get $kp) (local.get $sRow)) (i32.shl (i32.shr_u (local.get $jq) (local.get $shift)) (i32.const 2)))))))))
+                (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (i32.const 1)))
+                (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                (br $int8)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $rows))))
+
+  ;; The fp32 product (see the top of this file).
+  (func (export "bgemm") (param $g i32) (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32)
+    (call $gemm
+      (local.get $g) (local.get $m) (local.get $n) (local.get $k) (local.get $a) (local.get $aBatch) (local.get $aRow) (local.get $aCol)
+      (local.get $b) (local.get $bBatch) (local.get $bRow) (local.get $bCol) (local.get $c) (local.get $mc) (local.get $pack) (local.get $kc)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+
+  ;; C[m×n] = A·B for one A (fp32, strided) and a B of reduced-precision codes
+  ;; (mode 1 bfloat16, 2 int8; b, bRow, bCol in bytes of codes; s, sRow, shift,
+  ;; wT as in $packReduced).
+  (func (export "rgemm") (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
+    (call $gemm
+      (i32.const 1) (local.get $m) (local.get $n) (local.get $k) (local.get $a) (i32.const 0) (local.get $aRow) (local.get $aCol)
+      (local.get $b) (i32.const 0) (local.get $bRow) (local.get $bCol) (local.get $c) (local.get $mc) (local.get $pack) (local.get $kc)
+      (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT))))
