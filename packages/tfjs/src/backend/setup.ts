@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import { installedWasmFolder } from '#platform';
+import { installEagerBackprop } from './eager-backprop.js';
 import { installGradientFixes } from './gradient-fixes.js';
 import { installWasmGemm } from './wasm-gemm.js';
 import { installWasmDataKernels } from './wasm-data-kernels.js';
@@ -68,6 +69,7 @@ let chosen: string | null = null;
 export async function setupBackend(preferred?: BackendName, options: BackendOptions = {}): Promise<string> {
   await registerTfjsGradientsAndChainedOps();
   installGradientFixes();
+  installEagerBackprop();
   if (preferred !== undefined) {
     if (!(preferred in BACKEND_PACKAGES)) {
       throw new ConfigError(`unknown backend '${String(preferred)}'; choose one of ${Object.keys(BACKEND_PACKAGES).join(', ')}`);
