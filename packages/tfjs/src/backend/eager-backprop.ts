@@ -24,7 +24,20 @@ import * as tf from '@tensorflow/tfjs-core';
  * recorded, for gradients of gradients, tfjs's own rule stands). Nested
  * `gradients` calls made from a gradient function (gradient checkpointing)
  * get their own bookkeeping.
+ *
+ * Also, `Reshape`, `Sum` and `Mean` save their input only for its shape: they
+ * keep a shape record instead of the tensor, so that e.g. the logits
+ * reshaped for the loss (192 MiB at SmolLM2 shapes) are freed once the loss
+ * has its softmax rather than at the end of the backward pass.
  */
+
+/** Kernels whose gradient reads nothing of the saved input but its shape (tfjs-core 4.22 `gradients/*_grad.js`). */
+const SHAPE_ONLY_SAVES = new Set(['Reshape', 'Sum', 'Mean']);
+
+/** What a shape-only gradient reads of its saved input; `dispose` is a no-op for the engine's final sweep. */
+function shapeRecord(t: tf.Tensor): Pick<tf.Tensor, 'shape' | 'rank' | 'size' | 'dtype' | 'dispose'> {
+  return { shape: [...t.shape], rank: t.rank, size: t.size, dtype: t.dtype, dispose: () => undefined };
+}
 
 interface TapeNode {
   outputs: tf.Tensor[];
@@ -56,6 +69,7 @@ interface BackwardScope {
 
 const scopes: BackwardScope[] = [];
 let installed = false;
+let enabled = true;
 
 /** Frees what the pending node no longer needs: its saved tensors, and its outputs' gradients that fill no other slot. */
 function release(scope: BackwardScope): void {
@@ -86,7 +100,7 @@ function wrapNode(engine: EngineInternals, node: TapeNode): void {
   node.gradient = (dys) => {
     const scope = scopes.at(-1);
     // while the backward pass is itself recorded (higher-order gradients), tfjs's own rule stands
-    if (scope === undefined || engine.state.gradientDepth !== 0) return gradient(dys);
+    if (scope === undefined || !enabled || engine.state.gradientDepth !== 0) return gradient(dys);
     release(scope);
     const closures = gradient(dys);
     const returned = new Set<tf.Tensor>();
@@ -115,6 +129,12 @@ export function installEagerBackprop(): void {
   const engine = tf.engine() as unknown as EngineInternals;
   const addTapeNode = engine.addTapeNode.bind(engine);
   engine.addTapeNode = (...args: unknown[]) => {
+    const [kernelName, , , , saved] = args as [string, unknown, unknown, unknown, unknown];
+    if (enabled && SHAPE_ONLY_SAVES.has(kernelName) && Array.isArray(saved) && saved.length === 1 && saved[0] instanceof tf.Tensor) {
+      const input = saved[0] as tf.Tensor;
+      saved[0] = shapeRecord(input);
+      input.dispose();
+    }
     addTapeNode(...args);
     const tape = engine.state.activeTape;
     const node = tape?.[tape.length - 1];
@@ -130,4 +150,9 @@ export function installEagerBackprop(): void {
       scopes.pop();
     }
   };
+}
+
+/** Turns the eager release off (`false`: tfjs's own end-of-pass disposal) or on again; for A/B benches. */
+export function setEagerBackpropEnabled(on: boolean): void {
+  enabled = on;
 }
