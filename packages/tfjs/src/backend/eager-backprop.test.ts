@@ -84,4 +84,16 @@ describe('eager backprop', () => {
     expect(Array.from(seed.dataSync())).toEqual([1, 2, 3]);
     tf.dispose([value, ...grads, x, seed]);
   });
+
+  it('leaves second-order gradients to tfjs’s own rule, with the right values', () => {
+    const x = tf.tensor1d([0.3, -1.2, 2]);
+    const before = tf.memory().numTensors;
+    // d²/dx² Σ sin(x)·x = 2cos(x) − x·sin(x)
+    const second = tf.grad((v: tf.Tensor) => tf.sum(tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.sin(w), w)))(v)))(x);
+    const got = second.dataSync();
+    [0.3, -1.2, 2].forEach((v, i) => expect(got[i]).toBeCloseTo(2 * Math.cos(v) - v * Math.sin(v), 5));
+    second.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
 });
