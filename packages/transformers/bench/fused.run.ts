@@ -31,14 +31,14 @@ let peak = 0;
 const { malloc, free } = wasm.asm;
 wasm._malloc = (n: number) => {
   const p = malloc(n);
-  sizes.set(p, n);
+  sizes.set(p >>> 0, n); // malloc returns a signed offset above 2 GiB; free gets it unsigned
   live += n;
   peak = Math.max(peak, live);
   return p;
 };
 wasm._free = (p: number) => {
-  live -= sizes.get(p) ?? 0;
-  sizes.delete(p);
+  live -= sizes.get(p >>> 0) ?? 0;
+  sizes.delete(p >>> 0);
   free(p);
 };
 
