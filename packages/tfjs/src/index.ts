@@ -38,7 +38,7 @@ export {
 export { installGradientFixes, batchMatMulGradConfig } from './backend/gradient-fixes.js';
 export { installWasmGemm, wasmGemmActive, setWasmGemmEnabled, setWasmGemmFma, wasmGemmFmaActive } from './backend/wasm-gemm.js';
 export { installEagerBackprop, setEagerBackpropEnabled } from './backend/eager-backprop.js';
-export { fusedOpsActive, fusedRmsNorm, fusedRope, fusedSwiGlu, setFusedOpsEnabled } from './backend/fused-ops.js';
+export { fusedCrossEntropyGrad, fusedOpsActive, fusedRmsNorm, fusedRope, fusedSwiGlu, setFusedOpsEnabled } from './backend/fused-ops.js';
 export { ADAPTER_DEFAULTS, resolveAdapterConfig } from './adapter-config.js';
 export type { AdapterConfig, AdapterMethod, InitEstimate, ResolvedAdapterConfig } from './adapter-config.js';
 export { AdapterModel, injectAdapters } from './adapter-model.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Arr, expectGradsMatch, rand } from './grad-check.test-helper.js';
-import { fusedOpsActive, fusedRmsNorm, fusedRope, fusedSwiGlu, setFusedOpsEnabled } from './fused-ops.js';
+import { fusedCrossEntropyGrad, fusedOpsActive, fusedRmsNorm, fusedRope, fusedSwiGlu, setFusedOpsEnabled } from './fused-ops.js';
 import { setupBackend } from './setup.js';
 
 /*
@@ -123,5 +123,17 @@ describe('fused wasm ops', () => {
       };
       expectGradsMatch((x) => tf.sum(tf.mul(fusedRope(x as tf.Tensor4D, cos, sin) as tf.Tensor, t(p))), f64, [rand([2, 3, 2, 8])]);
     }
+  });
+
+  it('the cross-entropy backward is bit-identical to probs·scale − scatter(scale at targets), and checks targets', () => {
+    const [rows, vocab] = [6, 20];
+    const probs = tf.softmax(t(rand([rows, vocab]))) as tf.Tensor2D;
+    const targets = tf.tensor1d([0, 19, 7, 7, 3, 12], 'int32');
+    const scale = t(rand([rows])) as tf.Tensor1D;
+    const flat = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), targets);
+    const hot = tf.reshape(tf.scatterND(tf.reshape(flat, [rows, 1]), scale, [rows * vocab]), [rows, vocab]);
+    const composed = tf.sub(tf.mul(probs, tf.reshape(scale, [rows, 1])), hot);
+    expect(Array.from((fusedCrossEntropyGrad(probs, targets, scale) as tf.Tensor).dataSync())).toEqual(Array.from(composed.dataSync()));
+    expect(() => fusedCrossEntropyGrad(probs, tf.tensor1d([0, 20, 0, 0, 0, 0], 'int32'), scale)).toThrow(/target 20 at row 1/);
   });
 });

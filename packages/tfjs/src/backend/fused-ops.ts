@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ShapeError } from '@tsd-peft/core';
 import fusedBytes from './wasm-fused.wat';
 
 /**
@@ -33,6 +34,7 @@ interface FusedKernels {
   rmsnormGrad(dy: number, x: number, w: number, rstd: number, dx: number, dw: number, rows: number, d: number): void;
   swiglu(g: number, u: number, s: number, out: number, n: number): void;
   swigluGrad(dy: number, g: number, u: number, s: number, dg: number, du: number, n: number): void;
+  xentGrad(p: number, scale: number, targets: number, out: number, rows: number, v: number): void;
   rope(x: number, cos: number, sin: number, out: number, b: number, t: number, heads: number, hd: number, tb: number, sign: number): void;
 }
 
@@ -101,6 +103,12 @@ function register(): void {
     const du = b.makeOutput(shape, 'float32');
     k.swigluGrad(at(b, dy as tf.TensorInfo), at(b, g as tf.TensorInfo), at(b, u as tf.TensorInfo), at(b, s as tf.TensorInfo), at(b, dg), at(b, du), sizeOf(shape));
     return [dg, du];
+  });
+  kernel('TsdXentGrad', ([p, scale, targets], _attrs, b, k) => {
+    const [rows, v] = (p as tf.TensorInfo).shape as [number, number];
+    const out = b.makeOutput([rows, v], 'float32');
+    k.xentGrad(at(b, p as tf.TensorInfo), at(b, scale as tf.TensorInfo), at(b, targets as tf.TensorInfo), at(b, out), rows, v);
+    return out;
   });
   kernel('TsdRope', ([x, cos, sin], attrs, b, k) => {
     const [batch, t, heads, hd] = (x as tf.TensorInfo).shape as [number, number, number, number];
@@ -207,4 +215,23 @@ export function fusedRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): t
     };
   });
   return op(x) as tf.Tensor4D;
+}
+
+/**
+ * The backward of a masked cross-entropy from its saved softmax `probs`
+ * `[rows, vocab]`: `(probs − onehot(targets))·scale[row]`, in one pass and
+ * without the dense one-hot (at vocab 49,152 and 1,024 rows the composition
+ * held three more `[rows, vocab]` tensors, 576 MiB, at its peak). Bit-identical
+ * to `probs·scale − scatter(scale at targets)`. A target outside `[0, vocab)`
+ * is a {@link ShapeError}. Null where the fused kernels do not apply.
+ */
+export function fusedCrossEntropyGrad(probs: tf.Tensor2D, targets: tf.Tensor1D, scale: tf.Tensor1D): tf.Tensor2D | null {
+  const [rows, vocab] = probs.shape;
+  if (!fusedOpsActive() || vocab % 4 !== 0 || targets.dtype !== 'int32' || targets.size !== rows || scale.size !== rows || !floats(probs, scale)) return null;
+  const ids = targets.dataSync();
+  for (let i = 0; i < rows; i++) {
+    const id = ids[i] as number;
+    if (!(id >= 0 && id < vocab)) throw new ShapeError(`cross-entropy target ${id} at row ${i} is outside [0, ${vocab})`, { tensor: 'targets', shape: targets.shape });
+  }
+  return run('TsdXentGrad', { probs, scale, targets }) as tf.Tensor2D;
 }

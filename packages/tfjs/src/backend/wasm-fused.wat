@@ -202,4 +202,29 @@
             (br $tLoop)))
         (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
         (br $bLoop))))
+;; Cross-entropy backward from saved softmax probabilities p [rows, v]: out = p·s[r] with s[r] subtracted
+  ;; at column targets[r] of each row (the gradient (p − onehot)·s without a dense one-hot; v a multiple of 4).
+  (func (export "xentGrad") (param $p i32) (param $scale i32) (param $targets i32) (param $out i32) (param $rows i32) (param $v i32)
+    (local $i i32) (local $j i32) (local $row i32) (local $bytes i32) (local $s f32) (local $sv v128) (local $at i32)
+    (local.set $bytes (i32.shl (local.get $v) (i32.const 2)))
+    (block $done
+      (loop $rowsLoop
+        (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $row (i32.mul (local.get $i) (local.get $bytes)))
+        (local.set $s (f32.load (i32.add (local.get $scale) (i32.shl (local.get $i) (i32.const 2)))))
+        (local.set $sv (f32x4.splat (local.get $s)))
+        (local.set $j (i32.const 0))
+        (block $colsDone
+          (loop $cols
+            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $bytes)))
+            (v128.store (i32.add (local.get $out) (i32.add (local.get $row) (local.get $j)))
+              (f32x4.mul (v128.load (i32.add (local.get $p) (i32.add (local.get $row) (local.get $j)))) (local.get $sv)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $cols)))
+        (local.set $at
+          (i32.add (local.get $row) (i32.shl (i32.load (i32.add (local.get $targets) (i32.shl (local.get $i) (i32.const 2)))) (i32.const 2))))
+        (f32.store (i32.add (local.get $out) (local.get $at))
+          (f32.sub (f32.load (i32.add (local.get $out) (local.get $at))) (local.get $s)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rowsLoop))))
 )
