@@ -7,13 +7,12 @@ import fusedBytes from './wasm-fused.wat';
  * (rotate_half), each one custom op whose forward and backward run as one
  * kernel of wasm-fused.wat instead of a chain of 4–8 tfjs kernels.
  *
- * Why (perf.profile.ts, `.tmp`-free: `npm run bench:perf`): besides the
- * kernel launches and passes over memory, each link of the tfjs chain saves
- * its inputs for the backward pass and gets its own gradient tensor. At
- * SmolLM2-135M shapes (batch 4 × 256) the composed RMSNorm, SwiGLU and RoPE
- * held ~45 MiB per decoder layer for the backward pass; the fused ops save
- * only their inputs (RMSNorm also 1 float per row), and the backward of RoPE
- * (a rotation) needs none.
+ * Why (measured by `node packages/transformers/bench/fused.bench.mjs`): each
+ * link of the tfjs chain is a kernel launch and a pass over memory, saves its
+ * inputs for the backward pass and gets its own gradient tensor. The fused
+ * ops save only their inputs (RMSNorm also one float per row; RoPE, a
+ * rotation, nothing). With eager-backprop.ts they bring a LoRA step at
+ * SmolLM2-135M shapes (batch 4 × 256) from ~237 to ~58 MiB per decoder layer.
  *
  * Each function returns null where it does not apply (a backend other than
  * wasm, no WebAssembly SIMD, widths that are not multiples of 4, non-float32
