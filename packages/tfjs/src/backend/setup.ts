@@ -51,7 +51,9 @@ let chosen: string | null = null;
  *
  * 1. Registers tfjs-core's gradients and chained ops (importing tfjs-core
  *    alone registers neither), then the wasm-safe BatchMatMul and gather
- *    gradients of `gradient-fixes.ts`.
+ *    gradients of `gradient-fixes.ts`, and the engine's eager release of
+ *    backward state (`eager-backprop.ts`: each tape node's saved tensors
+ *    and output gradients are freed once the backward pass is past it).
  * 2. Picks a backend: `preferred` when given (a {@link ConfigError} says why
  *    it cannot be used — never a silent fallback), else the best available:
  *    in Node `tensorflow` (tfjs-node, only if installed: it is never a
