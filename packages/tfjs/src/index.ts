@@ -39,6 +39,8 @@ export { installGradientFixes, batchMatMulGradConfig } from './backend/gradient-
 export { installWasmGemm, wasmGemmActive, setWasmGemmEnabled, setWasmGemmFma, wasmGemmFmaActive } from './backend/wasm-gemm.js';
 export { ReducedWeight, reducedMatMul, reducedGather } from './backend/reduced-weight.js';
 export { installWasmReducedGemm } from './backend/wasm-reduced-gemm.js';
+export { installEagerBackprop, setEagerBackpropEnabled } from './backend/eager-backprop.js';
+export { fusedCrossEntropyGrad, fusedOpsActive, fusedRmsNorm, fusedRope, fusedSwiGlu, setFusedOpsEnabled } from './backend/fused-ops.js';
 export { ADAPTER_DEFAULTS, resolveAdapterConfig } from './adapter-config.js';
 export type { AdapterConfig, AdapterMethod, InitEstimate, ResolvedAdapterConfig } from './adapter-config.js';
 export { AdapterModel, injectAdapters } from './adapter-model.js';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import { installedWasmFolder } from '#platform';
+import { installEagerBackprop } from './eager-backprop.js';
 import { installGradientFixes } from './gradient-fixes.js';
 import { installWasmGemm } from './wasm-gemm.js';
 import { installWasmDataKernels } from './wasm-data-kernels.js';
@@ -51,7 +52,9 @@ let chosen: string | null = null;
  *
  * 1. Registers tfjs-core's gradients and chained ops (importing tfjs-core
  *    alone registers neither), then the wasm-safe BatchMatMul and gather
- *    gradients of `gradient-fixes.ts`.
+ *    gradients of `gradient-fixes.ts`, and the engine's eager release of
+ *    backward state (`eager-backprop.ts`: each tape node's saved tensors
+ *    and output gradients are freed once the backward pass is past it).
  * 2. Picks a backend: `preferred` when given (a {@link ConfigError} says why
  *    it cannot be used — never a silent fallback), else the best available:
  *    in Node `tensorflow` (tfjs-node, only if installed: it is never a
@@ -69,6 +72,7 @@ let chosen: string | null = null;
 export async function setupBackend(preferred?: BackendName, options: BackendOptions = {}): Promise<string> {
   await registerTfjsGradientsAndChainedOps();
   installGradientFixes();
+  installEagerBackprop();
   if (preferred !== undefined) {
     if (!(preferred in BACKEND_PACKAGES)) {
       throw new ConfigError(`unknown backend '${String(preferred)}'; choose one of ${Object.keys(BACKEND_PACKAGES).join(', ')}`);

@@ -1,8 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedSwiGlu } from '@tsd-peft/tfjs';
 
 /** SiLU / swish, `x·σ(x)` (the Llama MLP gate). */
 export function silu<T extends tf.Tensor>(x: T): T {
   return tf.mul(x, tf.sigmoid(x));
+}
+
+/**
+ * The SwiGLU gate product `silu(gate) · up` (Shazeer 2020; the Llama MLP):
+ * on wasm one fused kernel (`fusedSwiGlu`), elsewhere the tfjs composition.
+ */
+export function swiGlu<T extends tf.Tensor>(gate: T, up: T): T {
+  return (fusedSwiGlu(gate, up) as T | null) ?? tf.mul(silu(gate), up);
 }
 
 /**

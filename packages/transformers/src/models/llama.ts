@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LinearProvider } from '@tsd-peft/tfjs';
-import { silu } from './activations.js';
+import { swiGlu } from './activations.js';
 import { attentionBias, CausalMaskCache, groupedQueryAttention } from './attention.js';
 import { embedTokens } from './embedding.js';
 import { checkpointed, GradientCheckpointingSwitch, gradientTensorsOf } from './gradient-checkpointing.js';
@@ -69,7 +69,7 @@ export class LlamaReplica extends GradientCheckpointingSwitch implements CausalL
           const x2 = rmsNorm(hMid, w(`${p}.post_attention_layernorm.weight`), c.rmsNormEps);
           const gate = proj(`${p}.mlp.gate_proj`, x2, c.mlpBias);
           const up = proj(`${p}.mlp.up_proj`, x2, c.mlpBias);
-          return tf.add(hMid, proj(`${p}.mlp.down_proj`, tf.mul(silu(gate), up), c.mlpBias));
+          return tf.add(hMid, proj(`${p}.mlp.down_proj`, swiGlu(gate, up), c.mlpBias));
         };
         const constants = [angles.cos, angles.sin, bias];
         h = (this.isGradientCheckpointing ? checkpointed(layer, h, constants, gradientTensorsOf(linear, `${p}.`)) : layer(h, ...constants)) as tf.Tensor2D;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '@tsd-peft/core';
+import { fusedRope } from '@tsd-peft/tfjs';
 import { LengthCache } from './length-cache.js';
 import type { RopeScaling } from './llama-config.js';
 
@@ -155,13 +156,16 @@ export class RopeCache {
 
 /**
  * Rotates `x` `[B, T, heads, hd]` by `angles` (HF `apply_rotary_pos_emb`).
- * The rotate-half runs as one 2-D matmul over `[B·T·heads, hd]`.
+ * On wasm one fused kernel (`fusedRope`, which saves nothing for the backward
+ * pass); elsewhere the rotate-half runs as one 2-D matmul over `[B·T·heads, hd]`.
  */
 export function applyRope(x: tf.Tensor4D, angles: RopeAngles, rotation: tf.Tensor2D): tf.Tensor4D {
   const [b, t, heads, hd] = x.shape;
   if (rotation.shape[0] !== hd) {
     throw new ShapeError(`RoPE head_dim ${rotation.shape[0]} does not match the projection head size ${hd}`, { shape: x.shape });
   }
+  const fused = fusedRope(x, angles.cos, angles.sin);
+  if (fused !== null) return fused;
   const rotated = tf.reshape(tf.matMul(tf.reshape(x, [b * t * heads, hd]), rotation), [b, t, heads, hd]);
   return tf.add(tf.mul(x, angles.cos), tf.mul(rotated, angles.sin));
 }

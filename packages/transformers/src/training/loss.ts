@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { needsAsyncReads } from '@tsd-peft/tfjs';
+import { fusedCrossEntropyGrad, needsAsyncReads } from '@tsd-peft/tfjs';
 
 /**
  * Mean next-token cross-entropy of causal-LM logits.
@@ -61,7 +61,8 @@ export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, we
   const [rows, vocab] = logits.shape;
   const lossFn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [z, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-    const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), tf.cast(targets, 'int32'));
+    const ids = tf.cast(targets, 'int32');
+    const flatIndex = tf.add(tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(vocab, 'int32')), ids);
     const probs = tf.softmax(z);
     const picked = tf.gather(tf.reshape(probs, [rows * vocab]), flatIndex);
     const exact = () => tf.sub(tf.logSumExp(z, 1), tf.gather(tf.reshape(z, [rows * vocab]), flatIndex));
@@ -74,12 +75,15 @@ export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, we
     const count = tf.maximum(tf.sum(weights), 1);
     const value = tf.div(tf.sum(tf.mul(nll, weights)), count) as tf.Scalar;
     // Saved tensors outlive the caller's tidy scopes until the backward pass has run.
-    save([probs, flatIndex, weights, count]);
+    save([probs, flatIndex, weights, count, ids]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [p, index, w, n] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Scalar];
+        const [p, index, w, n, t] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Scalar, tf.Tensor1D];
         const scale = tf.div(tf.mul(w, dy), n) as tf.Tensor1D;
+        // on wasm one pass, without the dense scatter (fused-ops.ts); the same values
+        const fused = fusedCrossEntropyGrad(p, t, scale);
+        if (fused !== null) return fused;
         const hot = tf.reshape(tf.scatterND(tf.reshape(index, [rows, 1]), scale, [rows * vocab]), [rows, vocab]);
         return tf.sub(tf.mul(p, tf.reshape(scale, [rows, 1])), hot);
       },
