@@ -10,6 +10,7 @@ import {
   selectTargetModules,
   setupBackend,
   ADAPTER_METHODS,
+  baseWeightShape,
   isDenseMethod,
   variantFor,
   type AdapterConfig,
@@ -259,7 +260,7 @@ export async function prepareRun(plan: TrainPlan): Promise<PreparedRun> {
     if (tokenizer === null) throw new ConfigError('the model has no tokenizer.json; pass --tokenizer <folder or hub id>', { file: plan.modelId });
     // Fail on unknown target modules before reading data (the error lists the available modules).
     selectTargetModules(
-      [...model.weights].filter(([, t]) => t.rank === 2).map(([name]) => moduleOfWeight(name)),
+      [...model.weights].filter(([, t]) => baseWeightShape(t).length === 2).map(([name]) => moduleOfWeight(name)),
       plan.adapter.targetModules ?? ADAPTER_DEFAULTS.targetModules,
     );
     const padId = padIdOf(tokenizer);

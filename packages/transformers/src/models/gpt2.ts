@@ -9,7 +9,7 @@ import type { Gpt2Config } from './gpt2-config.js';
 import { prepareInputs } from './inputs.js';
 import { layerNorm } from './norms.js';
 import type { CausalLMInputs, CausalLMReplica, WeightMap } from './types.js';
-import { requireWeight } from './weights.js';
+import { requireTensor, requireWeight } from './weights.js';
 
 /**
  * GPT-2's Conv1D modules. Their checkpoints store `[in, out]`; loaders
@@ -47,13 +47,13 @@ export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLM
           shape: [batch, seqLen],
         });
       }
-      const w = (name: string): tf.Tensor => requireWeight(weights, name);
+      const w = (name: string): tf.Tensor => requireTensor(weights, name);
       const proj = (module: string, x: tf.Tensor2D): tf.Tensor2D => tf.add(linear.linear(module, x), w(`${module}.bias`)) as tf.Tensor2D;
       const posIds = positions ?? tf.tile(tf.reshape(tf.range(0, seqLen, 1, 'int32'), [1, seqLen]), [batch, 1]);
       const bias = attentionBias(this.masks.get(seqLen), mask);
       const d = c.hiddenSize;
 
-      let h: tf.Tensor2D = tf.add(embedTokens(w('transformer.wte.weight'), ids), embedTokens(w('transformer.wpe.weight'), posIds as tf.Tensor2D));
+      let h: tf.Tensor2D = tf.add(embedTokens(requireWeight(weights, 'transformer.wte.weight'), ids), embedTokens(requireWeight(weights, 'transformer.wpe.weight'), posIds as tf.Tensor2D));
       for (let l = 0; l < c.numLayers; l++) {
         const p = `transformer.h.${l}`;
         // a pure function of its tensor arguments, so gradient checkpointing can run it again in the backward pass

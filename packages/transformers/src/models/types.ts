@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { LinearProvider } from '@tsd-peft/tfjs';
+import type { BaseWeight, LinearProvider } from '@tsd-peft/tfjs';
 import type { Gpt2Config } from './gpt2-config.js';
 import type { LlamaConfig } from './llama-config.js';
 
@@ -7,11 +7,13 @@ import type { LlamaConfig } from './llama-config.js';
 export type CausalLMConfig = LlamaConfig | Gpt2Config;
 
 /**
- * Named fp32 weights in Hugging Face layout (`model.layers.0.self_attn.q_proj.weight`
- * → `[out, in]`). For tied heads, `lm_head.weight` is the same tensor object as
- * the input embedding, as in a PyTorch `state_dict`.
+ * Named weights in Hugging Face layout (`model.layers.0.self_attn.q_proj.weight`
+ * → `[out, in]`): fp32 tensors, or for 2-D weights loaded with a reduced
+ * `frozenDtype`, `ReducedWeight`s (bfloat16 / int8 codes; norms and biases stay
+ * fp32). For tied heads, `lm_head.weight` is the same object as the input
+ * embedding, as in a PyTorch `state_dict`.
  */
-export type WeightMap = Map<string, tf.Tensor>;
+export type WeightMap = Map<string, BaseWeight>;
 
 /** Token ids, masks or positions: an int32 `[B, T]` tensor or nested arrays. */
 export type IdMatrix = tf.Tensor2D | readonly (readonly number[])[];

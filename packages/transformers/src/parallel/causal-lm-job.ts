@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { indexedBatches, injectAdapters, shardRange, type AdapterConfig, type AdapterModel, type TrainOptions, type TrainResult } from '@tsd-peft/tfjs';
 import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
+import { disposeWeights } from '../models/weights.js';
 import type { TokenBatch } from '../training/data.js';
 import { tokenBatchLoss } from '../training/batch-loss.js';
 
@@ -82,7 +83,7 @@ export function causalLmReplicaJob(context: ReplicaContext, options: CausalLmJob
       adapter.dispose();
       if (options.ownsModel !== false) {
         replica.dispose();
-        tf.dispose([...new Set(weights.values())]);
+        disposeWeights(weights);
       }
     },
   };

@@ -6,6 +6,8 @@ import {
   injectAdapters,
   linearWarmupDecay,
   prefetchHostValues,
+  baseWeightShape,
+  baseWeightTensors,
   train,
   isDenseMethod,
   type AdapterConfig,
@@ -101,7 +103,7 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
   const data = toDataSource(options.data);
   const adapterConfig = resolvedAdapterConfig(options.adapter);
   // Injection reads the 2-D weights on the host; on a GPU backend their values are awaited first (no-op on wasm).
-  await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
+  await prefetchHostValues([...model.weights.values()].filter((w) => baseWeightShape(w).length === 2).flatMap(baseWeightTensors));
   const adapter = injectAdapters(model.weights, adapterConfig);
   const checkpointingBefore = model.replica.isGradientCheckpointing;
   if (options.gradientCheckpointing !== undefined) setGradientCheckpointing(model, options.gradientCheckpointing);
