@@ -38,6 +38,15 @@ export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLM
 
   /** Logits `[B, T, vocab]`; see {@link CausalLMReplica.forward}. */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
+    return tf.tidy(() => {
+      const h = this.hiddenStates(inputs, weights, linear);
+      const [batch, seqLen, d] = h.shape;
+      return tf.reshape(linear.linear('lm_head', tf.reshape(h, [batch * seqLen, d])), [batch, seqLen, this.config.vocabSize]);
+    });
+  }
+
+  /** The final normed hidden states `[B, T, hidden]`, lm_head's input; see {@link CausalLMReplica.hiddenStates}. */
+  hiddenStates(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
     const c = this.config;
     return tf.tidy(() => {
       const { ids, mask, positions, maxPosition, batch, seqLen } = prepareInputs(inputs, c.vocabSize);
@@ -74,7 +83,7 @@ export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLM
         h = (this.isGradientCheckpointing ? checkpointed(layer, h, [bias], gradientTensorsOf(linear, `${p}.`)) : layer(h, bias)) as tf.Tensor2D;
       }
       h = layerNorm(h, w('transformer.ln_f.weight'), w('transformer.ln_f.bias'), c.layerNormEps);
-      return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);
+      return tf.reshape(h, [batch, seqLen, c.hiddenSize]);
     });
   }
 

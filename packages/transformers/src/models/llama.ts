@@ -39,6 +39,15 @@ export class LlamaReplica extends GradientCheckpointingSwitch implements CausalL
 
   /** Logits `[B, T, vocab]`; see {@link CausalLMReplica.forward}. */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
+    return tf.tidy(() => {
+      const h = this.hiddenStates(inputs, weights, linear);
+      const [batch, seqLen, d] = h.shape;
+      return tf.reshape(linear.linear('lm_head', tf.reshape(h, [batch * seqLen, d])), [batch, seqLen, this.config.vocabSize]);
+    });
+  }
+
+  /** The final normed hidden states `[B, T, hidden]`, lm_head's input; see {@link CausalLMReplica.hiddenStates}. */
+  hiddenStates(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
     const c = this.config;
     return tf.tidy(() => {
       const { ids, mask, positions, maxPosition, batch, seqLen } = prepareInputs(inputs, c.vocabSize);
@@ -75,7 +84,7 @@ export class LlamaReplica extends GradientCheckpointingSwitch implements CausalL
         h = (this.isGradientCheckpointing ? checkpointed(layer, h, constants, gradientTensorsOf(linear, `${p}.`)) : layer(h, ...constants)) as tf.Tensor2D;
       }
       h = rmsNorm(h, w('model.norm.weight'), c.rmsNormEps);
-      return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);
+      return tf.reshape(h, [batch, seqLen, c.hiddenSize]);
     });
   }
 

@@ -41,6 +41,12 @@ export interface CausalLMReplica<C extends CausalLMConfig = CausalLMConfig> {
    * `linear.linear(modulePath, x2d)`; biases are added here.
    */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D;
+  /**
+   * The final normed hidden states `[B, T, hidden]`: {@link CausalLMReplica.forward}
+   * without `lm_head`, for losses that apply the head in chunks of rows so
+   * the `[B·T, vocab]` logits never exist at once (`tokenBatchLoss`).
+   */
+  hiddenStates(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D;
   /** Module paths of every projection in forward order (adapter targets), lm_head last. */
   linearModules(): string[];
   /** Tensor name → shape of every weight the forward reads (the tied lm_head alias included). */

@@ -4,7 +4,7 @@ import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
 import { disposeWeights } from '../models/weights.js';
 import type { TokenBatch } from '../training/data.js';
-import { tokenBatchLoss } from '../training/batch-loss.js';
+import { replicaHeadSplit, tokenBatchLoss } from '../training/batch-loss.js';
 
 /** Trainer options a replica job passes to the trainer as given (when set). */
 const PASSED_TRAIN_OPTIONS = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume', 'evaluate'] as const;
@@ -78,7 +78,7 @@ export function causalLmReplicaJob(context: ReplicaContext, options: CausalLmJob
     steps: options.steps,
     lr: options.lr,
     lossWeight: (b) => b.tokens,
-    lossFn: (b) => tokenBatchLoss(b, (inputs) => replica.forward(inputs, weights, adapter)),
+    lossFn: (b) => tokenBatchLoss(b, (inputs) => replica.forward(inputs, weights, adapter), replicaHeadSplit(replica, weights, adapter)),
     dispose: () => {
       adapter.dispose();
       if (options.ownsModel !== false) {

@@ -23,7 +23,7 @@ import {
 } from '@tsd-peft/tfjs';
 import type { CausalLM } from '../load-causal-lm.js';
 import type { TokenBatch } from './data.js';
-import { tokenBatchLoss } from './batch-loss.js';
+import { replicaHeadSplit, tokenBatchLoss } from './batch-loss.js';
 
 /** Where batches come from: anything with `batchAt(cursor)` (a {@link BatchSource}), a function of the index, or a trainer data source. */
 export type FineTuneData<C extends JsonValue = JsonValue> = { batchAt(index: number): TokenBatch } | ((index: number) => TokenBatch) | DataSource<TokenBatch, C>;
@@ -148,7 +148,7 @@ function setGradientCheckpointing(model: CausalLM, on: boolean): void {
  * so unpadded batches run exactly the reference's unmasked forward.
  */
 export function batchLoss(model: CausalLM, linear: LinearProvider, batch: TokenBatch): tf.Scalar {
-  return tokenBatchLoss(batch, (inputs) => model.forward(inputs, linear));
+  return tokenBatchLoss(batch, (inputs) => model.forward(inputs, linear), replicaHeadSplit(model.replica, model.weights, linear));
 }
 
 /**
