@@ -104,6 +104,31 @@ describe('loadCausalLM({ frozenDtype })', () => {
     });
   }
 
+  it('GPT-2 (Conv1D weights stored [in, out], transposed before encoding): int8 forward equals fp32 over the decoded weights', async () => {
+    const red = await loadCausalLM(optimumPath('gpt2', 'hf'), { tokenizer: false, frozenDtype: 'int8' });
+    const fp32 = await loadCausalLM(optimumPath('gpt2', 'hf'), { tokenizer: false });
+    try {
+      const name = 'transformer.h.0.attn.c_attn.weight';
+      const w = red.weights.get(name);
+      const ref = fp32.weights.get(name) as tf.Tensor2D;
+      if (w === undefined || !isReducedWeight(w)) throw new Error(`${name} should be reduced`);
+      expect([w.rows, w.cols]).toEqual(ref.shape);
+      expect(Buffer.from(w.encoded().codes).equals(Buffer.from(encodeWeight(ref.dataSync() as Float32Array, w.rows, w.cols, 'int8', name).codes))).toBe(true);
+      const decoded = decodedWeights(red.weights);
+      const plain = new FrozenLinear(decoded);
+      const input = tf.tensor2d([[1, 5, 9, 13, 17, 21, 25, 29]], [1, 8], 'int32');
+      const got = red.forward({ inputIds: input });
+      const want = red.replica.forward({ inputIds: input }, decoded, plain);
+      expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-5);
+      tf.dispose([got, want, input]);
+      plain.dispose();
+      disposeDecoded(decoded, red.weights);
+    } finally {
+      red.dispose();
+      fp32.dispose();
+    }
+  });
+
   it('refuses an unknown frozenDtype with a ConfigError naming the option', async () => {
     await expect(loadCausalLM(STORIES(), { tokenizer: false, frozenDtype: 'float16' as FrozenDtype })).rejects.toThrow(ConfigError);
     await expect(loadCausalLM(STORIES(), { tokenizer: false, frozenDtype: 'float16' as FrozenDtype })).rejects.toThrow(/frozenDtype/);
