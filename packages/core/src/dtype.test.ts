@@ -122,6 +122,11 @@ describe('bfloat16', () => {
     for (let i = 0; i < values.length; i++) {
       expect(decoded[i]).toBe(bfloat16BitsToNumber(numberToBfloat16Bits(values[i] as number)));
     }
+    // an unaligned view (read through a DataView) decodes like the aligned one (read as uint16s)
+    const bytes = encodeBfloat16(values);
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    expect(decodeBfloat16(shifted.subarray(1))).toEqual(decoded);
   });
 });
 

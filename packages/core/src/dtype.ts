@@ -164,10 +164,16 @@ export function decodeFloat16(bytes: Uint8Array): Float32Array {
 
 /** Decodes little-endian bfloat16 bytes to float32 (exact). */
 export function decodeBfloat16(bytes: Uint8Array): Float32Array {
-  const view = viewOf(bytes);
   const n = bytes.byteLength >>> 1;
   const out = new Float32Array(n);
   const u32 = new Uint32Array(out.buffer);
+  if (HOST_IS_LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) {
+    // aligned little-endian halves read as such: ~10× faster than DataView reads
+    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    for (let i = 0; i < n; i++) u32[i] = (halves[i] as number) << 16;
+    return out;
+  }
+  const view = viewOf(bytes);
   for (let i = 0; i < n; i++) u32[i] = view.getUint16(i * 2, true) << 16;
   return out;
 }

@@ -60,6 +60,20 @@ export {
   encodeInt64,
 } from './dtype.js';
 export type { SafetensorsDtype } from './dtype.js';
+// --- reduced-precision frozen weights (weight-codes.ts) ---
+export {
+  FROZEN_DTYPES,
+  INT8_BLOCK_SIZE,
+  isFrozenDtype,
+  int8BlocksPerRow,
+  codeBytesPerElement,
+  encodedWeightBytes,
+  encodeWeight,
+  validateEncodedWeight,
+  decodeWeight,
+  decodeWeightRows,
+} from './weight-codes.js';
+export type { FrozenDtype, EncodedWeight } from './weight-codes.js';
 export { parseSafetensors, serializeSafetensors, tensorToFloat32, float32Tensor, MAX_HEADER_BYTES } from './safetensors.js';
 export type { SafetensorsFile, SafetensorsTensor, SerializeSafetensorsOptions } from './safetensors.js';
 export { parseJsonDocument, dumpsPythonJson, formatPythonFloat, compareCodePoints } from './python-json.js';
@@ -102,17 +116,3 @@ export type {
 } from './peft-adapter-files.js';
 export { serializeNativeAdapter, parseNativeAdapter, NATIVE_FORMAT_VERSION, NATIVE_METADATA_KEY } from './native-adapter.js';
 export type { NativeAdapter, NativeModuleState, DashState, InitResidual } from './native-adapter.js';
-// --- reduced-precision frozen weights (weight-codes.ts) ---
-export {
-  FROZEN_DTYPES,
-  INT8_BLOCK_SIZE,
-  isFrozenDtype,
-  int8BlocksPerRow,
-  codeBytesPerElement,
-  encodedWeightBytes,
-  encodeWeight,
-  validateEncodedWeight,
-  decodeWeight,
-  decodeWeightRows,
-} from './weight-codes.js';
-export type { FrozenDtype, EncodedWeight } from './weight-codes.js';

@@ -102,12 +102,17 @@ function nonFinite(name: string, rows: number, cols: number, index: number, valu
 
 function encodeBfloat16Weight(data: Float32Array, rows: number, cols: number, name: string): EncodedWeight {
   const codes = new Uint8Array(2 * data.length);
+  // little-endian uint16 stores where the host is little-endian (the usual case), byte pairs elsewhere
+  const halves = HOST_IS_LITTLE_ENDIAN ? new Uint16Array(codes.buffer) : null;
   for (let i = 0; i < data.length; i++) {
     const value = data[i] as number;
     const bits = numberToBfloat16Bits(value);
     if ((bits & 0x7f80) === 0x7f80) throw nonFinite(name, rows, cols, i, value, Number.isFinite(value) ? ', beyond bfloat16 range' : '');
-    codes[2 * i] = bits & 0xff;
-    codes[2 * i + 1] = bits >>> 8;
+    if (halves !== null) halves[i] = bits;
+    else {
+      codes[2 * i] = bits & 0xff;
+      codes[2 * i + 1] = bits >>> 8;
+    }
   }
   return { dtype: 'bfloat16', rows, cols, codes, scales: null, blockSize: null };
 }

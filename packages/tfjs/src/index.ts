@@ -38,6 +38,7 @@ export {
 export { installGradientFixes, batchMatMulGradConfig } from './backend/gradient-fixes.js';
 export { installWasmGemm, wasmGemmActive, setWasmGemmEnabled, setWasmGemmFma, wasmGemmFmaActive } from './backend/wasm-gemm.js';
 export { ReducedWeight, reducedMatMul, reducedGather } from './backend/reduced-weight.js';
+export { installWasmReducedGemm } from './backend/wasm-reduced-gemm.js';
 export { ADAPTER_DEFAULTS, resolveAdapterConfig } from './adapter-config.js';
 export type { AdapterConfig, AdapterMethod, InitEstimate, ResolvedAdapterConfig } from './adapter-config.js';
 export { AdapterModel, injectAdapters } from './adapter-model.js';

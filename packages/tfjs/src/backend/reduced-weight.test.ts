@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, Rng, ShapeError, decodeWeight, decodeWeightRows, encodeWeight } from '@tsd-peft/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Arr, expectGradsMatch, rand } from './grad-check.test-helper.js';
+import { expectReducedMatMulGrads } from './reduced-weight.test-helper.js';
 import { ReducedWeight, reducedGather, reducedMatMul } from './reduced-weight.js';
 import { setupBackend } from './setup.js';
 
@@ -116,29 +116,7 @@ describe('reducedMatMul (reference path)', () => {
   });
 
   for (const transposeW of [true, false]) {
-    it(`has the gradient of x·W${transposeW ? 'ᵀ' : ''} with respect to x (finite differences), and none for W`, () => {
-      const [rows, cols, n] = [6, 5, 3];
-      const data = randomValues(rows * cols);
-      const w = ReducedWeight.fromFloat32(data, rows, cols, 'int8');
-      const exact = decodeWeight(encodeWeight(data, rows, cols, 'int8'));
-      const g = rand([n, transposeW ? rows : cols]); // a fixed cotangent: loss = Σ g ⊙ y
-      const f64 = ([x]: Arr[]) => {
-        const k = transposeW ? cols : rows;
-        let s = 0;
-        for (let i = 0; i < n; i++) {
-          for (let j = 0; j < (transposeW ? rows : cols); j++) {
-            let y = 0;
-            for (let p = 0; p < k; p++) y += ((x as Arr).data[i * k + p] as number) * (exact[transposeW ? j * cols + p : p * cols + j] as number);
-            s += (g.data[i * (transposeW ? rows : cols) + j] as number) * y;
-          }
-        }
-        return s;
-      };
-      const gTensor = tf.tensor(Float32Array.from(g.data), g.shape);
-      expectGradsMatch((x) => tf.sum(tf.mul(reducedMatMul(x as tf.Tensor2D, w, transposeW), gTensor)), f64, [rand([n, transposeW ? cols : rows])]);
-      gTensor.dispose();
-      w.dispose();
-    });
+    it(`has the gradient of x·W${transposeW ? 'ᵀ' : ''} with respect to x (finite differences)`, () => expectReducedMatMulGrads('int8', 6, 5, 3, transposeW));
   }
 });
 

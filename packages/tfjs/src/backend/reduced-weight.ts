@@ -38,8 +38,11 @@ export class ReducedWeight {
     encoded: EncodedWeight,
   ) {
     this.blockSize = encoded.blockSize;
-    const words = new Int32Array(Math.ceil(encoded.codes.byteLength / 4));
-    new Uint8Array(words.buffer).set(encoded.codes);
+    const { codes } = encoded;
+    // whole aligned words are viewed in place (tf.tensor copies them to the backend); others are copied, zero-padded
+    const aligned = codes.byteLength % 4 === 0 && codes.byteOffset % 4 === 0;
+    const words = aligned ? new Int32Array(codes.buffer, codes.byteOffset, codes.byteLength / 4) : new Int32Array(Math.ceil(codes.byteLength / 4));
+    if (!aligned) new Uint8Array(words.buffer).set(codes);
     this.codes = tf.keep(tf.tensor1d(words, 'int32'));
     this.scales = encoded.scales === null ? null : tf.keep(tf.tensor1d(encoded.scales, 'float32'));
   }
@@ -56,7 +59,8 @@ export class ReducedWeight {
   /** Encodes a 2-D float32 tensor W [out, in] as `dtype` (reads it to the host once; `w` is not disposed). */
   static fromTensor(w: tf.Tensor2D, dtype: EncodedWeight['dtype'], name = 'weight'): ReducedWeight {
     if (w.rank !== 2) throw new ShapeError('a reduced weight must be 2-D', { tensor: name, shape: w.shape });
-    return ReducedWeight.fromFloat32(Float32Array.from(w.dataSync()), w.shape[0], w.shape[1], dtype, name);
+    const values = w.dataSync(); // already a copy on wasm and GPUs: encoded without another one
+    return ReducedWeight.fromFloat32(values instanceof Float32Array ? values : Float32Array.from(values), w.shape[0], w.shape[1], dtype, name);
   }
 
   /** Uploads codes that are already encoded (validated first; a `ConfigError`/`ShapeError` names `name`). */

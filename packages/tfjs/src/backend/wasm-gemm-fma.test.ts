@@ -3,6 +3,7 @@ import v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@tsd-peft/core';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ReducedWeight, reducedMatMul } from './reduced-weight.js';
 import { setupBackend } from './setup.js';
 import { setWasmGemmFma, wasmGemmActive, wasmGemmFmaActive } from './wasm-gemm.js';
 
@@ -113,4 +114,22 @@ describe('wasm BatchMatMul kernel with relaxed-SIMD FMA', () => {
     expect(fma).toEqual(fused);
     expect(fma).not.toEqual(fp32);
   });
+});
+
+describe('reducedMatMul on the fused kernel', () => {
+  for (const dtype of ['bfloat16', 'int8'] as const) {
+    for (const transposeW of [true, false]) {
+      it(`${dtype}, W${transposeW ? 'ᵀ' : ''}: bit for bit the fused fp32 kernel on the decoded W (same instance, same tiles)`, () => {
+        const [n, rows, cols] = [13, 21, 700];
+        const w = ReducedWeight.fromFloat32(randomValues(rows * cols), rows, cols, dtype);
+        const decoded = w.decode();
+        const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
+        const got = reducedMatMul(x, w, transposeW);
+        const want = tf.matMul(x, decoded, false, transposeW);
+        expect(new Uint32Array((got.dataSync() as Float32Array).slice().buffer)).toEqual(new Uint32Array((want.dataSync() as Float32Array).slice().buffer));
+        tf.dispose([got, want, x, decoded]);
+        w.dispose();
+      });
+    }
+  }
 });

@@ -33,6 +33,11 @@ import { overrideWasmKernel } from './wasm-kernel-override.js';
  * pipes already give mul + add the throughput of FMA, it measured 0.96–1.01×
  * the fp32 kernel's GFLOP/s (`bench/fma.bench.mjs`), and the fp32 kernel gives
  * the same bits on every engine.
+ *
+ * The module's `rgemm` export is the same product with B read from a frozen
+ * weight's bfloat16 or int8 codes ({@link reducedGemmOnHeap}, registered by
+ * wasm-reduced-gemm.ts): the codes are converted while B's panels are packed,
+ * so it equals this kernel on the decoded weight bit for bit.
  */
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` the kernels use. */
@@ -42,27 +47,14 @@ export interface WasmBackendInternals {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
 }
 
+/** The arguments both exports end with: C's address, then the blocking (rows per A block, the panel buffer, K block). */
+type OutputAndBlocking = [c: number, mc: number, pack: number, kc: number];
+
 type Bgemm = (
-  ...args: [
-    g: number,
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    aBatch: number,
-    aRow: number,
-    aCol: number,
-    b: number,
-    bBatch: number,
-    bRow: number,
-    bCol: number,
-    c: number,
-    mc: number,
-    pack: number,
-    kc: number,
-  ]
+  ...args: [g: number, m: number, n: number, k: number, a: number, aBatch: number, aRow: number, aCol: number, b: number, bBatch: number, bRow: number, bCol: number, ...OutputAndBlocking]
 ) => void;
 
+/** `mode` 1 = bfloat16, 2 = int8 codes; int8 scales at `s`, `sRow` bytes per row of W, blocks of 2^`shift` columns; `wT` 1 when B = Wᵀ. */
 type Rgemm = (
   ...args: [
     m: number,
@@ -74,10 +66,7 @@ type Rgemm = (
     b: number,
     bRow: number,
     bCol: number,
-    c: number,
-    mc: number,
-    pack: number,
-    kc: number,
+    ...OutputAndBlocking,
     mode: number,
     s: number,
     sRow: number,

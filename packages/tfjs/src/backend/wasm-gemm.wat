@@ -1077,8 +1077,117 @@
   ;; backward's dy·W); the int8 scale of W[row, col] is at
   ;; s + row·sRow + (col >> shift)·4 (one f32 per row and block of 2^shift columns).
   (func $packReduced (param $dst i32) (param $width i32) (param $kLen i32) (param $k0 i32) (param $j i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
-    (local $p i32) (local $q i32) (local $src i32) (local $kp i32) (local $jq i32)
+    (local $p i32) (local $q i32) (local $src i32) (local $kp i32) (local $jq i32) (local $vc v128) (local $vs v128)
     (local.set $p (i32.const 0))
+    ;; B = W with W's rows contiguous along j, a panel of 4 or 8 columns (for int8 within one block: j is a
+    ;; multiple of the width, and blocks of ≥ 8 columns are required here): each p's codes are converted by
+    ;; vector instructions, reading exactly the panel's bytes; f32x4.mul rounds each lane as f32.mul does, so
+    ;; the values are those of the scalar loop.
+    (if
+      (i32.and
+        (i32.eqz (local.get $wT))
+        (i32.and
+          (i32.or (i32.eq (local.get $mode) (i32.const 1)) (i32.ge_u (local.get $shift) (i32.const 3)))
+          (i32.ge_u (local.get $width) (i32.const 4))))
+      (then
+        (block $vecDone
+          (loop $vec
+            (br_if $vecDone (i32.ge_u (local.get $p) (local.get $kLen)))
+            (local.set $kp (i32.add (local.get $k0) (local.get $p)))
+            (local.set $src
+              (i32.add
+                (i32.add (local.get $b) (i32.mul (local.get $kp) (local.get $bRow)))
+                (i32.mul (local.get $j) (local.get $bCol))))
+            (if
+              (i32.eq (local.get $mode) (i32.const 1))
+              (then
+                (if
+                  (i32.eq (local.get $width) (i32.const 8))
+                  (then
+                    (local.set $vc (v128.load (local.get $src)))
+                    (v128.store offset=16 (local.get $dst) (i32x4.shl (i32x4.extend_high_i16x8_u (local.get $vc)) (i32.const 16))))
+                  (else (local.set $vc (v128.load64_zero (local.get $src)))))
+                (v128.store (local.get $dst) (i32x4.shl (i32x4.extend_low_i16x8_u (local.get $vc)) (i32.const 16))))
+              (else
+                (local.set $vs
+                  (f32x4.splat
+                    (f32.load
+                      (i32.add
+                        (i32.add (local.get $s) (i32.mul (local.get $kp) (local.get $sRow)))
+                        (i32.shl (i32.shr_u (local.get $j) (local.get $shift)) (i32.const 2))))))
+                (if
+                  (i32.eq (local.get $width) (i32.const 8))
+                  (then
+                    (local.set $vc (i16x8.extend_low_i8x16_s (v128.load64_zero (local.get $src))))
+                    (v128.store offset=16 (local.get $dst) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $vc))) (local.get $vs))))
+                  (else (local.set $vc (i16x8.extend_low_i8x16_s (v128.load32_zero (local.get $src))))))
+                (v128.store (local.get $dst) (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $vc))) (local.get $vs)))))
+            (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $width) (i32.const 2))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $vec)))
+        (return)))
+    ;; B = Wᵀ, an 8-column panel (the forward's main case): 8 rows of W gathered per p, unrolled as the fp32
+    ;; gather is; for int8, $jq walks the 8 rows' scales of p's block.
+    (if
+      (i32.and (local.get $wT) (i32.eq (local.get $width) (i32.const 8)))
+      (then
+        (block $fwdDone
+          (loop $fwd
+            (br_if $fwdDone (i32.ge_u (local.get $p) (local.get $kLen)))
+            (local.set $kp (i32.add (local.get $k0) (local.get $p)))
+            (local.set $src
+              (i32.add
+                (i32.add (local.get $b) (i32.mul (local.get $kp) (local.get $bRow)))
+                (i32.mul (local.get $j) (local.get $bCol))))
+            (if
+              (i32.eq (local.get $mode) (i32.const 1))
+              (then
+                (f32.store (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=4 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=8 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=12 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=16 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=20 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=24 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (f32.store offset=28 (local.get $dst) (f32.reinterpret_i32 (i32.shl (i32.load16_u (local.get $src)) (i32.const 16)))))
+              (else
+                (local.set $jq
+                  (i32.add
+                    (i32.add (local.get $s) (i32.mul (local.get $j) (local.get $sRow)))
+                    (i32.shl (i32.shr_u (local.get $kp) (local.get $shift)) (i32.const 2))))
+                (f32.store (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=4 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=8 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=12 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=16 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=20 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=24 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))
+                (local.set $src (i32.add (local.get $src) (local.get $bCol)))
+                (local.set $jq (i32.add (local.get $jq) (local.get $sRow)))
+                (f32.store offset=28 (local.get $dst) (f32.mul (f32.convert_i32_s (i32.load8_s (local.get $src))) (f32.load (local.get $jq))))))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br $fwd)))
+        (return)))
     (block $rowsDone
       (loop $rows
         (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $kLen)))

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng, decodeWeight, decodeWeightRows, encodeWeight } from '@tsd-peft/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Arr, expectGradsMatch, rand } from './grad-check.test-helper.js';
+import { expectReducedMatMulGrads } from './reduced-weight.test-helper.js';
 import { ReducedWeight, reducedGather, reducedMatMul } from './reduced-weight.js';
 import { setupBackend } from './setup.js';
 import { setWasmGemmEnabled, setWasmGemmFma, wasmGemmActive } from './wasm-gemm.js';
@@ -71,6 +71,41 @@ describe('reducedMatMul on the wasm kernel', () => {
     }
   }
 
+  // other loaders' int8 blocks (QLoRA's 64, small ones that take the scalar packing path), built as EncodedWeights directly
+  for (const blockSize of [64, 4, 1]) {
+    for (const transposeW of [true, false]) {
+      it(`int8 with blocks of ${blockSize}, W${transposeW ? 'ᵀ' : ''}: bit for bit the fp32 kernel on decodeWeight(W)`, () => {
+        const [n, rows, cols] = [11, 19, 150];
+        const blocks = Math.ceil(cols / blockSize);
+        const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.uniform(-127, 128)) & 0xff); // int8 codes in [−127, 127]
+        const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(rows * blocks), blockSize };
+        const w = ReducedWeight.fromEncoded(encoded);
+        const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
+        const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
+        const got = reducedMatMul(x, w, transposeW);
+        const want = tf.matMul(x, decoded, false, transposeW);
+        expect(bits(got)).toEqual(bits(want));
+        tf.dispose([got, want, x, decoded]);
+        w.dispose();
+      });
+    }
+  }
+
+  it('handles empty products: K = 0 gives zeros, no rows or no outputs give empty tensors', () => {
+    for (const dtype of ['bfloat16', 'int8'] as const) {
+      const noCols = ReducedWeight.fromFloat32(new Float32Array(0), 5, 0, dtype);
+      const y = reducedMatMul(tf.zeros([3, 0]) as tf.Tensor2D, noCols, true);
+      expect(y.shape).toEqual([3, 5]);
+      expect(Array.from(y.dataSync())).toEqual(new Array(15).fill(0));
+      const w = ReducedWeight.fromFloat32(randomValues(4 * 8), 4, 8, dtype);
+      expect(reducedMatMul(tf.zeros([0, 8]) as tf.Tensor2D, w, true).shape).toEqual([0, 4]);
+      expect(reducedMatMul(tf.zeros([2, 4]) as tf.Tensor2D, ReducedWeight.fromFloat32(new Float32Array(0), 4, 0, dtype), false).shape).toEqual([2, 0]);
+      tf.dispose(y);
+      noCols.dispose();
+      w.dispose();
+    }
+  });
+
   it('falls back to the reference path when our kernel is switched off, with the same bits', async () => {
     const data = randomValues(24 * 40);
     const w = ReducedWeight.fromFloat32(data, 24, 40, 'int8');
@@ -88,29 +123,7 @@ describe('reducedMatMul on the wasm kernel', () => {
   });
 
   for (const transposeW of [true, false]) {
-    it(`has the gradient of x·W${transposeW ? 'ᵀ' : ''} with respect to x on wasm (finite differences)`, () => {
-      const [rows, cols, n] = [9, 34, 5];
-      const data = randomValues(rows * cols);
-      const w = ReducedWeight.fromFloat32(data, rows, cols, 'bfloat16');
-      const exact = decodeWeight(encodeWeight(data, rows, cols, 'bfloat16'));
-      const [k, outCols] = transposeW ? [cols, rows] : [rows, cols];
-      const g = rand([n, outCols]); // loss = Σ g ⊙ y
-      const f64 = ([x]: Arr[]) => {
-        let s = 0;
-        for (let i = 0; i < n; i++) {
-          for (let j = 0; j < outCols; j++) {
-            let y = 0;
-            for (let p = 0; p < k; p++) y += ((x as Arr).data[i * k + p] as number) * (exact[transposeW ? j * cols + p : p * cols + j] as number);
-            s += (g.data[i * outCols + j] as number) * y;
-          }
-        }
-        return s;
-      };
-      const gTensor = tf.tensor(Float32Array.from(g.data), g.shape);
-      expectGradsMatch((x) => tf.sum(tf.mul(reducedMatMul(x as tf.Tensor2D, w, transposeW), gTensor)), f64, [rand([n, k])]);
-      gTensor.dispose();
-      w.dispose();
-    });
+    it(`has the gradient of x·W${transposeW ? 'ᵀ' : ''} with respect to x on wasm (finite differences)`, () => expectReducedMatMulGrads('bfloat16', 9, 34, 5, transposeW));
   }
 });
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ShapeError, decodeWeightRows, type EncodedWeight } from '@tsd-peft/core';
+import { ShapeError, TsdError, decodeWeightRows, type EncodedWeight } from '@tsd-peft/core';
 import { type ReducedWeight, setReducedKernels } from './reduced-weight.js';
 import { type ReducedGemmWeight, type WasmBackendInternals, reducedGemmOnHeap, wasmGemmActive } from './wasm-gemm.js';
 
@@ -63,7 +63,7 @@ function register(): void {
       const w = weightAttrs(attrs ?? {});
       const out = reducedGemmOnHeap(backend as unknown as WasmBackendInternals, x, codes, scales ?? null, w, w.transposeW);
       // the op checks wasmGemmActive() first, so this only fails on a heap the kernel cannot use
-      if (out === null) throw new Error(`${MATMUL}: the wasm kernel cannot run here`);
+      if (out === null) throw new TsdError(`${MATMUL}: the wasm kernel cannot run on this heap (shared memory or no SIMD)`, { shape: x.shape });
       return out;
     },
   });
