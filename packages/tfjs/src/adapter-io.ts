@@ -1,5 +1,4 @@
 import { ConfigError, createPeftAdapter, type LoraFactors, type NativeAdapter, type PeftAdapter, type JsonObject } from '@tsd-peft/core';
-import type * as tf from '@tensorflow/tfjs-core';
 import type { AdapterConfig } from './adapter-config.js';
 import { injectAdapters, type AdapterModel } from './adapter-model.js';
 import type { BaseWeight } from './base-weight.js';

@@ -1,5 +1,4 @@
 import { cpus } from 'node:os';
-import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
 import { baseWeightShape, isDenseMethod, measureMatMulPeak, setupBackend, webGpuBackendInfo, type AdapterMethod, type BackendName, type EvalResult } from '@tsd-peft/tfjs';
 import { directoryCheckpointStore } from '@tsd-peft/tfjs/node';

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { indexedBatches, injectAdapters, shardRange, type AdapterConfig, type AdapterModel, type TrainOptions, type TrainResult } from '@tsd-peft/tfjs';
 import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
