@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { peftAdapterBlobs, type PeftAdapterBlobs } from '@tsd-peft/core';
-import { ADAPTER_DEFAULTS, indexedBatches, injectAdapters, prefetchHostValues, releaseWebGpuBufferPool, train, type ProgressEvent } from '@tsd-peft/tfjs';
+import { ADAPTER_DEFAULTS, baseWeightShape, baseWeightTensors, indexedBatches, injectAdapters, prefetchHostValues, releaseWebGpuBufferPool, train, type ProgressEvent } from '@tsd-peft/tfjs';
 import { causalLmLoss } from '@tsd-peft/transformers/browser';
 import type { BrowserModel } from './model-loader.js';
 
@@ -56,7 +56,7 @@ export async function fineTuneInBrowser(model: BrowserModel, options: BrowserTra
   const batch = options.batch ?? 4;
   const seq = options.seq ?? 64;
   const batchAt = textBatches(model.tokenizer.encode(options.text, { add_special_tokens: false }).ids, model.bosId, batch, seq);
-  await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
+  await prefetchHostValues([...model.weights.values()].filter((w) => baseWeightShape(w).length === 2).flatMap(baseWeightTensors));
   // alpha = 2·r as in the bench, not PEFT's 8: the scaling stays 2 whatever rank the page picks.
   const adapter = injectAdapters(model.weights, { method: 'lora-dash', r: options.r, alpha: 2 * options.r, t: options.t, s: 4, targetModules: ADAPTER_DEFAULTS.targetModules, seed: 0 });
   try {

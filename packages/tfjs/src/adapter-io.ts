@@ -1,8 +1,8 @@
 import { ConfigError, createPeftAdapter, type LoraFactors, type NativeAdapter, type PeftAdapter, type JsonObject } from '@tsd-peft/core';
-import type * as tf from '@tensorflow/tfjs-core';
 import type { AdapterConfig } from './adapter-config.js';
 import { injectAdapters, type AdapterModel } from './adapter-model.js';
 import { loadRecordsOrRollBack } from './adapter-slot.js';
+import type { BaseWeight } from './base-weight.js';
 import { variantFor, variantForPeftConfig } from './variants/registry.js';
 
 /**
@@ -93,7 +93,7 @@ export function loadPeftAdapter(model: AdapterModel, adapter: PeftAdapter): void
  * ('lora', 'rslora' for `use_rslora`, 'dora' for `use_dora`), its target modules, r and alpha, then
  * {@link loadPeftAdapter}. The usual way to run a Python-trained adapter.
  */
-export function injectPeftAdapter(weights: ReadonlyMap<string, tf.Tensor>, adapter: PeftAdapter, overrides: Partial<AdapterConfig> = {}): AdapterModel {
+export function injectPeftAdapter(weights: ReadonlyMap<string, BaseWeight>, adapter: PeftAdapter, overrides: Partial<AdapterConfig> = {}): AdapterModel {
   const model = injectAdapters(weights, {
     method: variantForPeftConfig(adapter.config as unknown as Record<string, unknown>)?.name ?? 'lora',
     useRslora: adapter.config.use_rslora,

@@ -5,6 +5,8 @@ import { AdapterSlot, type SlotRegistry } from './adapter-slot.js';
 import { checkpointFromSlots, restoreSlotsFromCheckpoint } from './adapter-checkpoint.js';
 import { loadNativeAdapter, loadPeftAdapter, toNativeAdapter, toPeftAdapter, type NativeExportOptions, type PeftExportOptions } from './adapter-io.js';
 import { matMulT } from './backend/ops.js';
+import type { ReducedWeight } from './backend/reduced-weight.js';
+import { isReducedWeight, type BaseWeight } from './base-weight.js';
 import { FrozenWeight } from './frozen-weight.js';
 import type { LinearProvider } from './linear.js';
 import { moduleOfWeight, selectTargetModules } from './target-modules.js';
@@ -28,7 +30,7 @@ export class AdapterModel implements LinearProvider, TrainableModel {
   readonly config: ResolvedAdapterConfig;
   private readonly slots = new Map<string, AdapterSlot>();
   private readonly untargeted = new Map<string, FrozenWeight>();
-  private readonly weightsByModule = new Map<string, { weightName: string; tensor: tf.Tensor2D }>();
+  private readonly weightsByModule = new Map<string, { weightName: string; tensor: tf.Tensor2D | ReducedWeight }>();
   private readonly registry: SlotRegistry;
   private enabled = true;
   private merged = false;
@@ -37,10 +39,10 @@ export class AdapterModel implements LinearProvider, TrainableModel {
   private probes: Map<string, tf.Tensor2D> | null = null;
 
   /** Use {@link injectAdapters}. */
-  constructor(weights: ReadonlyMap<string, tf.Tensor>, config: AdapterConfig) {
+  constructor(weights: ReadonlyMap<string, BaseWeight>, config: AdapterConfig) {
     this.config = resolveAdapterConfig(config);
     for (const [weightName, tensor] of weights) {
-      if (tensor.rank === 2) this.weightsByModule.set(moduleOfWeight(weightName), { weightName, tensor: tensor as tf.Tensor2D });
+      if (isReducedWeight(tensor) || tensor.rank === 2) this.weightsByModule.set(moduleOfWeight(weightName), { weightName, tensor: tensor as tf.Tensor2D | ReducedWeight });
     }
     const targets = selectTargetModules(this.weightsByModule.keys(), this.config.targetModules);
     this.registry = { variables: new Map(), resetRequests: [], modelId: nextModelId++ };
@@ -49,7 +51,7 @@ export class AdapterModel implements LinearProvider, TrainableModel {
     const rng = Rng.fromSeed(this.config.seed);
     try {
       for (const name of targets) {
-        const { tensor } = this.weightsByModule.get(name) as { tensor: tf.Tensor2D };
+        const { tensor } = this.weightsByModule.get(name) as { tensor: tf.Tensor2D | ReducedWeight };
         this.slots.set(name, new AdapterSlot(name, tensor, variant, this.config, rng, this.registry));
       }
     } catch (err) {
@@ -129,7 +131,7 @@ export class AdapterModel implements LinearProvider, TrainableModel {
    */
   hostReadsForState(): tf.Tensor[] {
     const slots = [...this.slots.values()];
-    return [...this.registry.variables.values(), ...slots.flatMap((s) => [s.base.tensor, s.ctx.frozen.tensor])];
+    return [...this.registry.variables.values(), ...slots.flatMap((s) => [...s.base.baseTensors(), ...s.ctx.frozen.currentTensors()])];
   }
 
   /**
@@ -189,14 +191,15 @@ export class AdapterModel implements LinearProvider, TrainableModel {
 
   /**
    * PEFT's `merge_and_unload()`: a new weight map, keyed like the input map,
-   * whose adapted entries are new tensors W + ΔW and whose other entries are
-   * the caller's own tensors; then disposes this model. The caller owns the
-   * new tensors.
+   * whose adapted entries are new fp32 tensors W + ΔW (decode(W) + ΔW over a
+   * reduced-precision base) and whose other entries are the caller's own
+   * weights (reduced ones stay reduced); then disposes this model. The caller
+   * owns the new tensors.
    */
-  mergeAndUnload(): Map<string, tf.Tensor2D> {
+  mergeAndUnload(): Map<string, tf.Tensor2D | ReducedWeight> {
     this.assertLive();
     this.unmerge();
-    const out = new Map<string, tf.Tensor2D>();
+    const out = new Map<string, tf.Tensor2D | ReducedWeight>();
     for (const [module, { weightName, tensor }] of this.weightsByModule) {
       const slot = this.slots.get(module);
       if (slot === undefined) {
@@ -329,9 +332,10 @@ export class AdapterModel implements LinearProvider, TrainableModel {
 /**
  * Injects adapters into the 2-D weights selected by `config.targetModules`.
  * `weights` maps Hugging Face weight names (`model.layers.0.self_attn.q_proj.weight`,
- * [out, in]) or module paths to tensors; other ranks are ignored. Unknown
+ * [out, in]) or module paths to tensors or {@link ReducedWeight}s (a
+ * bfloat16 / int8 frozen base: adapters stay fp32); other ranks are ignored. Unknown
  * targets throw {@link ConfigError} listing the available modules.
  */
-export function injectAdapters(weights: ReadonlyMap<string, tf.Tensor>, config: AdapterConfig): AdapterModel {
+export function injectAdapters(weights: ReadonlyMap<string, BaseWeight>, config: AdapterConfig): AdapterModel {
   return new AdapterModel(weights, config);
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, mergeLora, toPlainLora, unmergeLora, type LoraFactors, type ModuleRecord, type Rng } from '@tsd-peft/core';
 import type { ResolvedAdapterConfig } from './adapter-config.js';
+import type { ReducedWeight } from './backend/reduced-weight.js';
 import { FrozenWeight } from './frozen-weight.js';
 import type { AdapterParts, AnyVariant, ModuleContext, PeftModule } from './variants/variant.js';
 
@@ -24,7 +25,7 @@ export class AdapterSlot {
 
   constructor(
     readonly name: string,
-    weight: tf.Tensor2D,
+    weight: tf.Tensor2D | ReducedWeight,
     readonly variant: AnyVariant,
     config: ResolvedAdapterConfig,
     rng: Rng,
@@ -38,7 +39,7 @@ export class AdapterSlot {
       config,
       frozen,
       original: () => frozen.baseMatrix(),
-      originalTensor: () => frozen.baseTensor,
+      originalTensors: () => frozen.baseTensors(),
       rng,
       svd: (w, n) => config.svdCache.get(w, n ?? name),
       createVariable: (k, value) => {
@@ -88,9 +89,13 @@ export class AdapterSlot {
     return mergeLora(this.ctx.frozen.matrix(), factors, dash, this.name);
   }
 
-  /** Folds the adapter into the frozen weight (PEFT `merge`). */
+  /**
+   * Folds the adapter into the frozen weight (PEFT `merge`). The merged weight
+   * is kept in fp32 even over a reduced base (decode(W) + ΔW, exactly), so
+   * merging loses nothing of ΔW.
+   */
   merge(): void {
-    this.ctx.frozen.replace(this.mergedWeight());
+    this.ctx.frozen.replace(this.mergedWeight(), 'float32');
   }
 
   /**

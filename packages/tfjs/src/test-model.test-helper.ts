@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { denseBaseWeight, type BaseWeight } from './base-weight.js';
 import { Rng, type LoraFactors, type Matrix } from '@tsd-peft/core';
 import { afterAll, beforeAll } from 'vitest';
 import type { AdapterModel } from './adapter-model.js';
@@ -68,9 +69,9 @@ export function mseLoss(provider: LinearProvider, x: tf.Tensor2D, target: tf.Ten
 }
 
 /** A provider with no adapters: y = x·Wᵀ straight from the weight map (the reference base forward). */
-export function baseProvider(weights: ReadonlyMap<string, tf.Tensor>): LinearProvider {
+export function baseProvider(weights: ReadonlyMap<string, BaseWeight>): LinearProvider {
   return {
-    linear: (name, x) => tf.matMul(x, weights.get(`${name}.weight`) as tf.Tensor2D, false, true),
+    linear: (name, x) => tf.tidy(() => tf.matMul(x, denseBaseWeight(weights.get(`${name}.weight`) as BaseWeight) as tf.Tensor2D, false, true)),
   };
 }
 

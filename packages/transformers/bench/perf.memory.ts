@@ -8,12 +8,12 @@
  * Arguments: { shape, seq, gradientCheckpointing }; bundled by perf.scale.mjs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@tsd-peft/core';
+import { Rng, type FrozenDtype } from '@tsd-peft/core';
 import { setupBackend, type AdapterModel } from '@tsd-peft/tfjs';
 import { perfBatch, perfJob, wasmHeapBytes } from './perf.model.js';
 import { REAL_SHAPES, type ShapeName } from './perf.shapes.js';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { shape: ShapeName; seq: number; gradientCheckpointing: boolean; pretransposeFrozen?: boolean };
+const args = JSON.parse(process.argv[2] ?? '{}') as { shape: ShapeName; seq: number; gradientCheckpointing: boolean; pretransposeFrozen?: boolean; frozenDtype?: FrozenDtype };
 // tfjs-wasm's abort on an exhausted heap ends the process from an exception
 // handler of its own; this still reports where the heap stood.
 let reported = false;
@@ -32,6 +32,7 @@ try {
       shape,
       gradientCheckpointing: args.gradientCheckpointing,
       ...(args.pretransposeFrozen === undefined ? {} : { pretransposeFrozen: args.pretransposeFrozen }),
+      ...(args.frozenDtype === undefined ? {} : { frozenDtype: args.frozenDtype }),
     },
   });
   const model = job.model as AdapterModel;

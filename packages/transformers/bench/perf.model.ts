@@ -11,7 +11,7 @@
  * in the dash phase.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '@tsd-peft/core';
+import { Rng, type FrozenDtype } from '@tsd-peft/core';
 import type { AdapterConfig, AdapterModel } from '@tsd-peft/tfjs';
 import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import { causalLmReplicaJob } from '../src/parallel/causal-lm-job.js';
@@ -82,6 +82,8 @@ export interface PerfJobOptions {
   gradientCheckpointing?: boolean;
   /** The adapter config's `pretransposeFrozen` (default: the backend's preference). */
   pretransposeFrozen?: boolean;
+  /** Element type of the frozen 2-D weights (default float32; bfloat16 / int8 are `ReducedWeight`s). */
+  frozenDtype?: FrozenDtype;
 }
 
 /** The wasm heap's current size: it only grows, so at the end of a run it is the run's peak. */
@@ -98,7 +100,7 @@ export function perfJob(context: ReplicaContext): ReplicaJob<TokenBatch, number>
   const shape = o.shape;
   const config = shape === undefined ? PERF_CONFIG : REAL_SHAPES[shape.name];
   const batchShape: BatchShape = shape === undefined ? { batch: BATCH, seq: SEQ, vocab: PERF_CONFIG.vocab_size } : { ...shape, vocab: config.vocab_size };
-  const { replica, weights } = randomCausalLM(config, 42);
+  const { replica, weights } = randomCausalLM(config, 42, o.frozenDtype ?? 'float32');
   if (o.gradientCheckpointing === true) replica.gradientCheckpointingEnable();
   return causalLmReplicaJob(context, {
     replica,

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamOptimizer, injectAdapters, setupBackend, setWasmGemmEnabled, type AdapterModel } from '@tsd-peft/tfjs';
 import { Rng } from '@tsd-peft/core';
+import { disposeWeights } from '../src/models/weights.js';
 import { randomCausalLM } from '../src/parallel/random-model.js';
 import { causalLmLoss, maskedCrossEntropy } from '../src/training/loss.js';
 import { LR, perfBatch, perfJob, type PerfMethod } from './perf.model.js';
@@ -120,7 +121,8 @@ function realShapeStep(): { label: string; oursMs: number; stockMs: number } {
   optimizer.dispose();
   model.dispose();
   replica.dispose();
-  tf.dispose([...new Set(weights.values()), ids]);
+  disposeWeights(weights);
+  ids.dispose();
   return { label: '2 SmolLM-135M layers + tied 49,152 head, LoRA, batch 2×128', oursMs, stockMs };
 }
 const realShape = realShapeStep();

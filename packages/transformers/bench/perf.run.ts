@@ -21,6 +21,7 @@ interface RunArgs {
   shape?: PerfJobOptions['shape'];
   gradientCheckpointing?: boolean;
   pretransposeFrozen?: boolean;
+  frozenDtype?: PerfJobOptions['frozenDtype'];
   /** Epoch milliseconds to wait for after setup, so that side-by-side runs train at the same time. */
   startAt?: number;
   steps: number;
@@ -57,6 +58,7 @@ const workerData: PerfJobOptions = { method: args.method, steps: args.steps, row
 if (args.shape !== undefined) workerData.shape = args.shape;
 if (args.gradientCheckpointing === true) workerData.gradientCheckpointing = true;
 if (args.pretransposeFrozen !== undefined) workerData.pretransposeFrozen = args.pretransposeFrozen;
+if (args.frozenDtype !== undefined) workerData.frozenDtype = args.frozenDtype;
 // A run that does not fit the 32-bit wasm heap reports how far it got instead of crashing the bench.
 function reportFailure(error: unknown): never {
   console.log(

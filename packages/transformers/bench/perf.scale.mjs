@@ -22,7 +22,12 @@
 // --gradient-checkpointing (every run with it; by default a run that runs out
 // of wasm heap is retried with it) --pretranspose (keep tfjs's [in, out] copy
 // of every frozen weight; off by default here, since it doubles the frozen
-// weights' memory and our wasm GEMM reads Wᵀ directly).
+// weights' memory and our wasm GEMM reads Wᵀ directly)
+// --frozen-dtype float32,bfloat16,int8 (default float32): each run once per
+// element type of the frozen 2-D weights (bfloat16, or int8 with one fp32
+// scale per 32 columns, read by the wasm kernel in place; adapters, gradients
+// and Adam stay fp32). Full fine-tuning of a reduced base is refused, so it
+// runs in float32 only.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -82,9 +87,11 @@ function paramCounts(s) {
  * variable once). Activations and logits come on top, so a run under this
  * bound may still run out of heap; one over it cannot fit.
  */
-function stateBytes(s, method) {
+function stateBytes(s, method, dtype = 'float32') {
   const p = paramCounts(s);
-  return { frozen: 4 * p.total, train: 4 * 4 * p.trainable[method] };
+  const matrices = p.decoderLinear + s.vocab * s.dim; // every 2-D weight: projections and the (tied) embedding
+  const perWeight = { float32: 4, bfloat16: 2, int8: 1 + 4 / 32 }[dtype];
+  return { frozen: perWeight * matrices + 4 * (p.total - matrices), train: 4 * 4 * p.trainable[method] };
 }
 
 function runNodeJson(script, args, env = process.env) {
@@ -128,6 +135,8 @@ export async function runScaleBench(argv) {
   const checkpointingSeq = Number(flags['checkpointing-seq'] ?? 1024);
   const forceCheckpointing = flags['gradient-checkpointing'] === true;
   const pretransposeFrozen = flags.pretranspose === true;
+  const frozenDtypes = String(flags['frozen-dtype'] ?? 'float32').split(',');
+  for (const d of frozenDtypes) if (!['float32', 'bfloat16', 'int8'].includes(d)) throw new Error(`--frozen-dtype: unknown '${d}' (known: float32, bfloat16, int8)`);
   const started = performance.now();
   const load = () =>
     loadavg()
@@ -153,36 +162,42 @@ export async function runScaleBench(argv) {
     const p = paramCounts(s);
     console.log(`\n## ${s.label}: ${fmt(p.total / 1e6, 1)} M parameters (${fmt(p.decoderLinear / 1e6, 1)} M in decoder projections), fp32 weights ${gib(4 * p.total)}`);
     for (const method of methods) {
-      const st = stateBytes(s, method);
-      const row = { shape: s.label, method, runs: {}, torch: null, note: '' };
-      rows.push(row);
-      if (st.frozen + st.train > HEAP_MAX) {
-        row.note = `does not fit: frozen weights ${gib(st.frozen)} + trainable state ${gib(st.train)} (params, grads, Adam m, v) = ${gib(st.frozen + st.train)} > ${gib(HEAP_MAX)} wasm heap, before activations`;
-        console.log(`${METHOD_LABEL[method]}: ${row.note}`);
-      } else {
-        for (const workers of workerCounts) {
-          const args = { method, workers, steps: warmup + timed, warmup, shape: { name, batch, seq }, pretransposeFrozen, workerScript: entries['perf.worker'] };
-          let r = runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: forceCheckpointing });
-          if (r.error !== undefined && !forceCheckpointing) {
+      for (const dtype of frozenDtypes) {
+        if (method === 'full' && dtype !== 'float32') continue; // refused: full FT trains W itself in fp32
+        const st = stateBytes(s, method, dtype);
+        const row = { shape: s.label, method, dtype, runs: {}, torch: null, note: '' };
+        rows.push(row);
+        const label = `${METHOD_LABEL[method]}, frozen ${dtype}`;
+        if (st.frozen + st.train > HEAP_MAX) {
+          row.note = `does not fit: frozen weights ${gib(st.frozen)} + trainable state ${gib(st.train)} (params, grads, Adam m, v) = ${gib(st.frozen + st.train)} > ${gib(HEAP_MAX)} wasm heap, before activations`;
+          console.log(`${label}: ${row.note}`);
+        } else {
+          for (const workers of workerCounts) {
+            const args = { method, workers, steps: warmup + timed, warmup, shape: { name, batch, seq }, pretransposeFrozen, frozenDtype: dtype, workerScript: entries['perf.worker'] };
+            let r = runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: forceCheckpointing });
+            if (r.error !== undefined && !forceCheckpointing) {
+              console.log(
+                `${label}, ${workers} worker(s): FAILED without gradient checkpointing after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}; again with gradient checkpointing`,
+              );
+              row.failedWithout = { ...row.failedWithout, [workers]: r };
+              r = { ...runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: true }), gradientCheckpointing: true };
+            }
+            if (forceCheckpointing) r.gradientCheckpointing = true;
+            row.runs[workers] = r;
             console.log(
-              `${METHOD_LABEL[method]}, ${workers} worker(s): FAILED without gradient checkpointing after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}; again with gradient checkpointing`,
+              `${label}, ${workers} worker(s): ` +
+                (r.error !== undefined
+                  ? `FAILED after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}`
+                  : `${fmt(r.tokensPerSecond)} tok/s${r.gradientCheckpointing ? ' with gradient checkpointing' : ''} (steps ${r.stepTimes.map((t) => `${fmt(t, 1)} s`).join(', ')}), peak RSS ${mib(r.peakRssBytes)}, wasm heap ${r.wasmHeapBytes.map(mib).join(' + ')}` +
+                    (r.exchangeSeconds?.length > 0 ? `, gradient exchange ${r.exchangeSeconds.map((x) => `${fmt(x / (warmup + timed), 2)} s`).join(' / ')} per step per rank` : '') +
+                    `; load ${load()}`),
             );
-            row.failedWithout = { ...row.failedWithout, [workers]: r };
-            r = { ...runNodeJson(entries['perf.run'], { ...args, gradientCheckpointing: true }), gradientCheckpointing: true };
           }
-          if (forceCheckpointing) r.gradientCheckpointing = true;
-          row.runs[workers] = r;
-          console.log(
-            `${METHOD_LABEL[method]}, ${workers} worker(s): ` +
-              (r.error !== undefined
-                ? `FAILED after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}`
-                : `${fmt(r.tokensPerSecond)} tok/s${r.gradientCheckpointing ? ' with gradient checkpointing' : ''} (steps ${r.stepTimes.map((t) => `${fmt(t, 1)} s`).join(', ')}), peak RSS ${mib(r.peakRssBytes)}, wasm heap ${r.wasmHeapBytes.map(mib).join(' + ')}` +
-                  (r.exchangeSeconds?.length > 0 ? `, gradient exchange ${r.exchangeSeconds.map((x) => `${fmt(x / (warmup + timed), 2)} s`).join(' / ')} per step per rank` : '') +
-                  `; load ${load()}`),
-          );
         }
       }
-      if (torchPy.python !== null && method !== 'lora-dash') {
+      // PyTorch runs fp32, once per method: its numbers sit on the method's first row
+      const row = rows.find((r) => r.shape === s.label && r.method === method);
+      if (torchPy.python !== null && method !== 'lora-dash' && row !== undefined) {
         const env = { ...process.env, OMP_NUM_THREADS: '2', OMP_WAIT_POLICY: 'PASSIVE' };
         const args = JSON.stringify({ method, steps: warmup + timed, warmup, threads: 2, shape: { ...s, batch, seq } });
         try {
@@ -209,12 +224,14 @@ export async function runScaleBench(argv) {
       );
     }
     if (withCheckpointing) {
-      const one = (gradientCheckpointing) => runNodeJson(entries['perf.memory'], { shape: name, seq: checkpointingSeq, gradientCheckpointing, pretransposeFrozen });
-      const [off, on] = [one(false), one(true)];
-      memory.push({ shape: s.label, off, on });
-      const show = (r) =>
-        r.error !== undefined ? `FAILED: ${r.error}` : `peak tensor bytes ${mib(r.peakTensorBytes)}, wasm heap ${mib(r.wasmHeapBytes)}, peak RSS ${mib(r.peakRssBytes)}, step ${fmt(r.seconds, 1)} s`;
-      console.log(`LoRA q,v step at 1 × ${checkpointingSeq}: without gradient checkpointing ${show(off)}; with ${show(on)}`);
+      for (const dtype of frozenDtypes) {
+        const one = (gradientCheckpointing) => runNodeJson(entries['perf.memory'], { shape: name, seq: checkpointingSeq, gradientCheckpointing, pretransposeFrozen, frozenDtype: dtype });
+        const [off, on] = [one(false), one(true)];
+        memory.push({ shape: s.label, dtype, off, on });
+        const show = (r) =>
+          r.error !== undefined ? `FAILED: ${r.error}` : `peak tensor bytes ${mib(r.peakTensorBytes)}, wasm heap ${mib(r.wasmHeapBytes)}, peak RSS ${mib(r.peakRssBytes)}, step ${fmt(r.seconds, 1)} s`;
+        console.log(`LoRA q,v step at 1 × ${checkpointingSeq}, frozen ${dtype}: without gradient checkpointing ${show(off)}; with ${show(on)}`);
+      }
     }
   }
 
@@ -247,15 +264,17 @@ export async function runScaleBench(argv) {
   const tps = (r) => (r === undefined ? '—' : r.error !== undefined ? `failed (${r.error.slice(0, 40)})` : `${fmt(r.tokensPerSecond)}${r.gradientCheckpointing ? ' (GC)' : ''}`);
   console.log(forceCheckpointing ? '\n(GC): with gradient checkpointing (--gradient-checkpointing)' : '\n(GC): only fits with gradient checkpointing; the run without it ran out of the wasm heap');
   console.log(
-    `| model | method | tok/s, 1 worker | tok/s, 2 workers | PyTorch 2 threads | ratio (2 workers ÷ PyTorch) | 1,000 × ${seq} tokens, 2 workers | peak RSS, 1 / 2 workers | peak wasm heap per replica |`,
+    `| model | method | frozen | tok/s, 1 worker | tok/s, 2 workers | PyTorch 2 threads | ratio (2 workers ÷ PyTorch) | 1,000 × ${seq} tokens, 2 workers | peak RSS, 1 / 2 workers | peak wasm heap per replica |`,
   );
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
     const [one, two] = [row.runs[1], row.runs[2]];
     const t = row.torch;
     const torchCell = t === null ? '—' : t.error !== undefined ? 'failed' : fmt(t.tokensPerSecond);
     if (row.note !== '') {
-      console.log(`| ${row.shape} | ${METHOD_LABEL[row.method]} | does not fit | does not fit | ${torchCell} | — | — | — | > ${gib(HEAP_MAX)} (${row.note.split(':')[1].split(' =')[0].trim()}) |`);
+      console.log(
+        `| ${row.shape} | ${METHOD_LABEL[row.method]} | ${row.dtype} | does not fit | does not fit | ${torchCell} | — | — | — | > ${gib(HEAP_MAX)} (${row.note.split(':')[1].split(' =')[0].trim()}) |`,
+      );
       continue;
     }
     const best = two?.tokensPerSecond ?? one?.tokensPerSecond;
@@ -263,26 +282,26 @@ export async function runScaleBench(argv) {
     const epoch = best === undefined ? '—' : duration((1000 * seq) / (best * (seq / (seq - 1))));
     const rss = [one, two].map((r) => (r === undefined ? '—' : mib(r.peakRssBytes))).join(' / ');
     const heap = [one, two].map((r) => (r === undefined ? '—' : Array.isArray(r.wasmHeapBytes) ? r.wasmHeapBytes.map(mib).join(', ') : mib(r.wasmHeapBytes))).join(' / ');
-    console.log(`| ${row.shape} | ${METHOD_LABEL[row.method]} | ${tps(one)} | ${tps(two)} | ${torchCell} | ${ratio} | ${epoch} | ${rss} | ${heap} |`);
+    console.log(`| ${row.shape} | ${METHOD_LABEL[row.method]} | ${row.dtype} | ${tps(one)} | ${tps(two)} | ${torchCell} | ${ratio} | ${epoch} | ${rss} | ${heap} |`);
   }
   if (launches.length > 0) {
     console.log('\n| model | LoRA-Dash launch: exact SVDs of the q/v weights (1 thread) | per weight shape | share of 1,000 steps (1 worker, LoRA-Dash) |');
     console.log('| --- | ---: | --- | ---: |');
     for (const l of launches) {
-      const row = rows.find((r) => r.shape === l.shape && r.method === 'lora-dash');
+      const row = rows.find((r) => r.shape === l.shape && r.method === 'lora-dash' && r.dtype === 'float32') ?? rows.find((r) => r.shape === l.shape && r.method === 'lora-dash');
       const step = row?.runs[1]?.stepSeconds;
       const share = step === undefined ? '—' : `${fmt((100 * l.totalSeconds) / (l.totalSeconds + 1000 * step), 2)}% (step ${fmt(step, 1)} s)`;
       console.log(`| ${l.shape} | ${fmt(l.totalSeconds, 1)} s | ${l.shapes.map((x) => `${x.count} × ${x.rows}×${x.cols}: ${fmt(x.seconds, 2)} s each`).join('; ')} | ${share} |`);
     }
   }
   if (memory.length > 0) {
-    console.log(`\n| model (LoRA q,v, batch 1 × ${checkpointingSeq}) | peak tensor bytes, off / on | peak wasm heap, off / on | peak RSS, off / on | step time, off / on |`);
-    console.log('| --- | ---: | ---: | ---: | ---: |');
+    console.log(`\n| model (LoRA q,v, batch 1 × ${checkpointingSeq}) | frozen | peak tensor bytes, off / on | peak wasm heap, off / on | peak RSS, off / on | step time, off / on |`);
+    console.log('| --- | --- | ---: | ---: | ---: | ---: |');
     // a run that aborted (out of wasm heap) has no numbers: say where it stopped
     const cell = (r, k, f) => (r.error !== undefined ? `failed at wasm heap ${mib(Number(r.wasmHeapBytes ?? 0))}` : f(r[k]));
     for (const m of memory) {
       console.log(
-        `| ${m.shape} | ${cell(m.off, 'peakTensorBytes', mib)} / ${cell(m.on, 'peakTensorBytes', mib)} | ${cell(m.off, 'wasmHeapBytes', mib)} / ${cell(m.on, 'wasmHeapBytes', mib)} | ` +
+        `| ${m.shape} | ${m.dtype} | ${cell(m.off, 'peakTensorBytes', mib)} / ${cell(m.on, 'peakTensorBytes', mib)} | ${cell(m.off, 'wasmHeapBytes', mib)} / ${cell(m.on, 'wasmHeapBytes', mib)} | ` +
           `${cell(m.off, 'peakRssBytes', mib)} / ${cell(m.on, 'peakRssBytes', mib)} | ${cell(m.off, 'seconds', (x) => `${fmt(x, 1)} s`)} / ${cell(m.on, 'seconds', (x) => `${fmt(x, 1)} s`)} |`,
       );
     }

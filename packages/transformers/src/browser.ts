@@ -8,8 +8,9 @@ export type { ArchitectureSpec } from './models/registry.js';
 export { buildWeightMap } from './loaders/weight-map.js';
 export type { StoredTensor } from './loaders/weight-map.js';
 export type { CausalLMConfig, CausalLMReplica, CausalLMInputs, WeightMap } from './models/types.js';
-export { causalLmLoss, maskedCrossEntropy } from './training/loss.js';
-export { tokenBatchLoss } from './training/batch-loss.js';
+export { causalLmLoss, maskedCrossEntropy, chunkedCausalLmLoss, CHUNKED_LOSS_MIN_ELEMENTS, LOSS_CHUNK_ELEMENTS } from './training/loss.js';
+export { tokenBatchLoss, replicaHeadSplit } from './training/batch-loss.js';
+export type { LmHeadSplit } from './training/batch-loss.js';
 export { BatchSource, chunkTokenStream, tokenizeExamples } from './training/data.js';
 export type { TokenBatch, TokenizedExample, TrainingExample } from './training/data.js';
 // adapter files (URL, hub id, Blobs/Files, OPFS) and the in-memory ONNX merge and runtime-adapter rewrite

@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Tensor2D } from '@tensorflow/tfjs-core';
 import { pipeline } from '@huggingface/transformers';
 import { readPeftAdapterFolder } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
@@ -70,7 +71,7 @@ describe('merged ONNX export equals the TF.js forward with the adapter applied',
     const exported = await readOnnxWeights(join(out, 'onnx', 'model.onnx'));
     const merged = adapter.mergeAndUnload();
     for (const module of peft.modules.keys()) {
-      const ours = merged.get(`${module}.weight`)!;
+      const ours = merged.get(`${module}.weight`) as Tensor2D;
       expect(Buffer.from((await ours.data()).buffer).equals(Buffer.from(exported.get(`${module}.weight`)!.data.buffer)), module).toBe(true);
     }
     for (const module of peft.modules.keys()) merged.get(`${module}.weight`)!.dispose(); // the rest are the model's own

@@ -86,7 +86,9 @@ export type { BuildWeightMapOptions, BuiltWeights, StoredTensor } from './loader
 // --- fine-tune (fineTune glue, trajectory replay, CLI train/inspect/replay helpers) ---
 export { fineTune, batchLoss, meanLoss, tokenBatchFromRows, resolveSchedule, resolvedAdapterConfig } from './training/fine-tune.js';
 export type { FineTuneOptions, FineTuneResult, FineTuneData, FineTuneEvalContext, ScheduleName } from './training/fine-tune.js';
-export { causalLmLoss, maskedCrossEntropy } from './training/loss.js';
+export { tokenBatchLoss, replicaHeadSplit } from './training/batch-loss.js';
+export type { LmHeadSplit } from './training/batch-loss.js';
+export { causalLmLoss, maskedCrossEntropy, chunkedCausalLmLoss, CHUNKED_LOSS_MIN_ELEMENTS, LOSS_CHUNK_ELEMENTS } from './training/loss.js';
 export { BatchSource, parseJsonlExamples, tokenizeExamples, chunkTokenStream } from './training/data.js';
 export type { TrainingExample, TokenizedExample, TokenBatch, Encode } from './training/data.js';
 export { readJsonlExamples, evaluationBatches, padIdOf } from './training/jsonl-data.js';

@@ -65,7 +65,7 @@ describe('loadCausalLM on the transformers.js ONNX folder', () => {
     expect(onnx.source.files[0]).toMatch(/onnx\/model\.onnx$/);
     // the export was checked bitwise against model.safetensors (reference/README.md "onnx/")
     for (const [name, w] of hf.weights) {
-      expect(Buffer.from(onnx.weights.get(name)!.dataSync().buffer).equals(Buffer.from(w.dataSync().buffer)), name).toBe(true);
+      expect(Buffer.from((onnx.weights.get(name) as tf.Tensor).dataSync().buffer).equals(Buffer.from((w as tf.Tensor).dataSync().buffer)), name).toBe(true);
     }
     expect(onnx.source.unusedTensors).toEqual(['lm_head.weight']); // a transposed copy of the tied embedding
     expect(onnx.tokenizer?.encode('Once upon a time')).toEqual(inputs.input1.ids);
@@ -133,6 +133,6 @@ describe.each([
     logits.dispose();
     linear.dispose();
     // mergeAndUnload disposed the adapter model; the map's untouched entries are the caller's own tensors
-    tf.dispose([...mergedWeights].filter(([name, w]) => w !== model.weights.get(name)).map(([, w]) => w));
+    tf.dispose([...mergedWeights].filter(([name, w]) => w !== model.weights.get(name)).map(([, w]) => w) as tf.Tensor[]);
   });
 });

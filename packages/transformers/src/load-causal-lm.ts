@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, TsdError } from '@tsd-peft/core';
+import { ConfigError, TsdError, type FrozenDtype } from '@tsd-peft/core';
 import type { LinearProvider } from '@tsd-peft/tfjs';
 import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
 import { loadModelConfig } from './loaders/config.js';
@@ -36,6 +36,15 @@ export interface LoadCausalLMOptions extends HubOptions {
   onnxFile?: string;
   /** Options of the model's {@link FrozenLinear}. */
   frozenLinear?: FrozenLinearOptions;
+  /**
+   * Element type of the frozen 2-D weights (projections, lm_head, embeddings):
+   * 'float32' (default, unchanged), 'bfloat16' or 'int8' (blockwise, 32
+   * columns per scale). Reduced weights are converted tensor by tensor while
+   * loading and read by the matmul kernel in place; adapters, gradients and
+   * optimizer state stay fp32 (QLoRA's split). See the README's
+   * "Reduced-precision frozen weights".
+   */
+  frozenDtype?: FrozenDtype;
 }
 
 /** Provenance of a loaded model. */
@@ -106,6 +115,7 @@ export class CausalLM {
         const read = await readWeights(source, options);
         const { weights, unused } = buildWeightMap(read.tensors, replica, spec, read.files.join(', '), {
           storedAsLinear: read.kind === 'onnx',
+          ...(options.frozenDtype === undefined ? {} : { frozenDtype: options.frozenDtype }),
         });
         return disposingOnError(
           () => disposeWeights(weights),
@@ -125,7 +135,7 @@ export class CausalLM {
     return disposingOnError(
       () => replica.dispose(),
       async () => {
-        const { weights, unused } = buildWeightMap(ckpt.tensors, replica, spec, path);
+        const { weights, unused } = buildWeightMap(ckpt.tensors, replica, spec, path, options.frozenDtype === undefined ? {} : { frozenDtype: options.frozenDtype });
         return disposingOnError(
           () => disposeWeights(weights),
           async () => {

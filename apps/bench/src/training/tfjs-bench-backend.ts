@@ -1,7 +1,6 @@
 import { cpus } from 'node:os';
-import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@tsd-peft/core';
-import { isDenseMethod, measureMatMulPeak, setupBackend, webGpuBackendInfo, type AdapterMethod, type BackendName, type EvalResult } from '@tsd-peft/tfjs';
+import { baseWeightShape, isDenseMethod, measureMatMulPeak, setupBackend, webGpuBackendInfo, type AdapterMethod, type BackendName, type EvalResult } from '@tsd-peft/tfjs';
 import { directoryCheckpointStore } from '@tsd-peft/tfjs/node';
 import { fineTune, loadCausalLM, tokenBatchFromRows } from '@tsd-peft/transformers';
 import type { BenchOptions } from '../args.js';
@@ -51,11 +50,8 @@ export async function openTfjsBackend(o: BenchOptions, log: (line: string) => vo
   if (matmulPeak !== null) log(`webgpu: fp32 matmul peak ${matmulPeak.peakGflops.toFixed(1)} GFLOP/s (the MFU denominator)`);
   const flopShape = flopShapeOf(lm.weights, lm.config);
   let parameters = 0;
-  const seen = new Set<tf.Tensor>();
-  for (const t of lm.weights.values()) {
-    if (!seen.has(t)) parameters += t.size; // a tied head is the embedding tensor itself: count once
-    seen.add(t);
-  }
+  // a tied head is the embedding itself: count once
+  for (const t of new Set(lm.weights.values())) parameters += baseWeightShape(t).reduce((a, b) => a * b, 1);
 
   async function trainRun(spec: TrainSpec): Promise<TrainOutcome> {
     const { config, task } = spec;

@@ -29,7 +29,7 @@ describe('the gpu preset', () => {
     // The formula against the weights randomCausalLM actually builds (smoke size; tied head once).
     for (const llama of [GPU_SMOKE_PRESET.llama, { ...GPU_SMOKE_PRESET.llama, tie_word_embeddings: false }]) {
       const { replica, weights } = randomCausalLM({ ...llama });
-      const unique = new Set(weights.values());
+      const unique = new Set(weights.values()) as Set<tf.Tensor>;
       expect(llamaParameters(llama)).toBe([...unique].reduce((a, t) => a + t.size, 0));
       tf.dispose([...unique]);
       replica.dispose();
@@ -53,7 +53,7 @@ describe('the gpu preset', () => {
     for (const llama of [GPU_SMOKE_PRESET.llama, { ...GPU_SMOKE_PRESET.llama, tie_word_embeddings: false }]) {
       const { replica, weights } = randomCausalLM({ ...llama });
       expect(flopShapeOf(weights, { vocabSize: llama.vocab_size, hiddenSize: llama.hidden_size, numLayers: llama.num_hidden_layers })).toEqual(llamaFlopShape(llama));
-      tf.dispose([...new Set(weights.values())]);
+      tf.dispose([...new Set(weights.values())] as tf.Tensor[]);
       replica.dispose();
     }
   });

@@ -8,6 +8,8 @@ import {
   injectAdapters,
   measureMatMulPeak,
   prefetchHostValues,
+  baseWeightShape,
+  baseWeightTensors,
   releaseWebGpuBufferPool,
   resetPeakGpuMemory,
   setupBackend,
@@ -108,7 +110,7 @@ export async function runGpuThroughput(options: GpuThroughputOptions): Promise<G
   let model: ReturnType<typeof injectAdapters> | undefined;
   let measured: GpuThroughputResult;
   try {
-    await prefetchHostValues([...weights.values()].filter((w) => w.rank === 2));
+    await prefetchHostValues([...weights.values()].filter((w) => baseWeightShape(w).length === 2).flatMap(baseWeightTensors));
     model = injectAdapters(weights, { method: preset.method, r: preset.r, alpha: benchAlpha(preset.r), targetModules: preset.targetModules, t: preset.t, s: preset.s, seed: 1 });
     const adapters = model;
     const batchAt = (i: number): Int32Array => {

@@ -1,4 +1,4 @@
-import { isDenseMethod, moduleOfWeight, selectTargetModules, type AdapterMethod } from '@tsd-peft/tfjs';
+import { baseWeightShape, isDenseMethod, moduleOfWeight, selectTargetModules, type AdapterMethod, type BaseWeight } from '@tsd-peft/tfjs';
 
 /**
  * Model FLOPs of a training token, the numerator of MFU, counting matmuls
@@ -32,12 +32,12 @@ export function trainingFlopsPerToken(shape: ModelFlopShape, seq: number, method
 }
 
 /** The FLOP shape of a loaded model: its `all-linear` modules' weights, and a vocab × hidden head. */
-export function flopShapeOf(
-  weights: ReadonlyMap<string, { readonly shape: readonly number[]; readonly size: number }>,
-  config: { vocabSize: number; hiddenSize: number; numLayers: number },
-): ModelFlopShape {
+export function flopShapeOf(weights: ReadonlyMap<string, BaseWeight>, config: { vocabSize: number; hiddenSize: number; numLayers: number }): ModelFlopShape {
   const byModule = new Map<string, number>();
-  for (const [name, w] of weights) if (w.shape.length === 2) byModule.set(moduleOfWeight(name), w.size);
+  for (const [name, w] of weights) {
+    const shape = baseWeightShape(w);
+    if (shape.length === 2) byModule.set(moduleOfWeight(name), (shape[0] as number) * (shape[1] as number));
+  }
   const linear = selectTargetModules(byModule.keys(), 'all-linear');
   return {
     blockLinearParams: linear.reduce((sum, m) => sum + (byModule.get(m) ?? 0), 0),

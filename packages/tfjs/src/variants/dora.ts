@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { combineRecords, loraFactorsRecord, mergeDora, readLoraFactors, recordVector, ShapeError, vectorTensor, type LoraFactors, type Matrix, type StateRecord } from '@tsd-peft/core';
+import type { FrozenWeight } from '../frozen-weight.js';
 import { denseAsLora, matrixDifference } from './dense-delta.js';
 import { assignFactors, loraForward, readFactors, type LoraBranch } from './lora-branch.js';
 import { initPlainLora } from './lora.js';
@@ -28,10 +29,11 @@ const detach = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
  * 2-norm over dim 1, with B·A formed as `lora_B(lora_A(I))ᵀ`), detached: DoRA
  * treats the norm as a constant in the backward pass (Liu et al. 2024, §4.3).
  */
-function weightNorm(W: tf.Tensor2D, branch: LoraBranch): tf.Tensor1D {
+function weightNorm(frozen: FrozenWeight, branch: LoraBranch): tf.Tensor1D {
   return tf.tidy(() => {
     const BA = tf.matMul(branch.B, branch.A);
-    const norm = tf.norm(tf.add(W, tf.mul(BA, branch.scaling)), 'euclidean', 1);
+    // A reduced W is decoded here (freed by the tidy): the norm is of decode(W) + s·B·A.
+    const norm = tf.norm(tf.add(frozen.dense(), tf.mul(BA, branch.scaling)), 'euclidean', 1);
     return detach(norm) as tf.Tensor1D;
   });
 }
@@ -43,7 +45,7 @@ function weightNorm(W: tf.Tensor2D, branch: LoraBranch): tf.Tensor1D {
  */
 function doraOutput(x: tf.Tensor2D, s: DoraState, ctx: ModuleContext): tf.Tensor2D {
   return tf.tidy(() => {
-    const k = tf.div(s.magnitude, weightNorm(ctx.frozen.tensor, s.branch));
+    const k = tf.div(s.magnitude, weightNorm(ctx.frozen, s.branch));
     const base = ctx.frozen.project(x);
     const lora = loraForward(x, s.branch);
     return tf.add(base, tf.add(tf.mul(tf.sub(k, 1), base), tf.mul(k, lora))) as tf.Tensor2D;
@@ -74,7 +76,7 @@ function load(m: PeftModule, s: DoraState, ctx: ModuleContext): DoraState {
   const branch = assignFactors(s.branch, m.factors, ctx);
   const next = { branch, magnitude: s.magnitude };
   // A PEFT file without a magnitude is plain LoRA relative to W: start from m = ‖W + ΔW‖, i.e. ΔW unchanged.
-  const magnitude = m.magnitude ?? tf.tidy(() => Float32Array.from(weightNorm(ctx.frozen.tensor, branch).dataSync()));
+  const magnitude = m.magnitude ?? tf.tidy(() => Float32Array.from(weightNorm(ctx.frozen, branch).dataSync()));
   assignMagnitude(next, magnitude, ctx);
   return next;
 }
@@ -93,7 +95,7 @@ export const doraVariant: Variant<DoraState> = {
   color: '#bab0ac',
   init: (ctx) => {
     const { branch } = initPlainLora(ctx);
-    const norm = weightNorm(ctx.frozen.tensor, branch);
+    const norm = weightNorm(ctx.frozen, branch);
     return { branch, magnitude: ctx.createVariable(DORA_MAGNITUDE_KEY, norm) };
   },
   output: doraOutput,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { mergeLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
+import { ConfigError, mergeLora, type LoraFactors, type Matrix } from '@tsd-peft/core';
 import { matMulT } from '../backend/ops.js';
 import { denseAsLora, matrixDifference } from './dense-delta.js';
 import type { ModuleContext, Variant } from './variant.js';
@@ -21,7 +21,16 @@ export const FULL_WEIGHT_KEY = 'weight';
  */
 export const fullVariant: Variant<FullState> = {
   name: 'full',
-  init: (ctx) => ({ weight: ctx.createVariable(FULL_WEIGHT_KEY, tf.clone(ctx.frozen.tensor)) }),
+  init: (ctx) => {
+    // Training W itself needs it in fp32 (and its Adam moments beside it): a reduced base saves nothing there.
+    if (ctx.frozen.isReduced) {
+      throw new ConfigError(`full fine-tuning trains W itself, but ${ctx.name} is a frozen ${ctx.frozen.dtype} weight; load the model with frozenDtype 'float32' or use an adapter method`, {
+        tensor: ctx.name,
+        field: 'method',
+      });
+    }
+    return { weight: ctx.createVariable(FULL_WEIGHT_KEY, tf.clone(ctx.frozen.tensor)) };
+  },
   forward: (x, s, ctx) => tf.sub(matMulT(x, s.weight as tf.Tensor2D), ctx.frozen.project(x)) as tf.Tensor2D,
   output: (x, s) => matMulT(x, s.weight as tf.Tensor2D) as tf.Tensor2D,
   merge: (s) => fullTrainedWeight(s),

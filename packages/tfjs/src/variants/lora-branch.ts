@@ -46,7 +46,7 @@ export function loraForward(x: tf.Tensor2D, branch: LoraBranch): tf.Tensor2D {
  */
 export function loraOutput(x: tf.Tensor2D, branch: LoraBranch, ctx: ModuleContext): tf.Tensor2D {
   const { outFeatures, inFeatures } = ctx.frozen;
-  if (foldPays(x.shape[0], inFeatures, outFeatures, branch.A.shape[0] as number)) {
+  if (ctx.frozen.foldable && foldPays(x.shape[0], inFeatures, outFeatures, branch.A.shape[0] as number)) {
     return adaptedLinear(x, ctx.frozen.tensors(), branch, null);
   }
   return tf.tidy(() => tf.add(ctx.frozen.project(x), loraForward(x, branch)) as tf.Tensor2D);

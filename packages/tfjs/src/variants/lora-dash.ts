@@ -82,7 +82,8 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       // One fused op with the LoRA factors when the inner variant is a plain branch (all of ours are)
       // and folding pays for this many rows.
       const rank = (branch?.A.shape[0] ?? 0) + (s.launch?.tensors.d.shape[0] ?? 0);
-      if (branch !== undefined && foldPays(x.shape[0], ctx.frozen.inFeatures, ctx.frozen.outFeatures, rank)) {
+      // A reduced W is never folded into (that would expand it to fp32): it takes the low-rank products.
+      if (branch !== undefined && ctx.frozen.foldable && foldPays(x.shape[0], ctx.frozen.inFeatures, ctx.frozen.outFeatures, rank)) {
         return adaptedLinear(x, ctx.frozen.tensors(), branch, s.launch?.tensors ?? null);
       }
       const term = dashVariantForward(x, s, ctx);
@@ -101,7 +102,7 @@ export function createDashVariant<I>(inner: Variant<I>, name: AdapterMethod): Va
       if (s.launch !== null || completedSteps < settled(s, ctx) + ctx.config.t) return reads;
       // The launch reads W (for its SVD) and the inner factors (for ΔW).
       const branch = inner.loraBranch?.(s.inner);
-      return [...reads, ctx.originalTensor(), ...(branch === undefined ? [] : [branch.A, branch.B])];
+      return [...reads, ...ctx.originalTensors(), ...(branch === undefined ? [] : [branch.A, branch.B])];
     },
     parts: (s, ctx) => {
       const parts = inner.parts(s.inner, ctx);

@@ -45,7 +45,7 @@ export const loraInitVariant: Variant<ResidualState> = {
     return reinitFromEstimate(readFactors(s.branch), s, ctx);
   },
   hostReadsAfterStep: (completedSteps, s, ctx) =>
-    s.init === undefined && ctx.config.initEstimate === 'prelaunch' && completedSteps >= ctx.config.initSteps ? [s.branch.A, s.branch.B, ctx.originalTensor()] : [],
+    s.init === undefined && ctx.config.initEstimate === 'prelaunch' && completedSteps >= ctx.config.initSteps ? [s.branch.A, s.branch.B, ...ctx.originalTensors()] : [],
   applyEstimate: (estimate, s, ctx) => reinitFromEstimate(estimate, s, ctx),
   tsdInfo: (s, ctx) =>
     s.selected === undefined

@@ -13,12 +13,16 @@ export interface ModuleContext {
   /** Hugging Face module path, e.g. `model.layers.0.self_attn.q_proj`. */
   readonly name: string;
   readonly config: ResolvedAdapterConfig;
-  /** The frozen weight the forward uses: W, or a residual W' after an SVD-based init. */
+  /** The frozen weight the forward uses: W, or a residual W' after an SVD-based init (fp32 or reduced precision). */
   readonly frozen: FrozenWeight;
-  /** A float32 copy of the original pretrained W [out, in] (never the residual). */
+  /** A float32 copy of the original pretrained W [out, in] (never the residual; decoded exactly when held in reduced precision). */
   original(): Matrix<Float32Array>;
-  /** The tensor {@link ModuleContext.original} reads (borrowed; do not dispose), for awaiting its values on a GPU. */
-  originalTensor(): tf.Tensor2D;
+  /**
+   * The tensors {@link ModuleContext.original} reads (borrowed; do not
+   * dispose): the fp32 W, or a reduced W's codes and scales, for awaiting
+   * their values on a GPU.
+   */
+  originalTensors(): tf.Tensor[];
   /** The model's random stream (modules draw from it in natural module order at injection). */
   readonly rng: Rng;
   /** The exact SVD of a weight, through the configured cache (keyed by content). */

@@ -150,6 +150,17 @@ describe('tsd-peft train', () => {
     await bad([...base, '--data', trainFile, '--schedule', 'step'], /unknown --schedule/);
     await bad([...base, '--data', trainFile, '--batch-size', '2', '--workers', '3'], /--workers 3 exceeds --batch-size 2/);
     await bad([...base, '--data', trainFile, '--workers', '2', '--backend', 'webgpu'], /--workers runs on the CPU backends/);
+    await bad([...base, '--data', trainFile, '--frozen-dtype', 'fp16'], /--frozen-dtype must be one of float32, bfloat16, int8, got 'fp16'/);
+    await bad([...base, '--data', trainFile, '--frozen-dtype', 'int8', '--method', 'full'], /--method full trains the base weights themselves, which needs --frozen-dtype float32 \(got int8\)/);
+  });
+
+  it('trains LoRA-Dash over an int8 base with --frozen-dtype int8 and exports its adapter', async () => {
+    const dir = join(tmp, 'int8');
+    const run = await runCli([...trainArgs(dir, 3), '--frozen-dtype', 'int8']);
+    expect(run.status, run.err).toBe(0);
+    expect(run.out).toMatch(/trained 3 steps; final loss \d/);
+    const peft = readPeftAdapterFolder(join(dir, 'adapter'));
+    expect(peft.config.r).toBe(4 + 2); // launched at t = 2 on the SVD of decode(W)
   });
 
   it('locks --out: a second run started on the same folder stops with the lock error, and the first finishes intact', async () => {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, type JsonObject } from '@tsd-peft/core';
+import { ConfigError, FROZEN_DTYPES, isFrozenDtype, type FrozenDtype, type JsonObject } from '@tsd-peft/core';
 import { saveNativeAdapter, savePeftAdapter, withFolderLock, writeFileAtomic } from '@tsd-peft/core/node';
 import {
   ADAPTER_DEFAULTS,
@@ -10,6 +10,7 @@ import {
   selectTargetModules,
   setupBackend,
   ADAPTER_METHODS,
+  baseWeightShape,
   isDenseMethod,
   variantFor,
   type AdapterConfig,
@@ -73,6 +74,8 @@ Options:
   --backend <name>       TF.js backend (default: tensorflow if installed, else wasm)
   --workers <n|auto>     data-parallel worker threads on the CPU backends (default 1;
                          auto: one per core); results equal one worker's within fp32 rounding
+  --frozen-dtype <dtype> frozen base weights as float32 (default), bfloat16 or int8
+                         (adapters, gradients and optimizer state stay fp32)
 
 Example:
   tsd-peft train --model ./stories260K --data train.jsonl --eval val.jsonl \\
@@ -137,6 +140,8 @@ export interface TrainPlan {
   resume: boolean;
   backend?: BackendName;
   workers: number;
+  /** Element type of the frozen base weights (`loadCausalLM`'s `frozenDtype`); absent: float32. */
+  frozenDtype?: FrozenDtype;
 }
 
 function parseTrainPlan(argv: string[]): TrainPlan {
@@ -169,6 +174,7 @@ function parseTrainPlan(argv: string[]): TrainPlan {
     resume: { type: 'boolean', default: false },
     backend: { type: 'string' },
     workers: { type: 'string', default: '1' },
+    'frozen-dtype': { type: 'string' },
   });
   const num = (name: string, fallback: number, integer = false) => numberOption('train', values, name, fallback, integer);
   const modelId = required('train', values, 'model');
@@ -200,6 +206,11 @@ function parseTrainPlan(argv: string[]): TrainPlan {
     if (v < min) throw new ConfigError(`--${name} must be ≥ ${min}, got ${v}`);
   }
   if (workers > batchSize) throw new ConfigError(`--workers ${workers} exceeds --batch-size ${batchSize}; each worker trains whole rows of a batch`);
+  const frozenDtype = values['frozen-dtype'];
+  if (frozenDtype !== undefined && !isFrozenDtype(frozenDtype)) throw new ConfigError(`--frozen-dtype must be one of ${FROZEN_DTYPES.join(', ')}, got '${String(frozenDtype)}'`);
+  if (isDenseMethod(method) && frozenDtype !== undefined && frozenDtype !== 'float32') {
+    throw new ConfigError(`--method ${method} trains the base weights themselves, which needs --frozen-dtype float32 (got ${frozenDtype})`);
+  }
   const evalFile = typeof values.eval === 'string' ? resolve(values.eval) : undefined;
   for (const file of [dataFile, evalFile]) if (file !== undefined && !existsSync(file)) throw new ConfigError('no such data file', { file });
   const targets = typeof values['target-modules'] === 'string' ? values['target-modules'] : isDenseMethod(method) ? 'all-linear' : ADAPTER_DEFAULTS.targetModules.join(',');
@@ -240,6 +251,7 @@ function parseTrainPlan(argv: string[]): TrainPlan {
     resume: values.resume === true,
     ...(typeof values.backend === 'string' ? { backend: values.backend as BackendName } : {}),
     workers,
+    ...(frozenDtype === undefined ? {} : { frozenDtype }),
   };
 }
 
@@ -253,13 +265,16 @@ export interface PreparedRun {
 
 /** Loads the model and reads the data of `plan` (the backend is set up by the caller). */
 export async function prepareRun(plan: TrainPlan): Promise<PreparedRun> {
-  const model = await loadCausalLM(plan.modelId, plan.tokenizer === undefined ? {} : { tokenizer: plan.tokenizer });
+  const model = await loadCausalLM(plan.modelId, {
+    ...(plan.tokenizer === undefined ? {} : { tokenizer: plan.tokenizer }),
+    ...(plan.frozenDtype === undefined ? {} : { frozenDtype: plan.frozenDtype }),
+  });
   try {
     const tokenizer = model.tokenizer;
     if (tokenizer === null) throw new ConfigError('the model has no tokenizer.json; pass --tokenizer <folder or hub id>', { file: plan.modelId });
     // Fail on unknown target modules before reading data (the error lists the available modules).
     selectTargetModules(
-      [...model.weights].filter(([, t]) => t.rank === 2).map(([name]) => moduleOfWeight(name)),
+      [...model.weights].filter(([, t]) => baseWeightShape(t).length === 2).map(([name]) => moduleOfWeight(name)),
       plan.adapter.targetModules ?? ADAPTER_DEFAULTS.targetModules,
     );
     const padId = padIdOf(tokenizer);

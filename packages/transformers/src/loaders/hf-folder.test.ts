@@ -103,7 +103,7 @@ describe('HF folder weights', () => {
     const half = new Map([...tensors].map(([k, t]) => [k, { dtype, shape: t.shape, data: encode(tensorToFloat32(t, k)) } as SafetensorsTensor]));
     const m = await loadCausalLM(folder({ tensors: half }));
     const name = 'model.layers.2.mlp.down_proj.weight';
-    expect(Array.from(m.weights.get(name)!.dataSync())).toEqual(Array.from(decode(half.get(name)!.data)));
+    expect(Array.from((m.weights.get(name) as tf.Tensor).dataSync())).toEqual(Array.from(decode(half.get(name)!.data)));
     m.dispose();
   });
 

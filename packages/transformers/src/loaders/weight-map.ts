@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, ShapeError } from '@tsd-peft/core';
+import { ConfigError, FROZEN_DTYPES, ShapeError, isFrozenDtype, type FrozenDtype } from '@tsd-peft/core';
+import { storeBaseWeight } from '@tsd-peft/tfjs';
 import type { ArchitectureSpec } from '../models/registry.js';
 import type { CausalLMReplica, WeightMap } from '../models/types.js';
 
@@ -14,6 +15,14 @@ export interface StoredTensor {
 export interface BuildWeightMapOptions {
   /** The source already holds every linear weight as `[out, in]` (e.g. the ONNX reader's output). */
   storedAsLinear?: boolean;
+  /**
+   * Element type of the frozen 2-D weights (projections, lm_head, token and
+   * position embeddings): 'float32' (default: tensors as before), or
+   * 'bfloat16' / 'int8' (`ReducedWeight`s, QLoRA-style; core's
+   * `encodeWeight`). Each tensor is converted right after it is read, so the
+   * whole model never exists in fp32. 1-D weights (norms, biases) stay fp32.
+   */
+  frozenDtype?: FrozenDtype;
 }
 
 /** A weight map plus the checkpoint tensors it did not use. */
@@ -29,10 +38,13 @@ export interface BuiltWeights {
  * every expected tensor present with the shape the config implies (checked
  * before any tensor is created), and for tied heads `lm_head.weight` aliased
  * to the embedding tensor as in a PyTorch `state_dict`. `file` names the
- * source in errors.
+ * source in errors. With `frozenDtype` 'bfloat16' / 'int8', the 2-D weights
+ * are `ReducedWeight`s (see {@link BuildWeightMapOptions.frozenDtype}).
  */
 export function buildWeightMap(stored: ReadonlyMap<string, StoredTensor>, replica: CausalLMReplica, spec: ArchitectureSpec, file: string, options: BuildWeightMapOptions = {}): BuiltWeights {
   const transposed = (name: string): boolean => options.storedAsLinear !== true && spec.storedTransposed(name);
+  const dtype = options.frozenDtype ?? 'float32';
+  if (!isFrozenDtype(dtype)) throw new ConfigError(`frozenDtype must be one of ${FROZEN_DTYPES.join(', ')}, got '${String(dtype)}'`, { field: 'frozenDtype' });
   const expected = replica.expectedWeights();
   const tiedSource = replica.tiedHeadSource();
   const byName = new Map<string, { key: string; t: StoredTensor }>();
@@ -70,7 +82,11 @@ export function buildWeightMap(stored: ReadonlyMap<string, StoredTensor>, replic
   try {
     for (const [name, { t }] of byName) {
       const data = t.read();
-      if (transposed(name)) {
+      if (t.shape.length === 2 && dtype !== 'float32') {
+        // encoded on the host, so this tensor's fp32 copy is the only one alive (never the whole model's)
+        const [rows, cols] = t.shape as [number, number];
+        weights.set(name, transposed(name) ? storeBaseWeight(transposeHost(data, rows, cols), cols, rows, dtype, name) : storeBaseWeight(data, rows, cols, dtype, name));
+      } else if (transposed(name)) {
         const [rows, cols] = t.shape as [number, number];
         weights.set(
           name,
@@ -84,6 +100,13 @@ export function buildWeightMap(stored: ReadonlyMap<string, StoredTensor>, replic
     for (const w of weights.values()) w.dispose();
     throw error;
   }
-  if (tiedSource !== null) weights.set('lm_head.weight', weights.get(tiedSource) as tf.Tensor);
+  if (tiedSource !== null) weights.set('lm_head.weight', weights.get(tiedSource) as NonNullable<ReturnType<WeightMap['get']>>);
   return { weights, unused };
+}
+
+/** `data` [rows, cols] row-major → its transpose [cols, rows] (GPT-2's Conv1D weights, before encoding). */
+function transposeHost(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c] as number;
+  return out;
 }

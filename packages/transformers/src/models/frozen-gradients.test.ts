@@ -8,7 +8,7 @@
  * the check can fail.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { injectAdapters, type AdapterConfig } from '@tsd-peft/tfjs';
+import { baseWeightShape, injectAdapters, type AdapterConfig } from '@tsd-peft/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomCausalLM } from '../parallel/random-model.js';
 import { TINY_LLAMA } from '../parallel/test-fixtures/tiny-llama-job.js';
@@ -43,11 +43,12 @@ async function weightShapedProducts(adapter: AdapterConfig): Promise<{ shapes: S
   }
   const weightShapes = new Set<string>();
   for (const [name, w] of weights) {
-    if (w.rank === 2 && !name.includes('embed_tokens')) weightShapes.add(`${w.shape[0]}x${w.shape[1]}`).add(`${w.shape[1]}x${w.shape[0]}`);
+    const s = baseWeightShape(w);
+    if (s.length === 2 && !name.includes('embed_tokens')) weightShapes.add(`${s[0]}x${s[1]}`).add(`${s[1]}x${s[0]}`);
   }
   model.dispose();
   replica.dispose();
-  tf.dispose([...new Set(weights.values()), ids]);
+  tf.dispose([...(new Set(weights.values()) as Set<tf.Tensor>), ids]);
   return { shapes, weightShapes };
 }
 

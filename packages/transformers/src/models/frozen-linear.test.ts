@@ -37,7 +37,7 @@ describe('FrozenLinear', () => {
       [1, 2, 3],
       [8, 10, 12],
     ]);
-    tf.dispose([y, g, dy, xt, ...weights.values()]);
+    tf.dispose([y, g, dy, xt, ...(weights.values() as IterableIterator<tf.Tensor>)]);
     lin.dispose();
   });
 
@@ -47,11 +47,11 @@ describe('FrozenLinear', () => {
     const xt = tf.tensor2d(x);
     tf.dispose(lin.linear('m', xt));
     const old = weights.get('m.weight')!;
-    weights.set('m.weight', tf.mul(old, 2));
+    weights.set('m.weight', tf.mul(old as tf.Tensor, 2));
     old.dispose();
     const y = lin.linear('m', xt);
     expect(y.arraySync()).toEqual(xWt.map((r) => r.map((v) => 2 * v)));
-    tf.dispose([y, xt, ...weights.values()]);
+    tf.dispose([y, xt, ...(weights.values() as IterableIterator<tf.Tensor>)]);
     const before = tf.memory().numTensors;
     lin.dispose();
     expect(tf.memory().numTensors).toBe(before - 1);
@@ -63,6 +63,6 @@ describe('FrozenLinear', () => {
     expect(() => lin.linear('other', tf.tensor2d(x))).toThrow(ConfigError);
     expect(() => lin.linear('m', tf.tensor2d([[1, 2]]))).toThrow(ShapeError);
     expect(() => lin.linear('m', tf.tensor2d([[1, 2]]))).toThrow(/m\.weight/);
-    tf.dispose([...weights.values()]);
+    tf.dispose([...(weights.values() as IterableIterator<tf.Tensor>)]);
   });
 });

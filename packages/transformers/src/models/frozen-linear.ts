@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '@tsd-peft/core';
-import type { LinearProvider } from '@tsd-peft/tfjs';
+import { baseWeightShape, isReducedWeight, reducedMatMul, type LinearProvider } from '@tsd-peft/tfjs';
 import { requireWeight } from './weights.js';
 import type { WeightMap } from './types.js';
 
@@ -17,7 +17,8 @@ export interface FrozenLinearOptions {
 
 /**
  * The plain (adapter-free) {@link LinearProvider}: `y = x·Wᵀ` with `W` read
- * from the frozen weight map under `<module>.weight`.
+ * from the frozen weight map under `<module>.weight` (a reduced-precision W
+ * through `reducedMatMul`, which reads its codes in place).
  */
 export class FrozenLinear implements LinearProvider {
   private readonly transposed = new Map<string, { source: tf.Tensor; t: tf.Tensor2D }>();
@@ -34,12 +35,14 @@ export class FrozenLinear implements LinearProvider {
   linear(name: string, x: tf.Tensor2D): tf.Tensor2D {
     const tensorName = `${name}.weight`;
     const w = requireWeight(this.weights, tensorName);
-    if (w.rank !== 2 || w.shape[1] !== x.shape[1]) {
-      throw new ShapeError(`linear input has ${x.shape[1]} features but the weight is [${w.shape.join(', ')}]`, {
+    const shape = baseWeightShape(w);
+    if (shape.length !== 2 || shape[1] !== x.shape[1]) {
+      throw new ShapeError(`linear input has ${x.shape[1]} features but the weight is [${shape.join(', ')}]`, {
         tensor: tensorName,
         shape: x.shape,
       });
     }
+    if (isReducedWeight(w)) return reducedMatMul(x, w, true);
     if (!this.pretranspose) return tf.matMul(x, w as tf.Tensor2D, false, true);
     return frozenProjection(x, w as tf.Tensor2D, this.transposedWeight(name, w as tf.Tensor2D));
   }

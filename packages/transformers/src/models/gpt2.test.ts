@@ -118,7 +118,7 @@ describe('GPT-2 replica vs an independent float64 forward (random weights)', () 
     expect(built.unused).toEqual(['h.0.attn.bias', 'h.1.attn.bias']);
   });
   afterAll(() => {
-    tf.dispose([...new Set(weights.values())]);
+    tf.dispose([...new Set(weights.values())] as tf.Tensor[]);
     replica.dispose();
   });
 
@@ -133,11 +133,11 @@ describe('GPT-2 replica vs an independent float64 forward (random weights)', () 
   const f64 = (name: string): Float64Array => Float64Array.from(checkpoint.get(name)!.data);
 
   it('transposes Conv1D weights to [out, in], prefixes names and ties lm_head to wte', () => {
-    expect(weights.get('transformer.h.0.attn.c_attn.weight')!.shape).toEqual([72, 24]);
-    expect(weights.get('transformer.h.1.mlp.c_proj.weight')!.shape).toEqual([24, 96]);
+    expect((weights.get('transformer.h.0.attn.c_attn.weight') as tf.Tensor).shape).toEqual([72, 24]);
+    expect((weights.get('transformer.h.1.mlp.c_proj.weight') as tf.Tensor).shape).toEqual([24, 96]);
     expect(weights.get('lm_head.weight')).toBe(weights.get('transformer.wte.weight'));
     const stored = checkpoint.get('h.0.mlp.c_fc.weight')!.data;
-    const loaded = weights.get('transformer.h.0.mlp.c_fc.weight')!.dataSync();
+    const loaded = (weights.get('transformer.h.0.mlp.c_fc.weight') as tf.Tensor).dataSync();
     // loaded[o, i] = stored[i, o]
     expect(loaded[5 * 24 + 3]).toBe(stored[3 * 96 + 5]);
   });

@@ -9,7 +9,7 @@ import type { Gpt2Config } from './gpt2-config.js';
 import { prepareInputs } from './inputs.js';
 import { layerNorm } from './norms.js';
 import type { CausalLMInputs, CausalLMReplica, WeightMap } from './types.js';
-import { requireWeight } from './weights.js';
+import { requireTensor, requireWeight } from './weights.js';
 
 /**
  * GPT-2's Conv1D modules. Their checkpoints store `[in, out]`; loaders
@@ -38,6 +38,15 @@ export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLM
 
   /** Logits `[B, T, vocab]`; see {@link CausalLMReplica.forward}. */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
+    return tf.tidy(() => {
+      const h = this.hiddenStates(inputs, weights, linear);
+      const [batch, seqLen, d] = h.shape;
+      return tf.reshape(linear.linear('lm_head', tf.reshape(h, [batch * seqLen, d])), [batch, seqLen, this.config.vocabSize]);
+    });
+  }
+
+  /** The final normed hidden states `[B, T, hidden]`, lm_head's input; see {@link CausalLMReplica.hiddenStates}. */
+  hiddenStates(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
     const c = this.config;
     return tf.tidy(() => {
       const { ids, mask, positions, maxPosition, batch, seqLen } = prepareInputs(inputs, c.vocabSize);
@@ -47,13 +56,13 @@ export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLM
           shape: [batch, seqLen],
         });
       }
-      const w = (name: string): tf.Tensor => requireWeight(weights, name);
+      const w = (name: string): tf.Tensor => requireTensor(weights, name);
       const proj = (module: string, x: tf.Tensor2D): tf.Tensor2D => tf.add(linear.linear(module, x), w(`${module}.bias`)) as tf.Tensor2D;
       const posIds = positions ?? tf.tile(tf.reshape(tf.range(0, seqLen, 1, 'int32'), [1, seqLen]), [batch, 1]);
       const bias = attentionBias(this.masks.get(seqLen), mask);
       const d = c.hiddenSize;
 
-      let h: tf.Tensor2D = tf.add(embedTokens(w('transformer.wte.weight'), ids), embedTokens(w('transformer.wpe.weight'), posIds as tf.Tensor2D));
+      let h: tf.Tensor2D = tf.add(embedTokens(requireWeight(weights, 'transformer.wte.weight'), ids), embedTokens(requireWeight(weights, 'transformer.wpe.weight'), posIds as tf.Tensor2D));
       for (let l = 0; l < c.numLayers; l++) {
         const p = `transformer.h.${l}`;
         // a pure function of its tensor arguments, so gradient checkpointing can run it again in the backward pass
@@ -74,7 +83,7 @@ export class Gpt2Replica extends GradientCheckpointingSwitch implements CausalLM
         h = (this.isGradientCheckpointing ? checkpointed(layer, h, [bias], gradientTensorsOf(linear, `${p}.`)) : layer(h, bias)) as tf.Tensor2D;
       }
       h = layerNorm(h, w('transformer.ln_f.weight'), w('transformer.ln_f.bias'), c.layerNormEps);
-      return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);
+      return tf.reshape(h, [batch, seqLen, c.hiddenSize]);
     });
   }
 

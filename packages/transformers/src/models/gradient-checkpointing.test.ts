@@ -86,7 +86,7 @@ function gradsBothWays(raw: Record<string, unknown>, adapter: AdapterConfig, lau
   } finally {
     model.dispose();
     replica.dispose();
-    tf.dispose([...new Set(weights.values())]);
+    tf.dispose([...new Set(weights.values())] as tf.Tensor[]);
   }
 }
 
@@ -134,7 +134,7 @@ describe('gradient checkpointing gives the same gradients', () => {
       } finally {
         model.dispose();
         replica.dispose();
-        tf.dispose([...new Set(weights.values())]);
+        tf.dispose([...new Set(weights.values())] as tf.Tensor[]);
       }
     };
     const plain = estimate(false);
@@ -184,7 +184,7 @@ describe('gradient checkpointing memory', () => {
     } finally {
       model.dispose();
       replica.dispose();
-      tf.dispose([...new Set(weights.values()), input]);
+      tf.dispose([...(new Set(weights.values()) as Set<tf.Tensor>), input]);
     }
   });
 
@@ -196,7 +196,7 @@ describe('gradient checkpointing memory', () => {
       expect(() => replica.forward({ inputIds: [[1, 2, 3]] }, weights, bare)).toThrow(ConfigError);
     } finally {
       replica.dispose();
-      tf.dispose([...new Set(weights.values())]);
+      tf.dispose([...new Set(weights.values())] as tf.Tensor[]);
     }
   });
 });

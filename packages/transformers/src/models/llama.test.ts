@@ -132,7 +132,7 @@ describe('Llama replica vs an independent float64 forward (random Qwen2-style co
     }
   });
   afterAll(() => {
-    tf.dispose([...weights.values()]);
+    tf.dispose([...weights.values()] as tf.Tensor[]);
     replica.dispose();
   });
 
@@ -184,7 +184,7 @@ describe('Llama replica vs an independent float64 forward (random Qwen2-style co
   it('is differentiable on wasm: gradients through RoPE, GQA and the mask match float64 finite differences', () => {
     // A LinearProvider that adds x·Dᵀ on q_proj and k_proj of layer 0, as an adapter would.
     const targets = ['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.k_proj'];
-    const deltas = new Map(targets.map((t) => [t, tf.variable(tf.zeros(weights.get(`${t}.weight`)!.shape as [number, number]))]));
+    const deltas = new Map(targets.map((t) => [t, tf.variable(tf.zeros((weights.get(`${t}.weight`) as tf.Tensor).shape as [number, number]))]));
     const frozen = new FrozenLinear(weights);
     const withDelta: LinearProvider = {
       linear: (name, x) => {

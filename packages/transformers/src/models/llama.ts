@@ -9,7 +9,7 @@ import type { LlamaConfig } from './llama-config.js';
 import { rmsNorm } from './norms.js';
 import { applyRope, RopeCache } from './rope.js';
 import type { CausalLMInputs, CausalLMReplica, WeightMap } from './types.js';
-import { requireWeight } from './weights.js';
+import { requireTensor, requireWeight } from './weights.js';
 
 /** HF module path of the token embedding table. */
 export const LLAMA_EMBEDDING = 'model.embed_tokens';
@@ -39,6 +39,15 @@ export class LlamaReplica extends GradientCheckpointingSwitch implements CausalL
 
   /** Logits `[B, T, vocab]`; see {@link CausalLMReplica.forward}. */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
+    return tf.tidy(() => {
+      const h = this.hiddenStates(inputs, weights, linear);
+      const [batch, seqLen, d] = h.shape;
+      return tf.reshape(linear.linear('lm_head', tf.reshape(h, [batch * seqLen, d])), [batch, seqLen, this.config.vocabSize]);
+    });
+  }
+
+  /** The final normed hidden states `[B, T, hidden]`, lm_head's input; see {@link CausalLMReplica.hiddenStates}. */
+  hiddenStates(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D {
     const c = this.config;
     return tf.tidy(() => {
       const { ids, mask, positions, maxPosition, batch, seqLen } = prepareInputs(inputs, c.vocabSize);
@@ -46,13 +55,13 @@ export class LlamaReplica extends GradientCheckpointingSwitch implements CausalL
       const rotation = this.rope.rotateHalf();
       const bias = attentionBias(this.masks.get(seqLen), mask);
       const scale = 1 / Math.sqrt(c.headDim);
-      const w = (name: string): tf.Tensor => requireWeight(weights, name);
+      const w = (name: string): tf.Tensor => requireTensor(weights, name);
       const proj = (module: string, x: tf.Tensor2D, withBias: boolean): tf.Tensor2D => {
         const y = linear.linear(module, x);
         return withBias ? tf.add(y, w(`${module}.bias`)) : y;
       };
 
-      let h = embedTokens(w(`${LLAMA_EMBEDDING}.weight`), ids);
+      let h = embedTokens(requireWeight(weights, `${LLAMA_EMBEDDING}.weight`), ids);
       for (let l = 0; l < c.numLayers; l++) {
         const p = `model.layers.${l}`;
         // a pure function of its tensor arguments, so gradient checkpointing can run it again in the backward pass
@@ -75,7 +84,7 @@ export class LlamaReplica extends GradientCheckpointingSwitch implements CausalL
         h = (this.isGradientCheckpointing ? checkpointed(layer, h, constants, gradientTensorsOf(linear, `${p}.`)) : layer(h, ...constants)) as tf.Tensor2D;
       }
       h = rmsNorm(h, w('model.norm.weight'), c.rmsNormEps);
-      return tf.reshape(linear.linear('lm_head', h), [batch, seqLen, c.vocabSize]);
+      return tf.reshape(h, [batch, seqLen, c.hiddenSize]);
     });
   }
 

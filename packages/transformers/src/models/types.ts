@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { LinearProvider } from '@tsd-peft/tfjs';
+import type { BaseWeight, LinearProvider } from '@tsd-peft/tfjs';
 import type { Gpt2Config } from './gpt2-config.js';
 import type { LlamaConfig } from './llama-config.js';
 
@@ -7,11 +7,13 @@ import type { LlamaConfig } from './llama-config.js';
 export type CausalLMConfig = LlamaConfig | Gpt2Config;
 
 /**
- * Named fp32 weights in Hugging Face layout (`model.layers.0.self_attn.q_proj.weight`
- * → `[out, in]`). For tied heads, `lm_head.weight` is the same tensor object as
- * the input embedding, as in a PyTorch `state_dict`.
+ * Named weights in Hugging Face layout (`model.layers.0.self_attn.q_proj.weight`
+ * → `[out, in]`): fp32 tensors, or for 2-D weights loaded with a reduced
+ * `frozenDtype`, `ReducedWeight`s (bfloat16 / int8 codes; norms and biases stay
+ * fp32). For tied heads, `lm_head.weight` is the same object as the input
+ * embedding, as in a PyTorch `state_dict`.
  */
-export type WeightMap = Map<string, tf.Tensor>;
+export type WeightMap = Map<string, BaseWeight>;
 
 /** Token ids, masks or positions: an int32 `[B, T]` tensor or nested arrays. */
 export type IdMatrix = tf.Tensor2D | readonly (readonly number[])[];
@@ -39,6 +41,12 @@ export interface CausalLMReplica<C extends CausalLMConfig = CausalLMConfig> {
    * `linear.linear(modulePath, x2d)`; biases are added here.
    */
   forward(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D;
+  /**
+   * The final normed hidden states `[B, T, hidden]`: {@link CausalLMReplica.forward}
+   * without `lm_head`, for losses that apply the head in chunks of rows so
+   * the `[B·T, vocab]` logits never exist at once (`tokenBatchLoss`).
+   */
+  hiddenStates(inputs: CausalLMInputs, weights: WeightMap, linear: LinearProvider): tf.Tensor3D;
   /** Module paths of every projection in forward order (adapter targets), lm_head last. */
   linearModules(): string[];
   /** Tensor name → shape of every weight the forward reads (the tied lm_head alias included). */

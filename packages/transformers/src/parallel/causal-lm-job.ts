@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { indexedBatches, injectAdapters, shardRange, type AdapterConfig, type AdapterModel, type TrainOptions, type TrainResult } from '@tsd-peft/tfjs';
 import type { ReplicaContext, ReplicaJob } from '@tsd-peft/tfjs/node';
 import type { CausalLMConfig, CausalLMReplica, WeightMap } from '../models/types.js';
+import { disposeWeights } from '../models/weights.js';
 import type { TokenBatch } from '../training/data.js';
-import { tokenBatchLoss } from '../training/batch-loss.js';
+import { replicaHeadSplit, tokenBatchLoss } from '../training/batch-loss.js';
 
 /** Trainer options a replica job passes to the trainer as given (when set). */
 const PASSED_TRAIN_OPTIONS = ['optimizer', 'clipGradNorm', 'accumulationSteps', 'seed', 'checkpoint', 'resume', 'evaluate'] as const;
@@ -77,12 +77,12 @@ export function causalLmReplicaJob(context: ReplicaContext, options: CausalLmJob
     steps: options.steps,
     lr: options.lr,
     lossWeight: (b) => b.tokens,
-    lossFn: (b) => tokenBatchLoss(b, (inputs) => replica.forward(inputs, weights, adapter)),
+    lossFn: (b) => tokenBatchLoss(b, (inputs) => replica.forward(inputs, weights, adapter), replicaHeadSplit(replica, weights, adapter)),
     dispose: () => {
       adapter.dispose();
       if (options.ownsModel !== false) {
         replica.dispose();
-        tf.dispose([...new Set(weights.values())]);
+        disposeWeights(weights);
       }
     },
   };

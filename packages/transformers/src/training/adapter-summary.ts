@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { baseWeightShape, denseBaseWeight } from '@tsd-peft/tfjs';
 import { ConfigError, changeRateSpectrum, defaultSvdCache, readLoraRecord, selectTaskSpecificDirections, toPlainLora, validateLoraFactors, type LoraFactors, type SvdCache } from '@tsd-peft/core';
 import { PEFT_CONFIG_FILE, loadNativeAdapter, readPeftAdapterFolder } from '@tsd-peft/core/node';
 import type { CausalLM } from '../load-causal-lm.js';
@@ -74,12 +75,8 @@ export interface ModuleSpectrum {
 
 /** Summary of a loaded model (no weights are copied). */
 export function summarizeModel(model: CausalLM): ModelSummary {
-  const seen = new Set<tf.Tensor>();
   let parameters = 0;
-  for (const t of model.weights.values()) {
-    if (!seen.has(t)) parameters += t.size;
-    seen.add(t);
-  }
+  for (const t of new Set(model.weights.values())) parameters += baseWeightShape(t).reduce((a, b) => a * b, 1);
   return {
     kind: 'model',
     modelType: model.modelType,
@@ -88,7 +85,7 @@ export function summarizeModel(model: CausalLM): ModelSummary {
     hiddenSize: model.config.hiddenSize,
     vocabSize: model.config.vocabSize,
     parameters,
-    linearModules: model.linearModules().map((name) => ({ name, shape: [...(model.weights.get(`${name}.weight`)?.shape ?? [])] })),
+    linearModules: model.linearModules().map((name) => ({ name, shape: ((w) => (w === undefined ? [] : baseWeightShape(w)))(model.weights.get(`${name}.weight`)) })),
   };
 }
 
@@ -198,12 +195,14 @@ export function adapterSpectra(deltas: ReadonlyMap<string, LoraFactors>, base: C
   const out: ModuleSpectrum[] = [];
   for (const [name, delta] of deltas) {
     const tensor = base.weights.get(`${name}.weight`);
-    if (tensor === undefined || tensor.rank !== 2) {
+    if (tensor === undefined || baseWeightShape(tensor).length !== 2) {
       throw new ConfigError(`adapter module has no 2-D weight in the base model (its modules: ${base.linearModules().join(', ')})`, { tensor: name });
     }
-    const [rows, cols] = tensor.shape as [number, number];
+    const [rows, cols] = baseWeightShape(tensor) as [number, number];
     validateLoraFactors(delta, { rows, cols }, name);
-    const svd = svdCache.get({ rows, cols, data: Float32Array.from(tensor.dataSync()) }, name);
+    // a reduced-precision base is decoded exactly: the spectrum of the W the model computes with
+    const data = tf.tidy(() => Float32Array.from(denseBaseWeight(tensor).dataSync()));
+    const svd = svdCache.get({ rows, cols, data }, name);
     const spectrum = changeRateSpectrum(svd, delta, name);
     // By σ index (the spectrum is sorted by σ, which is index order for an exact SVD, but do not rely on it).
     const rates = new Float64Array(spectrum.length);

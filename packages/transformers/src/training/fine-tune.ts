@@ -6,6 +6,8 @@ import {
   injectAdapters,
   linearWarmupDecay,
   prefetchHostValues,
+  baseWeightShape,
+  baseWeightTensors,
   train,
   isDenseMethod,
   type AdapterConfig,
@@ -21,7 +23,7 @@ import {
 } from '@tsd-peft/tfjs';
 import type { CausalLM } from '../load-causal-lm.js';
 import type { TokenBatch } from './data.js';
-import { tokenBatchLoss } from './batch-loss.js';
+import { replicaHeadSplit, tokenBatchLoss } from './batch-loss.js';
 
 /** Where batches come from: anything with `batchAt(cursor)` (a {@link BatchSource}), a function of the index, or a trainer data source. */
 export type FineTuneData<C extends JsonValue = JsonValue> = { batchAt(index: number): TokenBatch } | ((index: number) => TokenBatch) | DataSource<TokenBatch, C>;
@@ -101,7 +103,7 @@ export async function fineTune<C extends JsonValue = JsonValue>(options: FineTun
   const data = toDataSource(options.data);
   const adapterConfig = resolvedAdapterConfig(options.adapter);
   // Injection reads the 2-D weights on the host; on a GPU backend their values are awaited first (no-op on wasm).
-  await prefetchHostValues([...model.weights.values()].filter((w) => w.rank === 2));
+  await prefetchHostValues([...model.weights.values()].filter((w) => baseWeightShape(w).length === 2).flatMap(baseWeightTensors));
   const adapter = injectAdapters(model.weights, adapterConfig);
   const checkpointingBefore = model.replica.isGradientCheckpointing;
   if (options.gradientCheckpointing !== undefined) setGradientCheckpointing(model, options.gradientCheckpointing);
@@ -146,7 +148,7 @@ function setGradientCheckpointing(model: CausalLM, on: boolean): void {
  * so unpadded batches run exactly the reference's unmasked forward.
  */
 export function batchLoss(model: CausalLM, linear: LinearProvider, batch: TokenBatch): tf.Scalar {
-  return tokenBatchLoss(batch, (inputs) => model.forward(inputs, linear));
+  return tokenBatchLoss(batch, (inputs) => model.forward(inputs, linear), replicaHeadSplit(model.replica, model.weights, linear));
 }
 
 /**

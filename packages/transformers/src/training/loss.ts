@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedCrossEntropyGrad, needsAsyncReads } from '@tsd-peft/tfjs';
+import { checkpointed } from '../models/gradient-checkpointing.js';
 
 /**
  * Mean next-token cross-entropy of causal-LM logits.
@@ -19,21 +20,76 @@ import { fusedCrossEntropyGrad, needsAsyncReads } from '@tsd-peft/tfjs';
 export function causalLmLoss(logits: tf.Tensor3D, inputIds: tf.Tensor2D, lossMask?: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
     const [batch, seq, vocab] = logits.shape;
-    const rows = batch * seq;
-    const ids = inputIds.dataSync();
-    const mask = lossMask?.dataSync();
-    const targets = new Int32Array(rows);
-    const weights = new Float32Array(rows);
-    for (let b = 0; b < batch; b++) {
-      // row t predicts token t+1; the last position keeps target 0 with weight 0
-      for (let t = 0; t + 1 < seq; t++) {
-        const next = b * seq + t + 1;
-        targets[b * seq + t] = ids[next] as number;
-        weights[b * seq + t] = mask === undefined ? 1 : (mask[next] as number);
-      }
-    }
-    const z = tf.reshape(logits, [rows, vocab]) as tf.Tensor2D;
+    const { targets, weights } = shiftedTargets(inputIds, lossMask);
+    const z = tf.reshape(logits, [batch * seq, vocab]) as tf.Tensor2D;
     return maskedCrossEntropy(z, tf.tensor1d(targets, 'int32'), tf.tensor1d(weights, 'float32'));
+  });
+}
+
+/** Per row of `[batch·seq]`: the next token (row t predicts token t+1) and its weight from the loss mask (0 for each sequence's last row). */
+function shiftedTargets(inputIds: tf.Tensor2D, lossMask?: tf.Tensor2D): { targets: Int32Array; weights: Float32Array } {
+  const [batch, seq] = inputIds.shape;
+  const ids = inputIds.dataSync();
+  const mask = lossMask?.dataSync();
+  const targets = new Int32Array(batch * seq);
+  const weights = new Float32Array(batch * seq);
+  for (let b = 0; b < batch; b++) {
+    // the last position keeps target 0 with weight 0
+    for (let t = 0; t + 1 < seq; t++) {
+      const next = b * seq + t + 1;
+      targets[b * seq + t] = ids[next] as number;
+      weights[b * seq + t] = mask === undefined ? 1 : (mask[next] as number);
+    }
+  }
+  return { targets, weights };
+}
+
+/** Logits elements (rows × vocab) from which {@link tokenBatchLoss} applies the head in chunks: 2²⁶, 256 MiB of fp32 logits. */
+export const CHUNKED_LOSS_MIN_ELEMENTS = 2 ** 26;
+/** Logits elements per chunk of {@link chunkedCausalLmLoss}'s default: 2²⁴ (64 MiB fp32; 110 rows at vocab 151,936). */
+export const LOSS_CHUNK_ELEMENTS = 2 ** 24;
+
+/**
+ * {@link causalLmLoss} of `head(hidden)` without ever holding all the logits:
+ * the rows are cut into chunks of `chunkRows` (default: {@link LOSS_CHUNK_ELEMENTS}
+ * ÷ vocab), and each chunk's head and cross-entropy run as one checkpointed op
+ * that keeps only its input rows and recomputes the chunk's logits in the
+ * backward pass (as chunked / fused cross-entropy kernels do, e.g. Liger's
+ * FusedLinearCrossEntropy). Peak memory is one chunk's logits, softmax and
+ * gradient instead of three `[rows, vocab]` tensors (1.9 GB at Qwen2.5-0.5B's
+ * vocab and 4 × 256 tokens). Every row's logits and softmax are the same ops
+ * on the same values as unchunked; only the sum over rows is grouped by chunk
+ * (Σ_chunks mean_c·n_c / n instead of one mean), so the loss agrees with
+ * {@link causalLmLoss} to fp32 rounding of that sum (relative ~1e-7).
+ * `trainable` lists the tensors under the head that need gradients (its
+ * adapter's variables: `LinearProvider.gradientTensors('lm_head')`).
+ */
+export function chunkedCausalLmLoss(
+  hidden: tf.Tensor2D,
+  head: (rows: tf.Tensor2D) => tf.Tensor2D,
+  vocabSize: number,
+  inputIds: tf.Tensor2D,
+  lossMask: tf.Tensor2D | undefined,
+  trainable: tf.Tensor[],
+  chunkRows = Math.max(1, Math.floor(LOSS_CHUNK_ELEMENTS / vocabSize)),
+): tf.Scalar {
+  return tf.tidy(() => {
+    const [rows, width] = hidden.shape;
+    const { targets, weights } = shiftedTargets(inputIds, lossMask);
+    let total: tf.Scalar = tf.scalar(0);
+    let count = 0;
+    for (let start = 0; start < rows; start += chunkRows) {
+      const n = Math.min(chunkRows, rows - start);
+      const w = weights.subarray(start, start + n);
+      const counted = w.reduce((a, b) => a + b, 0);
+      if (counted === 0) continue; // nothing to predict here: no head, no gradient
+      count += counted;
+      const t = tf.tensor1d(targets.subarray(start, start + n), 'int32');
+      const wt = tf.tensor1d(w, 'float32');
+      const chunk = (x: tf.Tensor, tc: tf.Tensor, wc: tf.Tensor): tf.Tensor => tf.mul(maskedCrossEntropy(head(x as tf.Tensor2D), tc as tf.Tensor1D, wc as tf.Tensor1D), counted);
+      total = tf.add(total, checkpointed(chunk, tf.slice(hidden, [start, 0], [n, width]), [t, wt], trainable) as tf.Scalar);
+    }
+    return tf.div(total, Math.max(count, 1)) as tf.Scalar;
   });
 }
 
