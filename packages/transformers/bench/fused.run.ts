@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamOptimizer, injectAdapters, setEagerBackpropEnabled, setFusedOpsEnabled, setupBackend } from '@tsd-peft/tfjs';
+import { disposeWeights } from '../src/models/weights.js';
 import { randomCausalLM } from '../src/parallel/random-model.js';
 import { causalLmLoss } from '../src/training/loss.js';
 import { adapterFor, BATCH, PERF_CONFIG, SEQ } from './perf.model.js';
@@ -99,7 +100,8 @@ function measure(label: string, config: Record<string, unknown>, adapter: Parame
   optimizer.dispose();
   model.dispose();
   replica.dispose();
-  tf.dispose([...new Set(weights.values()), ids]);
+  disposeWeights(weights);
+  ids.dispose();
   return { label, summary };
 }
 
