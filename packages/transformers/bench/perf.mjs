@@ -25,13 +25,14 @@
 //
 // With `--shapes smollm2-135m,qwen2.5-0.5b,llama-3.2-1b` it measures real
 // model shapes instead (perf.scale.mjs; its flags are listed there).
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { cpus, availableParallelism, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { bundlePerfEntries } from './perf.bundle.mjs';
+import { findTorchPython } from './perf.scale.mjs';
 
 if (process.argv.includes('--shapes')) {
   const { runScaleBench } = await import('./perf.scale.mjs');
@@ -70,17 +71,6 @@ const load = () =>
 function runNode(script, args) {
   const out = execFileSync(process.execPath, [script, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
   return JSON.parse(out.trim().split('\n').at(-1));
-}
-
-/** The first interpreter ($PERF_PYTHON, python3 on PATH, then Debian's /usr/bin/python3) that imports torch. */
-function findTorchPython() {
-  const tried = [];
-  for (const python of [process.env.PERF_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean)) {
-    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-    if (r.status === 0) return { python, version: r.stdout.trim() };
-    tried.push(`${python}: ${r.error?.message ?? (r.stderr.trim().split('\n').at(-1) || `exit ${r.status}`)}`);
-  }
-  return { python: null, reason: tried.join('; ') };
 }
 
 const started = performance.now();

@@ -104,8 +104,8 @@ function runNodeJson(script, args, env = process.env) {
   }
 }
 
-/** The first interpreter ($PERF_PYTHON, python3, Debian's) that imports torch. */
-function findTorchPython() {
+/** The first interpreter ($PERF_PYTHON, python3 on PATH, then Debian's /usr/bin/python3) that imports torch (also used by perf.mjs). */
+export function findTorchPython() {
   const tried = [];
   for (const python of [process.env.PERF_PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean)) {
     const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
