@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, ShapeError, decodeWeight, type FrozenDtype, type Matrix } from '@tsd-peft/core';
-import { baseWeightDtype, baseWeightShape, baseWeightTensors, isReducedWeight } from './base-weight.js';
+import { baseWeightDtype, baseWeightShape, baseWeightTensors, denseBaseWeight, isReducedWeight } from './base-weight.js';
 import { prefersPretransposedWeights } from './backend/ops.js';
 import { ReducedWeight, reducedMatMul } from './backend/reduced-weight.js';
 
@@ -102,7 +102,7 @@ export class FrozenWeight {
    * the decoded copy and leaves the weight alone.
    */
   dense(): tf.Tensor2D {
-    return isReducedWeight(this.w) ? this.w.decode() : this.w;
+    return denseBaseWeight(this.w) as tf.Tensor2D;
   }
 
   /**
