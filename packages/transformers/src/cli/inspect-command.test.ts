@@ -104,6 +104,35 @@ describe('tsd-peft inspect', () => {
     expect(native.out).toMatch(/launch selected 63 59 55 58/);
   });
 
+  it('lists the state of a method without LoRA factors instead of refusing the file', async () => {
+    // e.g. a method registered outside the packages (tests/register-variant.test.ts) next to a LoRA module
+    const q = launchFactors.get('model.layers.0.self_attn.q_proj') as LoraFactors;
+    const file = join(tmp, 'mixed.safetensors');
+    saveNativeAdapter(file, {
+      modules: new Map([
+        [
+          'model.layers.0.self_attn.q_proj',
+          { method: 'lora', tensors: { 'lora_A.weight': { shape: [q.A.rows, q.A.cols], data: q.A.data }, 'lora_B.weight': { shape: [q.B.rows, q.B.cols], data: q.B.data } }, meta: { scaling: 2 } },
+        ],
+        [
+          'model.layers.0.self_attn.v_proj',
+          { method: 'my-method', tensors: { row_sums: { shape: [32], data: new Float64Array(32) }, 'P.weight': { shape: [2, 64], data: new Float32Array(128) } }, meta: { steps: 3 } },
+        ],
+      ]),
+    });
+    const run = await runCli(['inspect', file, '--base', modelDir, '--top', '2']);
+    expect(run.status, run.err).toBe(0);
+    expect(run.out).toMatch(/method {4}lora, my-method, r 4/);
+    expect(run.out).toMatch(/params {4}672/); // 4·64 + 64·4 (LoRA) + 32 + 2·64 (the other method's tensors)
+    expect(run.out).toMatch(/model\.layers\.0\.self_attn\.v_proj +my-method: row_sums \[32\], P\.weight \[2, 64\]/);
+    expect(run.out).toMatch(/model\.layers\.0\.self_attn\.q_proj .*#\d+:/); // the LoRA module still gets its spectrum
+    const json = JSON.parse((await runCli(['inspect', file, '--json'])).out) as { modules: { name: string; r: number | null; stateTensors?: unknown[] }[] };
+    expect(json.modules.map((m) => [m.r, m.stateTensors?.length ?? 0])).toEqual([
+      [4, 0],
+      [null, 2],
+    ]);
+  });
+
   it('rejects bad arguments with status 2', async () => {
     for (const [args, pattern] of [
       [['inspect'], /missing the model or adapter path/],

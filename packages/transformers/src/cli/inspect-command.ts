@@ -115,10 +115,15 @@ function printModel(s: ModelSummary, out: (line: string) => void): void {
 
 function printAdapter(s: AdapterSummary, out: (line: string) => void): void {
   out(`adapter   ${s.format} ${s.path}`);
-  out(`method    ${s.method}${s.useRslora ? ' (rsLoRA scaling)' : ''}, r ${s.r}${s.alpha === null ? '' : `, alpha ${s.alpha}`}`);
+  out(`method    ${s.method}${s.useRslora ? ' (rsLoRA scaling)' : ''}${s.r === null ? '' : `, r ${s.r}`}${s.alpha === null ? '' : `, alpha ${s.alpha}`}`);
   if (s.baseModel !== null) out(`base      ${s.baseModel}`);
   out(`modules   ${s.modules.length} (${s.targetModules.join(', ')})`);
   out(`params    ${s.parameters.toLocaleString('en-US')}`);
+  const opaque = s.modules.filter((m) => m.stateTensors !== undefined);
+  if (opaque.length > 0) {
+    out('modules without LoRA factors (their method keeps its own state; no spectrum):');
+    for (const m of opaque) out(`  ${m.name.padEnd(36)} ${m.method}: ${(m.stateTensors ?? []).map((t) => `${t.name} [${t.shape.join(', ')}]`).join(', ')}`);
+  }
   const launched = s.modules.filter((m) => m.dashSelected !== undefined);
   if (launched.length > 0) {
     out('LoRA-Dash directions at launch (σ indices, by change rate):');

@@ -30,13 +30,19 @@ export interface ModelSummary {
 export interface AdapterModuleSummary {
   name: string;
   method: string;
-  /** Rank of the trained factors (without init/dash blocks). */
-  r: number;
-  scaling: number;
-  /** [out, in] of the adapted weight. */
-  shape: [number, number];
+  /** Rank of the trained factors (without init/dash blocks); null for a method without LoRA factors. */
+  r: number | null;
+  scaling: number | null;
+  /** [out, in] of the adapted weight; null when the record does not say (a method without LoRA factors). */
+  shape: [number, number] | null;
   /** LoRA-Dash directions stored in a native adapter, when launched. */
   dashSelected?: number[];
+  /**
+   * The stored tensors of a native record without LoRA factors (a method
+   * registered outside the packages), by name with their shapes. Such a
+   * module has no ΔW to analyse, so it gets no spectrum.
+   */
+  stateTensors?: { name: string; shape: number[] }[];
 }
 
 /** An adapter loaded for inspection: its summary and each module's update as one plain LoRA relative to W. */
@@ -52,12 +58,13 @@ export interface AdapterSummary {
   format: 'peft' | 'native';
   path: string;
   method: string;
-  r: number;
+  /** Rank of the first module with LoRA factors; null when no module has them. */
+  r: number | null;
   alpha: number | null;
   useRslora: boolean;
   baseModel: string | null;
   targetModules: string[];
-  /** Trainable parameters: A and B (and d for launched LoRA-Dash modules). */
+  /** Trainable parameters: A and B (and d for launched LoRA-Dash modules); every stored element for a method without LoRA factors. */
   parameters: number;
   modules: AdapterModuleSummary[];
 }
@@ -157,6 +164,13 @@ export function readAdapterForInspection(location: { format: 'peft' | 'native'; 
   }
   const adapter = loadNativeAdapter(location.path);
   for (const [name, record] of adapter.modules) {
+    if (record.tensors['lora_A.weight'] === undefined) {
+      // A method registered outside the packages keeps its own tensors: list them rather than refuse the file.
+      const stateTensors = Object.entries(record.tensors).map(([tensor, t]) => ({ name: tensor, shape: [...t.shape] }));
+      modules.push({ name, method: record.method, r: null, scaling: null, shape: null, stateTensors });
+      parameters += Object.values(record.tensors).reduce((n, t) => n + t.data.length, 0);
+      continue;
+    }
     // The LoRA-family parts of the record (every built-in method with a native form has its factors there).
     const state = readLoraRecord(record, { module: name, file: location.path });
     const dash = state.dash?.launched === true ? state.dash : undefined;
@@ -166,7 +180,7 @@ export function readAdapterForInspection(location: { format: 'peft' | 'native'; 
   }
   const methods = [...new Set(modules.map((m) => m.method))];
   const extra = adapter.extra ?? {};
-  const first = modules[0];
+  const first = modules.find((m) => m.r !== null);
   return {
     deltas,
     summary: {
