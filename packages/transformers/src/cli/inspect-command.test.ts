@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPeftAdapter, parsePeftKey, tensorToFloat32, type LoraFactors } from '@tsd-peft/core';
+import { createPeftAdapter, parsePeftKey, tensorToFloat32, type LoraFactors, type ModuleRecord } from '@tsd-peft/core';
 import { readSafetensorsFile, saveNativeAdapter, savePeftAdapter } from '@tsd-peft/core/node';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { injectAdapters } from '@tsd-peft/tfjs';
@@ -109,7 +109,7 @@ describe('tsd-peft inspect', () => {
     const q = launchFactors.get('model.layers.0.self_attn.q_proj') as LoraFactors;
     const file = join(tmp, 'mixed.safetensors');
     saveNativeAdapter(file, {
-      modules: new Map([
+      modules: new Map<string, ModuleRecord>([
         [
           'model.layers.0.self_attn.q_proj',
           { method: 'lora', tensors: { 'lora_A.weight': { shape: [q.A.rows, q.A.cols], data: q.A.data }, 'lora_B.weight': { shape: [q.B.rows, q.B.cols], data: q.B.data } }, meta: { scaling: 2 } },
