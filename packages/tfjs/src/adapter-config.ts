@@ -70,7 +70,9 @@ export interface AdapterConfig {
   svdCache?: SvdCache;
   /**
    * Keep an [in, out] copy of each frozen weight so the forward runs no
-   * transposed matMul; default true on backends where that is faster (wasm).
+   * transposed matMul. Default: only on wasm with TF.js's stock matmul
+   * (`prefersPretransposedWeights`); with the package's wasm kernel the copy
+   * pays off only for few-row products (token-by-token generation).
    */
   pretransposeFrozen?: boolean;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '@tsd-peft/core';
-import { baseWeightShape, isReducedWeight, reducedMatMul, type LinearProvider } from '@tsd-peft/tfjs';
+import { baseWeightShape, isReducedWeight, prefersPretransposedWeights, reducedMatMul, type LinearProvider } from '@tsd-peft/tfjs';
 import { requireWeight } from './weights.js';
 import type { WeightMap } from './types.js';
 
@@ -8,9 +8,11 @@ import type { WeightMap } from './types.js';
 export interface FrozenLinearOptions {
   /**
    * Multiply by cached `Wᵀ` copies (`[in, out]`) instead of `matMul(x, W, false, true)`.
-   * Default: on when the active backend is wasm, whose transposed-operand
-   * matmul is slower; it costs one extra copy of each projection weight. The
-   * backward then multiplies by `W` itself, so training never transposes either.
+   * It costs one extra copy of each projection weight. Default: tfjs's
+   * `prefersPretransposedWeights()`, i.e. only on wasm with the stock matmul,
+   * whose transposed operand is slow; the package's wasm kernel runs both
+   * layouts alike at training shapes. Turn it on to speed up token-by-token
+   * generation (one-row products) when memory allows.
    */
   pretranspose?: boolean;
 }
@@ -28,7 +30,7 @@ export class FrozenLinear implements LinearProvider {
     readonly weights: WeightMap,
     options: FrozenLinearOptions = {},
   ) {
-    this.pretranspose = options.pretranspose ?? tf.getBackend() === 'wasm';
+    this.pretranspose = options.pretranspose ?? prefersPretransposedWeights();
   }
 
   /** `x·Wᵀ` for module `name` (x `[n, in]` → `[n, out]`). */
