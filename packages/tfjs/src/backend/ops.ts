@@ -32,8 +32,9 @@ export function prefersExplicitTranspose(): boolean {
  * the stock kernel, which is much slower with the transpose flag. Our kernel
  * (wasm-gemm.ts) packs a transposed right operand element by element, which
  * only matters for a few rows: at training shapes (≥ 64 rows, SmolLM2 to
- * Llama-3.2-1B widths) both layouts ran within 3% of each other, while at
- * 16 rows the copy saved 25%; so training keeps one copy.
+ * Llama-3.2-1B widths) both layouts ran within 5% of each other, while at
+ * 1–16 rows the copy was 1.2–1.5× faster (bench/pretranspose.bench.mjs);
+ * so training keeps one copy.
  */
 export function prefersPretransposedWeights(): boolean {
   return tf.getBackend() === 'wasm' && !wasmGemmActive();
