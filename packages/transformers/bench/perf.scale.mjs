@@ -20,9 +20,9 @@
 // --torch / --no-torch --launch / --no-launch --checkpointing / --no-checkpointing
 // --checkpointing-seq 1024 --ceiling (two 1-worker processes side by side)
 // --gradient-checkpointing (every run with it; by default a run that runs out
-// of wasm heap is retried with it) --pretranspose (keep tfjs's [in, out] copy
-// of every frozen weight; off by default here, since it doubles the frozen
-// weights' memory and our wasm GEMM reads Wᵀ directly)
+// of wasm heap is retried with it) --pretranspose (keep an [in, out] copy
+// of every frozen weight; off by default, as in the library with our wasm
+// GEMM, which reads Wᵀ directly: the copy doubles the frozen weights' memory)
 // --frozen-dtype float32,bfloat16,int8 (default float32): each run once per
 // element type of the frozen 2-D weights (bfloat16, or int8 with one fp32
 // scale per 32 columns, read by the wasm kernel in place; adapters, gradients
