@@ -13,6 +13,8 @@
  *   byte, the lower index in the low nibble.
  */
 
+import type { EncodedWeight } from '@tsd-peft/core';
+
 /** round half to even, as numpy's `round`. */
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
@@ -159,4 +161,74 @@ export function dequantizeBlockwise4(packed: Uint8Array, scales: ArrayLike<numbe
     }
   }
   return out;
+}
+
+/** A power of two that is ≥ `n` (≥ 1): the block size giving one scale per row. */
+function wholeRowBlock(n: number): number {
+  let b = 1;
+  while (b < n) b *= 2;
+  return b;
+}
+
+/**
+ * MatMulNBits' 4-bit codes kept as core's int8 `EncodedWeight` W [N, K] (HF
+ * [out, in]) without expanding them: code = q − zero point (8 without zero
+ * points) in [−15, 15], one scale per (row, block of `blockSize` inputs), so
+ * `decodeWeight` gives exactly {@link dequantizeBlockwise4}'s values
+ * (fround((q − zp) · s) both ways). The last block of a row is shorter when
+ * K is not a multiple of `blockSize`. `blockSize` must be a power of two
+ * (core's int8 blocks; MatMulNBits writes 16…256).
+ */
+export function blockwise4Encoded(packed: Uint8Array, scales: Float32Array, n: number, k: number, blockSize: number, zeroPoints?: Uint8Array): EncodedWeight {
+  const blocks = blocksOf(k, blockSize);
+  const blob = blockSize / 2;
+  const zpRow = Math.ceil(blocks / 2);
+  const codes = new Uint8Array(n * k);
+  const signed = new Int8Array(codes.buffer);
+  for (let col = 0; col < n; col++) {
+    for (let b = 0; b < blocks; b++) {
+      let zp = 8;
+      if (zeroPoints !== undefined) {
+        const byte = zeroPoints[col * zpRow + (b >> 1)] as number;
+        zp = b % 2 === 0 ? byte & 15 : byte >> 4;
+      }
+      const base = (col * blocks + b) * blob;
+      for (let i = 0; i < blockSize && b * blockSize + i < k; i++) {
+        const byte = packed[base + (i >> 1)] as number;
+        signed[col * k + b * blockSize + i] = (i % 2 === 0 ? byte & 15 : byte >> 4) - zp;
+      }
+    }
+  }
+  return { dtype: 'int8', rows: n, cols: k, codes, scales, blockSize };
+}
+
+/**
+ * 8-bit affine codes ({@link quantizeAffine8}'s layout, W stored [rows, cols],
+ * one scale and zero point per tensor or per column) kept as core's int8
+ * `EncodedWeight`, transposed to [cols, rows] when `transpose` (MatMulInteger
+ * stores Wᵀ = [in, out]): code = c − zero point, one scale per output row
+ * (blockSize = a power of two ≥ the row length, so one block per row).
+ * `decodeWeight` then gives exactly {@link dequantizeAffine8}'s values.
+ * Returns null when some c − zero point falls outside int8's [−128, 127]
+ * (uint8 codes with a zero point near 128 span up to [−255, 255]).
+ */
+export function affine8Encoded(codes: Uint8Array, scales: Float32Array, zeroPoints: Uint8Array, rows: number, cols: number, signed: boolean, transpose: boolean): EncodedWeight | null {
+  const perColumn = scales.length > 1;
+  // per-column scales of an untransposed table would need one scale per element column, not per row block
+  if (perColumn && !transpose) return null;
+  const [outRows, outCols] = transpose ? [cols, rows] : [rows, cols];
+  const out = new Uint8Array(rows * cols);
+  const outSigned = new Int8Array(out.buffer);
+  const zp = (g: number): number => (signed ? ((zeroPoints[g] as number) << 24) >> 24 : (zeroPoints[g] as number));
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const raw = codes[r * cols + c] as number;
+      const q = (signed ? (raw << 24) >> 24 : raw) - zp(perColumn ? c : 0);
+      if (q < -128 || q > 127) return null;
+      outSigned[transpose ? c * rows + r : r * cols + c] = q;
+    }
+  }
+  // a per-column scale of the stored Wᵀ [in, out] is a per-row scale of W [out, in]
+  const rowScales = perColumn ? Float32Array.from(scales) : new Float32Array(outRows).fill(scales[0] as number);
+  return { dtype: 'int8', rows: outRows, cols: outCols, codes: out, scales: rowScales, blockSize: wholeRowBlock(outCols) };
 }
