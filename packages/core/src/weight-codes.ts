@@ -14,7 +14,8 @@ import { ConfigError, NonFiniteError, ShapeError } from './errors.js';
  * - `int8`: symmetric, one fp32 scale per (row, block of {@link INT8_BLOCK_SIZE}
  *   columns); `code = round(x / scale)` in [−127, 127], decoded as
  *   `Math.fround(code * scale)` (an int8 times a float32 is exact in float64,
- *   so this is the correctly rounded fp32 product that `f32.mul` gives).
+ *   so this is the correctly rounded fp32 product that `f32.mul` gives);
+ *   with optional per-block zero points, `Math.fround((code − zp) * scale)`.
  */
 
 /** The element types a frozen weight may be kept in. */
@@ -39,6 +40,13 @@ export const INT8_BLOCK_SIZE = 32;
  * each). For int8, `scales[row · ceil(cols / blockSize) + floor(col / blockSize)]`
  * is the scale of element (row, col); for bfloat16, `scales` and `blockSize`
  * are null.
+ *
+ * An int8 weight may also carry `zeroPoints`, one int8 per scale block (same
+ * index as `scales`), and then decodes as `fround((code − zeroPoint) · scale)`
+ * (the difference is an exact integer in [−255, 255]). This keeps the codes of
+ * an asymmetric uint8 file (onnxruntime's `quantize_dynamic`, zero points near
+ * 128) without rounding: code = c − 128 and zeroPoint = zp − 128, both int8,
+ * with the same difference c − zp. Absent or null: symmetric (zero point 0).
  */
 export interface EncodedWeight {
   dtype: 'bfloat16' | 'int8';
@@ -47,6 +55,7 @@ export interface EncodedWeight {
   codes: Uint8Array;
   scales: Float32Array | null;
   blockSize: number | null;
+  zeroPoints?: Int8Array | null;
 }
 
 /** True when `s` names a {@link FrozenDtype}. */
@@ -66,7 +75,7 @@ export function codeBytesPerElement(dtype: EncodedWeight['dtype']): number {
 
 /** Bytes an encoded weight holds: its codes and its scales. */
 export function encodedWeightBytes(w: EncodedWeight): number {
-  return w.codes.byteLength + (w.scales?.byteLength ?? 0);
+  return w.codes.byteLength + (w.scales?.byteLength ?? 0) + (w.zeroPoints?.byteLength ?? 0);
 }
 
 function checkDims(rows: number, cols: number, name: string): void {
@@ -166,7 +175,9 @@ export function validateEncodedWeight(w: EncodedWeight, name = 'weight'): void {
     throw new ShapeError(`expected ${codeBytes} bytes of ${w.dtype} codes, got ${w.codes.byteLength}`, { tensor: name, shape: [w.rows, w.cols] });
   }
   if (w.dtype === 'bfloat16') {
-    if (w.scales !== null || w.blockSize !== null) throw new ConfigError('a bfloat16 weight has no scales or block size', { tensor: name, field: 'scales' });
+    if (w.scales !== null || w.blockSize !== null || (w.zeroPoints ?? null) !== null) {
+      throw new ConfigError('a bfloat16 weight has no scales, zero points or block size', { tensor: name, field: 'scales' });
+    }
     return;
   }
   const blockSize = w.blockSize;
@@ -179,6 +190,10 @@ export function validateEncodedWeight(w: EncodedWeight, name = 'weight'): void {
       tensor: name,
       shape: [w.rows, w.cols],
     });
+  }
+  const zeroPoints = w.zeroPoints ?? null;
+  if (zeroPoints !== null && zeroPoints.length !== scaleCount) {
+    throw new ShapeError(`expected ${scaleCount} int8 zero points (one per scale block), got ${zeroPoints.length}`, { tensor: name, shape: [w.rows, w.cols] });
   }
 }
 
@@ -201,11 +216,13 @@ function decodeInt8Row(w: EncodedWeight, row: number, out: Float32Array, at: num
   const codes = new Int8Array(w.codes.buffer, w.codes.byteOffset + row * w.cols, w.cols);
   const scales = w.scales as Float32Array;
   const blockSize = w.blockSize as number;
+  const zeroPoints = w.zeroPoints ?? null;
   const first = row * int8BlocksPerRow(w.cols, blockSize);
   for (let start = 0, block = first; start < w.cols; start += blockSize, block++) {
     const scale = scales[block] as number;
+    const zero = zeroPoints === null ? 0 : (zeroPoints[block] as number);
     const end = Math.min(w.cols, start + blockSize);
-    for (let col = start; col < end; col++) out[at + col] = Math.fround((codes[col] as number) * scale);
+    for (let col = start; col < end; col++) out[at + col] = Math.fround(((codes[col] as number) - zero) * scale);
   }
 }
 

@@ -72,6 +72,7 @@ type Rgemm = (
     sRow: number,
     shift: number,
     wT: number,
+    z: number,
   ]
 ) => void;
 
@@ -218,6 +219,12 @@ export interface ReducedGemmWeight {
   blockSize: number | null;
 }
 
+/** Where a reduced weight's scales and (int8, optional) zero points are on the heap. */
+export interface ReducedGemmBlocks {
+  scales: tf.TensorInfo | null;
+  zeroPoints: tf.TensorInfo | null;
+}
+
 /**
  * x·Wᵀ (`transposeW`) or x·W for x float32 [n, k] and W's codes (and int8
  * scales) on the heap, by the `rgemm` export: the same blocking and the same
@@ -229,17 +236,19 @@ export function reducedGemmOnHeap(
   backend: WasmBackendInternals,
   x: tf.TensorInfo,
   codes: tf.TensorInfo,
-  scales: tf.TensorInfo | null,
+  blocks: ReducedGemmBlocks,
   w: ReducedGemmWeight,
   transposeW: boolean,
 ): tf.TensorInfo | null {
+  const { scales, zeroPoints } = blocks;
   if (!enabled || x.dtype !== 'float32' || x.shape.length !== 2) return null;
   const memory = heapOf(backend);
   const gemm = memory === null ? null : (kernelFor(memory)?.rgemm ?? null);
   const xData = backend.dataIdMap.get(x.dataId);
   const codeData = backend.dataIdMap.get(codes.dataId);
   const scaleData = scales === null ? undefined : backend.dataIdMap.get(scales.dataId);
-  if (memory === null || gemm === null || xData === undefined || codeData === undefined || (scales !== null && scaleData === undefined)) return null;
+  const zeroData = zeroPoints === null ? undefined : backend.dataIdMap.get(zeroPoints.dataId);
+  if (memory === null || gemm === null || xData === undefined || codeData === undefined || (scales !== null && scaleData === undefined) || (zeroPoints !== null && zeroData === undefined)) return null;
   const [m, k] = x.shape as [number, number];
   const [kW, n] = transposeW ? [w.cols, w.rows] : [w.rows, w.cols];
   if (k !== kW) return null;
@@ -267,11 +276,12 @@ export function reducedGemmOnHeap(
     rowBlock(kc),
     pack,
     kc,
-    w.dtype === 'bfloat16' ? 1 : 2,
+    w.dtype === 'bfloat16' ? 1 : zeroData === undefined ? 2 : 3,
     scaleData?.memoryOffset ?? 0,
     sRow,
     Math.log2(blockSize),
     transposeW ? 1 : 0,
+    zeroData?.memoryOffset ?? 0,
   );
   return out;
 }

@@ -206,29 +206,31 @@ export function blockwise4Encoded(packed: Uint8Array, scales: Float32Array, n: n
  * 8-bit affine codes ({@link quantizeAffine8}'s layout, W stored [rows, cols],
  * one scale and zero point per tensor or per column) kept as core's int8
  * `EncodedWeight`, transposed to [cols, rows] when `transpose` (MatMulInteger
- * stores Wᵀ = [in, out]): code = c − zero point, one scale per output row
- * (blockSize = a power of two ≥ the row length, so one block per row).
- * `decodeWeight` then gives exactly {@link dequantizeAffine8}'s values.
- * Returns null when some c − zero point falls outside int8's [−128, 127]
- * (uint8 codes with a zero point near 128 span up to [−255, 255]).
+ * stores Wᵀ = [in, out]), with one scale and one zero point per output row
+ * (blockSize = a power of two ≥ the row length, so one block per row). uint8
+ * codes become c − 128 and zero points zp − 128 (both int8, same difference
+ * c − zp, which spans up to [−255, 255] and so cannot be a symmetric code);
+ * int8 codes stay, with zero points only when some is non-zero. `decodeWeight`
+ * then gives exactly {@link dequantizeAffine8}'s values. Returns null for
+ * per-column scales of an untransposed table (no such file is read).
  */
 export function affine8Encoded(codes: Uint8Array, scales: Float32Array, zeroPoints: Uint8Array, rows: number, cols: number, signed: boolean, transpose: boolean): EncodedWeight | null {
   const perColumn = scales.length > 1;
-  // per-column scales of an untransposed table would need one scale per element column, not per row block
   if (perColumn && !transpose) return null;
   const [outRows, outCols] = transpose ? [cols, rows] : [rows, cols];
+  const shift = signed ? 0 : 128; // uint8 → int8 by −128 on both sides of c − zp
   const out = new Uint8Array(rows * cols);
-  const outSigned = new Int8Array(out.buffer);
-  const zp = (g: number): number => (signed ? ((zeroPoints[g] as number) << 24) >> 24 : (zeroPoints[g] as number));
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const raw = codes[r * cols + c] as number;
-      const q = (signed ? (raw << 24) >> 24 : raw) - zp(perColumn ? c : 0);
-      if (q < -128 || q > 127) return null;
-      outSigned[transpose ? c * rows + r : r * cols + c] = q;
-    }
+    for (let c = 0; c < cols; c++) out[transpose ? c * rows + r : r * cols + c] = ((codes[r * cols + c] as number) - shift) & 0xff;
   }
-  // a per-column scale of the stored Wᵀ [in, out] is a per-row scale of W [out, in]
-  const rowScales = perColumn ? Float32Array.from(scales) : new Float32Array(outRows).fill(scales[0] as number);
-  return { dtype: 'int8', rows: outRows, cols: outCols, codes: out, scales: rowScales, blockSize: wholeRowBlock(outCols) };
+  // a per-column scale (zero point) of the stored Wᵀ [in, out] is a per-row one of W [out, in]
+  const perRow = <T extends Float32Array | Int8Array>(make: (n: number) => T, value: (g: number) => number): T => {
+    const v = make(outRows);
+    for (let r = 0; r < outRows; r++) v[r] = value(perColumn ? r : 0);
+    return v;
+  };
+  const rowScales = perRow((n) => new Float32Array(n), (g) => scales[g] as number);
+  const rowZeros = perRow((n) => new Int8Array(n), (g) => (signed ? ((zeroPoints[g] as number) << 24) >> 24 : (zeroPoints[g] as number) - shift));
+  const symmetric = rowZeros.every((z) => z === 0);
+  return { dtype: 'int8', rows: outRows, cols: outCols, codes: out, scales: rowScales, blockSize: wholeRowBlock(outCols), zeroPoints: symmetric ? null : rowZeros };
 }
