@@ -9,12 +9,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeWeight } from '@tsd-peft/core';
 import { fixturePath } from '@tsd-peft/core/testing';
-import { baseWeightBytes, isReducedWeight } from '@tsd-peft/tfjs';
+import { baseWeightBytes, injectAdapters, isReducedWeight } from '@tsd-peft/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadCausalLM, type CausalLM } from './load-causal-lm.js';
 import { useWasmBackend } from './models/test-backend.test-helper.js';
 import { storiesDir } from './onnx/onnx-fixtures.test-helper.js';
 import { optimumPath } from './onnx/optimum-fixtures.test-helper.js';
+import { OnnxError } from '@tsd-peft/core';
+import { encodeModel, encodeTensor, encodeTensorValueInfo } from './onnx/onnx-encode.js';
+import { OnnxDataType } from './onnx/onnx-model.js';
 import { readOnnxWeightsFromBytes } from './onnx/read-weights.js';
 import { fineTune, tokenBatchFromRows } from './training/fine-tune.js';
 
@@ -136,5 +139,99 @@ describe('loadCausalLM on a quantized variant keeps its codes', () => {
     expect(kept.losses).toEqual(fp32.losses);
     expect(kept.weights.length).toBe(fp32.weights.length);
     kept.weights.forEach((w, i) => expect(sameBits(w, fp32.weights[i] as Float32Array), `variable ${i}`).toBe(true));
+  });
+});
+
+describe('merging into a kept-codes base', () => {
+  it.each(CASES.slice(0, 2))('$label: mergeAndUnload gives decode(W) + ΔW, bit for bit the merge over the expanded base', async (c) => {
+    const kept = await load(c);
+    const fp32 = await load(c, 'float32');
+    const config = { seed: 3, method: 'lora' as const, r: 4, alpha: 8, targetModules: ['q_proj', 'down_proj'] };
+    const a = injectAdapters(kept.weights, config);
+    const b = injectAdapters(fp32.weights, config);
+    tf.tidy(() => {
+      for (const [name, v] of a.trainableVariables()) {
+        if (name.endsWith('lora_B.weight')) v.assign(tf.randomNormal(v.shape, 0, 0.05, 'float32', 7));
+        (b.trainableVariables().get(name) as tf.Variable).assign(tf.clone(v));
+      }
+    });
+    const mergedA = a.mergeAndUnload();
+    const mergedB = b.mergeAndUnload();
+    let checked = 0;
+    for (const [name, w] of mergedA) {
+      if (w === kept.weights.get(name)) continue; // untargeted: still the codes
+      if (isReducedWeight(w)) throw new Error(`${name}: a merged weight is fp32`);
+      const want = mergedB.get(name) as tf.Tensor2D;
+      expect(sameBits(w.dataSync() as Float32Array, want.dataSync() as Float32Array), name).toBe(true);
+      checked++;
+      w.dispose();
+      want.dispose();
+    }
+    expect(checked).toBe(2 * (kept.rawConfig['num_hidden_layers'] as number));
+    kept.dispose();
+    fp32.dispose();
+  });
+});
+
+/** One MatMulNBits q_proj (K = 40, N = 4): B [N, blocks, blockSize/2], `scaleCount` fp32 scales. */
+function nbitsModel(opts: { bits?: number; blockSize?: number; scaleCount?: number; zeroPointBytes?: number }): Uint8Array {
+  const blockSize = opts.blockSize ?? 32;
+  const [k, n] = [40, 4];
+  const blocks = Math.ceil(k / blockSize);
+  const inputs = ['x', 'B', 'scales', ...(opts.zeroPointBytes === undefined ? [] : ['zp'])];
+  return encodeModel({
+    name: 'g',
+    nodes: [
+      {
+        name: '/model/layers.0/self_attn/q_proj/MatMul_Q4',
+        opType: 'MatMulNBits',
+        domain: 'com.microsoft',
+        inputs,
+        outputs: ['y'],
+        attributes: [
+          { name: 'K', i: k },
+          { name: 'N', i: n },
+          { name: 'bits', i: opts.bits ?? 4 },
+          { name: 'block_size', i: blockSize },
+        ],
+      },
+    ],
+    initializers: [
+      encodeTensor('B', OnnxDataType.UINT8, [n, blocks, Math.max(1, Math.floor(blockSize / 2))], { raw: new Uint8Array(n * blocks * Math.max(1, Math.floor(blockSize / 2))).fill(0x9a) }),
+      encodeTensor('scales', OnnxDataType.FLOAT, [opts.scaleCount ?? n * blocks], { floatData: new Float32Array(opts.scaleCount ?? n * blocks).fill(0.5) }),
+      ...(opts.zeroPointBytes === undefined ? [] : [encodeTensor('zp', OnnxDataType.UINT8, [opts.zeroPointBytes], { raw: new Uint8Array(opts.zeroPointBytes).fill(0x77) })]),
+    ],
+    inputs: [encodeTensorValueInfo('x', OnnxDataType.FLOAT, [1, k])],
+    outputs: [encodeTensorValueInfo('y', OnnxDataType.FLOAT, [1, n])],
+    extraOpsets: [{ domain: 'com.microsoft', version: 1 }],
+  });
+}
+
+describe('malformed quantized tensors get typed errors naming the tensor and file', () => {
+  const read = (bytes: Uint8Array, keepCodes: boolean) => readOnnxWeightsFromBytes(bytes, { file: 'odd_q4.onnx', dequantize: true, keepCodes });
+
+  it('a well-formed MatMulNBits with K = 40 (a short last block) and packed zero points reads, kept and expanded alike', () => {
+    // 2 blocks per column: zero points take one byte per column (two nibbles)
+    const bytes = nbitsModel({ zeroPointBytes: 4 });
+    const kept = read(bytes, true).get('model.layers.0.self_attn.q_proj.weight');
+    const expanded = read(bytes, false).get('model.layers.0.self_attn.q_proj.weight');
+    if (kept?.encoded === undefined || expanded === undefined) throw new Error('q_proj not read');
+    expect(kept.encoded.blockSize).toBe(32);
+    expect(kept.encoded.scales?.length).toBe(8);
+    // codes 0xa (even index), 0x9 (odd); zero points 7 → (10 − 7)·0.5 = 1.5, (9 − 7)·0.5 = 1
+    expect(Array.from(expanded.data.slice(0, 4))).toEqual([1.5, 1, 1.5, 1]);
+    expect(sameBits(decodeWeight(kept.encoded), expanded.data)).toBe(true);
+  });
+
+  it.each([
+    { what: 'a wrong scale count', opts: { scaleCount: 7 }, message: /7 scales: expected 8 \(N=4 × 2 blocks of 32\).*file odd_q4\.onnx, tensor scales/ },
+    { what: '3-bit codes', opts: { bits: 3 }, message: /bits=3: only 4-bit weights are read.*file odd_q4\.onnx, tensor B/ },
+    { what: 'a block size that is not a power of two', opts: { blockSize: 24 }, message: /block_size=24: expected a power of two.*file odd_q4\.onnx, tensor B/ },
+    { what: 'a wrong zero-point count', opts: { zeroPointBytes: 3 }, message: /3 zero-point bytes: expected 4.*file odd_q4\.onnx, tensor zp/ },
+  ])('$what', ({ opts, message }) => {
+    for (const keepCodes of [true, false]) {
+      expect(() => read(nbitsModel(opts), keepCodes)).toThrow(OnnxError);
+      expect(() => read(nbitsModel(opts), keepCodes)).toThrow(message);
+    }
   });
 });

@@ -93,7 +93,7 @@ export class ReducedWeight {
     const scales = this.scales === null ? null : Float32Array.from(this.scales.dataSync());
     const zeroWords = this.zeroPoints?.dataSync() as Int32Array | undefined;
     const zeroPoints = zeroWords === undefined ? null : new Int8Array(zeroWords.buffer, zeroWords.byteOffset, scales?.length ?? 0);
-    return { dtype: this.dtype, rows: this.rows, cols: this.cols, codes, scales, blockSize: this.blockSize, zeroPoints };
+    return { dtype: this.dtype, rows: this.rows, cols: this.cols, codes, scales, blockSize: this.blockSize, ...(zeroPoints === null ? {} : { zeroPoints }) };
   }
 
   /**

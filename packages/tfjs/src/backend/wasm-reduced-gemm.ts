@@ -45,7 +45,7 @@ function heapWeight(backend: WasmHeapViews, codes: tf.TensorInfo, scales: tf.Ten
   const zeroWords = zeroPoints === undefined ? null : backend.typedArrayFromHeap(zeroPoints);
   const scaleCount = w.blockSize === null ? 0 : w.rows * Math.ceil(w.cols / w.blockSize);
   return {
-    zeroPoints: zeroWords === null ? null : new Int8Array(zeroWords.buffer, zeroWords.byteOffset, scaleCount),
+    ...(zeroWords === null ? {} : { zeroPoints: new Int8Array(zeroWords.buffer, zeroWords.byteOffset, scaleCount) }),
     dtype: w.dtype,
     rows: w.rows,
     cols: w.cols,
