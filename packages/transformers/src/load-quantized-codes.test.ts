@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeWeight } from '@tsd-peft/core';
+import { decodeWeight, encodeWeight } from '@tsd-peft/core';
 import { fixturePath } from '@tsd-peft/core/testing';
 import { baseWeightBytes, injectAdapters, isReducedWeight } from '@tsd-peft/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -232,6 +232,44 @@ describe('malformed quantized tensors get typed errors naming the tensor and fil
     for (const keepCodes of [true, false]) {
       expect(() => read(nbitsModel(opts), keepCodes)).toThrow(OnnxError);
       expect(() => read(nbitsModel(opts), keepCodes)).toThrow(message);
+    }
+  });
+});
+
+describe('frozenDtype over a quantized file', () => {
+  it("'int8' keeps the file's codes and encodes its fp32 tensors; 'bfloat16' re-encodes the decoded codes (lossy)", async () => {
+    const c = CASES[0] as Case; // stories260K q4: 4-bit projections, an fp32 embedding (the tied head)
+    const fp32 = await load(c, 'float32');
+    const kept = await load(c);
+    const int8 = await loadCausalLM(c.dir(), { onnxFile: c.file, tokenizer: false, frozenDtype: 'int8' });
+    const bf16 = await loadCausalLM(c.dir(), { onnxFile: c.file, tokenizer: false, frozenDtype: 'bfloat16' });
+    try {
+      const q = 'model.layers.0.self_attn.q_proj.weight';
+      const e = 'model.embed_tokens.weight';
+      const codesOf = (m: CausalLM, name: string) => {
+        const w = m.weights.get(name);
+        if (w === undefined || !isReducedWeight(w)) throw new Error(`${name} is not reduced`);
+        return w.encoded();
+      };
+      expect(Buffer.from(codesOf(int8, q).codes).equals(Buffer.from(codesOf(kept, q).codes))).toBe(true);
+      expect(codesOf(int8, q).blockSize).toBe(32);
+      expect(int8.source.quantizedTensors.kept).toEqual(kept.source.quantizedTensors.kept);
+      // the default leaves the file's fp32 embedding fp32; 'int8' encodes it as any fp32 weight
+      expect(isReducedWeight(kept.weights.get(e) as tf.Tensor)).toBe(false);
+      const emb = fp32.weights.get(e) as tf.Tensor2D;
+      const [rows, cols] = emb.shape;
+      expect(Buffer.from(codesOf(int8, e).codes).equals(Buffer.from(encodeWeight(emb.dataSync() as Float32Array, rows, cols, 'int8').codes))).toBe(true);
+      // 'bfloat16': core's encoding of the dequantized values, nothing kept
+      expect(bf16.source.quantizedTensors).toEqual({ kept: [], expanded: [] });
+      const wq = fp32.weights.get(q) as tf.Tensor2D;
+      const want = encodeWeight(wq.dataSync() as Float32Array, wq.shape[0], wq.shape[1], 'bfloat16');
+      expect(codesOf(bf16, q).dtype).toBe('bfloat16');
+      expect(Buffer.from(codesOf(bf16, q).codes).equals(Buffer.from(want.codes))).toBe(true);
+      // full fine-tuning trains W itself: refused over the codes, allowed over the expanded base
+      expect(() => injectAdapters(kept.weights, { method: 'full', targetModules: ['q_proj'] })).toThrow(/q_proj is a frozen int8 weight; load the model with frozenDtype 'float32'/);
+      injectAdapters(fp32.weights, { method: 'full', targetModules: ['q_proj'] }).dispose();
+    } finally {
+      for (const m of [fp32, kept, int8, bf16]) m.dispose();
     }
   });
 });
