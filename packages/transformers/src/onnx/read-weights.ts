@@ -156,16 +156,23 @@ function whereIn(model: OnnxModel, tensor: string): { file?: string; tensor: str
   return { ...(model.file === undefined ? {} : { file: model.file }), tensor };
 }
 
-/** An `OnnxWeight` holding codes: `data` decodes them (core's `decodeWeight`) only when read. */
-function keptWeight(encoded: EncodedWeight, initializer: string, transposed: boolean): OnnxWeight {
+/**
+ * An `OnnxWeight` holding codes, converted on first use of `encoded` (so a tensor the replica never reads, e.g. a
+ * tied head's quantized copy, is never unpacked); `data` decodes them (core's `decodeWeight`) on each access.
+ */
+function keptWeight(shape: readonly [number, number], make: () => EncodedWeight, initializer: string, transposed: boolean): OnnxWeight {
+  let encoded: EncodedWeight | undefined;
+  const codes = (): EncodedWeight => (encoded ??= make());
   return {
-    shape: [encoded.rows, encoded.cols],
+    shape,
     get data(): Float32Array {
-      return decodeWeight(encoded, initializer);
+      return decodeWeight(codes(), initializer);
     },
     initializer,
     transposed,
-    encoded,
+    get encoded(): EncodedWeight {
+      return codes();
+    },
   };
 }
 
@@ -178,9 +185,10 @@ function affine8Weight(model: OnnxModel, codesT: OnnxTensor, scaleT: OnnxTensor,
   if (zps.length !== scales.length) throw new OnnxError(`${zps.length} zero points for ${scales.length} scales`, whereIn(model, zpT?.name ?? codesT.name));
   const codes = readTensorBytes(model, codesT, external);
   const signed = codesT.dataType === OnnxDataType.INT8;
-  if (keepCodes) {
-    const encoded = affine8Encoded(codes, scales, zps, rows, cols, signed, transpose);
-    if (encoded !== null) return keptWeight(encoded, codesT.name, transpose);
+  // per-column scales of an untransposed table (no exporter writes one) are not a row block: expanded instead
+  if (keepCodes && (scales.length === 1 || transpose)) {
+    const shape: [number, number] = transpose ? [cols, rows] : [rows, cols];
+    return keptWeight(shape, () => affine8Encoded(codes, scales, zps, rows, cols, signed, transpose) as EncodedWeight, codesT.name, transpose);
   }
   const values = dequantizeAffine8(codes, scales, zps, cols, signed);
   const w = transpose ? transposeToHf(values, rows, cols, codesT.name) : { shape: [rows, cols], data: values, initializer: codesT.name, transposed: false };
@@ -204,7 +212,7 @@ function dequantizedWeight(model: OnnxModel, q: QuantizedLinear, external: Exter
     if (zp !== undefined && zp.length !== outF * Math.ceil(blocks / 2)) {
       throw new OnnxError(`${zp.length} zero-point bytes: expected ${outF * Math.ceil(blocks / 2)} (packed 4-bit, N=${outF} × ${blocks} blocks)`, whereIn(model, q.zeroPoints?.name ?? q.weight.name));
     }
-    if (keepCodes) return keptWeight(blockwise4Encoded(packed, scales, outF, inF, q.blockSize, zp), q.weight.name, false);
+    if (keepCodes) return keptWeight([outF, inF], () => blockwise4Encoded(packed, scales, outF, inF, q.blockSize, zp), q.weight.name, false);
     return { shape: [outF, inF], data: dequantizeBlockwise4(packed, scales, outF, inF, q.blockSize, zp), initializer: q.weight.name, transposed: false };
   }
   if (q.kind === 'bnb4') throw new OnnxError(`MatMulBnb4 node ${q.node.name}: FP4/NF4 weights cannot be read; use another variant`, whereIn(model, q.weight.name));
