@@ -177,3 +177,22 @@ describe('int8 with per-block zero points (an asymmetric uint8 file kept as c �
     expect(() => validateEncodedWeight({ ...bf16, zeroPoints: new Int8Array(1) }, 'q_proj')).toThrow(ConfigError);
   });
 });
+
+describe('4-bit int8 codes (bits: 4, two signed nibbles per byte)', () => {
+  // rows 3, cols 3: 9 codes in 5 bytes, row 1 starts in the high nibble of byte 1
+  const codes = Uint8Array.from([0x9a, 0x07, 0xf8, 0x21, 0x0e]);
+  const w = { dtype: 'int8' as const, rows: 3, cols: 3, codes, scales: Float32Array.from([0.5, 0.25, 2]), blockSize: 4, bits: 4 as const };
+
+  it('decodes element i from byte i >> 1 (even i in the low nibble), sign-extended, times its scale', () => {
+    // nibbles in element order: a 9 | 7 0 | 8 f | 1 2 | e  →  −6 −7 7 | 0 −8 −1 | 1 2 −2
+    expect(Array.from(decodeWeight(w))).toEqual([-3, -3.5, 3.5, 0, -2, -0.25, 2, 4, -4]);
+    expect(Array.from(decodeWeightRows(w, [2, 1]))).toEqual([2, 4, -4, 0, -2, -0.25]);
+    expect(encodedWeightBytes(w)).toBe(5 + 12);
+  });
+
+  it('a wrong code length or bits on bfloat16 is refused naming the tensor', () => {
+    expect(() => validateEncodedWeight({ ...w, codes: new Uint8Array(4) }, 'q_proj')).toThrow(/expected 5 bytes of 4-bit int8 codes, got 4.*q_proj/);
+    const bf16 = encodeWeight(new Float32Array(4), 2, 2, 'bfloat16');
+    expect(() => validateEncodedWeight({ ...bf16, bits: 4 }, 'q_proj')).toThrow(ConfigError);
+  });
+});

@@ -56,6 +56,23 @@ export interface EncodedWeight {
   scales: Float32Array | null;
   blockSize: number | null;
   zeroPoints?: Int8Array | null;
+  /**
+   * int8 only: 4 packs two signed 4-bit codes (two's complement, [−8, 7]) per byte, element i of the
+   * row-major weight in byte i >> 1, the even element in the low nibble (0.5 byte per weight: a q4 file's
+   * MatMulNBits codes as q − 8). Absent or 8: one int8 code per byte.
+   */
+  bits?: 4 | 8;
+}
+
+/** Bytes of codes of an encoded weight: rows·cols·2 (bfloat16), rows·cols (int8) or ceil(rows·cols / 2) (4-bit int8). */
+export function codeByteLength(w: Pick<EncodedWeight, 'dtype' | 'rows' | 'cols' | 'bits'>): number {
+  const n = w.rows * w.cols;
+  return w.dtype === 'int8' && w.bits === 4 ? Math.ceil(n / 2) : n * codeBytesPerElement(w.dtype);
+}
+
+/** Code i (row-major) of a 4-bit int8 weight, sign-extended. */
+function nibbleAt(codes: Uint8Array, i: number): number {
+  return (((codes[i >> 1] as number) >> ((i & 1) << 2)) << 28) >> 28;
 }
 
 /** True when `s` names a {@link FrozenDtype}. */
@@ -170,9 +187,12 @@ export function validateEncodedWeight(w: EncodedWeight, name = 'weight'): void {
   if (w.dtype !== 'bfloat16' && w.dtype !== 'int8') {
     throw new ConfigError(`unknown encoded weight dtype ${String(w.dtype)}: expected 'bfloat16' or 'int8'`, { tensor: name, field: 'dtype' });
   }
-  const codeBytes = w.rows * w.cols * codeBytesPerElement(w.dtype);
+  if (w.bits !== undefined && w.bits !== 8 && !(w.bits === 4 && w.dtype === 'int8')) {
+    throw new ConfigError(`${w.dtype} codes cannot have ${String(w.bits)} bits: expected 8, or 4 for int8`, { tensor: name, field: 'bits' });
+  }
+  const codeBytes = codeByteLength(w);
   if (w.codes.byteLength !== codeBytes) {
-    throw new ShapeError(`expected ${codeBytes} bytes of ${w.dtype} codes, got ${w.codes.byteLength}`, { tensor: name, shape: [w.rows, w.cols] });
+    throw new ShapeError(`expected ${codeBytes} bytes of ${w.bits === 4 ? '4-bit ' : ''}${w.dtype} codes, got ${w.codes.byteLength}`, { tensor: name, shape: [w.rows, w.cols] });
   }
   if (w.dtype === 'bfloat16') {
     if (w.scales !== null || w.blockSize !== null || (w.zeroPoints ?? null) !== null) {
@@ -211,9 +231,11 @@ export function decodeWeight(w: EncodedWeight, name = 'weight'): Float32Array {
   return out;
 }
 
-/** Decodes row `row` of an int8 weight into `out` at `at`, block by block. */
+/** Decodes row `row` of an int8 weight (8- or 4-bit codes) into `out` at `at`, block by block. */
 function decodeInt8Row(w: EncodedWeight, row: number, out: Float32Array, at: number): void {
-  const codes = new Int8Array(w.codes.buffer, w.codes.byteOffset + row * w.cols, w.cols);
+  const packed4 = w.bits === 4;
+  const codes = new Int8Array(w.codes.buffer, w.codes.byteOffset + (packed4 ? 0 : row * w.cols), packed4 ? 0 : w.cols);
+  const base = row * w.cols; // element index of the row's first code (4-bit codes are addressed by element)
   const scales = w.scales as Float32Array;
   const blockSize = w.blockSize as number;
   const zeroPoints = w.zeroPoints ?? null;
@@ -222,7 +244,10 @@ function decodeInt8Row(w: EncodedWeight, row: number, out: Float32Array, at: num
     const scale = scales[block] as number;
     const zero = zeroPoints === null ? 0 : (zeroPoints[block] as number);
     const end = Math.min(w.cols, start + blockSize);
-    for (let col = start; col < end; col++) out[at + col] = Math.fround(((codes[col] as number) - zero) * scale);
+    for (let col = start; col < end; col++) {
+      const code = packed4 ? nibbleAt(w.codes, base + col) : (codes[col] as number);
+      out[at + col] = Math.fround((code - zero) * scale);
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import {
   ConfigError,
   HOST_IS_LITTLE_ENDIAN,
   ShapeError,
+  codeByteLength,
   codeBytesPerElement,
   decodeWeight,
   decodeWeightRows,
@@ -30,6 +31,8 @@ export class ReducedWeight {
   readonly blockSize: number | null;
   /** int8 with zero points (an asymmetric file's codes): one int8 per scale block, as packed bytes in int32 words; else null. */
   readonly zeroPoints: tf.Tensor1D | null;
+  /** int8: 4 when two 4-bit codes share a byte (core's `EncodedWeight.bits`), else 8; bfloat16: 16. */
+  readonly bits: 4 | 8 | 16;
   private disposedFlag = false;
 
   private constructor(
@@ -40,6 +43,7 @@ export class ReducedWeight {
     encoded: EncodedWeight,
   ) {
     this.blockSize = encoded.blockSize;
+    this.bits = encoded.dtype === 'bfloat16' ? 16 : (encoded.bits ?? 8);
     this.codes = tf.keep(tf.tensor1d(packedWords(encoded.codes), 'int32'));
     this.scales = encoded.scales === null ? null : tf.keep(tf.tensor1d(encoded.scales, 'float32'));
     const zeroPoints = encoded.zeroPoints ?? null;
@@ -89,11 +93,12 @@ export class ReducedWeight {
   encoded(): EncodedWeight {
     this.assertLive();
     const words = this.codes.dataSync() as Int32Array;
-    const codes = new Uint8Array(words.buffer, words.byteOffset, this.rows * this.cols * codeBytesPerElement(this.dtype));
+    const bits = this.bits === 4 ? ({ bits: 4 } as const) : {};
+    const codes = new Uint8Array(words.buffer, words.byteOffset, codeByteLength({ dtype: this.dtype, rows: this.rows, cols: this.cols, ...bits }));
     const scales = this.scales === null ? null : Float32Array.from(this.scales.dataSync());
     const zeroWords = this.zeroPoints?.dataSync() as Int32Array | undefined;
     const zeroPoints = zeroWords === undefined ? null : new Int8Array(zeroWords.buffer, zeroWords.byteOffset, scales?.length ?? 0);
-    return { dtype: this.dtype, rows: this.rows, cols: this.cols, codes, scales, blockSize: this.blockSize, ...(zeroPoints === null ? {} : { zeroPoints }) };
+    return { dtype: this.dtype, rows: this.rows, cols: this.cols, codes, scales, blockSize: this.blockSize, ...(zeroPoints === null ? {} : { zeroPoints }), ...bits };
   }
 
   /**
@@ -188,7 +193,7 @@ export function reducedGather(w: ReducedWeight, ids: tf.Tensor1D): tf.Tensor2D {
 function referenceGather(w: ReducedWeight, ids: tf.Tensor1D): tf.Tensor2D {
   const rowIds = Array.from(ids.dataSync());
   const rowBytes = w.cols * codeBytesPerElement(w.dtype);
-  if (rowBytes % 4 !== 0 || rowIds.length === 0 || w.zeroPoints !== null) return tf.tensor2d(decodeWeightRows(w.encoded(), rowIds, w.name), [rowIds.length, w.cols]);
+  if (rowBytes % 4 !== 0 || rowIds.length === 0 || w.zeroPoints !== null || w.bits === 4) return tf.tensor2d(decodeWeightRows(w.encoded(), rowIds, w.name), [rowIds.length, w.cols]);
   for (const id of rowIds) {
     if (!Number.isInteger(id) || id < 0 || id >= w.rows) throw new ShapeError(`row ${id} is outside [0, ${w.rows})`, { tensor: w.name, shape: [w.rows, w.cols] });
   }

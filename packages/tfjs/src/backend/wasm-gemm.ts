@@ -217,6 +217,8 @@ export interface ReducedGemmWeight {
   cols: number;
   /** int8: columns per scale block (a power of two); bfloat16: null. */
   blockSize: number | null;
+  /** int8: 4 when two 4-bit codes share a byte, else 8; bfloat16: 16. */
+  bits: 4 | 8 | 16;
 }
 
 /** Where a reduced weight's scales and (int8, optional) zero points are on the heap. */
@@ -257,9 +259,11 @@ export function reducedGemmOnHeap(
   const cOffset = (backend.dataIdMap.get(out.dataId) as { memoryOffset: number }).memoryOffset;
   const kc = innerBlock(k);
   const pack = panelBuffer(backend, memory, 32 * kc);
+  // strides in bytes of codes, or in codes (elements) for 4-bit codes, which the kernel addresses by element
   const size = w.dtype === 'bfloat16' ? 2 : 1;
   // B = Wᵀ: B[p, j] = W[j, p], contiguous along p; B = W: B[p, j] = W[p, j]
   const [bRow, bCol] = transposeW ? [size, size * w.cols] : [size * w.cols, size];
+  const mode = w.dtype === 'bfloat16' ? 1 : w.bits === 4 ? 4 : zeroData === undefined ? 2 : 3;
   const blockSize = w.blockSize ?? 1;
   const sRow = 4 * Math.ceil(w.cols / blockSize);
   gemm(
@@ -276,7 +280,7 @@ export function reducedGemmOnHeap(
     rowBlock(kc),
     pack,
     kc,
-    w.dtype === 'bfloat16' ? 1 : zeroData === undefined ? 2 : 3,
+    mode,
     scaleData?.memoryOffset ?? 0,
     sRow,
     Math.log2(blockSize),

@@ -1075,7 +1075,9 @@
   ;; code · scale rounded once to f32; int8 with zero points (mode 3, the
 ;; codes of an asymmetric uint8 file) as (code − zero point) · scale, the
 ;; difference exact in i32, its zero point at z + (scale offset) / 4 (one
-;; byte per block). Mode 3 takes the scalar loop. B's element (p, j) is W[j, p] when
+;; byte per block); 4-bit int8 (mode 4, two signed codes per byte, bRow and
+;; bCol counted in codes, zero points at z when z ≠ 0) likewise, each code
+;; sign-extended from its nibble. Modes 3 and 4 take the scalar loop. B's element (p, j) is W[j, p] when
   ;; wT = 1 (B = Wᵀ, a linear layer's forward) and W[p, j] when wT = 0 (the
   ;; backward's dy·W); the int8 scale of W[row, col] is at
   ;; s + row·sRow + (col >> shift)·4 (one f32 per row and block of 2^shift columns).
@@ -1132,7 +1134,7 @@
     ;; B = Wᵀ, an 8-column panel (the forward's main case): 8 rows of W gathered per p, unrolled as the fp32
     ;; gather is; for int8, $jq walks the 8 rows' scales of p's block.
     (if
-      (i32.and (i32.and (local.get $wT) (i32.eq (local.get $width) (i32.const 8))) (i32.ne (local.get $mode) (i32.const 3)))
+      (i32.and (i32.and (local.get $wT) (i32.eq (local.get $width) (i32.const 8))) (i32.lt_u (local.get $mode) (i32.const 3)))
       (then
         (block $fwdDone
           (loop $fwd
@@ -1227,9 +1229,20 @@
                   (f32.mul
                     (f32.convert_i32_s
                       (i32.sub
-                        (i32.load8_s (local.get $src))
                         (if (result i32)
-                          (i32.eq (local.get $mode) (i32.const 3))
+                          (i32.eq (local.get $mode) (i32.const 4))
+                          ;; 4-bit: element e = src − b, in byte b + e/2 (the even element in the low nibble), sign-extended
+                          (then
+                            (i32.shr_s
+                              (i32.shl
+                                (i32.shr_u
+                                  (i32.load8_u (i32.add (local.get $b) (i32.shr_u (i32.sub (local.get $src) (local.get $b)) (i32.const 1))))
+                                  (i32.shl (i32.and (i32.sub (local.get $src) (local.get $b)) (i32.const 1)) (i32.const 2)))
+                                (i32.const 28))
+                              (i32.const 28)))
+                          (else (i32.load8_s (local.get $src))))
+                        (if (result i32)
+                          (local.get $z)
                           (then (i32.load8_s (i32.add (local.get $z) (i32.shr_u (local.get $so) (i32.const 2)))))
                           (else (i32.const 0)))))
                     (f32.load (i32.add (local.get $s) (local.get $so)))))
@@ -1249,8 +1262,9 @@
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
 
   ;; C[m×n] = A·B for one A (fp32, strided) and a B of reduced-precision codes
-  ;; (mode 1 bfloat16, 2 int8, 3 int8 with zero points at z; b, bRow, bCol in
-  ;; bytes of codes; s, sRow, shift, wT, z as in $packReduced).
+  ;; (mode 1 bfloat16, 2 int8, 3 int8 with zero points at z, 4 4-bit int8; b,
+  ;; bRow, bCol in bytes of codes (mode 4: in codes); s, sRow, shift, wT, z as
+  ;; in $packReduced).
   (func (export "rgemm") (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32) (param $z i32)
     (call $gemm
       (i32.const 1) (local.get $m) (local.get $n) (local.get $k) (local.get $a) (i32.const 0) (local.get $aRow) (local.get $aCol)

@@ -124,6 +124,36 @@ describe('reducedMatMul on the wasm kernel', () => {
     }
   }
 
+  // 4-bit codes, two per byte (a q4 file's MatMulNBits codes as q − 8): odd cols so that rows start mid-byte, K blocks,
+  // tile remainders; with and without per-block zero points
+  for (const [n, rows, cols, blockSize] of [
+    [11, 19, 151, 32],
+    [37, 21, 1100, 32],
+    [6, 1031, 12, 16],
+    [5, 9, 33, 8],
+  ] as const) {
+    for (const withZeroPoints of [false, true]) {
+      for (const transposeW of [true, false]) {
+        it(`4-bit int8${withZeroPoints ? ' with zero points' : ''}, x·W[${rows}, ${cols}]${transposeW ? 'ᵀ' : ''} (blocks of ${blockSize}): bit for bit the fp32 kernel on decodeWeight(W)`, async () => {
+          const blocks = rows * Math.ceil(cols / blockSize);
+          const codes = Uint8Array.from({ length: Math.ceil((rows * cols) / 2) }, () => Math.floor(rng.uniform(0, 256)) & 0xff);
+          const zeroPoints = withZeroPoints ? { zeroPoints: Int8Array.from({ length: blocks }, () => Math.floor(rng.uniform(-8, 8))) } : {};
+          const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(blocks), blockSize, bits: 4 as const, ...zeroPoints };
+          const w = ReducedWeight.fromEncoded(encoded);
+          expect(w.bytes).toBe(4 * Math.ceil(codes.length / 4) + 4 * blocks + (withZeroPoints ? 4 * Math.ceil(blocks / 4) : 0));
+          const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
+          const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
+          const got = reducedMatMul(x, w, transposeW);
+          const want = tf.matMul(x, decoded, false, transposeW);
+          expect(bits(got)).toEqual(bits(want));
+          expect(await kernelsOf(() => reducedMatMul(x, w, transposeW))).toEqual(['TsdReducedMatMul']);
+          tf.dispose([got, want, x, decoded]);
+          w.dispose();
+        });
+      }
+    }
+  }
+
   it('handles empty products: K = 0 gives zeros, no rows or no outputs give empty tensors', () => {
     for (const dtype of ['bfloat16', 'int8'] as const) {
       const noCols = ReducedWeight.fromFloat32(new Float32Array(0), 5, 0, dtype);
@@ -161,6 +191,20 @@ describe('reducedMatMul on the wasm kernel', () => {
 });
 
 describe('reducedGather on wasm', () => {
+  it('4-bit int8: the gathered rows (odd cols, rows starting mid-byte) equal decodeWeightRows', async () => {
+    const [rows, cols] = [30, 23];
+    const codes = Uint8Array.from({ length: Math.ceil((rows * cols) / 2) }, () => Math.floor(rng.uniform(0, 256)) & 0xff);
+    const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(rows), blockSize: 32, bits: 4 as const };
+    const w = ReducedWeight.fromEncoded(encoded, 'embed_tokens');
+    const ids = tf.tensor1d([29, 0, 7, 8, 7], 'int32');
+    const got = reducedGather(w, ids);
+    expect(bits(got)).toEqual(Array.from(new Uint32Array(decodeWeightRows(encoded, [29, 0, 7, 8, 7]).buffer)));
+    expect(await kernelsOf(() => reducedGather(w, ids))).toEqual(['TsdReducedGather']);
+    expect(w.encoded().codes.length).toBe(codes.length);
+    tf.dispose([got, ids]);
+    w.dispose();
+  });
+
   it('int8 with zero points: the gathered rows equal decodeWeightRows (wasm kernel and reference path)', async () => {
     const [rows, cols] = [40, 24];
     const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.uniform(0, 256)) & 0xff);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ShapeError, TsdError, decodeWeightRows, type EncodedWeight } from '@tsd-peft/core';
+import { ShapeError, TsdError, codeByteLength, decodeWeightRows, type EncodedWeight } from '@tsd-peft/core';
 import { type ReducedWeight, setReducedKernels } from './reduced-weight.js';
 import { type ReducedGemmWeight, type WasmBackendInternals, reducedGemmOnHeap, wasmGemmActive } from './wasm-gemm.js';
 
@@ -31,7 +31,7 @@ function weightAttrs(attrs: tf.NamedAttrMap): WeightAttrs {
 }
 
 function attrsOf(w: ReducedWeight, transposeW = false): tf.NamedAttrMap {
-  return { dtype: w.dtype, rows: w.rows, cols: w.cols, blockSize: w.blockSize, transposeW } as unknown as tf.NamedAttrMap;
+  return { dtype: w.dtype, rows: w.rows, cols: w.cols, blockSize: w.blockSize, bits: w.bits, transposeW } as unknown as tf.NamedAttrMap;
 }
 
 function inputsOf(w: ReducedWeight, extra: Record<string, tf.Tensor>): tf.NamedTensorMap {
@@ -41,7 +41,7 @@ function inputsOf(w: ReducedWeight, extra: Record<string, tf.Tensor>): tf.NamedT
 /** The codes (and scales) on the heap as core's `EncodedWeight`: views, valid until the next heap allocation. */
 function heapWeight(backend: WasmHeapViews, codes: tf.TensorInfo, scales: tf.TensorInfo | undefined, zeroPoints: tf.TensorInfo | undefined, w: ReducedGemmWeight): EncodedWeight {
   const words = backend.typedArrayFromHeap(codes);
-  const size = w.dtype === 'bfloat16' ? 2 : 1;
+  const packed4 = w.dtype === 'int8' && w.bits === 4;
   const zeroWords = zeroPoints === undefined ? null : backend.typedArrayFromHeap(zeroPoints);
   const scaleCount = w.blockSize === null ? 0 : w.rows * Math.ceil(w.cols / w.blockSize);
   return {
@@ -49,7 +49,8 @@ function heapWeight(backend: WasmHeapViews, codes: tf.TensorInfo, scales: tf.Ten
     dtype: w.dtype,
     rows: w.rows,
     cols: w.cols,
-    codes: new Uint8Array(words.buffer, words.byteOffset, w.rows * w.cols * size),
+    codes: new Uint8Array(words.buffer, words.byteOffset, codeByteLength({ dtype: w.dtype, rows: w.rows, cols: w.cols, ...(packed4 ? { bits: 4 as const } : {}) })),
+    ...(packed4 ? { bits: 4 as const } : {}),
     scales: scales === undefined ? null : (backend.typedArrayFromHeap(scales) as Float32Array),
     blockSize: w.blockSize,
   };

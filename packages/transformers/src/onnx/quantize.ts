@@ -171,35 +171,46 @@ function wholeRowBlock(n: number): number {
 }
 
 /**
- * MatMulNBits' 4-bit codes kept as core's int8 `EncodedWeight` W [N, K] (HF
- * [out, in]) without expanding them: code = q − zero point (8 without zero
- * points) in [−15, 15], one scale per (row, block of `blockSize` inputs), so
- * `decodeWeight` gives exactly {@link dequantizeBlockwise4}'s values
- * (fround((q − zp) · s) both ways). The last block of a row is shorter when
- * K is not a multiple of `blockSize`. `blockSize` must be a power of two
- * (core's int8 blocks; MatMulNBits writes 16…256).
+ * MatMulNBits' 4-bit codes kept as core's 4-bit int8 `EncodedWeight` W [N, K]
+ * (HF [out, in]) without expanding them: two codes per byte as the file has
+ * them, each stored as q − 8 (a signed nibble; q XOR 8), one scale per (row,
+ * block of `blockSize` inputs), and, when the file has zero points, zp − 8 per
+ * block as core's int8 zero points — so `decodeWeight` gives exactly
+ * {@link dequantizeBlockwise4}'s values (fround((q − zp) · s) both ways), in
+ * 0.5 byte per weight plus the scales. When K is a multiple of `blockSize` the
+ * file's bytes are already in row-major order; otherwise each row's padding is
+ * dropped and the last block of a row is shorter. `blockSize` must be a power
+ * of two (core's int8 blocks; MatMulNBits writes 16…256).
  */
 export function blockwise4Encoded(packed: Uint8Array, scales: Float32Array, n: number, k: number, blockSize: number, zeroPoints?: Uint8Array): EncodedWeight {
   const blocks = blocksOf(k, blockSize);
   const blob = blockSize / 2;
-  const zpRow = Math.ceil(blocks / 2);
-  const codes = new Uint8Array(n * k);
-  const signed = new Int8Array(codes.buffer);
-  for (let col = 0; col < n; col++) {
-    for (let b = 0; b < blocks; b++) {
-      let zp = 8;
-      if (zeroPoints !== undefined) {
-        const byte = zeroPoints[col * zpRow + (b >> 1)] as number;
-        zp = b % 2 === 0 ? byte & 15 : byte >> 4;
-      }
-      const base = (col * blocks + b) * blob;
-      for (let i = 0; i < blockSize && b * blockSize + i < k; i++) {
-        const byte = packed[base + (i >> 1)] as number;
-        signed[col * k + b * blockSize + i] = (i % 2 === 0 ? byte & 15 : byte >> 4) - zp;
+  let codes: Uint8Array;
+  if (k % blockSize === 0) {
+    codes = Uint8Array.from(packed.subarray(0, (n * k) / 2), (byte) => byte ^ 0x88);
+  } else {
+    codes = new Uint8Array(Math.ceil((n * k) / 2));
+    for (let col = 0; col < n; col++) {
+      for (let i = 0; i < k; i++) {
+        const byte = packed[(col * blocks + Math.floor(i / blockSize)) * blob + ((i % blockSize) >> 1)] as number;
+        const q = (i % blockSize) % 2 === 0 ? byte & 15 : byte >> 4;
+        const e = col * k + i;
+        codes[e >> 1] = (codes[e >> 1] as number) | ((q ^ 8) << ((e & 1) << 2));
       }
     }
   }
-  return { dtype: 'int8', rows: n, cols: k, codes, scales, blockSize };
+  let zeros: Int8Array | null = null;
+  if (zeroPoints !== undefined) {
+    const zpRow = Math.ceil(blocks / 2);
+    zeros = new Int8Array(n * blocks);
+    for (let col = 0; col < n; col++) {
+      for (let b = 0; b < blocks; b++) {
+        const byte = zeroPoints[col * zpRow + (b >> 1)] as number;
+        zeros[col * blocks + b] = (b % 2 === 0 ? byte & 15 : byte >> 4) - 8;
+      }
+    }
+  }
+  return { dtype: 'int8', rows: n, cols: k, codes, scales, blockSize, bits: 4, ...(zeros === null ? {} : { zeroPoints: zeros }) };
 }
 
 /**
