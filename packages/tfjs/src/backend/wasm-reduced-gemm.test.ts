@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, decodeWeight, decodeWeightRows, encodeWeight } from '@tsd-peft/core';
+import { Rng, decodeWeight, decodeWeightRows, encodeWeight, type EncodedWeight } from '@tsd-peft/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectReducedMatMulGrads } from './reduced-weight.test-helper.js';
 import { ReducedWeight, reducedGather, reducedMatMul } from './reduced-weight.js';
@@ -32,6 +32,25 @@ async function kernelsOf(f: () => tf.Tensor): Promise<string[]> {
   const info = await tf.profile(() => f());
   tf.dispose(info.result as tf.Tensor);
   return info.kernelNames.filter((name) => name !== '');
+}
+
+/**
+ * Runs x·Wᵀ or x·W for an encoded W on the wasm kernel and checks it equals the fp32 kernel on decodeWeight(W) bit for
+ * bit; returns x and the product (the caller disposes them) for further checks.
+ */
+async function expectKernelMatchesDecoded(encoded: EncodedWeight, n: number, transposeW: boolean, bytes: number): Promise<{ x: tf.Tensor2D; want: tf.Tensor2D }> {
+  const { rows, cols } = encoded;
+  const w = ReducedWeight.fromEncoded(encoded);
+  expect(w.bytes).toBe(bytes);
+  const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
+  const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
+  const got = reducedMatMul(x, w, transposeW);
+  const want = tf.matMul(x, decoded, false, transposeW);
+  expect(bits(got)).toEqual(bits(want));
+  expect(await kernelsOf(() => reducedMatMul(x, w, transposeW))).toEqual(['TsdReducedMatMul']);
+  tf.dispose([got, decoded]);
+  w.dispose();
+  return { x, want };
 }
 
 describe('reducedMatMul on the wasm kernel', () => {
@@ -105,20 +124,12 @@ describe('reducedMatMul on the wasm kernel', () => {
         const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.uniform(0, 256)) & 0xff); // all 256 byte values
         const zeroPoints = Int8Array.from({ length: blocks }, () => Math.floor(rng.uniform(-128, 128)));
         const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(blocks), blockSize, zeroPoints };
-        const w = ReducedWeight.fromEncoded(encoded);
-        expect(w.bytes).toBe(4 * Math.ceil((rows * cols) / 4) + 4 * blocks + 4 * Math.ceil(blocks / 4));
-        const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
-        const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
-        const got = reducedMatMul(x, w, transposeW);
-        const want = tf.matMul(x, decoded, false, transposeW);
-        expect(bits(got)).toEqual(bits(want));
-        expect(await kernelsOf(() => reducedMatMul(x, w, transposeW))).toEqual(['TsdReducedMatMul']);
+        const { x, want } = await expectKernelMatchesDecoded(encoded, n, transposeW, 4 * Math.ceil((rows * cols) / 4) + 4 * blocks + 4 * Math.ceil(blocks / 4));
         // and the zero points matter: without them the product differs
         const symmetric = ReducedWeight.fromEncoded({ ...encoded, zeroPoints: null });
         const other = reducedMatMul(x, symmetric, transposeW);
         expect(bits(other)).not.toEqual(bits(want));
-        tf.dispose([got, want, x, decoded, other]);
-        w.dispose();
+        tf.dispose([want, x, other]);
         symmetric.dispose();
       });
     }
@@ -139,16 +150,8 @@ describe('reducedMatMul on the wasm kernel', () => {
           const codes = Uint8Array.from({ length: Math.ceil((rows * cols) / 2) }, () => Math.floor(rng.uniform(0, 256)) & 0xff);
           const zeroPoints = withZeroPoints ? { zeroPoints: Int8Array.from({ length: blocks }, () => Math.floor(rng.uniform(-8, 8))) } : {};
           const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(blocks), blockSize, bits: 4 as const, ...zeroPoints };
-          const w = ReducedWeight.fromEncoded(encoded);
-          expect(w.bytes).toBe(4 * Math.ceil(codes.length / 4) + 4 * blocks + (withZeroPoints ? 4 * Math.ceil(blocks / 4) : 0));
-          const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
-          const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
-          const got = reducedMatMul(x, w, transposeW);
-          const want = tf.matMul(x, decoded, false, transposeW);
-          expect(bits(got)).toEqual(bits(want));
-          expect(await kernelsOf(() => reducedMatMul(x, w, transposeW))).toEqual(['TsdReducedMatMul']);
-          tf.dispose([got, want, x, decoded]);
-          w.dispose();
+          const bytes = 4 * Math.ceil(codes.length / 4) + 4 * blocks + (withZeroPoints ? 4 * Math.ceil(blocks / 4) : 0);
+          tf.dispose(Object.values(await expectKernelMatchesDecoded(encoded, n, transposeW, bytes)));
         });
       }
     }

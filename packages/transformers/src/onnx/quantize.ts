@@ -187,7 +187,8 @@ export function blockwise4Encoded(packed: Uint8Array, scales: Float32Array, n: n
   const blob = blockSize / 2;
   let codes: Uint8Array;
   if (k % blockSize === 0) {
-    codes = Uint8Array.from(packed.subarray(0, (n * k) / 2), (byte) => byte ^ 0x88);
+    codes = packed.slice(0, (n * k) / 2);
+    for (let i = 0; i < codes.length; i++) codes[i] = (codes[i] as number) ^ 0x88;
   } else {
     codes = new Uint8Array(Math.ceil((n * k) / 2));
     for (let col = 0; col < n; col++) {
