@@ -45,7 +45,7 @@ async function expectKernelMatchesDecoded(encoded: EncodedWeight, n: number, tra
   const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
   const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
   const got = reducedMatMul(x, w, transposeW);
-  const want = tf.matMul(x, decoded, false, transposeW);
+  const want = tf.matMul(x, decoded, false, transposeW) as tf.Tensor2D;
   expect(bits(got)).toEqual(bits(want));
   expect(await kernelsOf(() => reducedMatMul(x, w, transposeW))).toEqual(['TsdReducedMatMul']);
   tf.dispose([got, decoded]);
