@@ -15,7 +15,12 @@ const stories = join(fixtures, 'reference', 'onnx', 'stories260K');
 if (!existsSync(stories)) throw new Error(`fixture missing: ${stories} (set TSD_FIXTURES)`);
 const entry = (await bundlePerfEntries(['quantized-load.run']))['quantized-load.run'];
 const run = (args) =>
-  JSON.parse(execFileSync(process.execPath, [entry, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1));
+  JSON.parse(
+    execFileSync(process.execPath, [entry, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] })
+      .trim()
+      .split('\n')
+      .at(-1),
+  );
 
 const smol = join(repoRoot, '.tmp', 'quantized-load', `smollm2-135m-${layers}l`);
 if (!existsSync(join(smol, 'onnx', 'model_q4.onnx'))) {
@@ -34,7 +39,11 @@ const modes = [
 ];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const f = (x, d = 1) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at start; ${rounds} alternating rounds, medians`);
+console.log(
+  `load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} at start; ${rounds} alternating rounds, medians`,
+);
 for (const c of cases) {
   const results = new Map(modes.map((m) => [m.mode, []]));
   for (let r = 0; r < Number(rounds); r++) {
@@ -52,4 +61,8 @@ for (const c of cases) {
     );
   }
 }
-console.log(`\nload average ${loadavg().map((x) => x.toFixed(2)).join(' ')} at the end`);
+console.log(
+  `\nload average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} at the end`,
+);

@@ -130,7 +130,14 @@ export class CausalLM {
           () => disposeWeights(weights),
           async () => {
             const tokenizer = await loadTokenizer(options.tokenizer, source, options, replica.config.vocabSize);
-            return new CausalLM(replica, raw, weights, tokenizer, { kind: read.kind, location: source.location, files: read.files, unusedTensors: unused, quantizedTensors: quantized }, options.frozenLinear);
+            return new CausalLM(
+              replica,
+              raw,
+              weights,
+              tokenizer,
+              { kind: read.kind, location: source.location, files: read.files, unusedTensors: unused, quantizedTensors: quantized },
+              options.frozenLinear,
+            );
           },
         );
       },

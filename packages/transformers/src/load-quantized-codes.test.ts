@@ -69,8 +69,7 @@ describe('the ONNX reader with keepCodes', () => {
       if (c.file.includes('q4')) {
         expect(w.encoded.zeroPoints ?? null, name).toBeNull();
         expect(w.encoded.bits, name).toBe(4);
-      }
-      else if (w.encoded.zeroPoints != null) withZeroPoints++;
+      } else if (w.encoded.zeroPoints != null) withZeroPoints++;
       expect(sameBits(decodeWeight(w.encoded, name), want), name).toBe(true);
     }
     expect(codes).toBeGreaterThan(0);

@@ -234,14 +234,7 @@ export interface ReducedGemmBlocks {
  * packed, so the result equals the fp32 kernel on the decoded W bit for bit.
  * Null where the kernel cannot run (then the caller decodes W instead).
  */
-export function reducedGemmOnHeap(
-  backend: WasmBackendInternals,
-  x: tf.TensorInfo,
-  codes: tf.TensorInfo,
-  blocks: ReducedGemmBlocks,
-  w: ReducedGemmWeight,
-  transposeW: boolean,
-): tf.TensorInfo | null {
+export function reducedGemmOnHeap(backend: WasmBackendInternals, x: tf.TensorInfo, codes: tf.TensorInfo, blocks: ReducedGemmBlocks, w: ReducedGemmWeight, transposeW: boolean): tf.TensorInfo | null {
   const { scales, zeroPoints } = blocks;
   if (!enabled || x.dtype !== 'float32' || x.shape.length !== 2) return null;
   const memory = heapOf(backend);

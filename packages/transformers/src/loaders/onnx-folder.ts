@@ -3,6 +3,7 @@ import { fileExternalDataReader } from '../onnx/node-io.js';
 import { readOnnxWeightsFromBytes } from '../onnx/read-weights.js';
 import type { ModelFileSource } from './hub.js';
 import type { StoredTensor } from './weight-map.js';
+import type { EncodedWeight } from '@tsd-peft/core';
 
 /** The fp32 model transformers.js loads for `text-generation` (`onnx/model.onnx`). */
 export const DEFAULT_ONNX_FILE = 'onnx/model.onnx';
@@ -34,11 +35,11 @@ export async function readOnnxFolderWeights(source: ModelFileSource, onnxFile = 
   const read = readOnnxWeightsFromBytes(bytes, { file, dequantize: true, keepCodes: true, ...(external === undefined ? {} : { external }) });
   const tensors = new Map<string, StoredTensor>();
   for (const [name, w] of read) {
-    const { encoded } = w;
     tensors.set(name, {
       shape: w.shape,
       read: () => w.data,
-      ...(encoded === undefined ? {} : { encoded: () => encoded }),
+      // `in`, not a read: the reader unpacks codes on first access, and unused tensors (a tied head's copy) never need it
+      ...('encoded' in w ? { encoded: () => w.encoded as EncodedWeight } : {}),
       ...(w.codesExpanded === true ? { codesExpanded: true as const } : {}),
     });
   }

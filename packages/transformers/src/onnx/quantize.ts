@@ -241,8 +241,14 @@ export function affine8Encoded(codes: Uint8Array, scales: Float32Array, zeroPoin
     for (let r = 0; r < outRows; r++) v[r] = value(perColumn ? r : 0);
     return v;
   };
-  const rowScales = perRow((n) => new Float32Array(n), (g) => scales[g] as number);
-  const rowZeros = perRow((n) => new Int8Array(n), (g) => (signed ? ((zeroPoints[g] as number) << 24) >> 24 : (zeroPoints[g] as number) - shift));
+  const rowScales = perRow(
+    (n) => new Float32Array(n),
+    (g) => scales[g] as number,
+  );
+  const rowZeros = perRow(
+    (n) => new Int8Array(n),
+    (g) => (signed ? ((zeroPoints[g] as number) << 24) >> 24 : (zeroPoints[g] as number) - shift),
+  );
   const symmetric = rowZeros.every((z) => z === 0);
   return { dtype: 'int8', rows: outRows, cols: outCols, codes: out, scales: rowScales, blockSize: wholeRowBlock(outCols), zeroPoints: symmetric ? null : rowZeros };
 }

@@ -205,7 +205,8 @@ function dequantizedWeight(model: OnnxModel, q: QuantizedLinear, external: Exter
     }
     const blocks = blocksOf(inF, q.blockSize);
     const packed = readTensorBytes(model, q.weight, external);
-    if (packed.length !== outF * blocks * (q.blockSize / 2)) throw new OnnxError(`${packed.length} code bytes: expected ${outF}·${blocks}·${q.blockSize / 2} for N=${outF}, K=${inF}, block_size=${q.blockSize}`, at);
+    if (packed.length !== outF * blocks * (q.blockSize / 2))
+      throw new OnnxError(`${packed.length} code bytes: expected ${outF}·${blocks}·${q.blockSize / 2} for N=${outF}, K=${inF}, block_size=${q.blockSize}`, at);
     const scales = readTensorFloat32(model, q.scales, external);
     if (scales.length !== outF * blocks) throw new OnnxError(`${scales.length} scales: expected ${outF * blocks} (N=${outF} × ${blocks} blocks of ${q.blockSize})`, whereIn(model, q.scales.name));
     const zp = q.zeroPoints === undefined ? undefined : readTensorBytes(model, q.zeroPoints, external);
