@@ -67,6 +67,7 @@ export {
   isFrozenDtype,
   int8BlocksPerRow,
   codeBytesPerElement,
+  codeByteLength,
   encodedWeightBytes,
   encodeWeight,
   validateEncodedWeight,

@@ -142,3 +142,57 @@ describe('decodeWeightRows', () => {
     }
   });
 });
+
+describe('int8 with per-block zero points (an asymmetric uint8 file kept as c − 128, zp − 128)', () => {
+  // rows 2, cols 5, blocks of 4 → 2 blocks per row; uint8 codes c and zero points zp as a q8 file stores them
+  const c = [0, 255, 128, 127, 1, 200, 3, 77, 254, 129];
+  const zp = [128, 133, 99, 152];
+  const scales = Float32Array.from([0.1, 0.0123, 3.3e-3, 7.77]);
+  const w = {
+    dtype: 'int8' as const,
+    rows: 2,
+    cols: 5,
+    codes: Uint8Array.from(c, (x) => (x - 128) & 0xff),
+    scales,
+    blockSize: 4,
+    zeroPoints: Int8Array.from(zp, (z) => z - 128),
+  };
+
+  it('decodes as fround((c − zp) · scale), c − zp up to ±255', () => {
+    const want = c.map((x, i) => {
+      const [row, col] = [Math.floor(i / 5), i % 5];
+      const block = row * 2 + (col >> 2);
+      return Math.fround((x - (zp[block] as number)) * (scales[block] as number));
+    });
+    expect(Array.from(decodeWeight(w))).toEqual(want);
+    expect(want[1]).toBe(Math.fround(127 * 0.1)); // 255 − 128
+    expect(Array.from(decodeWeightRows(w, [1, 0]))).toEqual([...want.slice(5), ...want.slice(0, 5)]);
+    expect(encodedWeightBytes(w)).toBe(10 + 16 + 4);
+  });
+
+  it('a wrong zero-point count, or zero points on bfloat16, is refused naming the tensor', () => {
+    expect(() => validateEncodedWeight({ ...w, zeroPoints: new Int8Array(3) }, 'q_proj')).toThrow(ShapeError);
+    expect(() => validateEncodedWeight({ ...w, zeroPoints: new Int8Array(3) }, 'q_proj')).toThrow(/expected 4 int8 zero points.*q_proj/);
+    const bf16 = encodeWeight(new Float32Array(4), 2, 2, 'bfloat16');
+    expect(() => validateEncodedWeight({ ...bf16, zeroPoints: new Int8Array(1) }, 'q_proj')).toThrow(ConfigError);
+  });
+});
+
+describe('4-bit int8 codes (bits: 4, two signed nibbles per byte)', () => {
+  // rows 3, cols 3: 9 codes in 5 bytes, row 1 starts in the high nibble of byte 1
+  const codes = Uint8Array.from([0x9a, 0x07, 0xf8, 0x21, 0x0e]);
+  const w = { dtype: 'int8' as const, rows: 3, cols: 3, codes, scales: Float32Array.from([0.5, 0.25, 2]), blockSize: 4, bits: 4 as const };
+
+  it('decodes element i from byte i >> 1 (even i in the low nibble), sign-extended, times its scale', () => {
+    // nibbles in element order: a 9 | 7 0 | 8 f | 1 2 | e  →  −6 −7 7 | 0 −8 −1 | 1 2 −2
+    expect(Array.from(decodeWeight(w))).toEqual([-3, -3.5, 3.5, 0, -2, -0.25, 2, 4, -4]);
+    expect(Array.from(decodeWeightRows(w, [2, 1]))).toEqual([2, 4, -4, 0, -2, -0.25]);
+    expect(encodedWeightBytes(w)).toBe(5 + 12);
+  });
+
+  it('a wrong code length or bits on bfloat16 is refused naming the tensor', () => {
+    expect(() => validateEncodedWeight({ ...w, codes: new Uint8Array(4) }, 'q_proj')).toThrow(/expected 5 bytes of 4-bit int8 codes, got 4.*q_proj/);
+    const bf16 = encodeWeight(new Float32Array(4), 2, 2, 'bfloat16');
+    expect(() => validateEncodedWeight({ ...bf16, bits: 4 }, 'q_proj')).toThrow(ConfigError);
+  });
+});

@@ -14,7 +14,8 @@ import { ConfigError, NonFiniteError, ShapeError } from './errors.js';
  * - `int8`: symmetric, one fp32 scale per (row, block of {@link INT8_BLOCK_SIZE}
  *   columns); `code = round(x / scale)` in [−127, 127], decoded as
  *   `Math.fround(code * scale)` (an int8 times a float32 is exact in float64,
- *   so this is the correctly rounded fp32 product that `f32.mul` gives).
+ *   so this is the correctly rounded fp32 product that `f32.mul` gives);
+ *   with optional per-block zero points, `Math.fround((code − zp) * scale)`.
  */
 
 /** The element types a frozen weight may be kept in. */
@@ -39,6 +40,13 @@ export const INT8_BLOCK_SIZE = 32;
  * each). For int8, `scales[row · ceil(cols / blockSize) + floor(col / blockSize)]`
  * is the scale of element (row, col); for bfloat16, `scales` and `blockSize`
  * are null.
+ *
+ * An int8 weight may also carry `zeroPoints`, one int8 per scale block (same
+ * index as `scales`), and then decodes as `fround((code − zeroPoint) · scale)`
+ * (the difference is an exact integer in [−255, 255]). This keeps the codes of
+ * an asymmetric uint8 file (onnxruntime's `quantize_dynamic`, zero points near
+ * 128) without rounding: code = c − 128 and zeroPoint = zp − 128, both int8,
+ * with the same difference c − zp. Absent or null: symmetric (zero point 0).
  */
 export interface EncodedWeight {
   dtype: 'bfloat16' | 'int8';
@@ -47,6 +55,24 @@ export interface EncodedWeight {
   codes: Uint8Array;
   scales: Float32Array | null;
   blockSize: number | null;
+  zeroPoints?: Int8Array | null;
+  /**
+   * int8 only: 4 packs two signed 4-bit codes (two's complement, [−8, 7]) per byte, element i of the
+   * row-major weight in byte i >> 1, the even element in the low nibble (0.5 byte per weight: a q4 file's
+   * MatMulNBits codes as q − 8). Absent or 8: one int8 code per byte.
+   */
+  bits?: 4 | 8;
+}
+
+/** Bytes of codes of an encoded weight: rows·cols·2 (bfloat16), rows·cols (int8) or ceil(rows·cols / 2) (4-bit int8). */
+export function codeByteLength(w: Pick<EncodedWeight, 'dtype' | 'rows' | 'cols' | 'bits'>): number {
+  const n = w.rows * w.cols;
+  return w.dtype === 'int8' && w.bits === 4 ? Math.ceil(n / 2) : n * codeBytesPerElement(w.dtype);
+}
+
+/** Code i (row-major) of a 4-bit int8 weight, sign-extended. */
+function nibbleAt(codes: Uint8Array, i: number): number {
+  return (((codes[i >> 1] as number) >> ((i & 1) << 2)) << 28) >> 28;
 }
 
 /** True when `s` names a {@link FrozenDtype}. */
@@ -66,7 +92,7 @@ export function codeBytesPerElement(dtype: EncodedWeight['dtype']): number {
 
 /** Bytes an encoded weight holds: its codes and its scales. */
 export function encodedWeightBytes(w: EncodedWeight): number {
-  return w.codes.byteLength + (w.scales?.byteLength ?? 0);
+  return w.codes.byteLength + (w.scales?.byteLength ?? 0) + (w.zeroPoints?.byteLength ?? 0);
 }
 
 function checkDims(rows: number, cols: number, name: string): void {
@@ -161,12 +187,17 @@ export function validateEncodedWeight(w: EncodedWeight, name = 'weight'): void {
   if (w.dtype !== 'bfloat16' && w.dtype !== 'int8') {
     throw new ConfigError(`unknown encoded weight dtype ${String(w.dtype)}: expected 'bfloat16' or 'int8'`, { tensor: name, field: 'dtype' });
   }
-  const codeBytes = w.rows * w.cols * codeBytesPerElement(w.dtype);
+  if (w.bits !== undefined && w.bits !== 8 && !(w.bits === 4 && w.dtype === 'int8')) {
+    throw new ConfigError(`${w.dtype} codes cannot have ${String(w.bits)} bits: expected 8, or 4 for int8`, { tensor: name, field: 'bits' });
+  }
+  const codeBytes = codeByteLength(w);
   if (w.codes.byteLength !== codeBytes) {
-    throw new ShapeError(`expected ${codeBytes} bytes of ${w.dtype} codes, got ${w.codes.byteLength}`, { tensor: name, shape: [w.rows, w.cols] });
+    throw new ShapeError(`expected ${codeBytes} bytes of ${w.bits === 4 ? '4-bit ' : ''}${w.dtype} codes, got ${w.codes.byteLength}`, { tensor: name, shape: [w.rows, w.cols] });
   }
   if (w.dtype === 'bfloat16') {
-    if (w.scales !== null || w.blockSize !== null) throw new ConfigError('a bfloat16 weight has no scales or block size', { tensor: name, field: 'scales' });
+    if (w.scales !== null || w.blockSize !== null || (w.zeroPoints ?? null) !== null) {
+      throw new ConfigError('a bfloat16 weight has no scales, zero points or block size', { tensor: name, field: 'scales' });
+    }
     return;
   }
   const blockSize = w.blockSize;
@@ -179,6 +210,10 @@ export function validateEncodedWeight(w: EncodedWeight, name = 'weight'): void {
       tensor: name,
       shape: [w.rows, w.cols],
     });
+  }
+  const zeroPoints = w.zeroPoints ?? null;
+  if (zeroPoints !== null && zeroPoints.length !== scaleCount) {
+    throw new ShapeError(`expected ${scaleCount} int8 zero points (one per scale block), got ${zeroPoints.length}`, { tensor: name, shape: [w.rows, w.cols] });
   }
 }
 
@@ -196,16 +231,23 @@ export function decodeWeight(w: EncodedWeight, name = 'weight'): Float32Array {
   return out;
 }
 
-/** Decodes row `row` of an int8 weight into `out` at `at`, block by block. */
+/** Decodes row `row` of an int8 weight (8- or 4-bit codes) into `out` at `at`, block by block. */
 function decodeInt8Row(w: EncodedWeight, row: number, out: Float32Array, at: number): void {
-  const codes = new Int8Array(w.codes.buffer, w.codes.byteOffset + row * w.cols, w.cols);
+  const packed4 = w.bits === 4;
+  const codes = new Int8Array(w.codes.buffer, w.codes.byteOffset + (packed4 ? 0 : row * w.cols), packed4 ? 0 : w.cols);
+  const base = row * w.cols; // element index of the row's first code (4-bit codes are addressed by element)
   const scales = w.scales as Float32Array;
   const blockSize = w.blockSize as number;
+  const zeroPoints = w.zeroPoints ?? null;
   const first = row * int8BlocksPerRow(w.cols, blockSize);
   for (let start = 0, block = first; start < w.cols; start += blockSize, block++) {
     const scale = scales[block] as number;
+    const zero = zeroPoints === null ? 0 : (zeroPoints[block] as number);
     const end = Math.min(w.cols, start + blockSize);
-    for (let col = start; col < end; col++) out[at + col] = Math.fround((codes[col] as number) * scale);
+    for (let col = start; col < end; col++) {
+      const code = packed4 ? nibbleAt(w.codes, base + col) : (codes[col] as number);
+      out[at + col] = Math.fround((code - zero) * scale);
+    }
   }
 }
 

@@ -35,7 +35,7 @@ export function baseWeightBytes(w: BaseWeight): number {
  */
 export function baseWeightTensors(w: BaseWeight): tf.Tensor[] {
   if (!isReducedWeight(w)) return [w];
-  return w.scales === null ? [w.codes] : [w.codes, w.scales];
+  return [w.codes, ...(w.scales === null ? [] : [w.scales]), ...(w.zeroPoints === null ? [] : [w.zeroPoints])];
 }
 
 /**

@@ -41,8 +41,11 @@ export interface LoadCausalLMOptions extends HubOptions {
    * 'float32' (default, unchanged), 'bfloat16' or 'int8' (blockwise, 32
    * columns per scale). Reduced weights are converted tensor by tensor while
    * loading and read by the matmul kernel in place; adapters, gradients and
-   * optimizer state stay fp32 (QLoRA's split). See the README's
-   * "Reduced-precision frozen weights".
+   * optimizer state stay fp32 (QLoRA's split). A quantized ONNX variant
+   * (`onnxFile: 'onnx/model_q4.onnx'`) keeps its own codes when this is left
+   * out or 'int8' (see {@link CausalLMSource.quantizedTensors}); 'float32'
+   * expands them, 'bfloat16' decodes and re-encodes them (lossy). See the
+   * README's "Reduced-precision frozen weights".
    */
   frozenDtype?: FrozenDtype;
 }
@@ -56,6 +59,12 @@ export interface CausalLMSource {
   files: string[];
   /** Checkpoint tensors the replica does not read (e.g. a tied head's stored copy). */
   unusedTensors: string[];
+  /**
+   * A quantized (q4/q8) file's weights the replica uses: `kept` as their codes (the frozen
+   * base holds them as `ReducedWeight`s), `expanded` to fp32 because their 8-bit codes minus
+   * the zero point do not fit int8. Both empty for other files or `frozenDtype: 'float32'`.
+   */
+  quantizedTensors: { kept: string[]; expanded: string[] };
 }
 
 /** A prompt for {@link CausalLM.generate}: text (needs a tokenizer) or token ids. */
@@ -113,7 +122,7 @@ export class CausalLM {
       () => replica.dispose(),
       async () => {
         const read = await readWeights(source, options);
-        const { weights, unused } = buildWeightMap(read.tensors, replica, spec, read.files.join(', '), {
+        const { weights, unused, quantized } = buildWeightMap(read.tensors, replica, spec, read.files.join(', '), {
           storedAsLinear: read.kind === 'onnx',
           ...(options.frozenDtype === undefined ? {} : { frozenDtype: options.frozenDtype }),
         });
@@ -121,7 +130,14 @@ export class CausalLM {
           () => disposeWeights(weights),
           async () => {
             const tokenizer = await loadTokenizer(options.tokenizer, source, options, replica.config.vocabSize);
-            return new CausalLM(replica, raw, weights, tokenizer, { kind: read.kind, location: source.location, files: read.files, unusedTensors: unused }, options.frozenLinear);
+            return new CausalLM(
+              replica,
+              raw,
+              weights,
+              tokenizer,
+              { kind: read.kind, location: source.location, files: read.files, unusedTensors: unused, quantizedTensors: quantized },
+              options.frozenLinear,
+            );
           },
         );
       },
@@ -135,7 +151,7 @@ export class CausalLM {
     return disposingOnError(
       () => replica.dispose(),
       async () => {
-        const { weights, unused } = buildWeightMap(ckpt.tensors, replica, spec, path, options.frozenDtype === undefined ? {} : { frozenDtype: options.frozenDtype });
+        const { weights, unused, quantized } = buildWeightMap(ckpt.tensors, replica, spec, path, options.frozenDtype === undefined ? {} : { frozenDtype: options.frozenDtype });
         return disposingOnError(
           () => disposeWeights(weights),
           async () => {
@@ -143,7 +159,7 @@ export class CausalLM {
             if (options.tokenizer === true) {
               throw new ConfigError('a llama2.c checkpoint has no HF tokenizer of its own; pass tokenizer: <folder or repo with tokenizer.json>', { file: path });
             }
-            return new CausalLM(replica, ckpt.config, weights, tokenizer, { kind: 'llama2c', location: path, files: [path], unusedTensors: unused }, options.frozenLinear);
+            return new CausalLM(replica, ckpt.config, weights, tokenizer, { kind: 'llama2c', location: path, files: [path], unusedTensors: unused, quantizedTensors: quantized }, options.frozenLinear);
           },
         );
       },

@@ -3,6 +3,7 @@ import {
   ConfigError,
   HOST_IS_LITTLE_ENDIAN,
   ShapeError,
+  codeByteLength,
   codeBytesPerElement,
   decodeWeight,
   decodeWeightRows,
@@ -28,6 +29,10 @@ export class ReducedWeight {
   readonly scales: tf.Tensor1D | null;
   /** int8: columns per scale block; bfloat16: null. */
   readonly blockSize: number | null;
+  /** int8 with zero points (an asymmetric file's codes): one int8 per scale block, as packed bytes in int32 words; else null. */
+  readonly zeroPoints: tf.Tensor1D | null;
+  /** int8: 4 when two 4-bit codes share a byte (core's `EncodedWeight.bits`), else 8; bfloat16: 16. */
+  readonly bits: 4 | 8 | 16;
   private disposedFlag = false;
 
   private constructor(
@@ -38,13 +43,11 @@ export class ReducedWeight {
     encoded: EncodedWeight,
   ) {
     this.blockSize = encoded.blockSize;
-    const { codes } = encoded;
-    // whole aligned words are viewed in place (tf.tensor copies them to the backend); others are copied, zero-padded
-    const aligned = codes.byteLength % 4 === 0 && codes.byteOffset % 4 === 0;
-    const words = aligned ? new Int32Array(codes.buffer, codes.byteOffset, codes.byteLength / 4) : new Int32Array(Math.ceil(codes.byteLength / 4));
-    if (!aligned) new Uint8Array(words.buffer).set(codes);
-    this.codes = tf.keep(tf.tensor1d(words, 'int32'));
+    this.bits = encoded.dtype === 'bfloat16' ? 16 : (encoded.bits ?? 8);
+    this.codes = tf.keep(tf.tensor1d(packedWords(encoded.codes), 'int32'));
     this.scales = encoded.scales === null ? null : tf.keep(tf.tensor1d(encoded.scales, 'float32'));
+    const zeroPoints = encoded.zeroPoints ?? null;
+    this.zeroPoints = zeroPoints === null ? null : tf.keep(tf.tensor1d(packedWords(new Uint8Array(zeroPoints.buffer, zeroPoints.byteOffset, zeroPoints.length)), 'int32'));
   }
 
   /**
@@ -71,9 +74,9 @@ export class ReducedWeight {
     return new ReducedWeight(name, encoded.dtype, encoded.rows, encoded.cols, encoded);
   }
 
-  /** Backend bytes held: the packed codes and the scales. */
+  /** Backend bytes held: the packed codes, the scales and any zero points. */
   get bytes(): number {
-    return 4 * this.codes.size + 4 * (this.scales?.size ?? 0);
+    return 4 * this.codes.size + 4 * (this.scales?.size ?? 0) + 4 * (this.zeroPoints?.size ?? 0);
   }
 
   /** int8 scale blocks per row (0 for bfloat16). */
@@ -90,9 +93,12 @@ export class ReducedWeight {
   encoded(): EncodedWeight {
     this.assertLive();
     const words = this.codes.dataSync() as Int32Array;
-    const codes = new Uint8Array(words.buffer, words.byteOffset, this.rows * this.cols * codeBytesPerElement(this.dtype));
+    const bits = this.bits === 4 ? ({ bits: 4 } as const) : {};
+    const codes = new Uint8Array(words.buffer, words.byteOffset, codeByteLength({ dtype: this.dtype, rows: this.rows, cols: this.cols, ...bits }));
     const scales = this.scales === null ? null : Float32Array.from(this.scales.dataSync());
-    return { dtype: this.dtype, rows: this.rows, cols: this.cols, codes, scales, blockSize: this.blockSize };
+    const zeroWords = this.zeroPoints?.dataSync() as Int32Array | undefined;
+    const zeroPoints = zeroWords === undefined ? null : new Int8Array(zeroWords.buffer, zeroWords.byteOffset, scales?.length ?? 0);
+    return { dtype: this.dtype, rows: this.rows, cols: this.cols, codes, scales, blockSize: this.blockSize, ...(zeroPoints === null ? {} : { zeroPoints }), ...bits };
   }
 
   /**
@@ -109,12 +115,21 @@ export class ReducedWeight {
     this.disposedFlag = true;
     this.codes.dispose();
     this.scales?.dispose();
+    this.zeroPoints?.dispose();
   }
 
   /** Throws when the weight was disposed. */
   assertLive(): void {
     if (this.disposedFlag) throw new ConfigError('reduced weight was disposed', { tensor: this.name });
   }
+}
+
+/** Bytes as int32 words for a tensor: aligned whole words viewed in place (tf.tensor copies them), others copied, zero-padded. */
+function packedWords(bytes: Uint8Array): Int32Array {
+  if (bytes.byteLength % 4 === 0 && bytes.byteOffset % 4 === 0) return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const words = new Int32Array(Math.ceil(bytes.byteLength / 4));
+  new Uint8Array(words.buffer).set(bytes);
+  return words;
 }
 
 /** A faster route for the forward product (the wasm kernel), or null to use the reference. */
@@ -178,7 +193,7 @@ export function reducedGather(w: ReducedWeight, ids: tf.Tensor1D): tf.Tensor2D {
 function referenceGather(w: ReducedWeight, ids: tf.Tensor1D): tf.Tensor2D {
   const rowIds = Array.from(ids.dataSync());
   const rowBytes = w.cols * codeBytesPerElement(w.dtype);
-  if (rowBytes % 4 !== 0 || rowIds.length === 0) return tf.tensor2d(decodeWeightRows(w.encoded(), rowIds, w.name), [rowIds.length, w.cols]);
+  if (rowBytes % 4 !== 0 || rowIds.length === 0 || w.zeroPoints !== null || w.bits === 4) return tf.tensor2d(decodeWeightRows(w.encoded(), rowIds, w.name), [rowIds.length, w.cols]);
   for (const id of rowIds) {
     if (!Number.isInteger(id) || id < 0 || id >= w.rows) throw new ShapeError(`row ${id} is outside [0, ${w.rows})`, { tensor: w.name, shape: [w.rows, w.cols] });
   }

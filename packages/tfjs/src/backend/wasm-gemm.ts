@@ -72,6 +72,7 @@ type Rgemm = (
     sRow: number,
     shift: number,
     wT: number,
+    z: number,
   ]
 ) => void;
 
@@ -216,6 +217,14 @@ export interface ReducedGemmWeight {
   cols: number;
   /** int8: columns per scale block (a power of two); bfloat16: null. */
   blockSize: number | null;
+  /** int8: 4 when two 4-bit codes share a byte, else 8; bfloat16: 16. */
+  bits: 4 | 8 | 16;
+}
+
+/** Where a reduced weight's scales and (int8, optional) zero points are on the heap. */
+export interface ReducedGemmBlocks {
+  scales: tf.TensorInfo | null;
+  zeroPoints: tf.TensorInfo | null;
 }
 
 /**
@@ -225,21 +234,16 @@ export interface ReducedGemmWeight {
  * packed, so the result equals the fp32 kernel on the decoded W bit for bit.
  * Null where the kernel cannot run (then the caller decodes W instead).
  */
-export function reducedGemmOnHeap(
-  backend: WasmBackendInternals,
-  x: tf.TensorInfo,
-  codes: tf.TensorInfo,
-  scales: tf.TensorInfo | null,
-  w: ReducedGemmWeight,
-  transposeW: boolean,
-): tf.TensorInfo | null {
+export function reducedGemmOnHeap(backend: WasmBackendInternals, x: tf.TensorInfo, codes: tf.TensorInfo, blocks: ReducedGemmBlocks, w: ReducedGemmWeight, transposeW: boolean): tf.TensorInfo | null {
+  const { scales, zeroPoints } = blocks;
   if (!enabled || x.dtype !== 'float32' || x.shape.length !== 2) return null;
   const memory = heapOf(backend);
   const gemm = memory === null ? null : (kernelFor(memory)?.rgemm ?? null);
   const xData = backend.dataIdMap.get(x.dataId);
   const codeData = backend.dataIdMap.get(codes.dataId);
   const scaleData = scales === null ? undefined : backend.dataIdMap.get(scales.dataId);
-  if (memory === null || gemm === null || xData === undefined || codeData === undefined || (scales !== null && scaleData === undefined)) return null;
+  const zeroData = zeroPoints === null ? undefined : backend.dataIdMap.get(zeroPoints.dataId);
+  if (memory === null || gemm === null || xData === undefined || codeData === undefined || (scales !== null && scaleData === undefined) || (zeroPoints !== null && zeroData === undefined)) return null;
   const [m, k] = x.shape as [number, number];
   const [kW, n] = transposeW ? [w.cols, w.rows] : [w.rows, w.cols];
   if (k !== kW) return null;
@@ -248,9 +252,11 @@ export function reducedGemmOnHeap(
   const cOffset = (backend.dataIdMap.get(out.dataId) as { memoryOffset: number }).memoryOffset;
   const kc = innerBlock(k);
   const pack = panelBuffer(backend, memory, 32 * kc);
+  // strides in bytes of codes, or in codes (elements) for 4-bit codes, which the kernel addresses by element
   const size = w.dtype === 'bfloat16' ? 2 : 1;
   // B = Wᵀ: B[p, j] = W[j, p], contiguous along p; B = W: B[p, j] = W[p, j]
   const [bRow, bCol] = transposeW ? [size, size * w.cols] : [size * w.cols, size];
+  const mode = w.dtype === 'bfloat16' ? 1 : w.bits === 4 ? 4 : zeroData === undefined ? 2 : 3;
   const blockSize = w.blockSize ?? 1;
   const sRow = 4 * Math.ceil(w.cols / blockSize);
   gemm(
@@ -267,11 +273,12 @@ export function reducedGemmOnHeap(
     rowBlock(kc),
     pack,
     kc,
-    w.dtype === 'bfloat16' ? 1 : 2,
+    mode,
     scaleData?.memoryOffset ?? 0,
     sRow,
     Math.log2(blockSize),
     transposeW ? 1 : 0,
+    zeroData?.memoryOffset ?? 0,
   );
   return out;
 }

@@ -26,11 +26,11 @@
 ;;
 ;; The same function, exported as
 ;;
-;;   rgemm(m, n, k, a, aRow, aCol, b, bRow, bCol, c, mc, pack, kc, mode, s, sRow, shift, wT)
+;;   rgemm(m, n, k, a, aRow, aCol, b, bRow, bCol, c, mc, pack, kc, mode, s, sRow, shift, wT, z)
 ;;
 ;; also reads B from a frozen weight W kept in reduced precision (bfloat16,
-;; or int8 with one f32 scale per row and block of 2^shift columns; see core's
-;; weight-codes.ts): $packReduced converts the codes while it fills the packed
+;; or int8 with one f32 scale per row and block of 2^shift columns, and in
+;; mode 3 one int8 zero point per block at z; see core's weight-codes.ts): $packReduced converts the codes while it fills the packed
 ;; panels (and the scalar tiles' column), so nothing is dequantized whole and
 ;; the tiles, blocking and summation order are those of the fp32 product,
 ;; which it equals bit for bit on the decoded W (wasm-reduced-gemm.test.ts).
@@ -41,7 +41,7 @@
 ;; Assembled at build time by wabt (tooling/scripts/wat.mjs).
 (module
   (import "env" "mem" (memory $mem 1))
-  (func $gemm (param $g i32) (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
+  (func $gemm (param $g i32) (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32) (param $z i32)
     ;; $ar0…$ar3 walk rows i…i+3 of A along p (during packing, $ar0 is the write
     ;; pointer into pack and $ar1 the gather pointer); $acc{r}{q} holds
     ;; C[i + r, j + 4q … j + 4q + 3], $sacc{r} the scalar tiles' C[i + r, j].
@@ -92,7 +92,7 @@
                   (if
                     (local.get $mode)
                     (then
-                      (call $packReduced (local.get $pack) (i32.const 8) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT)))
+                      (call $packReduced (local.get $pack) (i32.const 8) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT) (local.get $z)))
                     (else
                       (if
                         (i32.eq (local.get $bCol) (i32.const 4))
@@ -519,7 +519,7 @@
                   (if
                     (local.get $mode)
                     (then
-                      (call $packReduced (local.get $pack) (i32.const 4) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT)))
+                      (call $packReduced (local.get $pack) (i32.const 4) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT) (local.get $z)))
                     (else
                       (if
                         (i32.eq (local.get $bCol) (i32.const 4))
@@ -809,7 +809,7 @@
                   (if
                     (local.get $mode)
                     (then
-                      (call $packReduced (local.get $pack) (i32.const 1) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT))
+                      (call $packReduced (local.get $pack) (i32.const 1) (local.get $kLen) (local.get $k0) (local.get $j) (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT) (local.get $z))
                       (local.set $tb (local.get $pack))
                       (local.set $tStep (i32.const 4)))
                     (else
@@ -1072,12 +1072,17 @@
   ;; the tiles read it) from reduced-precision codes of a weight W, converting
   ;; each element exactly as core's decodeWeight does: bfloat16 (mode 1,
   ;; 2-byte codes) as its bits << 16; int8 (mode 2, 1-byte codes) as
-  ;; code · scale rounded once to f32. B's element (p, j) is W[j, p] when
+  ;; code · scale rounded once to f32; int8 with zero points (mode 3, the
+;; codes of an asymmetric uint8 file) as (code − zero point) · scale, the
+;; difference exact in i32, its zero point at z + (scale offset) / 4 (one
+;; byte per block); 4-bit int8 (mode 4, two signed codes per byte, bRow and
+;; bCol counted in codes, zero points at z when z ≠ 0) likewise, each code
+;; sign-extended from its nibble. Modes 3 and 4 take the scalar loop. B's element (p, j) is W[j, p] when
   ;; wT = 1 (B = Wᵀ, a linear layer's forward) and W[p, j] when wT = 0 (the
   ;; backward's dy·W); the int8 scale of W[row, col] is at
   ;; s + row·sRow + (col >> shift)·4 (one f32 per row and block of 2^shift columns).
-  (func $packReduced (param $dst i32) (param $width i32) (param $kLen i32) (param $k0 i32) (param $j i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
-    (local $p i32) (local $q i32) (local $src i32) (local $kp i32) (local $jq i32) (local $vc v128) (local $vs v128)
+  (func $packReduced (param $dst i32) (param $width i32) (param $kLen i32) (param $k0 i32) (param $j i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32) (param $z i32)
+    (local $p i32) (local $q i32) (local $src i32) (local $kp i32) (local $jq i32) (local $so i32) (local $vc v128) (local $vs v128)
     (local.set $p (i32.const 0))
     ;; B = W with W's rows contiguous along j, a panel of 4 or 8 columns (for int8 within one block: j is a
     ;; multiple of the width, and blocks of ≥ 8 columns are required here): each p's codes are converted by
@@ -1087,7 +1092,7 @@
       (i32.and
         (i32.eqz (local.get $wT))
         (i32.and
-          (i32.or (i32.eq (local.get $mode) (i32.const 1)) (i32.ge_u (local.get $shift) (i32.const 3)))
+          (i32.or (i32.eq (local.get $mode) (i32.const 1)) (i32.and (i32.eq (local.get $mode) (i32.const 2)) (i32.ge_u (local.get $shift) (i32.const 3))))
           (i32.ge_u (local.get $width) (i32.const 4))))
       (then
         (block $vecDone
@@ -1129,7 +1134,7 @@
     ;; B = Wᵀ, an 8-column panel (the forward's main case): 8 rows of W gathered per p, unrolled as the fp32
     ;; gather is; for int8, $jq walks the 8 rows' scales of p's block.
     (if
-      (i32.and (local.get $wT) (i32.eq (local.get $width) (i32.const 8)))
+      (i32.and (i32.and (local.get $wT) (i32.eq (local.get $width) (i32.const 8))) (i32.lt_u (local.get $mode) (i32.const 3)))
       (then
         (block $fwdDone
           (loop $fwd
@@ -1213,17 +1218,34 @@
             (block $int8Done
               (loop $int8
                 (br_if $int8Done (i32.ge_u (local.get $q) (local.get $width)))
+                ;; $so: the byte offset of W[row, col]'s scale; its zero point (mode 3) is at z + $so / 4
+                (local.set $so
+                  (if (result i32)
+                    (local.get $wT)
+                    (then (i32.add (i32.mul (local.get $jq) (local.get $sRow)) (i32.shl (i32.shr_u (local.get $kp) (local.get $shift)) (i32.const 2))))
+                    (else (i32.add (i32.mul (local.get $kp) (local.get $sRow)) (i32.shl (i32.shr_u (local.get $jq) (local.get $shift)) (i32.const 2))))))
                 (f32.store
                   (local.get $dst)
                   (f32.mul
-                    (f32.convert_i32_s (i32.load8_s (local.get $src)))
-                    (f32.load
-                      (i32.add
-                        (local.get $s)
+                    (f32.convert_i32_s
+                      (i32.sub
                         (if (result i32)
-                          (local.get $wT)
-                          (then (i32.add (i32.mul (local.get $jq) (local.get $sRow)) (i32.shl (i32.shr_u (local.get $kp) (local.get $shift)) (i32.const 2))))
-                          (else (i32.add (i32.mul (local.get $kp) (local.get $sRow)) (i32.shl (i32.shr_u (local.get $jq) (local.get $shift)) (i32.const 2)))))))))
+                          (i32.eq (local.get $mode) (i32.const 4))
+                          ;; 4-bit: element e = src − b, in byte b + e/2 (the even element in the low nibble), sign-extended
+                          (then
+                            (i32.shr_s
+                              (i32.shl
+                                (i32.shr_u
+                                  (i32.load8_u (i32.add (local.get $b) (i32.shr_u (i32.sub (local.get $src) (local.get $b)) (i32.const 1))))
+                                  (i32.shl (i32.and (i32.sub (local.get $src) (local.get $b)) (i32.const 1)) (i32.const 2)))
+                                (i32.const 28))
+                              (i32.const 28)))
+                          (else (i32.load8_s (local.get $src))))
+                        (if (result i32)
+                          (local.get $z)
+                          (then (i32.load8_s (i32.add (local.get $z) (i32.shr_u (local.get $so) (i32.const 2)))))
+                          (else (i32.const 0)))))
+                    (f32.load (i32.add (local.get $s) (local.get $so)))))
                 (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
                 (local.set $src (i32.add (local.get $src) (local.get $bCol)))
                 (local.set $jq (i32.add (local.get $jq) (i32.const 1)))
@@ -1237,13 +1259,14 @@
     (call $gemm
       (local.get $g) (local.get $m) (local.get $n) (local.get $k) (local.get $a) (local.get $aBatch) (local.get $aRow) (local.get $aCol)
       (local.get $b) (local.get $bBatch) (local.get $bRow) (local.get $bCol) (local.get $c) (local.get $mc) (local.get $pack) (local.get $kc)
-      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
 
   ;; C[m×n] = A·B for one A (fp32, strided) and a B of reduced-precision codes
-  ;; (mode 1 bfloat16, 2 int8; b, bRow, bCol in bytes of codes; s, sRow, shift,
-  ;; wT as in $packReduced).
-  (func (export "rgemm") (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32)
+  ;; (mode 1 bfloat16, 2 int8, 3 int8 with zero points at z, 4 4-bit int8; b,
+  ;; bRow, bCol in bytes of codes (mode 4: in codes); s, sRow, shift, wT, z as
+  ;; in $packReduced).
+  (func (export "rgemm") (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32) (param $b i32) (param $bRow i32) (param $bCol i32) (param $c i32) (param $mc i32) (param $pack i32) (param $kc i32) (param $mode i32) (param $s i32) (param $sRow i32) (param $shift i32) (param $wT i32) (param $z i32)
     (call $gemm
       (i32.const 1) (local.get $m) (local.get $n) (local.get $k) (local.get $a) (i32.const 0) (local.get $aRow) (local.get $aCol)
       (local.get $b) (i32.const 0) (local.get $bRow) (local.get $bCol) (local.get $c) (local.get $mc) (local.get $pack) (local.get $kc)
-      (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT))))
+      (local.get $mode) (local.get $s) (local.get $sRow) (local.get $shift) (local.get $wT) (local.get $z))))

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng, decodeWeight, decodeWeightRows, encodeWeight } from '@tsd-peft/core';
+import { Rng, decodeWeight, decodeWeightRows, encodeWeight, type EncodedWeight } from '@tsd-peft/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectReducedMatMulGrads } from './reduced-weight.test-helper.js';
 import { ReducedWeight, reducedGather, reducedMatMul } from './reduced-weight.js';
@@ -32,6 +32,25 @@ async function kernelsOf(f: () => tf.Tensor): Promise<string[]> {
   const info = await tf.profile(() => f());
   tf.dispose(info.result as tf.Tensor);
   return info.kernelNames.filter((name) => name !== '');
+}
+
+/**
+ * Runs x·Wᵀ or x·W for an encoded W on the wasm kernel and checks it equals the fp32 kernel on decodeWeight(W) bit for
+ * bit; returns x and the product (the caller disposes them) for further checks.
+ */
+async function expectKernelMatchesDecoded(encoded: EncodedWeight, n: number, transposeW: boolean, bytes: number): Promise<{ x: tf.Tensor2D; want: tf.Tensor2D }> {
+  const { rows, cols } = encoded;
+  const w = ReducedWeight.fromEncoded(encoded);
+  expect(w.bytes).toBe(bytes);
+  const decoded = tf.tensor2d(decodeWeight(encoded), [rows, cols]);
+  const x = tf.tensor2d(randomValues(n * (transposeW ? cols : rows)), [n, transposeW ? cols : rows]);
+  const got = reducedMatMul(x, w, transposeW);
+  const want = tf.matMul(x, decoded, false, transposeW) as tf.Tensor2D;
+  expect(bits(got)).toEqual(bits(want));
+  expect(await kernelsOf(() => reducedMatMul(x, w, transposeW))).toEqual(['TsdReducedMatMul']);
+  tf.dispose([got, decoded]);
+  w.dispose();
+  return { x, want };
 }
 
 describe('reducedMatMul on the wasm kernel', () => {
@@ -91,6 +110,53 @@ describe('reducedMatMul on the wasm kernel', () => {
     }
   }
 
+  // int8 with zero points (an asymmetric uint8 file's codes, code − zero point up to ±255): the scalar packing path on
+  // both sides, blocks cut by the K blocks (K > 256), the tile remainders, and one zero point per row (q8 files) or per block
+  for (const [n, rows, cols, blockSize] of [
+    [11, 19, 150, 32],
+    [37, 20, 1100, 2048],
+    [6, 1030, 12, 16],
+    [5, 9, 33, 8],
+  ] as const) {
+    for (const transposeW of [true, false]) {
+      it(`int8 with zero points, x·W[${rows}, ${cols}]${transposeW ? 'ᵀ' : ''} (blocks of ${blockSize}): bit for bit the fp32 kernel on decodeWeight(W)`, async () => {
+        const blocks = rows * Math.ceil(cols / blockSize);
+        const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.uniform(0, 256)) & 0xff); // all 256 byte values
+        const zeroPoints = Int8Array.from({ length: blocks }, () => Math.floor(rng.uniform(-128, 128)));
+        const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(blocks), blockSize, zeroPoints };
+        const { x, want } = await expectKernelMatchesDecoded(encoded, n, transposeW, 4 * Math.ceil((rows * cols) / 4) + 4 * blocks + 4 * Math.ceil(blocks / 4));
+        // and the zero points matter: without them the product differs
+        const symmetric = ReducedWeight.fromEncoded({ ...encoded, zeroPoints: null });
+        const other = reducedMatMul(x, symmetric, transposeW);
+        expect(bits(other)).not.toEqual(bits(want));
+        tf.dispose([want, x, other]);
+        symmetric.dispose();
+      });
+    }
+  }
+
+  // 4-bit codes, two per byte (a q4 file's MatMulNBits codes as q − 8): odd cols so that rows start mid-byte, K blocks,
+  // tile remainders; with and without per-block zero points
+  for (const [n, rows, cols, blockSize] of [
+    [11, 19, 151, 32],
+    [37, 21, 1100, 32],
+    [6, 1031, 12, 16],
+    [5, 9, 33, 8],
+  ] as const) {
+    for (const withZeroPoints of [false, true]) {
+      for (const transposeW of [true, false]) {
+        it(`4-bit int8${withZeroPoints ? ' with zero points' : ''}, x·W[${rows}, ${cols}]${transposeW ? 'ᵀ' : ''} (blocks of ${blockSize}): bit for bit the fp32 kernel on decodeWeight(W)`, async () => {
+          const blocks = rows * Math.ceil(cols / blockSize);
+          const codes = Uint8Array.from({ length: Math.ceil((rows * cols) / 2) }, () => Math.floor(rng.uniform(0, 256)) & 0xff);
+          const zeroPoints = withZeroPoints ? { zeroPoints: Int8Array.from({ length: blocks }, () => Math.floor(rng.uniform(-8, 8))) } : {};
+          const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(blocks), blockSize, bits: 4 as const, ...zeroPoints };
+          const bytes = 4 * Math.ceil(codes.length / 4) + 4 * blocks + (withZeroPoints ? 4 * Math.ceil(blocks / 4) : 0);
+          tf.dispose(Object.values(await expectKernelMatchesDecoded(encoded, n, transposeW, bytes)));
+        });
+      }
+    }
+  }
+
   it('handles empty products: K = 0 gives zeros, no rows or no outputs give empty tensors', () => {
     for (const dtype of ['bfloat16', 'int8'] as const) {
       const noCols = ReducedWeight.fromFloat32(new Float32Array(0), 5, 0, dtype);
@@ -128,6 +194,42 @@ describe('reducedMatMul on the wasm kernel', () => {
 });
 
 describe('reducedGather on wasm', () => {
+  it('4-bit int8: the gathered rows (odd cols, rows starting mid-byte) equal decodeWeightRows', async () => {
+    const [rows, cols] = [30, 23];
+    const codes = Uint8Array.from({ length: Math.ceil((rows * cols) / 2) }, () => Math.floor(rng.uniform(0, 256)) & 0xff);
+    const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(rows), blockSize: 32, bits: 4 as const };
+    const w = ReducedWeight.fromEncoded(encoded, 'embed_tokens');
+    const ids = tf.tensor1d([29, 0, 7, 8, 7], 'int32');
+    const got = reducedGather(w, ids);
+    expect(bits(got)).toEqual(Array.from(new Uint32Array(decodeWeightRows(encoded, [29, 0, 7, 8, 7]).buffer)));
+    expect(await kernelsOf(() => reducedGather(w, ids))).toEqual(['TsdReducedGather']);
+    expect(w.encoded().codes.length).toBe(codes.length);
+    tf.dispose([got, ids]);
+    w.dispose();
+  });
+
+  it('int8 with zero points: the gathered rows equal decodeWeightRows (wasm kernel and reference path)', async () => {
+    const [rows, cols] = [40, 24];
+    const codes = Uint8Array.from({ length: rows * cols }, () => Math.floor(rng.uniform(0, 256)) & 0xff);
+    const encoded = { dtype: 'int8' as const, rows, cols, codes, scales: randomValues(rows), blockSize: 32, zeroPoints: Int8Array.from({ length: rows }, (_, r) => r * 3 - 60) };
+    const w = ReducedWeight.fromEncoded(encoded, 'embed_tokens');
+    const ids = tf.tensor1d([39, 0, 7, 7], 'int32');
+    const want = Array.from(new Uint32Array(decodeWeightRows(encoded, [39, 0, 7, 7]).buffer));
+    const got = reducedGather(w, ids);
+    expect(bits(got)).toEqual(want);
+    expect(await kernelsOf(() => reducedGather(w, ids))).toEqual(['TsdReducedGather']);
+    expect(await setupBackend('cpu')).toBe('cpu');
+    const cpuW = ReducedWeight.fromEncoded(encoded, 'embed_tokens');
+    const cpuIds = tf.tensor1d([39, 0, 7, 7], 'int32');
+    const ref = reducedGather(cpuW, cpuIds);
+    expect(bits(ref)).toEqual(want);
+    tf.dispose([ref, cpuIds]);
+    cpuW.dispose();
+    expect(await setupBackend('wasm')).toBe('wasm');
+    tf.dispose([got, ids]);
+    w.dispose();
+  });
+
   for (const dtype of ['bfloat16', 'int8'] as const) {
     for (const cols of [64, 7]) {
       it(`${dtype}, ${cols} columns: decodes only the gathered rows, equal to core's decodeWeightRows`, async () => {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ShapeError, TsdError, decodeWeightRows, type EncodedWeight } from '@tsd-peft/core';
+import { ShapeError, TsdError, codeByteLength, decodeWeightRows, type EncodedWeight } from '@tsd-peft/core';
 import { type ReducedWeight, setReducedKernels } from './reduced-weight.js';
 import { type ReducedGemmWeight, type WasmBackendInternals, reducedGemmOnHeap, wasmGemmActive } from './wasm-gemm.js';
 
@@ -31,22 +31,26 @@ function weightAttrs(attrs: tf.NamedAttrMap): WeightAttrs {
 }
 
 function attrsOf(w: ReducedWeight, transposeW = false): tf.NamedAttrMap {
-  return { dtype: w.dtype, rows: w.rows, cols: w.cols, blockSize: w.blockSize, transposeW } as unknown as tf.NamedAttrMap;
+  return { dtype: w.dtype, rows: w.rows, cols: w.cols, blockSize: w.blockSize, bits: w.bits, transposeW } as unknown as tf.NamedAttrMap;
 }
 
 function inputsOf(w: ReducedWeight, extra: Record<string, tf.Tensor>): tf.NamedTensorMap {
-  return w.scales === null ? { codes: w.codes, ...extra } : { codes: w.codes, scales: w.scales, ...extra };
+  return { codes: w.codes, ...(w.scales === null ? {} : { scales: w.scales }), ...(w.zeroPoints === null ? {} : { zeroPoints: w.zeroPoints }), ...extra };
 }
 
 /** The codes (and scales) on the heap as core's `EncodedWeight`: views, valid until the next heap allocation. */
-function heapWeight(backend: WasmHeapViews, codes: tf.TensorInfo, scales: tf.TensorInfo | undefined, w: ReducedGemmWeight): EncodedWeight {
+function heapWeight(backend: WasmHeapViews, codes: tf.TensorInfo, scales: tf.TensorInfo | undefined, zeroPoints: tf.TensorInfo | undefined, w: ReducedGemmWeight): EncodedWeight {
   const words = backend.typedArrayFromHeap(codes);
-  const size = w.dtype === 'bfloat16' ? 2 : 1;
+  const packed4 = w.dtype === 'int8' && w.bits === 4;
+  const zeroWords = zeroPoints === undefined ? null : backend.typedArrayFromHeap(zeroPoints);
+  const scaleCount = w.blockSize === null ? 0 : w.rows * Math.ceil(w.cols / w.blockSize);
   return {
+    ...(zeroWords === null ? {} : { zeroPoints: new Int8Array(zeroWords.buffer, zeroWords.byteOffset, scaleCount) }),
     dtype: w.dtype,
     rows: w.rows,
     cols: w.cols,
-    codes: new Uint8Array(words.buffer, words.byteOffset, w.rows * w.cols * size),
+    codes: new Uint8Array(words.buffer, words.byteOffset, codeByteLength({ dtype: w.dtype, rows: w.rows, cols: w.cols, ...(packed4 ? { bits: 4 as const } : {}) })),
+    ...(packed4 ? { bits: 4 as const } : {}),
     scales: scales === undefined ? null : (backend.typedArrayFromHeap(scales) as Float32Array),
     blockSize: w.blockSize,
   };
@@ -59,9 +63,9 @@ function register(): void {
     kernelName: MATMUL,
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const { x, codes, scales } = inputs as { x: tf.TensorInfo; codes: tf.TensorInfo; scales?: tf.TensorInfo };
+      const { x, codes, scales, zeroPoints } = inputs as { x: tf.TensorInfo; codes: tf.TensorInfo; scales?: tf.TensorInfo; zeroPoints?: tf.TensorInfo };
       const w = weightAttrs(attrs ?? {});
-      const out = reducedGemmOnHeap(backend as unknown as WasmBackendInternals, x, codes, scales ?? null, w, w.transposeW);
+      const out = reducedGemmOnHeap(backend as unknown as WasmBackendInternals, x, codes, { scales: scales ?? null, zeroPoints: zeroPoints ?? null }, w, w.transposeW);
       // the op checks wasmGemmActive() first, so this only fails on a heap the kernel cannot use
       if (out === null) throw new TsdError(`${MATMUL}: the wasm kernel cannot run on this heap (shared memory or no SIMD)`, { shape: x.shape });
       return out;
@@ -71,7 +75,7 @@ function register(): void {
     kernelName: GATHER,
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs, backend }) => {
-      const { codes, scales, ids } = inputs as { codes: tf.TensorInfo; scales?: tf.TensorInfo; ids: tf.TensorInfo };
+      const { codes, scales, zeroPoints, ids } = inputs as { codes: tf.TensorInfo; scales?: tf.TensorInfo; zeroPoints?: tf.TensorInfo; ids: tf.TensorInfo };
       const heap = backend as unknown as WasmHeapViews;
       const w = weightAttrs(attrs ?? {});
       const rows = Int32Array.from(heap.typedArrayFromHeap(ids));
@@ -80,7 +84,7 @@ function register(): void {
       if (bad >= 0) throw new ShapeError(`row ${rows[bad]} is outside [0, ${w.rows})`, { tensor: name, shape: [w.rows, w.cols] }); // before any allocation
       const out = heap.makeOutput([rows.length, w.cols], 'float32');
       // views after makeOutput: an allocation may grow (and detach) the heap
-      decodeWeightRows(heapWeight(heap, codes, scales, w), rows, name, heap.typedArrayFromHeap(out) as Float32Array);
+      decodeWeightRows(heapWeight(heap, codes, scales, zeroPoints, w), rows, name, heap.typedArrayFromHeap(out) as Float32Array);
       return out;
     },
   });

@@ -1,14 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, FROZEN_DTYPES, ShapeError, isFrozenDtype, type FrozenDtype } from '@tsd-peft/core';
-import { storeBaseWeight } from '@tsd-peft/tfjs';
+import { ConfigError, FROZEN_DTYPES, ShapeError, isFrozenDtype, type EncodedWeight, type FrozenDtype } from '@tsd-peft/core';
+import { ReducedWeight, storeBaseWeight } from '@tsd-peft/tfjs';
 import type { ArchitectureSpec } from '../models/registry.js';
 import type { CausalLMReplica, WeightMap } from '../models/types.js';
 
 /** A checkpoint tensor before conversion: its stored shape and a float32 reader. */
 export interface StoredTensor {
   readonly shape: readonly number[];
-  /** Decodes the values (fp16/bf16 widened); called only for tensors the replica uses. */
+  /** Decodes the values (fp16/bf16 widened, quantized codes dequantized); called only for tensors the replica uses. */
   read(): Float32Array;
+  /** A quantized weight's codes [out, in] (q4/q8 ONNX variants), kept as they are unless `frozenDtype` asks for another type. */
+  encoded?(): EncodedWeight;
+  /** A quantized weight whose codes could not be kept (8-bit codes outside int8 after the zero point): `read` expands it. */
+  readonly codesExpanded?: true;
 }
 
 /** Options of {@link buildWeightMap}. */
@@ -21,6 +25,9 @@ export interface BuildWeightMapOptions {
    * 'bfloat16' / 'int8' (`ReducedWeight`s, QLoRA-style; core's
    * `encodeWeight`). Each tensor is converted right after it is read, so the
    * whole model never exists in fp32. 1-D weights (norms, biases) stay fp32.
+   * Tensors with codes (`StoredTensor.encoded`, a quantized file) keep them when
+   * this is left out or 'int8'; an explicit 'float32' expands them, 'bfloat16'
+   * decodes and re-encodes them (lossy).
    */
   frozenDtype?: FrozenDtype;
 }
@@ -30,6 +37,8 @@ export interface BuiltWeights {
   weights: WeightMap;
   /** Checkpoint keys the replica does not read (e.g. a tied file's lm_head copy). */
   unused: string[];
+  /** Quantized weights of the replica, by HF name: `kept` as codes, or `expanded` to fp32 (see {@link StoredTensor.codesExpanded}). */
+  quantized: { kept: string[]; expanded: string[] };
 }
 
 /**
@@ -79,8 +88,17 @@ export function buildWeightMap(stored: ReadonlyMap<string, StoredTensor>, replic
   }
 
   const weights: WeightMap = new Map();
+  const quantized: BuiltWeights['quantized'] = { kept: [], expanded: [] };
+  const keepCodes = options.frozenDtype === undefined || options.frozenDtype === 'int8';
   try {
     for (const [name, { t }] of byName) {
+      if (t.encoded !== undefined && keepCodes) {
+        // the file's own codes: never expanded (a q4/q8 variant as a QLoRA base)
+        weights.set(name, ReducedWeight.fromEncoded(t.encoded(), name));
+        quantized.kept.push(name);
+        continue;
+      }
+      if (t.codesExpanded === true && keepCodes) quantized.expanded.push(name);
       const data = t.read();
       if (t.shape.length === 2 && dtype !== 'float32') {
         // encoded on the host, so this tensor's fp32 copy is the only one alive (never the whole model's)
@@ -101,7 +119,7 @@ export function buildWeightMap(stored: ReadonlyMap<string, StoredTensor>, replic
     throw error;
   }
   if (tiedSource !== null) weights.set('lm_head.weight', weights.get(tiedSource) as NonNullable<ReturnType<WeightMap['get']>>);
-  return { weights, unused };
+  return { weights, unused, quantized };
 }
 
 /** `data` [rows, cols] row-major → its transpose [cols, rows] (GPT-2's Conv1D weights, before encoding). */

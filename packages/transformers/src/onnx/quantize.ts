@@ -13,6 +13,8 @@
  *   byte, the lower index in the low nibble.
  */
 
+import type { EncodedWeight } from '@tsd-peft/core';
+
 /** round half to even, as numpy's `round`. */
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
@@ -159,4 +161,94 @@ export function dequantizeBlockwise4(packed: Uint8Array, scales: ArrayLike<numbe
     }
   }
   return out;
+}
+
+/** A power of two that is ≥ `n` (≥ 1): the block size giving one scale per row. */
+function wholeRowBlock(n: number): number {
+  let b = 1;
+  while (b < n) b *= 2;
+  return b;
+}
+
+/**
+ * MatMulNBits' 4-bit codes kept as core's 4-bit int8 `EncodedWeight` W [N, K]
+ * (HF [out, in]) without expanding them: two codes per byte as the file has
+ * them, each stored as q − 8 (a signed nibble; q XOR 8), one scale per (row,
+ * block of `blockSize` inputs), and, when the file has zero points, zp − 8 per
+ * block as core's int8 zero points — so `decodeWeight` gives exactly
+ * {@link dequantizeBlockwise4}'s values (fround((q − zp) · s) both ways), in
+ * 0.5 byte per weight plus the scales. When K is a multiple of `blockSize` the
+ * file's bytes are already in row-major order; otherwise each row's padding is
+ * dropped and the last block of a row is shorter. `blockSize` must be a power
+ * of two (core's int8 blocks; MatMulNBits writes 16…256).
+ */
+export function blockwise4Encoded(packed: Uint8Array, scales: Float32Array, n: number, k: number, blockSize: number, zeroPoints?: Uint8Array): EncodedWeight {
+  const blocks = blocksOf(k, blockSize);
+  const blob = blockSize / 2;
+  let codes: Uint8Array;
+  if (k % blockSize === 0) {
+    codes = packed.slice(0, (n * k) / 2);
+    for (let i = 0; i < codes.length; i++) codes[i] = (codes[i] as number) ^ 0x88;
+  } else {
+    codes = new Uint8Array(Math.ceil((n * k) / 2));
+    for (let col = 0; col < n; col++) {
+      for (let i = 0; i < k; i++) {
+        const byte = packed[(col * blocks + Math.floor(i / blockSize)) * blob + ((i % blockSize) >> 1)] as number;
+        const q = (i % blockSize) % 2 === 0 ? byte & 15 : byte >> 4;
+        const e = col * k + i;
+        codes[e >> 1] = (codes[e >> 1] as number) | ((q ^ 8) << ((e & 1) << 2));
+      }
+    }
+  }
+  let zeros: Int8Array | null = null;
+  if (zeroPoints !== undefined) {
+    const zpRow = Math.ceil(blocks / 2);
+    zeros = new Int8Array(n * blocks);
+    for (let col = 0; col < n; col++) {
+      for (let b = 0; b < blocks; b++) {
+        const byte = zeroPoints[col * zpRow + (b >> 1)] as number;
+        zeros[col * blocks + b] = (b % 2 === 0 ? byte & 15 : byte >> 4) - 8;
+      }
+    }
+  }
+  return { dtype: 'int8', rows: n, cols: k, codes, scales, blockSize, bits: 4, ...(zeros === null ? {} : { zeroPoints: zeros }) };
+}
+
+/**
+ * 8-bit affine codes ({@link quantizeAffine8}'s layout, W stored [rows, cols],
+ * one scale and zero point per tensor or per column) kept as core's int8
+ * `EncodedWeight`, transposed to [cols, rows] when `transpose` (MatMulInteger
+ * stores Wᵀ = [in, out]), with one scale and one zero point per output row
+ * (blockSize = a power of two ≥ the row length, so one block per row). uint8
+ * codes become c − 128 and zero points zp − 128 (both int8, same difference
+ * c − zp, which spans up to [−255, 255] and so cannot be a symmetric code);
+ * int8 codes stay, with zero points only when some is non-zero. `decodeWeight`
+ * then gives exactly {@link dequantizeAffine8}'s values. Returns null for
+ * per-column scales of an untransposed table (no such file is read).
+ */
+export function affine8Encoded(codes: Uint8Array, scales: Float32Array, zeroPoints: Uint8Array, rows: number, cols: number, signed: boolean, transpose: boolean): EncodedWeight | null {
+  const perColumn = scales.length > 1;
+  if (perColumn && !transpose) return null;
+  const [outRows, outCols] = transpose ? [cols, rows] : [rows, cols];
+  const shift = signed ? 0 : 128; // uint8 → int8 by −128 on both sides of c − zp
+  const out = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[transpose ? c * rows + r : r * cols + c] = ((codes[r * cols + c] as number) - shift) & 0xff;
+  }
+  // a per-column scale (zero point) of the stored Wᵀ [in, out] is a per-row one of W [out, in]
+  const perRow = <T extends Float32Array | Int8Array>(make: (n: number) => T, value: (g: number) => number): T => {
+    const v = make(outRows);
+    for (let r = 0; r < outRows; r++) v[r] = value(perColumn ? r : 0);
+    return v;
+  };
+  const rowScales = perRow(
+    (n) => new Float32Array(n),
+    (g) => scales[g] as number,
+  );
+  const rowZeros = perRow(
+    (n) => new Int8Array(n),
+    (g) => (signed ? ((zeroPoints[g] as number) << 24) >> 24 : (zeroPoints[g] as number) - shift),
+  );
+  const symmetric = rowZeros.every((z) => z === 0);
+  return { dtype: 'int8', rows: outRows, cols: outCols, codes: out, scales: rowScales, blockSize: wholeRowBlock(outCols), zeroPoints: symmetric ? null : rowZeros };
 }

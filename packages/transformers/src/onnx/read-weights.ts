@@ -4,11 +4,11 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { OnnxError } from '@tsd-peft/core';
+import { OnnxError, decodeWeight, type EncodedWeight } from '@tsd-peft/core';
 import { indexGraph, nodeScope, QUANTIZED_OPS, traceInitializer, weightOfLinear, type GraphIndex, type LocatedWeight, type TracedInitializer } from './locate-weight.js';
 import { fileExternalDataReader } from './node-io.js';
 import { OnnxDataType, parseOnnxModel, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-model.js';
-import { dequantizeAffine8, dequantizeBlockwise4 } from './quantize.js';
+import { affine8Encoded, blocksOf, blockwise4Encoded, dequantizeAffine8, dequantizeBlockwise4 } from './quantize.js';
 import { locateQuantizedLinear, type QuantizedLinear } from './quantized-linear.js';
 import { assertFloatTensor, isFloatType, readTensorBytes, readTensorFloat32, type ExternalDataReader } from './tensor-data.js';
 
@@ -20,6 +20,14 @@ export interface OnnxWeight {
   readonly initializer: string;
   /** True when the stored initializer was Wᵀ and was transposed back to [out, in]. */
   readonly transposed: boolean;
+  /**
+   * With {@link ReadOnnxWeightsOptions.keepCodes}: the quantized weight's codes as core's
+   * `EncodedWeight` [out, in]; `data` then decodes them on each access (exactly the
+   * dequantized values), so a loader that stores `encoded` never expands the tensor.
+   */
+  readonly encoded?: EncodedWeight;
+  /** With `keepCodes`: a quantized weight whose codes could not be kept, so it was expanded to fp32. */
+  readonly codesExpanded?: true;
 }
 
 /** Initializer names that are Hugging Face parameter names (e.g. `model.norm.weight`). */
@@ -66,7 +74,7 @@ export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDa
       if (node.opType === 'DynamicQuantizeLinear' || node.opType === 'DequantizeLinear' || module === undefined) continue; // activations; weights are read at their reader
       const q = locateQuantizedLinear(model, index, module);
       if (q !== undefined && q.node === node) {
-        put(`${module}.weight`, () => dequantizedWeight(model, q, external));
+        put(`${module}.weight`, () => dequantizedWeight(model, q, external, options.keepCodes === true));
         quantizedModules.add(module);
       }
       continue;
@@ -83,7 +91,7 @@ export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDa
     if (scope === undefined) continue;
     const { module } = scope;
     if (index.linears.get(module) === node) {
-      const viaDequantize = options.dequantize === true ? dequantizeLinearWeight(model, index, node, external) : undefined;
+      const viaDequantize = options.dequantize === true ? dequantizeLinearWeight(model, index, node, external, options.keepCodes === true) : undefined;
       if (viaDequantize !== undefined) {
         put(`${module}.weight`, () => viaDequantize);
         continue;
@@ -104,7 +112,7 @@ export function readOnnxWeightsFromModel(model: OnnxModel, external?: ExternalDa
       continue;
     }
     if (options.dequantize === true && node.opType === 'Gather') {
-      const embedding = dequantizedGather(model, node, external);
+      const embedding = dequantizedGather(model, node, external, options.keepCodes === true);
       if (embedding !== undefined) {
         put(`${module}.weight`, () => embedding);
         continue;
@@ -132,47 +140,105 @@ export interface ReadOnnxWeightsOptions {
    * q4 variant can serve as a (QLoRA-style) frozen base. Default false: quantized files throw.
    */
   readonly dequantize?: boolean;
+  /**
+   * With `dequantize`: keep each quantized weight's codes ({@link OnnxWeight.encoded}) instead
+   * of expanding them to fp32 — q4 MatMulNBits codes as q − zero point, 8-bit affine codes as
+   * c − zero point when that fits int8. A weight whose codes do not fit is expanded and marked
+   * {@link OnnxWeight.codesExpanded}. Default false.
+   */
+  readonly keepCodes?: boolean;
 }
 
 /** Quantization ops whose weights {@link ReadOnnxWeightsOptions.dequantize} reads (or, for activations, skips). */
 const DEQUANTIZABLE: ReadonlySet<string> = new Set(['MatMulInteger', 'MatMulNBits', 'DynamicQuantizeLinear', 'DequantizeLinear']);
 
-function dequantizedWeight(model: OnnxModel, q: QuantizedLinear, external?: ExternalDataReader): OnnxWeight {
+function whereIn(model: OnnxModel, tensor: string): { file?: string; tensor: string } {
+  return { ...(model.file === undefined ? {} : { file: model.file }), tensor };
+}
+
+/**
+ * An `OnnxWeight` holding codes, converted on first use of `encoded` (so a tensor the replica never reads, e.g. a
+ * tied head's quantized copy, is never unpacked); `data` decodes them (core's `decodeWeight`) on each access.
+ */
+function keptWeight(shape: readonly [number, number], make: () => EncodedWeight, initializer: string, transposed: boolean): OnnxWeight {
+  let encoded: EncodedWeight | undefined;
+  const codes = (): EncodedWeight => (encoded ??= make());
+  return {
+    shape,
+    get data(): Float32Array {
+      return decodeWeight(codes(), initializer);
+    },
+    initializer,
+    transposed,
+    get encoded(): EncodedWeight {
+      return codes();
+    },
+  };
+}
+
+/** Reads an 8-bit affine weight (codes [rows, cols], per-tensor or per-column scale/zero point); [in, out] → [out, in] when `transpose`. */
+function affine8Weight(model: OnnxModel, codesT: OnnxTensor, scaleT: OnnxTensor, zpT: OnnxTensor | undefined, transpose: boolean, keepCodes: boolean, external?: ExternalDataReader): OnnxWeight {
+  const [rows, cols] = codesT.dims as [number, number];
+  const scales = readTensorFloat32(model, scaleT, external);
+  if (scales.length !== 1 && scales.length !== cols) throw new OnnxError(`${scales.length} scales for a [${rows}, ${cols}] weight: expected 1 or ${cols} (per column)`, whereIn(model, scaleT.name));
+  const zps = zpT === undefined ? new Uint8Array(scales.length) : readTensorBytes(model, zpT, external);
+  if (zps.length !== scales.length) throw new OnnxError(`${zps.length} zero points for ${scales.length} scales`, whereIn(model, zpT?.name ?? codesT.name));
+  const codes = readTensorBytes(model, codesT, external);
+  const signed = codesT.dataType === OnnxDataType.INT8;
+  // per-column scales of an untransposed table (no exporter writes one) are not a row block: expanded instead
+  if (keepCodes && (scales.length === 1 || transpose)) {
+    const shape: [number, number] = transpose ? [cols, rows] : [rows, cols];
+    return keptWeight(shape, () => affine8Encoded(codes, scales, zps, rows, cols, signed, transpose) as EncodedWeight, codesT.name, transpose);
+  }
+  const values = dequantizeAffine8(codes, scales, zps, cols, signed);
+  const w = transpose ? transposeToHf(values, rows, cols, codesT.name) : { shape: [rows, cols], data: values, initializer: codesT.name, transposed: false };
+  return keepCodes ? { ...w, codesExpanded: true } : w;
+}
+
+function dequantizedWeight(model: OnnxModel, q: QuantizedLinear, external: ExternalDataReader | undefined, keepCodes: boolean): OnnxWeight {
   const { inFeatures: inF, outFeatures: outF } = q;
   if (q.kind === 'nbits') {
-    if (q.bits !== 4) throw new OnnxError(`MatMulNBits with bits=${q.bits} cannot be read`, { tensor: q.weight.name });
+    const at = whereIn(model, q.weight.name);
+    if (q.bits !== 4) throw new OnnxError(`MatMulNBits node ${q.node.name} has bits=${q.bits}: only 4-bit weights are read`, at);
+    if (!Number.isInteger(q.blockSize) || q.blockSize < 2 || (q.blockSize & (q.blockSize - 1)) !== 0) {
+      throw new OnnxError(`MatMulNBits node ${q.node.name} has block_size=${q.blockSize}: expected a power of two ≥ 2`, at);
+    }
+    const blocks = blocksOf(inF, q.blockSize);
+    const packed = readTensorBytes(model, q.weight, external);
+    if (packed.length !== outF * blocks * (q.blockSize / 2))
+      throw new OnnxError(`${packed.length} code bytes: expected ${outF}·${blocks}·${q.blockSize / 2} for N=${outF}, K=${inF}, block_size=${q.blockSize}`, at);
+    const scales = readTensorFloat32(model, q.scales, external);
+    if (scales.length !== outF * blocks) throw new OnnxError(`${scales.length} scales: expected ${outF * blocks} (N=${outF} × ${blocks} blocks of ${q.blockSize})`, whereIn(model, q.scales.name));
     const zp = q.zeroPoints === undefined ? undefined : readTensorBytes(model, q.zeroPoints, external);
-    const data = dequantizeBlockwise4(readTensorBytes(model, q.weight, external), readTensorFloat32(model, q.scales, external), outF, inF, q.blockSize, zp);
-    return { shape: [outF, inF], data, initializer: q.weight.name, transposed: false };
+    if (zp !== undefined && zp.length !== outF * Math.ceil(blocks / 2)) {
+      throw new OnnxError(`${zp.length} zero-point bytes: expected ${outF * Math.ceil(blocks / 2)} (packed 4-bit, N=${outF} × ${blocks} blocks)`, whereIn(model, q.zeroPoints?.name ?? q.weight.name));
+    }
+    if (keepCodes) return keptWeight([outF, inF], () => blockwise4Encoded(packed, scales, outF, inF, q.blockSize, zp), q.weight.name, false);
+    return { shape: [outF, inF], data: dequantizeBlockwise4(packed, scales, outF, inF, q.blockSize, zp), initializer: q.weight.name, transposed: false };
   }
-  if (q.kind === 'bnb4') throw new OnnxError(`MatMulBnb4 node ${q.node.name}: FP4/NF4 weights cannot be read; use another variant`, { tensor: q.weight.name });
-  const scales = readTensorFloat32(model, q.scale, external);
-  const zps = q.zeroPoint === undefined ? new Uint8Array(scales.length) : readTensorBytes(model, q.zeroPoint, external);
-  const wt = dequantizeAffine8(readTensorBytes(model, q.weight, external), scales, zps, outF, q.weight.dataType === OnnxDataType.INT8);
-  return transposeToHf(wt, inF, outF, q.weight.name);
+  if (q.kind === 'bnb4') throw new OnnxError(`MatMulBnb4 node ${q.node.name}: FP4/NF4 weights cannot be read; use another variant`, whereIn(model, q.weight.name));
+  if (q.weight.dims[0] !== inF || q.weight.dims[1] !== outF) throw new OnnxError(`weight dims [${q.weight.dims.join(', ')}], expected [${inF}, ${outF}]`, whereIn(model, q.weight.name));
+  return affine8Weight(model, q.weight, q.scale, q.zeroPoint, true, keepCodes, external);
 }
 
 /** A MatMul weight computed by DequantizeLinear(codes [in, out], scale, zero point) from initializers, dequantized; else undefined. */
-function dequantizeLinearWeight(model: OnnxModel, index: GraphIndex, node: OnnxNode, external?: ExternalDataReader): OnnxWeight | undefined {
+function dequantizeLinearWeight(model: OnnxModel, index: GraphIndex, node: OnnxNode, external: ExternalDataReader | undefined, keepCodes: boolean): OnnxWeight | undefined {
   const producer = index.producers.get(node.inputs[1]?.value ?? '');
   if (producer?.opType !== 'DequantizeLinear' || node.opType !== 'MatMul') return undefined;
   const init = (k: number): OnnxTensor | undefined => model.initializers.get(producer.inputs[k]?.value ?? '');
   const codes = init(0);
   const scale = init(1);
   if (codes === undefined || scale === undefined || codes.dims.length !== 2) return undefined;
-  const [inF, outF] = codes.dims as [number, number];
+  const outF = codes.dims[1] as number;
   const axis = Number(producer.attributes.find((a) => a.name === 'axis')?.i ?? 1n);
   if (scale.numel !== 1 && (scale.numel !== outF || (axis !== 1 && axis !== -1))) {
     throw new OnnxError(`DequantizeLinear ${producer.name}: only per-tensor or per-column (axis 1) scales are read`, { tensor: scale.name });
   }
-  const zpT = init(2);
-  const zps = zpT === undefined ? new Uint8Array(scale.numel) : readTensorBytes(model, zpT, external);
-  const wt = dequantizeAffine8(readTensorBytes(model, codes, external), readTensorFloat32(model, scale, external), zps, outF, codes.dataType === OnnxDataType.INT8);
-  return transposeToHf(wt, inF, outF, codes.name);
+  return affine8Weight(model, codes, scale, init(2), true, keepCodes, external);
 }
 
 /** An embedding quantized by `quantize_dynamic`: Gather(uint8/int8 table, ids) → DequantizeLinear(·, scale, zero point), per tensor. */
-function dequantizedGather(model: OnnxModel, node: OnnxNode, external?: ExternalDataReader): OnnxWeight | undefined {
+function dequantizedGather(model: OnnxModel, node: OnnxNode, external: ExternalDataReader | undefined, keepCodes: boolean): OnnxWeight | undefined {
   const table = model.initializers.get(node.inputs[0]?.value ?? '');
   if (table === undefined || (table.dataType !== OnnxDataType.UINT8 && table.dataType !== OnnxDataType.INT8)) return undefined;
   const out = node.outputs[0]?.value ?? '';
@@ -181,10 +247,8 @@ function dequantizedGather(model: OnnxModel, node: OnnxNode, external?: External
   if (dq === undefined || scale === undefined || scale.numel !== 1) {
     throw new OnnxError(`Gather ${node.name} reads a quantized table without a per-tensor DequantizeLinear after it`, { tensor: table.name });
   }
-  const zpT = model.initializers.get(dq.inputs[2]?.value ?? '');
-  const zps = zpT === undefined ? new Uint8Array(1) : readTensorBytes(model, zpT, external);
-  const data = dequantizeAffine8(readTensorBytes(model, table, external), readTensorFloat32(model, scale, external), zps, table.dims[1] ?? 1, table.dataType === OnnxDataType.INT8);
-  return { shape: [...table.dims], data, initializer: table.name, transposed: false };
+  if (table.dims.length !== 2) throw new OnnxError(`Gather ${node.name} reads a quantized table of ${table.dims.length} dims, expected 2`, whereIn(model, table.name));
+  return affine8Weight(model, table, scale, model.initializers.get(dq.inputs[2]?.value ?? ''), false, keepCodes, external);
 }
 
 /** [in, out] → HF [out, in]. */
@@ -253,7 +317,7 @@ export async function resolveOnnxModelFile(path: string, fileName = 'model.onnx'
  * model folder, or bytes. External data files are read from the model's folder.
  */
 export async function readOnnxWeights(model: string | Uint8Array, options: { fileName?: string } & ReadOnnxWeightsOptions = {}): Promise<Map<string, OnnxWeight>> {
-  const dq = options.dequantize === undefined ? {} : { dequantize: options.dequantize };
+  const dq = { ...(options.dequantize === undefined ? {} : { dequantize: options.dequantize }), ...(options.keepCodes === undefined ? {} : { keepCodes: options.keepCodes }) };
   if (model instanceof Uint8Array) return readOnnxWeightsFromBytes(model, dq);
   const file = await resolveOnnxModelFile(model, options.fileName);
   const bytes = new Uint8Array(await readFile(file));
