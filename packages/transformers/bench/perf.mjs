@@ -183,10 +183,10 @@ if (ceiling !== null) {
 // exchange (read-back, all-reduce with the wait for the slower rank, upload),
 // per step, against the step time and the 1-worker step on half the work.
 console.log(
-  `gradient exchange per step, ${WORKERS} workers (read-back + all-reduce incl. waiting for the slower rank + upload; ms per rank): ` +
+  `gradient exchange per step, ${WORKERS} workers (read-back + all-reduce + upload, and in brackets the time waiting at barriers for the slower rank; ms per rank): ` +
     METHODS.map((m) => {
       const r = runs[`${m}/${WORKERS}`];
-      const perStep = (r.exchangeSeconds ?? []).map((x) => fmt((1000 * x) / (WARMUP + TIMED)));
+      const perStep = (r.exchangeSeconds ?? []).map((x, rank) => `${fmt((1000 * x) / (WARMUP + TIMED))} (waiting ${fmt((1000 * (r.exchangeWaitSeconds?.[rank] ?? 0)) / (WARMUP + TIMED))})`);
       return `${m} ${perStep.join(' / ')} of a ${fmt(1000 * r.stepSeconds)} ms step (1 worker: ${fmt(1000 * runs[`${m}/1`].stepSeconds)} ms)`;
     }).join('; '),
 );

@@ -79,6 +79,7 @@ let launched = 0;
 let stateBytes = 0;
 let heapBytes: number[] = [];
 let exchangeSeconds: number[] = [];
+let exchangeWaitSeconds: number[] = [];
 try {
   if (args.workers === 1) {
     const job = perfJob({ rank: 0, worldSize: 1, workerData });
@@ -100,6 +101,7 @@ try {
     launched = (outputs[0] as { launched: number }).launched;
     heapBytes = outputs.map((o) => o.wasmHeapBytes);
     exchangeSeconds = result.exchangeSeconds;
+    exchangeWaitSeconds = result.exchangeWaitSeconds;
   }
 } catch (error) {
   reportFailure(error);
@@ -121,6 +123,8 @@ console.log(
     stateBytes,
     /** Per rank, seconds spent exchanging gradients over the whole run (data-parallel runs). */
     exchangeSeconds,
+    /** The part of it each rank waited at barriers for the slower rank. */
+    exchangeWaitSeconds,
     /** Each replica's wasm heap at the end (it never shrinks: the peak). */
     wasmHeapBytes: heapBytes,
     /** Seconds of each step, warm-up included (LoRA-Dash's launch falls in step t + 1's). */
