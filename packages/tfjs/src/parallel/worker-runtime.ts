@@ -8,7 +8,7 @@ import { directoryCheckpointStore } from '../trainer/directory-store.js';
 import type { DataSource, JsonValue } from '../trainer/data-source.js';
 import type { StepGradients } from '../trainer/gradients.js';
 import { FixedOrderAllReduce } from './all-reduce.js';
-import { exchangeOutputs, readViews } from './tensor-io.js';
+import { heapOutputs, readViews } from '../backend/heap-io.js';
 import { serializeError, WORKER_DATA_TAG, type ReplicaMessage, type ReplicaWorkerData } from './messages.js';
 import { structureSignature, variablesChecksum } from './replica-checks.js';
 import { CONTROL } from './shared-memory.js';
@@ -152,7 +152,7 @@ async function runReplica<B, C extends JsonValue>(
     const lossValues = Float32Array.from(gradients.losses.map((l) => l.dataSync()[0] as number));
     const meanLosses = new Float32Array(lossValues.length);
     // outputs first: allocating may grow the wasm heap, which detaches earlier views of it
-    const outputs = exchangeOutputs(tensors.map((t) => t.shape));
+    const outputs = heapOutputs(tensors.map((t) => t.shape));
     const inputs = readViews(tensors);
     reducer.meanInto([...inputs, lossValues], [...outputs.views, meanLosses]);
     tf.dispose([...tensors, ...gradients.losses]);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** The parts of tfjs-backend-wasm's `BackendWasm` the exchange uses. */
+/** The parts of tfjs-backend-wasm's `BackendWasm` used here. */
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
@@ -13,21 +13,22 @@ function wasmHeap(): WasmHeapBackend | null {
 }
 
 /**
- * Float32 tensors for the exchange to fill, and views of their memory to
- * write into. On the wasm backend the tensors are allocated on the heap
- * first and the views point straight at their data, so the mean is written
- * once, where the optimizer reads it (no intermediate arrays, no upload
- * copy). Elsewhere the views are plain arrays that `tensors()` uploads.
+ * Float32 tensors to fill from JavaScript, and views of their memory to
+ * write into (the data-parallel gradient exchange). On
+ * the wasm backend the tensors are allocated on the heap first and the
+ * views point straight at their data, so values are written once, where
+ * the next kernel reads them (no intermediate arrays, no upload copy).
+ * Elsewhere the views are plain arrays that `tensors()` uploads.
  */
-export interface ExchangeOutputs {
+export interface HeapOutputs {
   /** One writable view per shape, valid until the next TF.js allocation. */
   readonly views: Float32Array[];
   /** The tensors holding what was written into `views` (call once, after writing). */
   tensors(): tf.Tensor[];
 }
 
-/** Allocates {@link ExchangeOutputs} for `shapes`. */
-export function exchangeOutputs(shapes: readonly (readonly number[])[]): ExchangeOutputs {
+/** Allocates {@link HeapOutputs} for `shapes`. */
+export function heapOutputs(shapes: readonly (readonly number[])[]): HeapOutputs {
   const heap = wasmHeap();
   if (heap === null) {
     const views = shapes.map((s) => new Float32Array(tf.util.sizeFromShape([...s])));
