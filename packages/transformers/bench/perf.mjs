@@ -190,7 +190,8 @@ console.log(
     METHODS.map((m) => {
       const r = runs[`${m}/${WORKERS}`];
       const perStep = (r.exchangeSeconds ?? []).map((x, rank) => `${fmt((1000 * x) / (WARMUP + TIMED))} (waiting ${fmt((1000 * (r.exchangeWaitSeconds?.[rank] ?? 0)) / (WARMUP + TIMED))})`);
-      return `${m} ${perStep.join(' / ')} of a ${fmt(1000 * r.stepSeconds)} ms step (1 worker: ${fmt(1000 * runs[`${m}/1`].stepSeconds)} ms)`;
+      const cpu = (r.threadCpuSeconds ?? []).map((x) => (x === null ? '—' : fmt((1000 * x) / (WARMUP + TIMED)))).join(' / ');
+      return `${m} ${perStep.join(' / ')} of a ${fmt(1000 * r.stepSeconds)} ms step (1 worker: ${fmt(1000 * runs[`${m}/1`].stepSeconds)} ms; CPU ms per step of each worker thread, warm-up steps included: ${cpu})`;
     }).join('; '),
 );
 

@@ -153,9 +153,14 @@ async function runReplica<B, C extends JsonValue>(
     const meanLosses = new Float32Array(lossValues.length);
     // outputs first: allocating may grow the wasm heap, which detaches earlier views of it
     const outputs = heapOutputs(tensors.map((t) => t.shape));
-    const inputs = readViews(tensors);
-    reducer.meanInto([...inputs, lossValues], [...outputs.views, meanLosses]);
-    tf.dispose([...tensors, ...gradients.losses]);
+    try {
+      reducer.meanInto([...readViews(tensors), lossValues], [...outputs.views, meanLosses]);
+    } catch (error) {
+      tf.dispose(outputs.tensors()); // an aborted run frees what it allocated
+      throw error;
+    } finally {
+      tf.dispose([...tensors, ...gradients.losses]);
+    }
     const grads = new Map<string, tf.Tensor>();
     const reduced = outputs.tensors();
     names.forEach((n, i) => grads.set(n, reduced[i] as tf.Tensor));
