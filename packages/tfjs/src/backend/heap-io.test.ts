@@ -2,7 +2,7 @@
  * Tensor reads and writes from JavaScript on the wasm heap (views of tensor
  * memory) and on the cpu backend (dataSync / upload): what is written into
  * the views is what the tensors hold, reads see the tensors' values, and
- * the views stay valid when later allocations grew the heap before them.
+ * the output views are taken after the allocation that grew the heap.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,9 +20,13 @@ for (const backend of ['wasm', 'cpu'] as const) {
       const shapes = [[3, 5], [7], [1, 1, 2]];
       const inputs = shapes.map((s, i) => tf.add(tf.range(0, tf.util.sizeFromShape(s)).reshape(s), i * 100));
       const before = tf.memory().numTensors;
-      // enough to grow a small wasm heap between allocating outputs and reading inputs: views are taken after
-      const outputs = heapOutputs([...shapes, [1 << 22]]);
+      const heapBytes = () => (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.buffer.byteLength ?? 0;
+      const heapBefore = heapBytes();
+      // the last output (64 MiB) grows the heap: views taken before it would be detached (length 0)
+      const outputs = heapOutputs([...shapes, [1 << 24]]);
+      if (backend === 'wasm') expect(heapBytes()).toBeGreaterThan(heapBefore);
       const views = readViews(inputs);
+      expect(outputs.views.map((v) => v.length)).toEqual([15, 7, 2, 1 << 24]);
       expect(views.map((v) => Array.from(v))).toEqual(inputs.map((t) => Array.from(t.dataSync())));
       outputs.views.forEach((view, i) => view.set(i < shapes.length ? (views[i] as Float32Array).map((x) => -x) : [42], 0));
       const tensors = outputs.tensors();
