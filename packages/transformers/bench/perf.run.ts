@@ -79,6 +79,8 @@ let launched = 0;
 let stateBytes = 0;
 let heapBytes: number[] = [];
 let exchangeSeconds: number[] = [];
+let exchangeWaitSeconds: number[] = [];
+let threadCpuSeconds: (number | null)[] = [];
 try {
   if (args.workers === 1) {
     const job = perfJob({ rank: 0, worldSize: 1, workerData });
@@ -100,6 +102,8 @@ try {
     launched = (outputs[0] as { launched: number }).launched;
     heapBytes = outputs.map((o) => o.wasmHeapBytes);
     exchangeSeconds = result.exchangeSeconds;
+    exchangeWaitSeconds = result.exchangeWaitSeconds;
+    threadCpuSeconds = (result.outputs as { threadCpuSeconds?: number | null }[]).map((o) => o.threadCpuSeconds ?? null);
   }
 } catch (error) {
   reportFailure(error);
@@ -121,6 +125,10 @@ console.log(
     stateBytes,
     /** Per rank, seconds spent exchanging gradients over the whole run (data-parallel runs). */
     exchangeSeconds,
+    /** The part of it each rank waited at barriers for the slower rank. */
+    exchangeWaitSeconds,
+    /** Each rank's worker-thread CPU seconds over the whole run (Linux; null elsewhere). */
+    threadCpuSeconds,
     /** Each replica's wasm heap at the end (it never shrinks: the peak). */
     wasmHeapBytes: heapBytes,
     /** Seconds of each step, warm-up included (LoRA-Dash's launch falls in step t + 1's). */

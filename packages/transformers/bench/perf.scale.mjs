@@ -189,7 +189,9 @@ export async function runScaleBench(argv) {
                 (r.error !== undefined
                   ? `FAILED after ${r.stepsDone ?? 0} steps: ${r.error}; wasm heap ${gib(Number(r.wasmHeapBytes ?? 0))}, peak RSS ${mib(r.peakRssBytes)}`
                   : `${fmt(r.tokensPerSecond)} tok/s${r.gradientCheckpointing ? ' with gradient checkpointing' : ''} (steps ${r.stepTimes.map((t) => `${fmt(t, 1)} s`).join(', ')}), peak RSS ${mib(r.peakRssBytes)}, wasm heap ${r.wasmHeapBytes.map(mib).join(' + ')}` +
-                    (r.exchangeSeconds?.length > 0 ? `, gradient exchange ${r.exchangeSeconds.map((x) => `${fmt(x / (warmup + timed), 2)} s`).join(' / ')} per step per rank` : '') +
+                    (r.exchangeSeconds?.length > 0
+                      ? `, gradient exchange ${r.exchangeSeconds.map((x, rank) => `${fmt(x / (warmup + timed), 2)} s (waiting ${fmt((r.exchangeWaitSeconds?.[rank] ?? 0) / (warmup + timed), 2)} s)`).join(' / ')} per step per rank`
+                      : '') +
                     `; load ${load()}`),
             );
           }

@@ -12,6 +12,8 @@ import { createSharedMemory, CONTROL } from './shared-memory.js';
 import { SharedBarrier, ReplicaAbortedError } from './barrier.js';
 import { bundleWorkerEntry } from './test-fixtures/bundle.js';
 import { contribution } from './test-fixtures/contribution.js';
+import { ShapeError } from '@tsd-peft/core';
+import { FixedOrderAllReduce } from './all-reduce.js';
 
 let script = '';
 beforeAll(async () => {
@@ -24,16 +26,18 @@ interface ReduceOutput {
   second: Float32Array[];
   scalars: number[][];
   scalars2: number[][];
+  /** `meanInto` results of successive rounds with new values each round. */
+  rounded: Float32Array[][];
 }
 
-async function runRanks(worldSize: number, lengths: number[], chunk: number): Promise<ReduceOutput[]> {
+async function runRanks(worldSize: number, lengths: number[], chunk: number, rounds = 0): Promise<ReduceOutput[]> {
   const memory = createSharedMemory(worldSize, chunk, 4);
   return Promise.all(
     Array.from(
       { length: worldSize },
       (_, rank) =>
         new Promise<ReduceOutput>((resolve, reject) => {
-          const w = new Worker(script, { workerData: { memory, rank, lengths } });
+          const w = new Worker(script, { workerData: { memory, rank, lengths, rounds } });
           w.once('message', (m: ReduceOutput) => {
             resolve(m);
             void w.terminate();
@@ -61,6 +65,31 @@ describe('FixedOrderAllReduce', () => {
       ]);
       expect(out.scalars2).toEqual([[-0], [-1], [-2]]);
     }
+  });
+
+  // the exact fixed-order mean of the contributions of ranks base … base + n − 1
+  const meanOf = (n: number, base: number) =>
+    lengths.map((len, s) =>
+      Float32Array.from({ length: len }, (_, k) => {
+        let sum = 0;
+        for (let r = 0; r < n; r++) sum += contribution(base + r, s, k);
+        return sum / n;
+      }),
+    );
+
+  for (const worldSize of [2, 3]) {
+    it(`keeps every round's mean exact over ${worldSize} ranks with new values and a different late rank each round`, async () => {
+      const rounds = 12;
+      // chunk 6: boundaries inside segments, 19 elements in 4 chunks, blocks of odd sizes per rank
+      const outs = await runRanks(worldSize, lengths, 6, rounds);
+      const expected = Array.from({ length: rounds }, (_, round) => meanOf(worldSize, worldSize * (round + 1)));
+      for (const out of outs) expect(out.rounded).toEqual(expected);
+    });
+  }
+
+  it('rejects outputs whose lengths differ from the inputs', () => {
+    const reducer = new FixedOrderAllReduce(createSharedMemory(1, 4), 0);
+    expect(() => reducer.meanInto([new Float32Array(3)], [new Float32Array(2)])).toThrow(ShapeError);
   });
 
   it('is the identity with one replica', async () => {

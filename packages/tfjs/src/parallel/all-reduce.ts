@@ -36,6 +36,11 @@ export class FixedOrderAllReduce {
     this.scalarView = new Float64Array(memory.scalars);
   }
 
+  /** Milliseconds this rank has waited at barriers for the other ranks so far. */
+  get waitedMilliseconds(): number {
+    return this.barrier.waitedMilliseconds;
+  }
+
   /** Waits for every replica (see {@link SharedBarrier.arrive}). */
   sync(): void {
     this.barrier.arrive();
@@ -52,23 +57,37 @@ export class FixedOrderAllReduce {
    * Every rank must call this the same number of times with the same lengths.
    */
   mean(segments: readonly Float32Array[]): Float32Array[] {
-    const total = segments.reduce((n, s) => n + s.length, 0);
     const out = segments.map((s) => new Float32Array(s.length));
+    this.meanInto(segments, out);
+    return out;
+  }
+
+  /**
+   * {@link FixedOrderAllReduce.mean} written into `outputs` (same lengths as
+   * `inputs`; e.g. views of freshly allocated tensors' memory). Per chunk:
+   * copy in, barrier, reduce this rank's block, barrier, copy out. No third
+   * barrier is needed before the next chunk: a rank writes only its own
+   * slot, which nobody reads after the second barrier, and the result slot
+   * is rewritten only after the next first barrier, which every rank reaches
+   * after it has copied this chunk's result out.
+   */
+  meanInto(inputs: readonly Float32Array[], outputs: Float32Array[]): void {
+    const total = inputs.reduce((n, s) => n + s.length, 0);
+    if (outputs.length !== inputs.length || outputs.some((o, i) => o.length !== (inputs[i] as Float32Array).length)) {
+      throw new ShapeError('meanInto needs one output of the same length per input', { tensor: 'all-reduce', shape: outputs.map((o) => o.length) });
+    }
     const n = this.worldSize;
     const mine = this.slots[this.rank] as Float32Array;
     for (let offset = 0; offset < total; offset += this.memory.chunkElements) {
       const len = Math.min(this.memory.chunkElements, total - offset);
-      copyFromSegments(segments, offset, len, mine);
+      copyFromSegments(inputs, offset, len, mine);
       this.barrier.arrive();
       const begin = Math.floor((len * this.rank) / n);
       const end = Math.floor((len * (this.rank + 1)) / n);
       reduceBlock(this.slots, this.result, begin, end);
       this.barrier.arrive();
-      copyToSegments(this.result, len, out, offset);
-      // nobody writes the next chunk until everyone has read this result
-      this.barrier.arrive();
+      copyToSegments(this.result, len, outputs, offset);
     }
-    return out;
   }
 
   /**

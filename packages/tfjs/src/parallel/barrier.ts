@@ -26,6 +26,8 @@ const WAIT_SLICE_MS = 100;
  */
 export class SharedBarrier {
   private readonly control: Int32Array;
+  /** Milliseconds this rank has spent blocked in {@link SharedBarrier.arrive}, waiting for the others. */
+  waitedMilliseconds = 0;
 
   constructor(private readonly memory: SharedMemoryLayout) {
     this.control = new Int32Array(memory.control);
@@ -42,9 +44,14 @@ export class SharedBarrier {
       Atomics.notify(c, CONTROL.generation);
       return;
     }
-    while (Atomics.load(c, CONTROL.generation) === generation) {
-      this.throwIfAborted();
-      Atomics.wait(c, CONTROL.generation, generation, WAIT_SLICE_MS);
+    const started = performance.now();
+    try {
+      while (Atomics.load(c, CONTROL.generation) === generation) {
+        this.throwIfAborted();
+        Atomics.wait(c, CONTROL.generation, generation, WAIT_SLICE_MS);
+      }
+    } finally {
+      this.waitedMilliseconds += performance.now() - started;
     }
   }
 

@@ -115,6 +115,25 @@ describe('trainDataParallel', () => {
     for (const e of events) expect(e.tokensPerSecond).toBeGreaterThan(0);
   });
 
+  it('gives three workers the same bits whether the gradients go in one chunk or in chunks of 7 floats', async () => {
+    // 7 floats: chunk boundaries fall inside every tensor, each rank's block is 2 or 3 floats
+    const [whole, chunked] = [await run(base, 3), await run(base, 3, { chunkElements: 7 })];
+    const outs = [...(whole.outputs as ToyOutput[]), ...(chunked.outputs as ToyOutput[])];
+    for (const out of outs) {
+      expect(out.weights).toEqual((outs[0] as ToyOutput).weights);
+      expect(out.lossHistory).toEqual((outs[0] as ToyOutput).lossHistory);
+    }
+    // shards of 1, 2 and 2 rows: the single replica's result within the tolerance above
+    expect(maxAbsDiff((outs[0] as ToyOutput).weights, single.weights)).toBeLessThan(1e-6);
+    for (const result of [whole, chunked]) {
+      expect(result.exchangeWaitSeconds).toHaveLength(3);
+      result.exchangeWaitSeconds.forEach((wait, rank) => {
+        expect(wait).toBeGreaterThanOrEqual(0);
+        expect(wait).toBeLessThanOrEqual(result.exchangeSeconds[rank] as number);
+      });
+    }
+  });
+
   it('resumes every replica from rank 0’s checkpoint after the launch, bit for bit', async () => {
     const dir = tempDir();
     const options = { ...base, checkpointDir: dir, checkpointEvery: 2 };

@@ -43,6 +43,12 @@ export interface DataParallelResult extends TrainResult {
    * uploading the mean. What data parallelism costs beyond the compute.
    */
   exchangeSeconds: number[];
+  /**
+   * The part of {@link DataParallelResult.exchangeSeconds} each rank spent
+   * blocked at the exchange's barriers, waiting for slower ranks (imbalance,
+   * not the cost of the exchange itself).
+   */
+  exchangeWaitSeconds: number[];
 }
 
 /**
@@ -79,6 +85,7 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
   const results: (TrainResult | undefined)[] = new Array(worldSize).fill(undefined);
   const outputs: unknown[] = new Array(worldSize).fill(undefined);
   const exchangeSeconds: number[] = new Array(worldSize).fill(0);
+  const exchangeWaitSeconds: number[] = new Array(worldSize).fill(0);
   const failures: { rank: number; error: Error }[] = [];
   let progress = Promise.resolve();
 
@@ -101,6 +108,7 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
                 results[rank] = message.result;
                 outputs[rank] = message.output;
                 exchangeSeconds[rank] = message.exchangeSeconds;
+                exchangeWaitSeconds[rank] = message.exchangeWaitSeconds;
               } else {
                 fail(deserializeError(message.error, rank));
               }
@@ -128,5 +136,5 @@ export async function trainDataParallel(options: DataParallelOptions): Promise<D
     throw (root as { error: Error }).error;
   }
   const result = results[0] as TrainResult;
-  return { ...result, workers: worldSize, outputs, exchangeSeconds };
+  return { ...result, workers: worldSize, outputs, exchangeSeconds, exchangeWaitSeconds };
 }

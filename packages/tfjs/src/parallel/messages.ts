@@ -32,7 +32,7 @@ export interface SerializedError {
 /** Messages from a worker to the coordinator. */
 export type ReplicaMessage =
   | { kind: 'progress'; event: ProgressEvent }
-  | { kind: 'done'; rank: number; result: TrainResult; output: unknown; exchangeSeconds: number }
+  | { kind: 'done'; rank: number; result: TrainResult; output: unknown; exchangeSeconds: number; exchangeWaitSeconds: number }
   | { kind: 'failed'; rank: number; error: SerializedError };
 
 /** Flattens an error for `postMessage`, keeping TsdError's code and location. */

@@ -8,6 +8,7 @@ import { directoryCheckpointStore } from '../trainer/directory-store.js';
 import type { DataSource, JsonValue } from '../trainer/data-source.js';
 import type { StepGradients } from '../trainer/gradients.js';
 import { FixedOrderAllReduce } from './all-reduce.js';
+import { heapOutputs, readViews } from '../backend/heap-io.js';
 import { serializeError, WORKER_DATA_TAG, type ReplicaMessage, type ReplicaWorkerData } from './messages.js';
 import { structureSignature, variablesChecksum } from './replica-checks.js';
 import { CONTROL } from './shared-memory.js';
@@ -64,10 +65,10 @@ export async function serveDataParallelWorker<B, C extends JsonValue = JsonValue
   let job: ReplicaJob<B, C> | undefined;
   try {
     job = await setup({ rank: init.rank, worldSize: init.memory.worldSize, workerData: init.user });
-    const timing = { exchangeSeconds: 0 };
+    const timing = { exchangeSeconds: 0, exchangeWaitSeconds: 0 };
     const result = await runReplica(job, reducer, init, post, timing);
     const output = job.collect?.(result);
-    post({ kind: 'done', rank: init.rank, result, output, exchangeSeconds: timing.exchangeSeconds });
+    post({ kind: 'done', rank: init.rank, result, output, exchangeSeconds: timing.exchangeSeconds, exchangeWaitSeconds: timing.exchangeWaitSeconds });
   } catch (error) {
     reducer.abort();
     post({ kind: 'failed', rank: init.rank, error: serializeError(error) });
@@ -81,8 +82,8 @@ async function runReplica<B, C extends JsonValue>(
   reducer: FixedOrderAllReduce,
   init: ReplicaWorkerData,
   post: (message: ReplicaMessage) => void,
-  /** Seconds spent exchanging gradients (read-back, all-reduce including waiting for the other ranks, re-upload). */
-  timing: { exchangeSeconds: number },
+  /** Seconds spent exchanging gradients (read-back, all-reduce including waiting for the other ranks, re-upload), and the waiting alone. */
+  timing: { exchangeSeconds: number; exchangeWaitSeconds: number },
 ): Promise<TrainResult> {
   const { rank } = init;
   const worldSize = reducer.worldSize;
@@ -117,10 +118,12 @@ async function runReplica<B, C extends JsonValue>(
   const verifyEvery = init.verifyEvery;
   const combineGradients = (gradients: StepGradients, step: number): StepGradients => {
     const t0 = performance.now();
+    const waited = reducer.waitedMilliseconds;
     try {
       return exchange(gradients, step);
     } finally {
       timing.exchangeSeconds += (performance.now() - t0) / 1000;
+      timing.exchangeWaitSeconds += (reducer.waitedMilliseconds - waited) / 1000;
     }
   };
   const exchange = (gradients: StepGradients, step: number): StepGradients => {
@@ -146,13 +149,22 @@ async function runReplica<B, C extends JsonValue>(
       );
     globalTokens += all.reduce((sum, s) => sum + (s[1] as number), 0);
     if ((all[0] as number[])[2] === 1) stop.abort(); // every rank sees rank 0's flag: all stop after this step
-    const segments = tensors.map((t) => t.dataSync() as Float32Array);
-    segments.push(Float32Array.from(gradients.losses.map((l) => l.dataSync()[0] as number)));
-    const reduced = reducer.mean(segments);
-    tf.dispose([...tensors, ...gradients.losses]);
+    const lossValues = Float32Array.from(gradients.losses.map((l) => l.dataSync()[0] as number));
+    const meanLosses = new Float32Array(lossValues.length);
+    // outputs first: allocating may grow the wasm heap, which detaches earlier views of it
+    const outputs = heapOutputs(tensors.map((t) => t.shape));
+    try {
+      reducer.meanInto([...readViews(tensors), lossValues], [...outputs.views, meanLosses]);
+    } catch (error) {
+      tf.dispose(outputs.tensors()); // an aborted run frees what it allocated
+      throw error;
+    } finally {
+      tf.dispose([...tensors, ...gradients.losses]);
+    }
     const grads = new Map<string, tf.Tensor>();
-    names.forEach((n, i) => grads.set(n, tf.tensor(reduced[i] as Float32Array, (tensors[i] as tf.Tensor).shape, 'float32')));
-    const losses = Array.from(reduced[names.length] as Float32Array, (v) => tf.scalar(v));
+    const reduced = outputs.tensors();
+    names.forEach((n, i) => grads.set(n, reduced[i] as tf.Tensor));
+    const losses = Array.from(meanLosses, (v) => tf.scalar(v));
     return { grads, losses };
   };
 
