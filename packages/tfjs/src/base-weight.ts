@@ -52,7 +52,7 @@ export function denseBaseWeight(w: BaseWeight): tf.Tensor {
  * for 'float32', else a {@link ReducedWeight} encoded by core's `encodeWeight`.
  * Loaders call it tensor by tensor, so the whole model never exists in fp32.
  */
-export function storeBaseWeight(data: Float32Array, rows: number, cols: number, dtype: FrozenDtype, name: string): BaseWeight {
+export function storeBaseWeight(data: Float32Array, rows: number, cols: number, dtype: FrozenDtype, name: string): tf.Tensor2D | ReducedWeight {
   if (dtype === 'float32') return tf.tensor2d(data, [rows, cols], 'float32');
   return ReducedWeight.fromFloat32(data, rows, cols, dtype, name);
 }

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, ShapeError, decodeWeight, type FrozenDtype, type Matrix } from '@tsd-peft/core';
-import { baseWeightDtype, baseWeightShape, baseWeightTensors, denseBaseWeight, isReducedWeight } from './base-weight.js';
+import { baseWeightDtype, baseWeightShape, baseWeightTensors, denseBaseWeight, isReducedWeight, storeBaseWeight } from './base-weight.js';
 import { prefersPretransposedWeights } from './backend/ops.js';
-import { ReducedWeight, reducedMatMul } from './backend/reduced-weight.js';
+import { type ReducedWeight, reducedMatMul } from './backend/reduced-weight.js';
 
 /** Where {@link FrozenWeight.replace} keeps a replacement: in the base's own dtype, or in fp32. */
 export type ReplacementPrecision = 'base' | 'float32';
@@ -158,13 +158,10 @@ export class FrozenWeight {
       });
     }
     this.release();
-    if (precision === 'base' && isReducedWeight(this.base)) {
-      // ReducedWeight keeps its tensors out of any caller's tidy scope itself.
-      this.w = ReducedWeight.fromFloat32(m.data, m.rows, m.cols, this.base.dtype, this.name);
-    } else {
-      // keep(): a replacement made inside a caller's tidy scope must outlive it.
-      this.w = tf.keep(tf.tensor2d(m.data, [m.rows, m.cols], 'float32'));
-    }
+    const dtype = precision === 'base' && isReducedWeight(this.base) ? this.base.dtype : 'float32';
+    const w = storeBaseWeight(m.data, m.rows, m.cols, dtype, this.name);
+    // a replacement made inside a caller's tidy scope must outlive it (a ReducedWeight keeps its own tensors)
+    this.w = isReducedWeight(w) ? w : tf.keep(w);
     this.owned = true;
   }
 

@@ -61,8 +61,8 @@ export interface CausalLMSource {
   unusedTensors: string[];
   /**
    * A quantized (q4/q8) file's weights the replica uses: `kept` as their codes (the frozen
-   * base holds them as `ReducedWeight`s), `expanded` to fp32 because their 8-bit codes minus
-   * the zero point do not fit int8. Both empty for other files or `frozenDtype: 'float32'`.
+   * base holds them as `ReducedWeight`s), `expanded` to fp32 because their layout is not a
+   * row block (per-column 8-bit scales of an untransposed table, which no exporter writes). Both empty for other files or `frozenDtype: 'float32'`.
    */
   quantizedTensors: { kept: string[]; expanded: string[] };
 }

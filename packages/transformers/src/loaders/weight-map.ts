@@ -11,7 +11,7 @@ export interface StoredTensor {
   read(): Float32Array;
   /** A quantized weight's codes [out, in] (q4/q8 ONNX variants), kept as they are unless `frozenDtype` asks for another type. */
   encoded?(): EncodedWeight;
-  /** A quantized weight whose codes could not be kept (8-bit codes outside int8 after the zero point): `read` expands it. */
+  /** A quantized weight whose codes could not be kept (scales not per row): `read` expands it. */
   readonly codesExpanded?: true;
 }
 

@@ -26,7 +26,7 @@ export interface OnnxWeight {
    * dequantized values), so a loader that stores `encoded` never expands the tensor.
    */
   readonly encoded?: EncodedWeight;
-  /** With `keepCodes`: a quantized weight whose codes could not be kept, so it was expanded to fp32. */
+  /** With `keepCodes`: a quantized weight whose codes could not be kept (per-column scales of an untransposed table), so it was expanded to fp32. */
   readonly codesExpanded?: true;
 }
 
@@ -142,8 +142,9 @@ export interface ReadOnnxWeightsOptions {
   readonly dequantize?: boolean;
   /**
    * With `dequantize`: keep each quantized weight's codes ({@link OnnxWeight.encoded}) instead
-   * of expanding them to fp32 — q4 MatMulNBits codes as q − zero point, 8-bit affine codes as
-   * c − zero point when that fits int8. A weight whose codes do not fit is expanded and marked
+   * of expanding them to fp32 — q4 MatMulNBits codes as q − 8 (zero points zp − 8), 8-bit affine codes as
+   * c − 128 with a zero point zp − 128 per row. A weight whose scales are not per row (per-column
+   * scales of an untransposed table, which no exporter writes) is expanded and marked
    * {@link OnnxWeight.codesExpanded}. Default false.
    */
   readonly keepCodes?: boolean;
